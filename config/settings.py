@@ -1,0 +1,235 @@
+"""Huiyuan settings: one module, driven by the environment (django-environ).
+
+Every value has a safe development default; production sets DEBUG=false and the
+secrets below (see docs/operations.md). Bad values fail loudly at start-up.
+"""
+
+import sys
+from pathlib import Path
+
+import environ
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# A local .env (never committed) is read when present; real env vars win.
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# Under pytest the suite runs tasks inline and hashes passwords cheaply. Decided here,
+# once, because django-q2 reads Q_CLUSTER at import time (see TOOLCHAIN.md).
+TESTING = env.bool("TESTING", default="pytest" in sys.modules)
+
+DEBUG = env.bool("DEBUG", default=True)
+DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "data")))
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+_DEV_SECRET = "dev-insecure-secret-key-change-me-in-production-0123456789abcdefghij"
+SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET if DEBUG else "")
+if not SECRET_KEY:
+    raise environ.ImproperlyConfigured("SECRET_KEY must be set when DEBUG is false")
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "crispy_forms",
+    "crispy_bootstrap5",
+    "import_export",
+    "django_q",
+    "members",
+    "loyalty",
+    "campaigns",
+    "wechat",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------
+# SQLite is the embedded default. WAL lets readers run beside the writer and
+# IMMEDIATE makes a writing transaction take the write lock at BEGIN, so
+# concurrent writers wait (up to `timeout`) instead of failing with
+# "database is locked" half-way through (select_for_update is a no-op there).
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'huiyuan.sqlite3'}")
+}
+_db = DATABASES["default"]
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    _db.setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": (
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                "PRAGMA busy_timeout=20000; PRAGMA cache_size=-64000; PRAGMA temp_store=MEMORY;"
+            ),
+        }
+    )
+    _db.setdefault("TEST", {})["NAME"] = env.str(
+        "SQLITE_TEST_NAME", default=str(DATA_DIR / "test_huiyuan.sqlite3")
+    )
+else:
+    _db.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    _db.setdefault("CONN_HEALTH_CHECKS", True)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache and sessions ------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "huiyuan_cache",
+        },
+    }
+# With Redis, sessions are read from the shared cache (cached_db). Without it they
+# stay in the database: a per-process cache would let a session that was logged
+# out through one worker live on in another.
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db"
+    if REDIS_URL
+    else "django.contrib.sessions.backends.db"
+)
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 12)
+
+# --- Auth ---------------------------------------------------------------------
+AUTH_USER_MODEL = "members.User"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "staff:home"
+LOGOUT_REDIRECT_URL = "login"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+if TESTING:
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# --- i18n / time -------------------------------------------------------------
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "Asia/Shanghai"
+USE_I18N = True
+USE_TZ = True
+PHONE_REGION = env.str("PHONE_REGION", default="CN")
+
+# --- Static files -------------------------------------------------------------
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(DATA_DIR / "staticfiles")))
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(DATA_DIR / "media")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG or TESTING
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+
+CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
+CRISPY_TEMPLATE_PACK = "bootstrap5"
+
+# --- Contact-data encryption (members/crypto.py) --------------------------------
+# Keys are separate from SECRET_KEY. FIELD_ENCRYPTION_KEYS: comma-separated
+# url-safe base64 32-byte keys, the first encrypts, all decrypt (rotation, see
+# docs/operations.md). PHONE_HASH_KEY keys the HMAC used for exact lookups.
+_DEV_FIELD_KEY = "ZGV2LW9ubHktZmllbGQta2V5LWh1aXl1YW4tMDAwMDE="
+_DEV_HASH_KEY = "dev-only-phone-hash-key-huiyuan"
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[_DEV_FIELD_KEY] if DEBUG else [])
+PHONE_HASH_KEY = env.str("PHONE_HASH_KEY", default=_DEV_HASH_KEY if DEBUG else "")
+if not FIELD_ENCRYPTION_KEYS or not PHONE_HASH_KEY:
+    raise environ.ImproperlyConfigured(
+        "FIELD_ENCRYPTION_KEYS and PHONE_HASH_KEY must be set when DEBUG is false"
+    )
+DEV_ENCRYPTION_KEYS_IN_USE = _DEV_FIELD_KEY in FIELD_ENCRYPTION_KEYS or (
+    PHONE_HASH_KEY == _DEV_HASH_KEY
+)
+
+# --- django-q2 ------------------------------------------------------------------
+# timeout < retry, or a long task is handed to a second worker while the first
+# still runs it. The ORM broker needs nothing but the database; Redis scales out.
+Q_CLUSTER = {
+    "name": "huiyuan",
+    "workers": env.int("Q_WORKERS", default=2),
+    "timeout": env.int("Q_TIMEOUT", default=1800),
+    "retry": env.int("Q_RETRY", default=2100),
+    "max_attempts": 3,
+    "queue_limit": 50,
+    "catch_up": False,
+    "sync": env.bool("Q_SYNC", default=TESTING),
+    "label": "Django Q2",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+# --- Security (production) --------------------------------------------------------
+if not DEBUG:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# Extra URLs used only by the benchmark runner (a hello-world baseline view).
+BENCH_URLS = env.bool("BENCH_URLS", default=False)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

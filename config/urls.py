@@ -1,0 +1,31 @@
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
+
+from members import views as member_views
+from members.forms import StaffLoginForm
+
+admin.site.site_header = _("Huiyuan member system")
+admin.site.site_title = _("Huiyuan")
+admin.site.index_title = _("Configuration")
+
+urlpatterns = [
+    path("healthz", member_views.healthz, name="healthz"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(
+            template_name="registration/login.html", authentication_form=StaffLoginForm
+        ),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("staff/", include("members.urls")),
+    path("admin/", admin.site.urls),
+    path("", member_views.home, name="home"),
+]
+
+if settings.BENCH_URLS:
+    urlpatterns.append(path("bench/hello", member_views.bench_hello))

@@ -1,0 +1,328 @@
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db import connection
+from django.template.response import TemplateResponse
+from django.utils.functional import cached_property
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from . import crypto, services
+from .audit import audit_record
+from .forms import MemberAdminForm, TagChoiceForm
+from .models import AuditEntry, Member, StaffProfile, Store, Tag, User
+from .selectors import classify_query, sees_all_stores, staff_profile_of
+
+
+class LargeTablePaginator(Paginator):
+    """A paginator that never runs COUNT(*) over a million-row table.
+
+    Unfiltered: the planner's row estimate (PostgreSQL) or the highest id (SQLite),
+    both instant. Filtered: an exact count, but of at most COUNT_CAP rows, so a
+    broad filter costs a bounded index scan.
+    """
+
+    COUNT_CAP = 100_000
+
+    @cached_property
+    def count(self):
+        qs = self.object_list
+        if not qs.query.where:
+            estimate = _estimated_rows(qs.model)
+            if estimate is not None:
+                return estimate
+        return qs.order_by()[: self.COUNT_CAP].count()
+
+
+def _estimated_rows(model) -> int | None:
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = %s", [table])
+            row = cursor.fetchone()
+            # reltuples is -1 before the first ANALYZE: fall back to counting.
+            return row[0] if row and row[0] >= 10_000 else None
+        if connection.vendor == "sqlite":
+            cursor.execute(f'SELECT MAX(id) FROM "{table}"')  # noqa: S608 - table name from _meta
+            row = cursor.fetchone()
+            return row[0] if row and row[0] and row[0] >= 10_000 else None
+    return None
+
+
+class StoreScopedAdminMixin:
+    """Managers and clerks see and edit only their own store's rows."""
+
+    store_field = "store"
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if sees_all_stores(request.user):
+            return qs
+        profile = staff_profile_of(request.user)
+        if profile is None or profile.store_id is None:
+            return qs.none()
+        return qs.filter(**{f"{self.store_field}_id": profile.store_id})
+
+
+@admin.register(Store)
+class StoreAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "address", "phone", "active"]
+    list_filter = ["active"]
+    search_fields = ["code", "name"]
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "description", "created_at"]
+    list_filter = ["kind"]
+    search_fields = ["name"]
+
+
+class TagFilter(admin.SimpleListFilter):
+    title = _("tag")
+    parameter_name = "tag"
+
+    def lookups(self, request, model_admin):
+        return [(t.pk, t.name) for t in Tag.objects.all()]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(tags__id=self.value())
+        return queryset
+
+
+@admin.register(Member)
+class MemberAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+    form = MemberAdminForm
+    list_display = [
+        "member_no",
+        "name",
+        "phone_display",
+        "gender",
+        "store",
+        "source",
+        "status",
+        "created_at",
+    ]
+    list_filter = ["status", "source", "gender", "store", TagFilter]
+    list_select_related = ["store"]
+    search_fields = ["member_no"]  # handled by get_search_results; enables the box
+    search_help_text = _(
+        "Exact mobile number (any format), member number, last 4 digits of the phone, or full name."
+    )
+    autocomplete_fields = ["store", "guide", "referred_by", "tags"]
+    readonly_fields = [
+        "member_no",
+        "source",
+        "status",
+        "wechat_openid",
+        "consent_version",
+        "consent_at",
+        "created_at",
+        "updated_at",
+    ]
+    fieldsets = [
+        (None, {"fields": ["member_no", "phone", "name", "gender", "birthday"]}),
+        (_("Contact"), {"fields": ["email", "addresses"]}),
+        (_("Relationship"), {"fields": ["store", "guide", "referred_by", "tags", "note"]}),
+        (
+            _("Origin and consent"),
+            {
+                "fields": [
+                    "source",
+                    "status",
+                    "wechat_openid",
+                    "consent_version",
+                    "consent_at",
+                    "created_at",
+                    "updated_at",
+                ]
+            },
+        ),
+    ]
+    paginator = LargeTablePaginator
+    show_full_result_count = False
+    list_per_page = 50
+    actions = ["add_tag", "remove_tag"]
+    change_form_template = "admin/members/member/change_form.html"
+
+    @admin.display(description=_("mobile number"))
+    def phone_display(self, obj):
+        # Staff without the export permission see masked numbers in lists.
+        return obj.masked_phone
+
+    def get_search_results(self, request, queryset, search_term):
+        # Every search hits an index: the phone's keyed hash, member_no, the last-4
+        # column or the name. A LIKE over a million rows is never run.
+        if not search_term.strip():
+            return queryset, False
+        kind, value = classify_query(search_term)
+        if kind == "phone":
+            return queryset.filter(phone_hash=crypto.phone_hash(value)), False
+        if kind == "member_no":
+            return queryset.filter(member_no=value), False
+        if kind == "last4":
+            return queryset.filter(phone_last4=value), False
+        return queryset.filter(name=value), False
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if not sees_all_stores(request.user):
+            profile = staff_profile_of(request.user)
+            store_field = form.base_fields.get("store")
+            if store_field is not None and profile is not None:
+                store_field.queryset = Store.objects.filter(pk=profile.store_id)
+                store_field.initial = profile.store_id
+        return form
+
+    def save_model(self, request, obj, form, change):
+        # Writes go through the services, which audit and enforce the rules.
+        data = {f: form.cleaned_data[f] for f in services.EDITABLE_FIELDS if f in form.cleaned_data}
+        try:
+            if change:
+                saved = services.member_update(member=obj, actor=request.user, **data)
+            else:
+                saved = services.member_create(
+                    **data, source=Member.Source.ADMIN, actor=request.user
+                )
+        except ValidationError as exc:  # a race lost to another edit of the same phone
+            form.add_error(None, exc)
+            raise
+        obj.pk, obj.member_no = saved.pk, saved.member_no
+
+    def save_related(self, request, form, formsets, change):
+        old = set(form.instance.tags.values_list("pk", flat=True)) if change else set()
+        super().save_related(request, form, formsets, change)
+        new = set(form.instance.tags.values_list("pk", flat=True))
+        if old != new:
+            names = dict(Tag.objects.filter(pk__in=old | new).values_list("pk", "name"))
+            audit_record(
+                actor=request.user,
+                action="member.tags",
+                obj=form.instance,
+                changes={"tags": [sorted(names[i] for i in old), sorted(names[i] for i in new)]},
+                store=form.instance.store,
+            )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        extra_context["audit_entries"] = AuditEntry.objects.filter(
+            object_type=Member._meta.label_lower, object_id=str(object_id)
+        ).select_related("actor")[:50]
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _tag_action(self, request, queryset, adding: bool):
+        form = TagChoiceForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            tag = form.cleaned_data["tag"]
+            if adding:
+                n = services.member_tags_add(members=queryset, tag=tag, actor=request.user)
+                msg = ngettext(
+                    "Tag “%(tag)s” added to %(n)d member.",
+                    "Tag “%(tag)s” added to %(n)d members.",
+                    n,
+                )
+            else:
+                n = services.member_tags_remove(members=queryset, tag=tag, actor=request.user)
+                msg = ngettext(
+                    "Tag “%(tag)s” removed from %(n)d member.",
+                    "Tag “%(tag)s” removed from %(n)d members.",
+                    n,
+                )
+            self.message_user(request, msg % {"tag": tag.name, "n": n}, messages.SUCCESS)
+            return None
+        return TemplateResponse(
+            request,
+            "admin/members/member/tag_action.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": _("Add a tag") if adding else _("Remove a tag"),
+                "form": form,
+                "action": request.POST["action"],
+                "queryset": queryset,
+                "select_across": request.POST.get("select_across", "0"),
+                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+                "opts": self.model._meta,
+            },
+        )
+
+    @admin.action(description=_("Add a tag to the selected members"), permissions=["change"])
+    def add_tag(self, request, queryset):
+        return self._tag_action(request, queryset, adding=True)
+
+    @admin.action(description=_("Remove a tag from the selected members"), permissions=["change"])
+    def remove_tag(self, request, queryset):
+        return self._tag_action(request, queryset, adding=False)
+
+
+class StaffProfileInline(admin.StackedInline):
+    model = StaffProfile
+    can_delete = False
+    autocomplete_fields = ["store"]
+    fields = ["role", "store", "display_name"]
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    inlines = [StaffProfileInline]
+    list_display = ["username", "profile_display", "is_staff", "is_active", "last_login"]
+    list_select_related = ["staff_profile__store"]
+    list_filter = ["is_active", "staff_profile__role", "staff_profile__store"]
+
+    @admin.display(description=_("role"))
+    def profile_display(self, obj):
+        profile = getattr(obj, "staff_profile", None)
+        return str(profile) if profile else "—"
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not StaffProfile:
+            return super().save_formset(request, form, formset, change)
+        # The profile goes through the service, so the role's group and admin
+        # access follow it and the change is audited.
+        for inline_form in formset.forms:
+            if not inline_form.has_changed() or not inline_form.cleaned_data:
+                continue
+            data = inline_form.cleaned_data
+            services.staff_profile_save(
+                user=form.instance,
+                role=data["role"],
+                store=data.get("store"),
+                display_name=data.get("display_name", ""),
+                actor=request.user,
+            )
+        return None
+
+
+@admin.register(StaffProfile)
+class StaffProfileAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+    list_display = ["user", "display_name", "role", "store"]
+    list_filter = ["role", "store"]
+    list_select_related = ["user", "store"]
+    search_fields = ["user__username", "display_name"]
+
+    def has_add_permission(self, request):
+        return False  # staff are added with their account (staff accounts page)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+    list_display = ["at", "actor", "action", "object_type", "object_repr", "store", "changes"]
+    list_filter = ["action", "object_type", "store"]
+    list_select_related = ["actor", "store"]
+    search_fields = ["object_repr", "object_id", "actor__username", "action"]
+    date_hierarchy = "at"
+    paginator = LargeTablePaginator
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,263 @@
+"""The ground floor: stores, staff, members, tags and the audit trail.
+
+members never imports loyalty, campaigns or wechat, and no model here points at
+theirs (DESIGN.md): a member's loyalty figures live on loyalty's Card.
+"""
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .crypto import EncryptedTextField
+from .phones import mask_phone
+
+
+class User(AbstractUser):
+    """Staff accounts (store owners, managers, clerks). Members are not users."""
+
+    class Meta:
+        verbose_name = _("staff account")
+        verbose_name_plural = _("staff accounts")
+
+
+class Store(models.Model):
+    code = models.SlugField(_("code"), max_length=32, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    address = models.CharField(_("address"), max_length=255, blank=True)
+    phone = models.CharField(_("store phone"), max_length=32, blank=True)
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("store")
+        verbose_name_plural = _("stores")
+        ordering = ["code"]
+
+    def __str__(self):
+        return self.name
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", _("Owner")
+    MANAGER = "manager", _("Store manager")
+    CLERK = "clerk", _("Clerk")
+
+
+class StaffProfile(models.Model):
+    """A staff account's store and role. The role is mirrored as a Django group."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="staff_profile",
+        verbose_name=_("account"),
+    )
+    store = models.ForeignKey(
+        Store,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="staff",
+        verbose_name=_("store"),
+        help_text=_("Owners may leave this empty: they see every store."),
+    )
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.CLERK)
+    display_name = models.CharField(_("display name"), max_length=50, blank=True)
+
+    class Meta:
+        verbose_name = _("staff profile")
+        verbose_name_plural = _("staff profiles")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(role="owner") | Q(store__isnull=False),
+                name="staffprofile_store_required_unless_owner",
+                violation_error_message=_("Managers and clerks belong to a store."),
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.display_name or self.user.get_username()} ({self.get_role_display()})"
+
+    @property
+    def sees_all_stores(self) -> bool:
+        return self.role == Role.OWNER
+
+
+class Tag(models.Model):
+    class Kind(models.TextChoices):
+        MANUAL = "manual", _("Assigned by staff")
+        RULE = "rule", _("Assigned by a rule")
+
+    name = models.CharField(_("name"), max_length=50, unique=True)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.MANUAL)
+    description = models.CharField(_("description"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Member(models.Model):
+    class Gender(models.TextChoices):
+        UNKNOWN = "", _("Not given")
+        MALE = "M", _("Male")
+        FEMALE = "F", _("Female")
+
+    class Source(models.TextChoices):
+        QR = "qr", _("QR code in store")
+        COUNTER = "counter", _("Registered at the counter")
+        ADMIN = "admin", _("Added by staff")
+        IMPORT = "import", _("Imported")
+        WECHAT = "wechat", _("WeChat")
+        REFERRAL = "referral", _("Referred by a member")
+        API = "api", _("POS / mall API")
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        ERASED = "erased", _("Erased (privacy request)")
+
+    member_no = models.CharField(_("member number"), max_length=12, unique=True, editable=False)
+    # Contact data is encrypted; phone_hash (keyed HMAC of the E.164 number) carries
+    # uniqueness and exact lookup, phone_last4 the counter's "last four digits" search.
+    phone = EncryptedTextField(_("mobile number"), blank=True)
+    phone_hash = models.CharField(  # noqa: DJ001 - NULL frees the phone of an erased member
+        max_length=64, null=True, blank=True, editable=False
+    )
+    phone_last4 = models.CharField(max_length=4, blank=True, editable=False)
+    name = models.CharField(_("name"), max_length=50, blank=True)
+    gender = models.CharField(
+        _("gender"), max_length=1, choices=Gender.choices, default=Gender.UNKNOWN, blank=True
+    )
+    birthday = models.DateField(_("birthday"), null=True, blank=True)
+    email = EncryptedTextField(_("e-mail"), blank=True)
+    addresses = EncryptedTextField(_("addresses"), blank=True, help_text=_("One address a line."))
+    source = models.CharField(
+        _("source"), max_length=16, choices=Source.choices, default=Source.ADMIN
+    )
+    store = models.ForeignKey(
+        Store,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="members",
+        verbose_name=_("registration store"),
+    )
+    guide = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="guided_members",
+        verbose_name=_("guide"),
+        help_text=_("The staff member who looks after this customer."),
+    )
+    referred_by = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="referrals",
+        verbose_name=_("referred by"),
+    )
+    tags = models.ManyToManyField(Tag, blank=True, related_name="members", verbose_name=_("tags"))
+    wechat_openid = models.CharField(  # noqa: DJ001 - NULL stays out of the unique index
+        _("WeChat openid"), max_length=64, null=True, blank=True
+    )
+    wechat_unionid = models.CharField(_("WeChat unionid"), max_length=64, blank=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE
+    )
+    consent_version = models.CharField(_("privacy notice version"), max_length=32, blank=True)
+    consent_at = models.DateTimeField(_("consent given at"), null=True, blank=True)
+    note = models.TextField(_("staff note"), blank=True)
+    created_at = models.DateTimeField(_("registered at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("member")
+        verbose_name_plural = _("members")
+        constraints = [
+            # Erased members give up their phone (NULL hash), so it can register again.
+            models.UniqueConstraint(fields=["phone_hash"], name="member_phone_hash_unique"),
+            models.UniqueConstraint(
+                fields=["wechat_openid"],
+                condition=Q(wechat_openid__isnull=False),
+                name="member_openid_unique",
+            ),
+        ]
+        indexes = [
+            # Counter search "last four digits" within the clerk's store.
+            models.Index(fields=["store", "phone_last4"], name="member_store_last4"),
+            # Owner's "last four digits" search across stores.
+            models.Index(fields=["phone_last4"], name="member_last4"),
+            # Exact name search in the admin and the counter.
+            models.Index(fields=["name"], name="member_name"),
+            # Birthday jobs (month/day scans) and "new members per day" reports.
+            models.Index(fields=["birthday"], name="member_birthday"),
+            models.Index(fields=["created_at"], name="member_created"),
+        ]
+
+    def __str__(self):
+        return f"{self.name or _('(no name)')} · {self.member_no}"
+
+    @property
+    def masked_phone(self) -> str:
+        return mask_phone(self.phone)
+
+    @property
+    def address_list(self) -> list[str]:
+        return [line.strip() for line in (self.addresses or "").splitlines() if line.strip()]
+
+    def clean(self):
+        super().clean()
+        if self.birthday and self.birthday > timezone.localdate():
+            raise ValidationError({"birthday": _("A birthday cannot be in the future.")})
+
+
+class AuditEntry(models.Model):
+    """Who changed what, when: one row per staff change (old -> new per field).
+
+    Append-only. Contact fields are recorded masked, so the trail does not undo the
+    encryption at rest.
+    """
+
+    at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+    action = models.CharField(_("action"), max_length=40)
+    # A generic pointer kept as text, so every app can audit its own objects
+    # without members depending on them.
+    object_type = models.CharField(_("object type"), max_length=60)
+    object_id = models.CharField(_("object id"), max_length=40)
+    object_repr = models.CharField(_("object"), max_length=200, blank=True)
+    changes = models.JSONField(_("changes"), default=dict, blank=True)
+    store = models.ForeignKey(
+        Store, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit trail")
+        ordering = ["-at", "-id"]
+        indexes = [
+            # History of one object on its admin page.
+            models.Index(fields=["object_type", "object_id", "-at"], name="audit_object"),
+        ]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.object_repr}"

@@ -1,0 +1,53 @@
+"""Phone numbers: one normal form (E.164) for storage, hashing and uniqueness."""
+
+import phonenumbers
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+
+
+def normalize_phone(raw: str, region: str | None = None) -> str:
+    """Return the E.164 form of `raw` (``+8613800138000``) or raise ValidationError.
+
+    Accepts the ways people write numbers: ``13800138000``, ``+86 138-0013-8000``,
+    ``0086 138 0013 8000``, full-width digits.
+    """
+    text = (raw or "").strip()
+    if not text:
+        raise ValidationError(_("Enter a mobile number."), code="required")
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    try:
+        number = phonenumbers.parse(text, region or settings.PHONE_REGION)
+    except phonenumbers.NumberParseException as exc:
+        raise ValidationError(
+            _("“%(value)s” is not a phone number."), code="invalid", params={"value": raw}
+        ) from exc
+    if not phonenumbers.is_valid_number(number):
+        raise ValidationError(
+            _("“%(value)s” is not a valid mobile number."), code="invalid", params={"value": raw}
+        )
+    if phonenumbers.number_type(number) not in (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    ):
+        raise ValidationError(
+            _("“%(value)s” is not a mobile number."), code="not_mobile", params={"value": raw}
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def national_digits(e164: str) -> str:
+    """The digits a person would type for a number: 13800138000 for a Chinese mobile."""
+    number = phonenumbers.parse(e164)
+    return phonenumbers.national_significant_number(number)
+
+
+def mask_phone(e164: str) -> str:
+    """138****8000: what a clerk sees of a number they did not type."""
+    if not e164:
+        return ""
+    digits = national_digits(e164)
+    if len(digits) < 7:
+        return "*" * len(digits)
+    return f"{digits[:3]}{'*' * (len(digits) - 7)}{digits[-4:]}"

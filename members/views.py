@@ -1,0 +1,61 @@
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import connection
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET
+
+from .forms import MemberSearchForm
+from .selectors import member_search, staff_profile_of
+
+
+def staff_required(view):
+    """Logged in, and a staff member (a StaffProfile) or a superuser; else 403."""
+
+    @login_required
+    def wrapped(request, *args, **kwargs):
+        if not (request.user.is_superuser or staff_profile_of(request.user)):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    wrapped.__name__ = view.__name__
+    wrapped.__doc__ = view.__doc__
+    return wrapped
+
+
+@require_GET
+def healthz(request):
+    """200 when the database answers, 503 otherwise (for load balancers and monitors)."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:  # any database failure means "not healthy"
+        return JsonResponse({"status": "unavailable", "database": str(exc)[:200]}, status=503)
+    return JsonResponse({"status": "ok", "database": "ok"})
+
+
+def home(request):
+    if request.user.is_authenticated:
+        return redirect("staff:home")
+    return redirect("login")
+
+
+@require_GET
+@staff_required
+def staff_home(request):
+    """The staff start page: find a member by phone, last four digits, number or name."""
+    form = MemberSearchForm(request.GET or None)
+    kind, results, searched = "", [], False
+    if form.is_valid() and form.cleaned_data["q"]:
+        kind, results = member_search(request.user, form.cleaned_data["q"])
+        searched = True
+    context = {"form": form, "results": results, "kind": kind, "searched": searched}
+    if request.headers.get("HX-Request"):
+        return render(request, "members/_search_results.html", context)
+    return render(request, "members/staff_home.html", context)
+
+
+def bench_hello(request):
+    """Baseline for bench/: the cheapest possible Django response (BENCH_URLS only)."""
+    return HttpResponse("hello")
