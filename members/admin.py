@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from . import crypto, services
-from .audit import audit_record
+from .audit import audit_record, field_label
 from .forms import MemberAdminForm, TagChoiceForm
 from .models import AuditEntry, Member, StaffProfile, Store, Tag, User
 from .selectors import classify_query, sees_all_stores, staff_profile_of
@@ -35,6 +35,10 @@ class LargeTablePaginator(Paginator):
         return qs.order_by()[: self.COUNT_CAP].count()
 
 
+# Below this many rows an exact COUNT(*) is cheap and better than an estimate.
+ESTIMATE_MIN_ROWS = 10_000
+
+
 def _estimated_rows(model) -> int | None:
     table = model._meta.db_table
     with connection.cursor() as cursor:
@@ -42,11 +46,11 @@ def _estimated_rows(model) -> int | None:
             cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = %s", [table])
             row = cursor.fetchone()
             # reltuples is -1 before the first ANALYZE: fall back to counting.
-            return row[0] if row and row[0] >= 10_000 else None
+            return row[0] if row and row[0] >= ESTIMATE_MIN_ROWS else None
         if connection.vendor == "sqlite":
             cursor.execute(f'SELECT MAX(id) FROM "{table}"')  # noqa: S608 - table name from _meta
             row = cursor.fetchone()
-            return row[0] if row and row[0] and row[0] >= 10_000 else None
+            return row[0] if row and row[0] and row[0] >= ESTIMATE_MIN_ROWS else None
     return None
 
 
@@ -207,9 +211,20 @@ class MemberAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
-        extra_context["audit_entries"] = AuditEntry.objects.filter(
+        entries = AuditEntry.objects.filter(
             object_type=Member._meta.label_lower, object_id=str(object_id)
         ).select_related("actor")[:50]
+        extra_context["audit_entries"] = [
+            {
+                "at": e.at,
+                "actor": e.actor,
+                "action": e.action_label,
+                "changes": [
+                    (field_label(Member, f), pair[0], pair[1]) for f, pair in e.changes.items()
+                ],
+            }
+            for e in entries
+        ]
         return super().change_view(request, object_id, form_url, extra_context)
 
     def _tag_action(self, request, queryset, adding: bool):
@@ -280,17 +295,23 @@ class UserAdmin(BaseUserAdmin):
             return super().save_formset(request, form, formset, change)
         # The profile goes through the service, so the role's group and admin
         # access follow it and the change is audited.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         for inline_form in formset.forms:
             if not inline_form.has_changed() or not inline_form.cleaned_data:
                 continue
             data = inline_form.cleaned_data
-            services.staff_profile_save(
+            existed = inline_form.instance.pk is not None
+            profile = services.staff_profile_save(
                 user=form.instance,
                 role=data["role"],
                 store=data.get("store"),
                 display_name=data.get("display_name", ""),
                 actor=request.user,
             )
+            if existed:
+                formset.changed_objects.append((profile, inline_form.changed_data))
+            else:
+                formset.new_objects.append(profile)
         return None
 
 
@@ -310,13 +331,25 @@ class StaffProfileAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
-    list_display = ["at", "actor", "action", "object_type", "object_repr", "store", "changes"]
+    list_display = [
+        "at",
+        "actor",
+        "action_display",
+        "object_type",
+        "object_repr",
+        "store",
+        "changes",
+    ]
     list_filter = ["action", "object_type", "store"]
     list_select_related = ["actor", "store"]
     search_fields = ["object_repr", "object_id", "actor__username", "action"]
     date_hierarchy = "at"
     paginator = LargeTablePaginator
     show_full_result_count = False
+
+    @admin.display(description=_("action"), ordering="action")
+    def action_display(self, obj):
+        return obj.action_label
 
     def has_add_permission(self, request):
         return False

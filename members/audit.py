@@ -1,8 +1,29 @@
 """One helper writes the audit trail; every app's services call it."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from .models import AuditEntry, Store
+
+# What staff read for each action code (codes stay stable in the database).
+ACTION_LABELS = {
+    "member.create": _("Member registered"),
+    "member.update": _("Profile edited"),
+    "member.tags": _("Tags changed"),
+    "member.tag_add": _("Tag added in bulk"),
+    "member.tag_remove": _("Tag removed in bulk"),
+    "staff.create": _("Staff account created"),
+    "staff.set_role": _("Role or store changed"),
+}
+
+
+def field_label(model: type[models.Model], field: str) -> str:
+    """The field's verbose name for display; the key itself when it is not a field."""
+    try:
+        return str(model._meta.get_field(field).verbose_name)
+    except Exception:  # FieldDoesNotExist, or a summary key such as "added"
+        return field
+
 
 # Fields recorded masked: the audit trail must not undo encryption at rest.
 MASKED_FIELDS = {"phone", "email", "addresses"}

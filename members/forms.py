@@ -70,6 +70,8 @@ class MemberSearchForm(forms.Form):
             attrs={
                 "autofocus": True,
                 "autocomplete": "off",
+                "class": "form-control form-control-lg",
+                "inputmode": "search",
                 "placeholder": _("Phone, last 4 digits, member number or name"),
             }
         ),

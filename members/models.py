@@ -133,7 +133,7 @@ class Member(models.Model):
         max_length=64, null=True, blank=True, editable=False
     )
     phone_last4 = models.CharField(max_length=4, blank=True, editable=False)
-    name = models.CharField(_("name"), max_length=50, blank=True)
+    name = models.CharField(_("full name"), max_length=50, blank=True)
     gender = models.CharField(
         _("gender"), max_length=1, choices=Gender.choices, default=Gender.UNKNOWN, blank=True
     )
@@ -185,6 +185,7 @@ class Member(models.Model):
     class Meta:
         verbose_name = _("member")
         verbose_name_plural = _("members")
+        permissions = [("export_member", _("Can export members"))]
         constraints = [
             # Erased members give up their phone (NULL hash), so it can register again.
             models.UniqueConstraint(fields=["phone_hash"], name="member_phone_hash_unique"),
@@ -207,7 +208,8 @@ class Member(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.name or _('(no name)')} · {self.member_no}"
+        label = self.name or _("(no name)")
+        return f"{label} · {self.member_no}"
 
     @property
     def masked_phone(self) -> str:
@@ -260,4 +262,10 @@ class AuditEntry(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.object_repr}"
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action_label} {self.object_repr}"
+
+    @property
+    def action_label(self) -> str:
+        from .audit import ACTION_LABELS
+
+        return str(ACTION_LABELS.get(self.action, self.action))

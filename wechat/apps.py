@@ -4,4 +4,4 @@ from django.utils.translation import gettext_lazy as _
 
 class WechatConfig(AppConfig):
     name = "wechat"
-    verbose_name = _("Wechat")
+    verbose_name = _("WeChat")

@@ -1,0 +1,50 @@
+import pytest
+
+from members.models import Role
+from members.services import staff_create
+from tests.factories import StoreFactory
+
+PASSWORD = "test-pass-2026"
+
+
+@pytest.fixture
+def store(db):
+    return StoreFactory(code="SH01", name="静安店")
+
+
+@pytest.fixture
+def other_store(db):
+    return StoreFactory(code="SH02", name="徐汇店")
+
+
+@pytest.fixture
+def owner(db):
+    return staff_create(username="owner", password=PASSWORD, role=Role.OWNER, store=None)
+
+
+@pytest.fixture
+def manager(store):
+    return staff_create(username="manager", password=PASSWORD, role=Role.MANAGER, store=store)
+
+
+@pytest.fixture
+def clerk(store):
+    return staff_create(username="clerk", password=PASSWORD, role=Role.CLERK, store=store)
+
+
+@pytest.fixture
+def owner_client(client, owner):
+    client.force_login(owner)
+    return client
+
+
+@pytest.fixture
+def manager_client(client, manager):
+    client.force_login(manager)
+    return client
+
+
+@pytest.fixture
+def clerk_client(client, clerk):
+    client.force_login(clerk)
+    return client
