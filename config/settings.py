@@ -86,9 +86,9 @@ TEMPLATES = [
 # IMMEDIATE makes a writing transaction take the write lock at BEGIN, so
 # concurrent writers wait (up to `timeout`) instead of failing with
 # "database is locked" half-way through (select_for_update is a no-op there).
-DATABASES = {
-    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'huiyuan.sqlite3'}")
-}
+# An empty DATABASE_URL means the default too (`make test-sqlite` sets it empty).
+DATABASE_URL = env.str("DATABASE_URL", default="") or f"sqlite:///{DATA_DIR / 'huiyuan.sqlite3'}"
+DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 _db = DATABASES["default"]
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db.setdefault("OPTIONS", {}).update(
