@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "import_export",
     "django_q",
+    "ninja",
     "members",
     "loyalty",
     "campaigns",

@@ -4,6 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
+from loyalty.api import api as pos_api
 from members import views as member_views
 from members.forms import StaffLoginForm
 
@@ -23,6 +24,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("staff/", include("members.urls")),
+    path("api/v1/", pos_api.urls),
     path("admin/", admin.site.urls),
     path("", member_views.home, name="home"),
 ]

@@ -5,3 +5,12 @@ from django.utils.translation import gettext_lazy as _
 class LoyaltyConfig(AppConfig):
     name = "loyalty"
     verbose_name = _("Loyalty")
+
+    def ready(self):
+        from members.signals import demo_seeded, member_registered
+
+        from . import receivers
+
+        # Inside the registration transaction: the card exists whenever the member does.
+        member_registered.connect(receivers.create_card, dispatch_uid="loyalty.create_card")
+        demo_seeded.connect(receivers.seed_demo, dispatch_uid="loyalty.seed_demo")

@@ -54,6 +54,12 @@ def _estimated_rows(model) -> int | None:
     return None
 
 
+# Panels that apps above members add to a member's admin page (loyalty: card,
+# points and tier history), so members never imports them. Each callable takes
+# (request, member) and returns a context dict with "title" and "template", or None.
+MEMBER_PANELS: list = []
+
+
 class StoreScopedAdminMixin:
     """Managers and clerks see and edit only their own store's rows."""
 
@@ -225,6 +231,10 @@ class MemberAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
             }
             for e in entries
         ]
+        member = self.get_object(request, object_id)
+        if member is not None:
+            panels = (panel(request, member) for panel in MEMBER_PANELS)
+            extra_context["member_panels"] = [p for p in panels if p]
         return super().change_view(request, object_id, form_url, extra_context)
 
     def _tag_action(self, request, queryset, adding: bool):

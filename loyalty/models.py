@@ -1,0 +1,534 @@
+"""Cards, tiers, purchases and the ledgers: money-like state that must never drift.
+
+Every change goes through loyalty/services.py, in a transaction that locks the
+member's Card and appends ledger rows. PointsEntry rows are never updated, except
+`remaining` on earn-type rows (lots), which spending and expiry consume oldest first.
+Invariant (check_ledger): card.points_balance == SUM(delta) == SUM(remaining), >= 0.
+"""
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from members.models import Member, Store
+
+MONEY = {"max_digits": 12, "decimal_places": 2}
+
+
+class LoyaltySettings(models.Model):
+    """The merchant's loyalty rules: one row (pk=1), edited in the admin."""
+
+    class TierBasis(models.TextChoices):
+        SPEND = "spend", _("Amount spent (yuan)")
+        VISITS = "visits", _("Number of purchases")
+        GROWTH = "growth", _("Growth value")
+
+    class Expiry(models.TextChoices):
+        ROLLING = "rolling", _("N months after earning")
+        END_OF_NEXT_YEAR = "next_year_end", _("End of the year after earning")
+        NEVER = "never", _("Never")
+
+    tier_basis = models.CharField(
+        _("tier basis"), max_length=16, choices=TierBasis.choices, default=TierBasis.SPEND
+    )
+    qualification_months = models.PositiveSmallIntegerField(
+        _("qualification window (months)"),
+        default=0,
+        help_text=_("0: everything since registration counts; N: only the last N months."),
+    )
+    points_per_yuan = models.DecimalField(
+        _("points per yuan"),
+        max_digits=6,
+        decimal_places=2,
+        default=1,
+        validators=[MinValueValidator(0)],
+        help_text=_("Base points for each yuan paid in cash, before tier and rule multipliers."),
+    )
+    growth_per_yuan = models.DecimalField(
+        _("growth value per yuan"), max_digits=6, decimal_places=2, default=1
+    )
+    points_per_cash_yuan = models.PositiveIntegerField(
+        _("points worth one yuan"),
+        default=100,
+        validators=[MinValueValidator(1)],
+        help_text=_("e.g. 100: 100 points pay 1 yuan of a bill."),
+    )
+    points_cap_percent = models.PositiveSmallIntegerField(
+        _("share of a bill points may pay (%)"),
+        default=50,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+    )
+    expiry_policy = models.CharField(
+        _("points expiry"), max_length=16, choices=Expiry.choices, default=Expiry.ROLLING
+    )
+    expiry_months = models.PositiveSmallIntegerField(_("points valid for (months)"), default=12)
+    notice_days = models.PositiveSmallIntegerField(
+        _("notify this many days before points expire"), default=30
+    )
+    daily_points_cap = models.PositiveIntegerField(
+        _("daily cap on points earned from purchases"),
+        default=0,
+        help_text=_("0: no cap."),
+    )
+    discount_excluded_categories = models.CharField(
+        _("categories without tier discount"),
+        max_length=255,
+        blank=True,
+        help_text=_("Comma-separated, e.g. 礼品卡,烟酒."),
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("loyalty settings")
+        verbose_name_plural = _("loyalty settings")
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="loyaltysettings_singleton")]
+
+    def __str__(self):
+        return str(_("Loyalty settings"))
+
+    @classmethod
+    def current(cls) -> "LoyaltySettings":
+        obj, _created = cls.objects.get_or_create(pk=1)
+        return obj
+
+    def excluded_categories(self) -> set[str]:
+        return {
+            c.strip()
+            for c in self.discount_excluded_categories.replace("，", ",").split(",")
+            if c.strip()
+        }
+
+
+class Tier(models.Model):
+    level = models.PositiveSmallIntegerField(
+        _("level"), unique=True, help_text=_("1 is the lowest.")
+    )
+    name = models.CharField(_("name"), max_length=30, unique=True)
+    qualify_threshold = models.DecimalField(
+        _("qualify at"),
+        **MONEY,
+        default=0,
+        help_text=_("Spend (yuan), purchases, or growth value, per the tier basis."),
+    )
+    keep_threshold = models.DecimalField(
+        _("keep at (保级)"),
+        **MONEY,
+        default=0,
+        help_text=_("Needed within the window at review to keep the tier."),
+    )
+    discount_rate = models.DecimalField(
+        _("price paid (rate)"),
+        max_digits=4,
+        decimal_places=3,
+        default=1,
+        validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text=_("0.90 means 10% off (9折); 1 means no discount."),
+    )
+    points_multiplier = models.DecimalField(
+        _("points multiplier"),
+        max_digits=4,
+        decimal_places=2,
+        default=1,
+        validators=[MinValueValidator(0)],
+    )
+    benefits = models.TextField(_("benefits"), blank=True)
+
+    class Meta:
+        verbose_name = _("tier")
+        verbose_name_plural = _("tiers")
+        ordering = ["level"]
+
+    def __str__(self):
+        return self.name
+
+
+class Card(models.Model):
+    """会员卡: one per member, the cached figures that lists and the counter read."""
+
+    member = models.OneToOneField(
+        Member,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="card",
+        verbose_name=_("member"),
+    )
+    tier = models.ForeignKey(
+        Tier,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="cards",
+        verbose_name=_("tier"),
+    )
+    tier_since = models.DateTimeField(_("tier since"), null=True, blank=True)
+    points_balance = models.IntegerField(_("points balance"), default=0)
+    points_debt = models.IntegerField(
+        _("points owed"),
+        default=0,
+        help_text=_(
+            "Points clawed back by a refund after they were spent; repaid from the next earnings."
+        ),
+    )
+    growth_value = models.IntegerField(_("growth value"), default=0)
+    total_spent = models.DecimalField(_("total spent"), **MONEY, default=0)
+    purchase_count = models.PositiveIntegerField(_("purchases"), default=0)
+    first_purchase_at = models.DateTimeField(_("first purchase"), null=True, blank=True)
+    last_purchase_at = models.DateTimeField(_("last purchase"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("member card")
+        verbose_name_plural = _("member cards")
+        permissions = [("set_tier", _("Can set a member's tier"))]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(points_balance__gte=0), name="card_points_not_negative"
+            ),
+            models.CheckConstraint(condition=Q(points_debt__gte=0), name="card_debt_not_negative"),
+        ]
+        indexes = [
+            # Segments and the downgrade job: members by tier and recency.
+            models.Index(fields=["tier", "last_purchase_at"], name="card_tier_recency"),
+        ]
+
+    def __str__(self):
+        return f"{self.member_id} · {self.tier or '-'}"
+
+
+class EarnRule(models.Model):
+    """Extra points: a category bonus, or a promotion on certain days (double points)."""
+
+    name = models.CharField(_("name"), max_length=60)
+    category = models.CharField(
+        _("category"), max_length=40, blank=True, help_text=_("Empty: every category.")
+    )
+    multiplier = models.DecimalField(
+        _("multiplier"),
+        max_digits=4,
+        decimal_places=2,
+        default=2,
+        validators=[MinValueValidator(0)],
+    )
+    starts_on = models.DateField(_("from"), null=True, blank=True)
+    ends_on = models.DateField(_("until (inclusive)"), null=True, blank=True)
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("earn rule")
+        verbose_name_plural = _("earn rules")
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def applies(self, *, category: str, day) -> bool:
+        return (
+            self.active
+            and (not self.category or self.category == category)
+            and (self.starts_on is None or self.starts_on <= day)
+            and (self.ends_on is None or day <= self.ends_on)
+        )
+
+
+class Purchase(models.Model):
+    class Channel(models.TextChoices):
+        COUNTER = "counter", _("Counter")
+        API = "api", _("POS / mall API")
+        WECHAT_PAY = "wechat_pay", _("WeChat Pay")
+        IMPORT = "import", _("Import")
+
+    class Status(models.TextChoices):
+        COMPLETED = "completed", _("Completed")
+        PARTIALLY_REFUNDED = "partially_refunded", _("Partly refunded")
+        REFUNDED = "refunded", _("Refunded")
+
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="purchases", verbose_name=_("member")
+    )
+    store = models.ForeignKey(
+        Store,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="purchases",
+        verbose_name=_("store"),
+    )
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("staff"),
+    )
+    external_ref = models.CharField(
+        _("reference"),
+        max_length=64,
+        unique=True,
+        help_text=_("The idempotency key: a POS order number, a WeChat Pay transaction id."),
+    )
+    channel = models.CharField(
+        _("channel"), max_length=16, choices=Channel.choices, default=Channel.COUNTER
+    )
+    category = models.CharField(_("category"), max_length=40, blank=True)
+    gross_amount = models.DecimalField(_("amount"), **MONEY)
+    tier_discount = models.DecimalField(_("tier discount"), **MONEY, default=0)
+    coupon_discount = models.DecimalField(_("coupon discount"), **MONEY, default=0)
+    points_used = models.PositiveIntegerField(_("points used"), default=0)
+    points_value = models.DecimalField(_("points value"), **MONEY, default=0)
+    cash_paid = models.DecimalField(_("paid"), **MONEY)
+    points_earned = models.PositiveIntegerField(_("points earned"), default=0)
+    earn_rule = models.CharField(_("points rule applied"), max_length=255, blank=True)
+    refunded_amount = models.DecimalField(_("refunded"), **MONEY, default=0)
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.COMPLETED
+    )
+    # What the receipt and a replayed request show: the card right after this purchase.
+    points_balance_after = models.IntegerField(_("points balance after"), default=0)
+    tier_after = models.CharField(_("tier after"), max_length=30, blank=True)
+    occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now)
+    created_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("purchase")
+        verbose_name_plural = _("purchases")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(gross_amount__gte=0), name="purchase_amount_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(cash_paid__gte=0), name="purchase_cash_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded_amount__lte=models.F("cash_paid")),
+                name="purchase_refund_within_paid",
+            ),
+        ]
+        indexes = [
+            # A member's purchase history (360 page, rolling qualification window).
+            models.Index(fields=["member", "-occurred_at"], name="purchase_member_time"),
+            # Reports per store and day.
+            models.Index(fields=["store", "occurred_at"], name="purchase_store_time"),
+        ]
+
+    def __str__(self):
+        return f"{self.external_ref} · ¥{self.gross_amount}"
+
+    @property
+    def refundable_amount(self):
+        return self.cash_paid - self.refunded_amount
+
+
+class Refund(models.Model):
+    purchase = models.ForeignKey(
+        Purchase, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("purchase")
+    )
+    idempotency_key = models.CharField(_("reference"), max_length=100, unique=True)
+    amount = models.DecimalField(_("amount"), **MONEY)
+    points_clawed_back = models.PositiveIntegerField(_("points clawed back"), default=0)
+    points_returned = models.PositiveIntegerField(_("points returned"), default=0)
+    points_debt = models.PositiveIntegerField(
+        _("points owed"), default=0, help_text=_("Clawback the balance could not cover.")
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reason = models.CharField(_("reason"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
+        # Zero only for a purchase paid wholly with points (its refund returns points).
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="refund_amount_not_negative")
+        ]
+
+    def __str__(self):
+        return f"{self.purchase.external_ref} −¥{self.amount}"
+
+
+class PointsEntry(models.Model):
+    class Kind(models.TextChoices):
+        EARN = "earn", _("Earned")
+        REDEEM = "redeem", _("Redeemed")
+        EXPIRE = "expire", _("Expired")
+        ADJUST = "adjust", _("Adjusted by staff")
+        REFUND = "refund", _("Refund")
+        IMPORT = "import", _("Imported")
+
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="points_entries", verbose_name=_("member")
+    )
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    delta = models.IntegerField(_("points"))
+    balance_after = models.IntegerField(_("balance after"))
+    # Lots: positive rows carry what is left of them and when that expires.
+    remaining = models.IntegerField(_("remaining"), default=0)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    # Positive: a refund's clawback the balance could not cover; negative: repaid.
+    debt_delta = models.IntegerField(_("points owed change"), default=0)
+    idempotency_key = models.CharField(max_length=120, unique=True)
+    reason = models.CharField(_("reason"), max_length=255, blank=True)
+    rule = models.CharField(_("rule applied"), max_length=255, blank=True)
+    purchase = models.ForeignKey(
+        Purchase, on_delete=models.PROTECT, null=True, blank=True, related_name="points_entries"
+    )
+    # Another object this entry is for (a coupon, a reward, a check-in), as text so
+    # apps above loyalty can point here without loyalty depending on them.
+    source = models.CharField(_("source"), max_length=80, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+    created_at = models.DateTimeField(_("at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("points entry")
+        verbose_name_plural = _("points ledger")
+        permissions = [("adjust_points", _("Can adjust points manually"))]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(remaining__gte=0), name="points_lot_remaining_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(balance_after__gte=0), name="points_balance_after_not_negative"
+            ),
+        ]
+        indexes = [
+            # Spending: a member's open lots, oldest expiry first.
+            models.Index(
+                fields=["member", "expires_at", "id"],
+                condition=Q(remaining__gt=0),
+                name="points_open_lots",
+            ),
+            # Expiry job: open lots past their date, across members.
+            models.Index(
+                fields=["expires_at"], condition=Q(remaining__gt=0), name="points_due_lots"
+            ),
+            # History on the 360 page, the daily cap.
+            models.Index(fields=["member", "-created_at"], name="points_member_time"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.delta:+d}"
+
+
+class GrowthEntry(models.Model):
+    """成长值 ledger: purchases (and actions) add growth; the growth tier basis reads it."""
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="growth_entries")
+    delta = models.IntegerField(_("growth value"))
+    balance_after = models.IntegerField(_("balance after"))
+    reason = models.CharField(_("reason"), max_length=255, blank=True)
+    idempotency_key = models.CharField(max_length=120, unique=True)
+    purchase = models.ForeignKey(
+        Purchase, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("growth entry")
+        verbose_name_plural = _("growth ledger")
+        indexes = [models.Index(fields=["member", "-created_at"], name="growth_member_time")]
+
+    def __str__(self):
+        return f"{self.delta:+d}"
+
+
+class TierChange(models.Model):
+    class Reason(models.TextChoices):
+        REGISTERED = "registered", _("Registered")
+        UPGRADE = "upgrade", _("Upgrade")
+        DOWNGRADE = "downgrade", _("Downgrade")
+        STAFF = "staff", _("Set by staff")
+        IMPORT = "import", _("Imported")
+
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="tier_changes", verbose_name=_("member")
+    )
+    from_tier = models.ForeignKey(
+        Tier,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("from"),
+    )
+    to_tier = models.ForeignKey(
+        Tier,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("to"),
+    )
+    reason = models.CharField(_("reason"), max_length=16, choices=Reason.choices)
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    purchase = models.ForeignKey(
+        Purchase, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+    created_at = models.DateTimeField(_("at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("tier change")
+        verbose_name_plural = _("tier changes")
+        indexes = [
+            models.Index(fields=["member", "-created_at"], name="tierchange_member_time"),
+            # Dashboard: upgrades / downgrades per period.
+            models.Index(fields=["created_at", "reason"], name="tierchange_time_reason"),
+        ]
+
+    def __str__(self):
+        return f"{self.from_tier or '-'} → {self.to_tier or '-'}"
+
+
+class ApiKey(models.Model):
+    """A store's key for the POS / mall API. Only a SHA-256 of the key is stored."""
+
+    PREFIX = "hy_"
+
+    store = models.ForeignKey(
+        Store, on_delete=models.CASCADE, related_name="api_keys", verbose_name=_("store")
+    )
+    name = models.CharField(_("label"), max_length=60)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    key_hint = models.CharField(_("key starts with"), max_length=12, editable=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+
+    def __str__(self):
+        return f"{self.name} ({self.key_hint}…)"
+
+    @staticmethod
+    def hash(key: str) -> str:
+        # Keys are 32 random bytes: a fast hash is enough (no dictionary to attack).
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, *, store: Store, name: str) -> tuple["ApiKey", str]:
+        key = cls.PREFIX + secrets.token_urlsafe(32)
+        obj = cls.objects.create(store=store, name=name, key_hash=cls.hash(key), key_hint=key[:10])
+        return obj, key

@@ -1,0 +1,934 @@
+"""Every change of points, growth, tier and purchase goes through here.
+
+Each public function is one transaction that first locks the member's Card
+(`select_for_update`; on SQLite the IMMEDIATE transaction holds the write lock), so
+two requests for one member run one after the other and never spend the same
+points twice. Ledger rows are appended with a unique idempotency key; the cached
+figures on the Card are updated with `update_fields` in the same transaction.
+Notifications go out on commit (signals.py), never inside the transaction.
+"""
+
+import calendar
+import datetime as dt
+import math
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from members.audit import audit_record
+from members.models import Member, Store, User
+
+from . import signals
+from .models import (
+    Card,
+    EarnRule,
+    GrowthEntry,
+    LoyaltySettings,
+    PointsEntry,
+    Purchase,
+    Refund,
+    Tier,
+    TierChange,
+)
+from .money import ZERO, yuan, yuan_down
+
+MAX_AMOUNT = Decimal("1000000.00")
+CARD_FIGURES = [
+    "tier", "tier_since", "points_balance", "points_debt", "growth_value", "total_spent",
+    "purchase_count", "first_purchase_at", "last_purchase_at",
+]  # fmt: skip
+
+
+class LoyaltyError(Exception):
+    """A business rule said no. `code` is stable for API clients; the message is for people."""
+
+    code = "business_rule"
+    status = 422
+
+    def __init__(self, message: str, **details):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class NotEnoughPoints(LoyaltyError):
+    code = "not_enough_points"
+
+
+class PointsOverCap(LoyaltyError):
+    code = "points_over_cap"
+
+
+class TierDiscountNotApplicable(LoyaltyError):
+    code = "tier_discount_not_applicable"
+
+
+class RefundNotPossible(LoyaltyError):
+    code = "refund_not_possible"
+
+
+class ReferenceConflict(LoyaltyError):
+    """The idempotency key was already used for a different request."""
+
+    code = "reference_conflict"
+    status = 409
+
+
+# --- time -------------------------------------------------------------------
+
+
+def _local_midnight(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(
+        dt.datetime.combine(day, dt.time.min), timezone.get_default_timezone()
+    )
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def expiry_for(earned_at: dt.datetime, conf: LoyaltySettings) -> dt.datetime | None:
+    """When points earned at `earned_at` expire: the first instant after their last valid day.
+
+    Days are Shanghai days: points valid "for 12 months" from 2026-01-31 can be
+    used until 2027-01-31 23:59:59 local time.
+    """
+    day = timezone.localdate(earned_at)
+    if conf.expiry_policy == LoyaltySettings.Expiry.NEVER:
+        return None
+    if conf.expiry_policy == LoyaltySettings.Expiry.END_OF_NEXT_YEAR:
+        return _local_midnight(dt.date(day.year + 2, 1, 1))
+    return _local_midnight(add_months(day, conf.expiry_months) + dt.timedelta(days=1))
+
+
+def local_day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    return _local_midnight(day), _local_midnight(day + dt.timedelta(days=1))
+
+
+# --- cards ------------------------------------------------------------------
+
+
+def lowest_tier() -> Tier | None:
+    return Tier.objects.order_by("level").first()
+
+
+def card_create(*, member: Member, now: dt.datetime | None = None) -> Card:
+    """The member's card at the lowest tier, with its first tier-history row."""
+    now = now or timezone.now()
+    tier = lowest_tier()
+    card = Card.objects.create(member=member, tier=tier, tier_since=now)
+    if tier is not None:
+        TierChange.objects.create(
+            member=member, to_tier=tier, reason=TierChange.Reason.REGISTERED, created_at=now
+        )
+    return card
+
+
+def _lock_card(member_id: int) -> Card:
+    """The member's card, locked for this transaction (made if a bulk path skipped it)."""
+    card = Card.objects.select_for_update().select_related("tier").filter(pk=member_id).first()
+    if card is None:
+        try:
+            with transaction.atomic():
+                card_create(member=Member.objects.get(pk=member_id))
+        except IntegrityError:
+            pass  # made by a concurrent request; lock that one
+        card = Card.objects.select_for_update().select_related("tier").get(pk=member_id)
+    return card
+
+
+# --- the points ledger -------------------------------------------------------
+
+
+def _append(card: Card, *, kind: str, delta: int, key: str, now, **fields) -> PointsEntry:
+    card.points_balance += delta
+    entry = PointsEntry(
+        member_id=card.pk,
+        kind=kind,
+        delta=delta,
+        balance_after=card.points_balance,
+        idempotency_key=key,
+        created_at=now,
+        **fields,
+    )
+    entry.save(force_insert=True)
+    return entry
+
+
+def _add_lot(card: Card, *, kind: str, points: int, key: str, now, expires_at, **fields):
+    """Add a lot of `points`; owed points (a refund's shortfall) are repaid from it first."""
+    entry = _append(
+        card,
+        kind=kind,
+        delta=points,
+        key=key,
+        now=now,
+        remaining=points,
+        expires_at=expires_at,
+        **fields,
+    )
+    if card.points_debt and points:
+        repay = min(points, card.points_debt)
+        card.points_debt -= repay
+        _consume(
+            card,
+            points=repay,
+            kind=PointsEntry.Kind.REFUND,
+            key=f"{key}:repay",
+            now=now,
+            reason=_("Repays points owed from an earlier refund"),
+            debt_delta=-repay,
+            purchase=fields.get("purchase"),
+        )
+    return entry
+
+
+def _expire_due_lots(card: Card, now) -> int:
+    """Expire this member's lots whose date has passed; one expire row per lot."""
+    due = list(
+        PointsEntry.objects.filter(
+            member_id=card.pk, remaining__gt=0, expires_at__lte=now
+        ).order_by("expires_at", "id")
+    )
+    expired = 0
+    for lot in due:
+        _append(
+            card,
+            kind=PointsEntry.Kind.EXPIRE,
+            delta=-lot.remaining,
+            key=f"expire:{lot.pk}",
+            now=now,
+            reason=_("Points expired"),
+            source=f"lot:{lot.pk}",
+        )
+        expired += lot.remaining
+        lot.remaining = 0
+        lot.save(update_fields=["remaining"])
+    return expired
+
+
+def _consume(card: Card, *, points: int, kind: str, key: str, now, **fields) -> PointsEntry:
+    """Take `points` from the oldest-expiring lots first; refuse to go below zero."""
+    _expire_due_lots(card, now)
+    if points > card.points_balance:
+        raise NotEnoughPoints(
+            _("Not enough points: %(balance)d available, %(points)d needed.")
+            % {"balance": card.points_balance, "points": points},
+            points_balance=card.points_balance,
+        )
+    lots = PointsEntry.objects.filter(member_id=card.pk, remaining__gt=0).order_by(
+        F("expires_at").asc(nulls_last=True), "id"
+    )
+    left, touched = points, []
+    for lot in lots.iterator(chunk_size=100):
+        take = min(left, lot.remaining)
+        lot.remaining -= take
+        touched.append(lot)
+        left -= take
+        if not left:
+            break
+    PointsEntry.objects.bulk_update(touched, ["remaining"])
+    return _append(card, kind=kind, delta=-points, key=key, now=now, **fields)
+
+
+def _existing_entry(key: str) -> PointsEntry | None:
+    return PointsEntry.objects.filter(idempotency_key=key).first()
+
+
+@transaction.atomic
+def points_award(
+    *,
+    member: Member,
+    points: int,
+    key: str,
+    reason: str,
+    kind: str = PointsEntry.Kind.EARN,
+    source: str = "",
+    actor: User | None = None,
+    now: dt.datetime | None = None,
+    expires_at: dt.datetime | None = None,
+) -> tuple[PointsEntry, bool]:
+    """Give points as a new lot, once per `key`. Returns (entry, created)."""
+    if points <= 0:
+        raise ValidationError(_("Points to award must be positive."))
+    now = now or timezone.now()
+    card = _lock_card(member.pk)
+    existing = _existing_entry(key)
+    if existing:
+        return existing, False
+    if expires_at is None:
+        expires_at = expiry_for(now, LoyaltySettings.current())
+    entry = _add_lot(
+        card,
+        kind=kind,
+        points=points,
+        key=key,
+        now=now,
+        expires_at=expires_at,
+        reason=reason,
+        source=source,
+        actor=actor,
+    )
+    card.save(update_fields=["points_balance", "points_debt"])
+    _notify_points(member.pk, entry)
+    return entry, True
+
+
+@transaction.atomic
+def points_spend(
+    *,
+    member: Member,
+    points: int,
+    key: str,
+    reason: str,
+    source: str = "",
+    actor: User | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[PointsEntry, bool]:
+    """Spend points (a reward, a gift), once per `key`. Raises NotEnoughPoints."""
+    if points <= 0:
+        raise ValidationError(_("Points to spend must be positive."))
+    now = now or timezone.now()
+    card = _lock_card(member.pk)
+    existing = _existing_entry(key)
+    if existing:
+        return existing, False
+    entry = _consume(
+        card,
+        points=points,
+        kind=PointsEntry.Kind.REDEEM,
+        key=key,
+        now=now,
+        reason=reason,
+        source=source,
+        actor=actor,
+    )
+    card.save(update_fields=["points_balance"])
+    _notify_points(member.pk, entry)
+    return entry, True
+
+
+@transaction.atomic
+def points_adjust(
+    *,
+    member: Member,
+    delta: int,
+    reason: str,
+    actor: User,
+    key: str | None = None,
+    now: dt.datetime | None = None,
+) -> PointsEntry:
+    """A manual correction by staff: a reason is required and the change is audited."""
+    if not reason or not reason.strip():
+        raise ValidationError({"reason": _("A reason is required for a manual adjustment.")})
+    if delta == 0:
+        raise ValidationError({"delta": _("The adjustment cannot be zero.")})
+    now = now or timezone.now()
+    card = _lock_card(member.pk)
+    key = key or f"adjust:{member.pk}:{now.isoformat()}:{delta}"
+    existing = _existing_entry(key)
+    if existing:
+        return existing
+    before = card.points_balance
+    if delta > 0:
+        entry = _add_lot(
+            card,
+            kind=PointsEntry.Kind.ADJUST,
+            points=delta,
+            key=key,
+            now=now,
+            expires_at=expiry_for(now, LoyaltySettings.current()),
+            reason=reason.strip(),
+            actor=actor,
+        )
+    else:
+        entry = _consume(
+            card,
+            points=-delta,
+            kind=PointsEntry.Kind.ADJUST,
+            key=key,
+            now=now,
+            reason=reason.strip(),
+            actor=actor,
+        )
+    card.save(update_fields=["points_balance", "points_debt"])
+    audit_record(
+        actor=actor,
+        action="points.adjust",
+        obj=member,
+        changes={"points_balance": [before, card.points_balance], "reason": [None, reason.strip()]},
+        store=member.store,
+    )
+    _notify_points(member.pk, entry)
+    return entry
+
+
+@transaction.atomic
+def points_expire_member(*, member: Member, now: dt.datetime | None = None) -> int:
+    """Expire one member's due lots now (the nightly job does the same in batches)."""
+    now = now or timezone.now()
+    card = _lock_card(member.pk)
+    expired = _expire_due_lots(card, now)
+    if expired:
+        card.save(update_fields=["points_balance"])
+    return expired
+
+
+def _notify_points(member_id: int, entry: PointsEntry) -> None:
+    transaction.on_commit(
+        lambda: signals.points_changed.send(
+            sender=PointsEntry, member_id=member_id, entry_id=entry.pk
+        )
+    )
+
+
+# --- tiers --------------------------------------------------------------------
+
+
+def _qualifying_metric(card: Card, conf: LoyaltySettings, now) -> Decimal:
+    basis, months = conf.tier_basis, conf.qualification_months
+    if months == 0:
+        if basis == LoyaltySettings.TierBasis.SPEND:
+            return card.total_spent
+        if basis == LoyaltySettings.TierBasis.VISITS:
+            return Decimal(card.purchase_count)
+        return Decimal(card.growth_value)
+    since = _local_midnight(add_months(timezone.localdate(now), -months))
+    if basis == LoyaltySettings.TierBasis.GROWTH:
+        total = GrowthEntry.objects.filter(member_id=card.pk, created_at__gte=since).aggregate(
+            s=Sum("delta")
+        )["s"]
+        return Decimal(total or 0)
+    window = Purchase.objects.filter(member_id=card.pk, occurred_at__gte=since)
+    if basis == LoyaltySettings.TierBasis.VISITS:
+        return Decimal(window.exclude(status=Purchase.Status.REFUNDED).count())
+    total = window.aggregate(s=Sum(F("cash_paid") - F("refunded_amount")))["s"]
+    return total or ZERO
+
+
+def _change_tier(
+    card: Card, tier: Tier | None, *, reason: str, now, actor=None, purchase=None, note=""
+):
+    old = card.tier
+    card.tier, card.tier_since = tier, now
+    TierChange.objects.create(
+        member_id=card.pk,
+        from_tier=old,
+        to_tier=tier,
+        reason=reason,
+        actor=actor,
+        purchase=purchase,
+        note=note,
+        created_at=now,
+    )
+    transaction.on_commit(
+        lambda: signals.tier_changed.send(
+            sender=Card,
+            member_id=card.pk,
+            from_tier_id=old.pk if old else None,
+            to_tier_id=tier.pk if tier else None,
+            reason=reason,
+        )
+    )
+
+
+def _upgrade_if_qualified(card: Card, conf: LoyaltySettings, now, purchase=None) -> bool:
+    current_level = card.tier.level if card.tier else 0
+    candidates = Tier.objects.filter(level__gt=current_level).order_by("-level")
+    if not candidates:
+        return False
+    metric = _qualifying_metric(card, conf, now)
+    for tier in candidates:  # the highest the member qualifies for, skipping levels
+        if metric >= tier.qualify_threshold:
+            _change_tier(card, tier, reason=TierChange.Reason.UPGRADE, now=now, purchase=purchase)
+            return True
+    return False
+
+
+@transaction.atomic
+def tier_set(*, member: Member, tier: Tier, actor: User, note: str = "", now=None) -> Card:
+    """Staff put a member on a tier (audited); the downgrade job may review it later."""
+    now = now or timezone.now()
+    card = _lock_card(member.pk)
+    if card.tier_id == tier.pk:
+        return card
+    before = str(card.tier) if card.tier else None
+    _change_tier(card, tier, reason=TierChange.Reason.STAFF, now=now, actor=actor, note=note)
+    card.save(update_fields=["tier", "tier_since"])
+    audit_record(
+        actor=actor,
+        action="tier.set",
+        obj=member,
+        changes={"tier": [before, str(tier)], "note": [None, note]}
+        if note
+        else {"tier": [before, str(tier)]},
+        store=member.store,
+    )
+    return card
+
+
+# --- purchases ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Quote:
+    """What a purchase would come to, before anything is written (the counter's preview)."""
+
+    gross_amount: Decimal
+    tier_discount: Decimal
+    coupon_discount: Decimal
+    points_used: int
+    points_value: Decimal
+    cash_paid: Decimal
+    points_earned: int
+    earn_rule: str
+    max_points: int
+
+    @property
+    def discount(self) -> Decimal:
+        return self.tier_discount + self.coupon_discount
+
+
+def clean_amount(amount) -> Decimal:
+    try:
+        value = Decimal(str(amount))
+    except ArithmeticError as exc:
+        raise ValidationError({"amount": _("Enter an amount in yuan, e.g. 38.50.")}) from exc
+    if not value.is_finite() or value <= 0 or value > MAX_AMOUNT:
+        raise ValidationError(
+            {"amount": _("The amount must be above 0 and at most 1,000,000 yuan.")}
+        )
+    if value != value.quantize(Decimal("0.01")):
+        raise ValidationError({"amount": _("Amounts have at most two decimal places (fen).")})
+    return value
+
+
+def max_points_for(payable: Decimal, conf: LoyaltySettings) -> int:
+    """Most points one bill can take: the cap's share of what is left to pay."""
+    cap_value = yuan_down(payable * conf.points_cap_percent / 100)
+    return int(cap_value * conf.points_per_cash_yuan)
+
+
+def _earn_points(
+    cash: Decimal, *, tier: Tier | None, category: str, day: dt.date, conf: LoyaltySettings
+) -> tuple[int, str]:
+    multiplier = tier.points_multiplier if tier else Decimal(1)
+    parts = [_("%(rate)s points per yuan") % {"rate": f"{conf.points_per_yuan.normalize():f}"}]
+    if tier and tier.points_multiplier != 1:
+        parts.append(f"{tier.name} ×{tier.points_multiplier.normalize():f}")
+    for rule in EarnRule.objects.filter(active=True):
+        if rule.applies(category=category, day=day):
+            multiplier *= rule.multiplier
+            parts.append(f"{rule.name} ×{rule.multiplier.normalize():f}")
+    # Points are whole: round down, so a rule never gives a fraction more than promised.
+    return math.floor(cash * conf.points_per_yuan * multiplier), " · ".join(parts)
+
+
+def purchase_quote(
+    *,
+    card: Card,
+    amount: Decimal,
+    category: str = "",
+    points_to_use: int = 0,
+    apply_tier_discount: bool | None = None,
+    coupon_discount: Decimal = ZERO,
+    occurred_at: dt.datetime | None = None,
+    conf: LoyaltySettings | None = None,
+) -> Quote:
+    """Discount, points and cash for a bill; raises the business errors the API reports."""
+    conf = conf or LoyaltySettings.current()
+    amount = clean_amount(amount)
+    if points_to_use < 0:
+        raise ValidationError({"points_to_use": _("Points to use cannot be negative.")})
+    tier = card.tier
+    rate = tier.discount_rate if tier else Decimal(1)
+    discountable = rate < 1 and category not in conf.excluded_categories()
+    if apply_tier_discount and not discountable:
+        raise TierDiscountNotApplicable(
+            _("The tier discount does not apply to this member or category."),
+        )
+    tier_discount = (
+        yuan(amount * (1 - rate)) if discountable and apply_tier_discount is not False else ZERO
+    )
+    payable = max(amount - tier_discount - coupon_discount, ZERO)
+    max_points = min(max_points_for(payable, conf), card.points_balance)
+    points_value = ZERO
+    if points_to_use:
+        if points_to_use > card.points_balance:
+            raise NotEnoughPoints(
+                _("Not enough points: %(balance)d available, %(points)d needed.")
+                % {"balance": card.points_balance, "points": points_to_use},
+                points_balance=card.points_balance,
+            )
+        cap_points = max_points_for(payable, conf)
+        if points_to_use > cap_points:
+            raise PointsOverCap(
+                _("At most %(max)d points can pay this bill (%(pct)d%% of it).")
+                % {"max": cap_points, "pct": conf.points_cap_percent},
+                max_points=cap_points,
+            )
+        points_value = yuan_down(Decimal(points_to_use) / conf.points_per_cash_yuan)
+    cash = payable - points_value
+    day = timezone.localdate(occurred_at or timezone.now())
+    earned, rule = _earn_points(cash, tier=tier, category=category, day=day, conf=conf)
+    return Quote(
+        amount,
+        tier_discount,
+        coupon_discount,
+        points_to_use,
+        points_value,
+        cash,
+        earned,
+        rule,
+        max_points,
+    )
+
+
+def _capped_earn(card: Card, points: int, conf: LoyaltySettings, occurred_at) -> tuple[int, str]:
+    if not conf.daily_points_cap or not points:
+        return points, ""
+    start, end = local_day_bounds(timezone.localdate(occurred_at))
+    today = (
+        Purchase.objects.filter(
+            member_id=card.pk, occurred_at__gte=start, occurred_at__lt=end
+        ).aggregate(s=Sum("points_earned"))["s"]
+        or 0
+    )
+    allowed = max(conf.daily_points_cap - today, 0)
+    if points <= allowed:
+        return points, ""
+    return allowed, _("daily cap %(cap)d") % {"cap": conf.daily_points_cap}
+
+
+def _same_request(purchase: Purchase, member: Member, amount: Decimal) -> Purchase:
+    if purchase.member_id != member.pk or purchase.gross_amount != amount:
+        raise ReferenceConflict(
+            _("Reference %(ref)s was already used for a different purchase.")
+            % {"ref": purchase.external_ref},
+            external_ref=purchase.external_ref,
+        )
+    return purchase
+
+
+def purchase_record(
+    *,
+    member: Member,
+    amount,
+    external_ref: str,
+    store: Store | None = None,
+    staff: User | None = None,
+    category: str = "",
+    points_to_use: int = 0,
+    apply_tier_discount: bool | None = None,
+    channel: str = Purchase.Channel.COUNTER,
+    occurred_at: dt.datetime | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[Purchase, bool]:
+    """Record a purchase: discount, points spent and earned, counters, upgrade, at once.
+
+    Idempotent on `external_ref`: the same reference again returns the first
+    purchase with created=False and changes nothing; a reference reused for a
+    different member or amount raises ReferenceConflict.
+    """
+    amount = clean_amount(amount)
+    external_ref = (external_ref or "").strip()
+    if not external_ref or len(external_ref) > 64:
+        raise ValidationError({"external_ref": _("A reference of 1 to 64 characters is required.")})
+    existing = Purchase.objects.filter(external_ref=external_ref).first()
+    if existing:
+        return _same_request(existing, member, amount), False
+    try:
+        return _purchase_record(
+            member=member,
+            amount=amount,
+            external_ref=external_ref,
+            store=store,
+            staff=staff,
+            category=category.strip(),
+            points_to_use=points_to_use,
+            apply_tier_discount=apply_tier_discount,
+            channel=channel,
+            occurred_at=occurred_at,
+            now=now or timezone.now(),
+        )
+    except IntegrityError:
+        # Two requests with one reference raced (for different members, or on
+        # PostgreSQL before the second saw the first): the loser returns the winner.
+        existing = Purchase.objects.filter(external_ref=external_ref).first()
+        if existing is None:
+            raise
+        return _same_request(existing, member, amount), False
+
+
+@transaction.atomic
+def _purchase_record(
+    *, member, amount, external_ref, store, staff, category, points_to_use,
+    apply_tier_discount, channel, occurred_at, now,
+) -> tuple[Purchase, bool]:  # fmt: skip
+    card = _lock_card(member.pk)
+    # Checked again under the lock: a concurrent twin may have committed meanwhile.
+    existing = Purchase.objects.filter(external_ref=external_ref).first()
+    if existing:
+        return _same_request(existing, member, amount), False
+    occurred_at = occurred_at or now
+    conf = LoyaltySettings.current()
+    quote = purchase_quote(
+        card=card,
+        amount=amount,
+        category=category,
+        points_to_use=points_to_use,
+        apply_tier_discount=apply_tier_discount,
+        occurred_at=occurred_at,
+        conf=conf,
+    )
+    earned, cap_note = _capped_earn(card, quote.points_earned, conf, occurred_at)
+    purchase = Purchase(
+        member=member,
+        store=store,
+        staff=staff,
+        external_ref=external_ref,
+        channel=channel,
+        category=category,
+        gross_amount=quote.gross_amount,
+        tier_discount=quote.tier_discount,
+        coupon_discount=quote.coupon_discount,
+        points_used=quote.points_used,
+        points_value=quote.points_value,
+        cash_paid=quote.cash_paid,
+        points_earned=earned,
+        earn_rule=" · ".join(filter(None, [quote.earn_rule, cap_note])),
+        occurred_at=occurred_at,
+    )
+    purchase.save(force_insert=True)
+    if quote.points_used:
+        _consume(
+            card,
+            points=quote.points_used,
+            kind=PointsEntry.Kind.REDEEM,
+            key=f"purchase:{external_ref}:redeem",
+            now=now,
+            reason=_("Points paid part of a purchase"),
+            purchase=purchase,
+        )
+    if earned:
+        _add_lot(
+            card,
+            kind=PointsEntry.Kind.EARN,
+            points=earned,
+            key=f"purchase:{external_ref}:earn",
+            now=now,
+            expires_at=expiry_for(occurred_at, conf),
+            reason=_("Purchase"),
+            rule=purchase.earn_rule,
+            purchase=purchase,
+        )
+    growth = math.floor(quote.cash_paid * conf.growth_per_yuan)
+    if growth:
+        card.growth_value += growth
+        GrowthEntry.objects.create(
+            member=member,
+            delta=growth,
+            balance_after=card.growth_value,
+            reason=_("Purchase"),
+            idempotency_key=f"purchase:{external_ref}:growth",
+            purchase=purchase,
+            created_at=now,
+        )
+    card.total_spent += quote.cash_paid
+    card.purchase_count += 1
+    if card.first_purchase_at is None or occurred_at < card.first_purchase_at:
+        card.first_purchase_at = occurred_at
+    if card.last_purchase_at is None or occurred_at > card.last_purchase_at:
+        card.last_purchase_at = occurred_at
+    _upgrade_if_qualified(card, conf, now, purchase=purchase)
+    card.save(update_fields=CARD_FIGURES)
+    purchase.points_balance_after = card.points_balance
+    purchase.tier_after = card.tier.name if card.tier else ""
+    purchase.save(update_fields=["points_balance_after", "tier_after"])
+    transaction.on_commit(
+        lambda: signals.purchase_recorded.send(
+            sender=Purchase, purchase_id=purchase.pk, member_id=member.pk
+        )
+    )
+    return purchase, True
+
+
+@transaction.atomic
+def purchase_refund(
+    *,
+    purchase: Purchase,
+    amount=None,
+    key: str | None = None,
+    actor: User | None = None,
+    reason: str = "",
+    now: dt.datetime | None = None,
+) -> tuple[Refund, bool]:
+    """Refund all or part of a purchase's cash; claw back the points earned on that part.
+
+    Points used on the purchase come back in proportion. When the clawback exceeds
+    the balance (the points were already spent), the balance stops at zero and the
+    rest is owed, repaid from the member's next earnings. Idempotent on `key`.
+    """
+    now = now or timezone.now()
+    key = key or f"{purchase.external_ref}:refund:{amount if amount is not None else 'full'}"
+    existing = Refund.objects.filter(idempotency_key=key).first()
+    if existing:
+        if existing.purchase_id != purchase.pk:
+            raise ReferenceConflict(_("Refund reference %(ref)s was already used.") % {"ref": key})
+        return existing, False
+    card = _lock_card(purchase.member_id)
+    purchase = Purchase.objects.select_for_update().get(pk=purchase.pk)
+    if purchase.status == Purchase.Status.REFUNDED:
+        raise RefundNotPossible(_("This purchase has already been refunded in full."))
+    refundable = purchase.refundable_amount
+    amount = refundable if amount is None else clean_amount(amount)
+    if amount > refundable:
+        raise RefundNotPossible(
+            _("At most %(max)s yuan can still be refunded.") % {"max": refundable},
+            refundable=str(refundable),
+        )
+    done = purchase.refunds.aggregate(
+        clawed=Sum(F("points_clawed_back") + F("points_debt")), returned=Sum("points_returned")
+    )
+    clawed_before, returned_before = done["clawed"] or 0, done["returned"] or 0
+    full = amount == refundable
+    if full:
+        claw = purchase.points_earned - clawed_before
+        give_back = purchase.points_used - returned_before
+    else:
+        share = amount / purchase.cash_paid
+        claw = min(round(purchase.points_earned * share), purchase.points_earned - clawed_before)
+        give_back = min(
+            math.floor(purchase.points_used * share), purchase.points_used - returned_before
+        )
+    conf = LoyaltySettings.current()
+    if give_back:
+        _append(
+            card,
+            kind=PointsEntry.Kind.REFUND,
+            delta=give_back,
+            key=f"refund:{key}:return",
+            now=now,
+            remaining=give_back,
+            expires_at=expiry_for(purchase.occurred_at, conf),
+            reason=_("Points used on a refunded purchase come back"),
+            purchase=purchase,
+            actor=actor,
+        )
+    taken = min(claw, card.points_balance)
+    debt = claw - taken
+    if claw:
+        card.points_debt += debt
+        if taken:
+            _consume(
+                card,
+                points=taken,
+                kind=PointsEntry.Kind.REFUND,
+                key=f"refund:{key}:clawback",
+                now=now,
+                reason=_("Points earned on a refunded purchase are taken back"),
+                debt_delta=debt,
+                purchase=purchase,
+                actor=actor,
+            )
+        else:
+            _append(
+                card,
+                kind=PointsEntry.Kind.REFUND,
+                delta=0,
+                key=f"refund:{key}:clawback",
+                now=now,
+                debt_delta=debt,
+                reason=_("Points earned on a refunded purchase are owed"),
+                purchase=purchase,
+                actor=actor,
+            )
+    refund = Refund.objects.create(
+        purchase=purchase,
+        idempotency_key=key,
+        amount=amount,
+        points_clawed_back=taken,
+        points_returned=give_back,
+        points_debt=debt,
+        actor=actor,
+        reason=reason,
+        created_at=now,
+    )
+    growth_back = min(math.floor(amount * conf.growth_per_yuan), card.growth_value)
+    if growth_back:
+        card.growth_value -= growth_back
+        GrowthEntry.objects.create(
+            member_id=card.pk,
+            delta=-growth_back,
+            balance_after=card.growth_value,
+            reason=_("Refund"),
+            idempotency_key=f"refund:{key}:growth",
+            purchase=purchase,
+            created_at=now,
+        )
+    card.total_spent -= amount
+    if full:
+        card.purchase_count = max(card.purchase_count - 1, 0)
+    card.save(update_fields=CARD_FIGURES)
+    purchase.refunded_amount += amount
+    purchase.status = Purchase.Status.REFUNDED if full else Purchase.Status.PARTIALLY_REFUNDED
+    purchase.save(update_fields=["refunded_amount", "status"])
+    if actor is not None:
+        audit_record(
+            actor=actor,
+            action="purchase.refund",
+            obj=purchase,
+            changes={
+                "refunded_amount": [
+                    str(purchase.refunded_amount - amount),
+                    str(purchase.refunded_amount),
+                ]
+            },
+            store=purchase.store,
+        )
+    return refund, True
+
+
+def ledger_problems(member_ids=None) -> list[tuple[int, str]]:
+    """Members whose card disagrees with their ledger: [(member_id, what is wrong)].
+
+    One grouped pass over the ledger (set-based), so it stays fast at millions of rows.
+    """
+    only, params = "", []
+    if member_ids is not None:
+        params = list(member_ids)
+        if not params:
+            return []
+        only = f"AND c.member_id IN ({', '.join(['%s'] * len(params))})"
+    sql = f"""
+        SELECT c.member_id, c.points_balance, c.points_debt,
+               COALESCE(e.total, 0), COALESCE(e.open, 0), COALESCE(e.owed, 0)
+        FROM loyalty_card c
+        LEFT JOIN (
+            SELECT member_id, SUM(delta) AS total, SUM(remaining) AS open, SUM(debt_delta) AS owed
+            FROM loyalty_pointsentry GROUP BY member_id
+        ) e ON e.member_id = c.member_id
+        WHERE (c.points_balance <> COALESCE(e.total, 0) OR c.points_balance <> COALESCE(e.open, 0)
+               OR c.points_balance < 0 OR c.points_debt <> COALESCE(e.owed, 0)) {only}
+        ORDER BY c.member_id
+    """  # noqa: S608 - only placeholders are interpolated
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        problems = [
+            (mid, f"balance={bal} sum(delta)={total} sum(remaining)={open_} owed={debt}/{owed}")
+            for mid, bal, debt, total, open_, owed in cursor.fetchall()
+        ]
+        # Ledger rows of a member without a card are drift too.
+        cursor.execute(
+            "SELECT DISTINCT e.member_id FROM loyalty_pointsentry e "
+            "LEFT JOIN loyalty_card c ON c.member_id = e.member_id WHERE c.member_id IS NULL"
+        )
+        problems += [(row[0], "ledger rows but no card") for row in cursor.fetchall()]
+    return problems
