@@ -14,7 +14,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from ninja import Field, NinjaAPI, Schema
+from ninja import Field, NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer
@@ -317,7 +317,7 @@ def purchase_create(request, payload: PurchaseIn):
         channel=Purchase.Channel.API,
         occurred_at=_clean_occurred_at(payload.occurred_at),
     )
-    return (201 if created else 200), _purchase_out(purchase)
+    return Status(201 if created else 200, _purchase_out(purchase))
 
 
 @api.post(

@@ -8,6 +8,7 @@ Invariant (check_ledger): card.points_balance == SUM(delta) == SUM(remaining), >
 
 import hashlib
 import secrets
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -46,12 +47,12 @@ class LoyaltySettings(models.Model):
         _("points per yuan"),
         max_digits=6,
         decimal_places=2,
-        default=1,
+        default=Decimal("1.00"),
         validators=[MinValueValidator(0)],
         help_text=_("Base points for each yuan paid in cash, before tier and rule multipliers."),
     )
     growth_per_yuan = models.DecimalField(
-        _("growth value per yuan"), max_digits=6, decimal_places=2, default=1
+        _("growth value per yuan"), max_digits=6, decimal_places=2, default=Decimal("1.00")
     )
     points_per_cash_yuan = models.PositiveIntegerField(
         _("points worth one yuan"),
@@ -94,7 +95,10 @@ class LoyaltySettings(models.Model):
 
     @classmethod
     def current(cls) -> "LoyaltySettings":
-        obj, _created = cls.objects.get_or_create(pk=1)
+        obj = cls.objects.filter(pk=1).first()
+        if obj is None:
+            cls.objects.get_or_create(pk=1)
+            obj = cls.objects.get(pk=1)  # read back: field values as the database types them
         return obj
 
     def excluded_categories(self) -> set[str]:
@@ -113,20 +117,20 @@ class Tier(models.Model):
     qualify_threshold = models.DecimalField(
         _("qualify at"),
         **MONEY,
-        default=0,
+        default=Decimal("0.00"),
         help_text=_("Spend (yuan), purchases, or growth value, per the tier basis."),
     )
     keep_threshold = models.DecimalField(
         _("keep at (保级)"),
         **MONEY,
-        default=0,
+        default=Decimal("0.00"),
         help_text=_("Needed within the window at review to keep the tier."),
     )
     discount_rate = models.DecimalField(
         _("price paid (rate)"),
         max_digits=4,
         decimal_places=3,
-        default=1,
+        default=Decimal("1.000"),
         validators=[MinValueValidator(0), MaxValueValidator(1)],
         help_text=_("0.90 means 10% off (9折); 1 means no discount."),
     )
@@ -134,7 +138,7 @@ class Tier(models.Model):
         _("points multiplier"),
         max_digits=4,
         decimal_places=2,
-        default=1,
+        default=Decimal("1"),
         validators=[MinValueValidator(0)],
     )
     benefits = models.TextField(_("benefits"), blank=True)
@@ -176,7 +180,7 @@ class Card(models.Model):
         ),
     )
     growth_value = models.IntegerField(_("growth value"), default=0)
-    total_spent = models.DecimalField(_("total spent"), **MONEY, default=0)
+    total_spent = models.DecimalField(_("total spent"), **MONEY, default=Decimal("0.00"))
     purchase_count = models.PositiveIntegerField(_("purchases"), default=0)
     first_purchase_at = models.DateTimeField(_("first purchase"), null=True, blank=True)
     last_purchase_at = models.DateTimeField(_("last purchase"), null=True, blank=True)
@@ -211,7 +215,7 @@ class EarnRule(models.Model):
         _("multiplier"),
         max_digits=4,
         decimal_places=2,
-        default=2,
+        default=Decimal("2"),
         validators=[MinValueValidator(0)],
     )
     starts_on = models.DateField(_("from"), null=True, blank=True)
@@ -277,14 +281,14 @@ class Purchase(models.Model):
     )
     category = models.CharField(_("category"), max_length=40, blank=True)
     gross_amount = models.DecimalField(_("amount"), **MONEY)
-    tier_discount = models.DecimalField(_("tier discount"), **MONEY, default=0)
-    coupon_discount = models.DecimalField(_("coupon discount"), **MONEY, default=0)
+    tier_discount = models.DecimalField(_("tier discount"), **MONEY, default=Decimal("0.00"))
+    coupon_discount = models.DecimalField(_("coupon discount"), **MONEY, default=Decimal("0.00"))
     points_used = models.PositiveIntegerField(_("points used"), default=0)
-    points_value = models.DecimalField(_("points value"), **MONEY, default=0)
+    points_value = models.DecimalField(_("points value"), **MONEY, default=Decimal("0.00"))
     cash_paid = models.DecimalField(_("paid"), **MONEY)
     points_earned = models.PositiveIntegerField(_("points earned"), default=0)
     earn_rule = models.CharField(_("points rule applied"), max_length=255, blank=True)
-    refunded_amount = models.DecimalField(_("refunded"), **MONEY, default=0)
+    refunded_amount = models.DecimalField(_("refunded"), **MONEY, default=Decimal("0.00"))
     status = models.CharField(
         _("status"), max_length=20, choices=Status.choices, default=Status.COMPLETED
     )

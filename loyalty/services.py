@@ -133,14 +133,19 @@ def card_create(*, member: Member, now: dt.datetime | None = None) -> Card:
 
 def _lock_card(member_id: int) -> Card:
     """The member's card, locked for this transaction (made if a bulk path skipped it)."""
-    card = Card.objects.select_for_update().select_related("tier").filter(pk=member_id).first()
+    card = (
+        Card.objects.select_for_update(of=("self",))
+        .select_related("tier")
+        .filter(pk=member_id)
+        .first()
+    )
     if card is None:
         try:
             with transaction.atomic():
                 card_create(member=Member.objects.get(pk=member_id))
         except IntegrityError:
             pass  # made by a concurrent request; lock that one
-        card = Card.objects.select_for_update().select_related("tier").get(pk=member_id)
+        card = Card.objects.select_for_update(of=("self",)).select_related("tier").get(pk=member_id)
     return card
 
 

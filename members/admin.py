@@ -48,7 +48,8 @@ def _estimated_rows(model) -> int | None:
             # reltuples is -1 before the first ANALYZE: fall back to counting.
             return row[0] if row and row[0] >= ESTIMATE_MIN_ROWS else None
         if connection.vendor == "sqlite":
-            cursor.execute(f'SELECT MAX(id) FROM "{table}"')  # noqa: S608 - table name from _meta
+            pk = model._meta.pk.column
+            cursor.execute(f'SELECT MAX("{pk}") FROM "{table}"')  # noqa: S608 - names from _meta
             row = cursor.fetchone()
             return row[0] if row and row[0] and row[0] >= ESTIMATE_MIN_ROWS else None
     return None

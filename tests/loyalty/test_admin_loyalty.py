@@ -1,0 +1,96 @@
+import io
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+
+from loyalty.models import ApiKey, Card, PointsEntry
+from loyalty.services import ledger_problems, purchase_record
+from tests.loyalty.conftest import card_of
+
+pytestmark = pytest.mark.django_db
+
+
+def _card_url(member):
+    return reverse("admin:loyalty_card_change", args=[member.pk])
+
+
+def test_settings_list_opens_the_single_settings_page(owner_client):
+    response = owner_client.get(reverse("admin:loyalty_loyaltysettings_changelist"))
+    assert response.status_code == 302 and response["Location"].endswith(
+        "/loyalty/loyaltysettings/1/change/"
+    )
+    assert owner_client.get(response["Location"]).status_code == 200
+
+
+def test_owner_adjusts_points_on_the_card_page_with_a_reason(owner_client, member):
+    response = owner_client.post(
+        _card_url(member), {"points_delta": "150", "reason": "补录历史积分"}
+    )
+    assert response.status_code == 302
+    assert card_of(member).points_balance == 150
+    entry = PointsEntry.objects.get(kind="adjust")
+    assert entry.reason == "补录历史积分" and entry.actor.username == "owner"
+
+
+def test_an_adjustment_without_a_reason_is_a_form_error(owner_client, member):
+    response = owner_client.post(_card_url(member), {"points_delta": "150", "reason": ""})
+    assert response.status_code == 200
+    assert "reason" in response.context["adminform"].form.errors
+    assert card_of(member).points_balance == 0
+
+
+def test_deducting_more_than_the_balance_is_an_error_message_not_a_500(owner_client, member):
+    response = owner_client.post(
+        _card_url(member), {"points_delta": "-5", "reason": "扣回"}, follow=True
+    )
+    assert response.status_code == 200
+    assert card_of(member).points_balance == 0
+    assert any("5" in str(m) for m in response.context["messages"])
+
+
+def test_a_clerk_has_no_card_admin(clerk_client, member):
+    assert clerk_client.get(_card_url(member)).status_code == 302  # to the admin login
+
+
+def test_manager_sees_only_their_stores_cards(manager_client, member, other_store):
+    from tests.factories import MemberFactory
+
+    theirs = MemberFactory(store=other_store)
+    response = manager_client.get(reverse("admin:loyalty_card_changelist"))
+    shown = {c.pk for c in response.context["cl"].result_list}
+    assert member.pk in shown and theirs.pk not in shown
+
+
+def test_the_member_page_shows_card_points_and_tier_history(owner_client, member):
+    purchase_record(member=member, amount="66", external_ref="P")
+    page = owner_client.get(
+        reverse("admin:members_member_change", args=[member.pk])
+    ).content.decode()
+    assert "普通会员" in page and "+66" in page
+
+
+def test_an_api_key_made_in_the_admin_is_shown_once(owner_client, store):
+    response = owner_client.post(
+        reverse("admin:loyalty_apikey_add"), {"store": store.pk, "name": "前台 POS"}, follow=True
+    )
+    assert response.status_code == 200
+    message = next(str(m) for m in response.context["messages"] if "hy_" in str(m))
+    key = message.split("<code>")[1].split("</code>")[0]
+    stored = ApiKey.objects.get()
+    assert stored.key_hash == ApiKey.hash(key) and key not in stored.key_hint + stored.name
+
+
+def test_purchase_changelist_searches_by_reference(owner_client, member):
+    purchase_record(member=member, amount="10", external_ref="POS-777")
+    purchase_record(member=member, amount="10", external_ref="POS-778")
+    response = owner_client.get(reverse("admin:loyalty_purchase_changelist"), {"q": "POS-777"})
+    assert [p.external_ref for p in response.context["cl"].result_list] == ["POS-777"]
+
+
+def test_seed_demo_writes_a_ledger_that_checks_out():
+    call_command("seed_demo", "--members", "150", "--purchases", "600", stdout=io.StringIO())
+    assert Card.objects.count() == 150
+    assert PointsEntry.objects.filter(kind="redeem").exists()
+    assert PointsEntry.objects.filter(kind="expire").exists()
+    assert not ledger_problems()
