@@ -7,10 +7,12 @@ class LoyaltyConfig(AppConfig):
     verbose_name = _("Loyalty")
 
     def ready(self):
-        from members.signals import demo_seeded, member_registered
+        from members.signals import demo_seeded, member_registered, member_updated
 
         from . import receivers
 
         # Inside the registration transaction: the card exists whenever the member does.
         member_registered.connect(receivers.create_card, dispatch_uid="loyalty.create_card")
+        member_registered.connect(receivers.reward_referrer, dispatch_uid="loyalty.reward_referrer")
+        member_updated.connect(receivers.reward_profile, dispatch_uid="loyalty.reward_profile")
         demo_seeded.connect(receivers.seed_demo, dispatch_uid="loyalty.seed_demo")

@@ -83,6 +83,9 @@ def seed_loyalty(*, member_ids, purchases: int, rng: random.Random, stdout=None)
         stdout.write(f"  loyalty: {written:,} purchases for {len(ids):,} members")
     _refund_a_few(rng, now)
     _demo_api_key(stdout)
+    from .demo_benefits import seed_benefits
+
+    seed_benefits(member_ids=ids, rng=rng, now=now, stdout=stdout)
 
 
 def _pick_category(rng):

@@ -5,6 +5,22 @@ def create_card(sender, member, **kwargs):
     card_create(member=member)
 
 
+def reward_referrer(sender, member, **kwargs):
+    """Inside the registration transaction, after the card: link and reward the referrer."""
+    if member.referred_by_id:
+        from .engagement import referral_register
+
+        referral_register(invitee=member, now=member.created_at)
+
+
+def reward_profile(sender, member, fields, **kwargs):
+    """Name, gender and birthday all filled in: the profile points, once."""
+    if {"name", "gender", "birthday"} & set(fields):
+        from .engagement import profile_reward
+
+        profile_reward(member=member)
+
+
 def seed_demo(sender, member_ids, purchases, rng, stdout, **kwargs):
     from .demo import seed_loyalty
 

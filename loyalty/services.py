@@ -543,11 +543,17 @@ def purchase_quote(
     category: str = "",
     points_to_use: int = 0,
     apply_tier_discount: bool | None = None,
-    coupon_discount: Decimal = ZERO,
+    coupon=None,
     occurred_at: dt.datetime | None = None,
+    now: dt.datetime | None = None,
     conf: LoyaltySettings | None = None,
 ) -> Quote:
-    """Discount, points and cash for a bill; raises the business errors the API reports."""
+    """Discount, points and cash for a bill; raises the business errors the API reports.
+
+    Order: the tier discount first, then the coupon on what is left (a 满减 threshold
+    is met by the bill after the tier discount), then points pay at most the cap's
+    share of what remains.
+    """
     conf = conf or LoyaltySettings.current()
     amount = clean_amount(amount)
     if points_to_use < 0:
@@ -562,6 +568,17 @@ def purchase_quote(
     tier_discount = (
         yuan(amount * (1 - rate)) if discountable and apply_tier_discount is not False else ZERO
     )
+    coupon_discount = ZERO
+    if coupon is not None:
+        from .coupons import CouponNotUsable, discount_for, why_unusable
+
+        base = amount - tier_discount
+        reason = why_unusable(
+            coupon, now=now or timezone.now(), member=card.member, base=base, category=category
+        )
+        if reason:
+            raise CouponNotUsable(reason, coupon_code=coupon.code)
+        coupon_discount = discount_for(coupon.template, base)
     payable = max(amount - tier_discount - coupon_discount, ZERO)
     max_points = min(max_points_for(payable, conf), card.points_balance)
     points_value = ZERO
@@ -632,6 +649,7 @@ def purchase_record(
     category: str = "",
     points_to_use: int = 0,
     apply_tier_discount: bool | None = None,
+    coupon_code: str = "",
     channel: str = Purchase.Channel.COUNTER,
     occurred_at: dt.datetime | None = None,
     now: dt.datetime | None = None,
@@ -659,6 +677,7 @@ def purchase_record(
             category=category.strip(),
             points_to_use=points_to_use,
             apply_tier_discount=apply_tier_discount,
+            coupon_code=(coupon_code or "").strip(),
             channel=channel,
             occurred_at=occurred_at,
             now=now or timezone.now(),
@@ -675,22 +694,30 @@ def purchase_record(
 @transaction.atomic
 def _purchase_record(
     *, member, amount, external_ref, store, staff, category, points_to_use,
-    apply_tier_discount, channel, occurred_at, now,
+    apply_tier_discount, coupon_code, channel, occurred_at, now,
 ) -> tuple[Purchase, bool]:  # fmt: skip
     card = _lock_card(member.pk)
+    card.member = member
     # Checked again under the lock: a concurrent twin may have committed meanwhile.
     existing = Purchase.objects.filter(external_ref=external_ref).first()
     if existing:
         return _same_request(existing, member, amount), False
     occurred_at = occurred_at or now
     conf = LoyaltySettings.current()
+    coupon = None
+    if coupon_code:
+        from .coupons import coupon_by_code
+
+        coupon = coupon_by_code(coupon_code)
     quote = purchase_quote(
         card=card,
         amount=amount,
         category=category,
         points_to_use=points_to_use,
         apply_tier_discount=apply_tier_discount,
+        coupon=coupon,
         occurred_at=occurred_at,
+        now=now,
         conf=conf,
     )
     earned, cap_note = _capped_earn(card, quote.points_earned, conf, occurred_at)
@@ -712,6 +739,14 @@ def _purchase_record(
         occurred_at=occurred_at,
     )
     purchase.save(force_insert=True)
+    if coupon is not None:
+        from .coupons import coupon_apply_to_purchase
+
+        # A conditional UPDATE: the same coupon at two tills at once is used only once,
+        # and the loser's whole purchase rolls back with its error.
+        coupon_apply_to_purchase(
+            coupon=coupon, purchase=purchase, discount=quote.coupon_discount, now=now
+        )
     if quote.points_used:
         _consume(
             card,
@@ -753,6 +788,10 @@ def _purchase_record(
     if card.last_purchase_at is None or occurred_at > card.last_purchase_at:
         card.last_purchase_at = occurred_at
     _upgrade_if_qualified(card, conf, now, purchase=purchase)
+    if card.purchase_count == 1 and member.referred_by_id:
+        from .engagement import referral_first_purchase
+
+        referral_first_purchase(card=card, invitee=member, purchase=purchase, now=now, conf=conf)
     card.save(update_fields=CARD_FIGURES)
     purchase.points_balance_after = card.points_balance
     purchase.tier_after = card.tier.name if card.tier else ""
@@ -881,6 +920,9 @@ def purchase_refund(
     card.total_spent -= amount
     if full:
         card.purchase_count = max(card.purchase_count - 1, 0)
+        from .coupons import coupons_restore_for_refund
+
+        coupons_restore_for_refund(purchase=purchase, actor=actor, now=now)
     card.save(update_fields=CARD_FIGURES)
     purchase.refunded_amount += amount
     purchase.status = Purchase.Status.REFUNDED if full else Purchase.Status.PARTIALLY_REFUNDED

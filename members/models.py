@@ -168,6 +168,10 @@ class Member(models.Model):
         related_name="referrals",
         verbose_name=_("referred by"),
     )
+    # The code in the member's invitation link (/join/?ref=CODE), given on first use.
+    referral_code = models.CharField(  # noqa: DJ001 - NULL until first used, unique when set
+        _("referral code"), max_length=12, unique=True, null=True, blank=True, editable=False
+    )
     tags = models.ManyToManyField(Tag, blank=True, related_name="members", verbose_name=_("tags"))
     wechat_openid = models.CharField(  # noqa: DJ001 - NULL stays out of the unique index
         _("WeChat openid"), max_length=64, null=True, blank=True

@@ -34,6 +34,14 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "loyalty.adjust_points",
         "loyalty.issue_coupon",
         "loyalty.view_coupon",
+        "loyalty.change_coupon",
+        "loyalty.view_couponevent",
+        "loyalty.view_coupontemplate",
+        "loyalty.view_reward",
+        "loyalty.view_redemption",
+        "loyalty.change_redemption",
+        "loyalty.view_checkin",
+        "loyalty.view_referral",
     ],
     Role.CLERK: [
         "members.view_member",
@@ -42,6 +50,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "loyalty.view_card",
         "loyalty.add_purchase",
         "loyalty.view_purchase",
+        "loyalty.view_coupon",
+        "loyalty.view_redemption",
     ],
 }
 

@@ -15,7 +15,7 @@ from .audit import audit_record, diff
 from .models import Member, Role, StaffProfile, Store, Tag, User
 from .phones import normalize_phone
 from .roles import ROLE_GROUP_NAMES
-from .signals import member_registered
+from .signals import member_registered, member_updated
 
 MEMBER_NO_DIGITS = 8  # plus one Luhn check digit: 9 digits on the card
 
@@ -204,7 +204,39 @@ def member_update(*, member: Member, actor: User | None, **changes) -> Member:
         changes=diff(before, _editable_values(locked)),
         store=locked.store,
     )
+    member_updated.send(sender=Member, member=locked, actor=actor, fields=update_fields)
     return locked
+
+
+REFERRAL_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
+REFERRAL_CODE_LENGTH = 7
+
+
+def member_referral_code(member: Member) -> str:
+    """The member's referral code, made on first use (a conditional UPDATE, race-safe)."""
+    if member.referral_code:
+        return member.referral_code
+    for _attempt in range(5):
+        code = "".join(secrets.choice(REFERRAL_CODE_ALPHABET) for _ in range(REFERRAL_CODE_LENGTH))
+        try:
+            with transaction.atomic():
+                Member.objects.filter(pk=member.pk, referral_code__isnull=True).update(
+                    referral_code=code
+                )
+        except IntegrityError:
+            continue  # the code belongs to someone else: draw again
+        member.referral_code = Member.objects.values_list("referral_code", flat=True).get(
+            pk=member.pk
+        )
+        return member.referral_code
+    raise IntegrityError("could not allocate a referral code")  # pragma: no cover
+
+
+def member_by_referral_code(code: str) -> Member | None:
+    code = "".join(ch for ch in (code or "").upper() if ch.isalnum())
+    if not code:
+        return None
+    return Member.objects.filter(referral_code=code, status=Member.Status.ACTIVE).first()
 
 
 def member_tags_add(*, members, tag: Tag, actor: User | None) -> int:

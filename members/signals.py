@@ -10,6 +10,8 @@ from django.dispatch import Signal
 member_registered = Signal()
 # kwargs: member, actor
 member_erased = Signal()
+# kwargs: member (as saved), actor, fields (names of the changed fields)
+member_updated = Signal()
 # Sent by seed_demo after members are in, so loyalty and campaigns can add their
 # demo data. kwargs: member_ids (a queryset of the new members' ids), purchases
 # (how many to make), rng (random.Random), stdout (for progress lines).

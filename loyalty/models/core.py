@@ -83,6 +83,43 @@ class LoyaltySettings(models.Model):
         blank=True,
         help_text=_("Comma-separated, e.g. 礼品卡,烟酒."),
     )
+    # Check-in (签到), referral (邀请有礼) and action points: loyalty/engagement.py.
+    checkin_points = models.PositiveIntegerField(
+        _("points per daily check-in"), default=5, help_text=_("0: check-in gives no points.")
+    )
+    checkin_streak_days = models.PositiveSmallIntegerField(
+        _("streak bonus every N days"),
+        default=7,
+        help_text=_("A bonus on day N of an unbroken streak (and 2N, 3N ...). 0: no bonus."),
+    )
+    checkin_streak_points = models.PositiveIntegerField(_("streak bonus points"), default=20)
+    checkin_streak_coupon = models.ForeignKey(
+        "loyalty.CouponTemplate",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("streak bonus coupon"),
+    )
+    referral_points_on_registration = models.PositiveIntegerField(
+        _("referrer's points when a friend registers"), default=50
+    )
+    referral_points_referrer_first_purchase = models.PositiveIntegerField(
+        _("referrer's points on the friend's first purchase"), default=100
+    )
+    referral_points_friend_first_purchase = models.PositiveIntegerField(
+        _("friend's points on their first purchase"), default=100
+    )
+    referral_monthly_cap = models.PositiveIntegerField(
+        _("rewarded referrals per referrer per month"),
+        default=20,
+        help_text=_("Friends past the cap are still linked, but earn the referrer nothing."),
+    )
+    profile_points = models.PositiveIntegerField(
+        _("points for completing the profile"),
+        default=50,
+        help_text=_("Given once, when name, gender and birthday are all filled in."),
+    )
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:

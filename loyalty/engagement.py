@@ -1,0 +1,252 @@
+"""Daily check-in (签到), referral rewards (邀请有礼) and action points.
+
+Every point given here is a lot written by the points services (or, inside a
+purchase, by the same helpers on the purchase's locked card), each under a unique
+idempotency key, so no reward can be earned twice by a retry or a double tap.
+"""
+
+import datetime as dt
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from members.models import Member
+
+from .coupons import CouponNotIssued, coupon_issue
+from .models import Card, CheckIn, Coupon, LoyaltySettings, PointsEntry, Purchase, Referral
+from .services import (
+    LoyaltyError,
+    _add_lot,
+    _existing_entry,
+    _local_midnight,
+    _lock_card,
+    _notify_points,
+    expiry_for,
+    points_award,
+)
+
+
+class AlreadyCheckedIn(LoyaltyError):
+    code = "already_checked_in"
+    status = 409
+
+
+# --- check-in ---------------------------------------------------------------------
+
+
+def streak_on(member_id: int, day: dt.date) -> int:
+    """The member's unbroken streak counting `day`, or 0 when they missed the day before."""
+    row = CheckIn.objects.filter(member_id=member_id, day=day).values_list("streak", flat=True)
+    return row.first() or 0
+
+
+@transaction.atomic
+def checkin(*, member: Member, now: dt.datetime | None = None) -> CheckIn:
+    """Check in for today (Shanghai day). Raises AlreadyCheckedIn on a second try.
+
+    The streak grows by one when yesterday has a check-in and starts again at 1
+    after a missed day; every `checkin_streak_days`-th day of a streak brings the
+    bonus points and the bonus coupon from the settings.
+    """
+    now = now or timezone.now()
+    day = timezone.localdate(now)
+    card = _lock_card(member.pk)  # one check-in per member at a time: no double day
+    if CheckIn.objects.filter(member_id=member.pk, day=day).exists():
+        raise AlreadyCheckedIn(_("You have already checked in today."))
+    conf = LoyaltySettings.current()
+    streak = streak_on(member.pk, day - dt.timedelta(days=1)) + 1
+    bonus_due = bool(conf.checkin_streak_days) and streak % conf.checkin_streak_days == 0
+    bonus_points = conf.checkin_streak_points if bonus_due else 0
+    row = CheckIn(member=member, day=day, streak=streak, created_at=now)
+    key = f"checkin:{member.pk}:{day.isoformat()}"
+    expires_at = expiry_for(now, conf)
+    entries = []
+    if conf.checkin_points:
+        entry = _add_lot(
+            card,
+            kind=PointsEntry.Kind.EARN,
+            points=conf.checkin_points,
+            key=key,
+            now=now,
+            expires_at=expires_at,
+            reason=_("Daily check-in"),
+            source=f"checkin:{day.isoformat()}",
+        )
+        entries.append(entry)
+        row.points = conf.checkin_points
+    if bonus_points:
+        entry = _add_lot(
+            card,
+            kind=PointsEntry.Kind.EARN,
+            points=bonus_points,
+            key=f"{key}:streak",
+            now=now,
+            expires_at=expires_at,
+            reason=_("Check-in streak: day %(n)d") % {"n": streak},
+            source=f"checkin:{day.isoformat()}",
+        )
+        entries.append(entry)
+        row.bonus_points = bonus_points
+    if bonus_due and conf.checkin_streak_coupon_id:
+        try:
+            row.coupon, _created = coupon_issue(
+                template=conf.checkin_streak_coupon,
+                member=member,
+                source=Coupon.Source.CHECKIN,
+                key=f"{key}:coupon",
+                apply_limits=False,
+                now=now,
+            )
+        except CouponNotIssued:
+            pass  # out of stock or over its limit: the points still count
+    try:
+        with transaction.atomic():
+            row.save(force_insert=True)
+    except IntegrityError as exc:  # pragma: no cover - the card lock makes this a race of none
+        raise AlreadyCheckedIn(_("You have already checked in today.")) from exc
+    card.save(update_fields=["points_balance", "points_debt"])
+    for entry in entries:
+        _notify_points(member.pk, entry)
+    return row
+
+
+# --- action points --------------------------------------------------------------
+
+
+def award_action(
+    *, member: Member, action: str, points: int, reason: str, now=None
+) -> tuple[PointsEntry | None, bool]:
+    """Points for an action a member can do once (complete the profile, follow the
+    official account, bind WeChat). The key is per member and action: never twice."""
+    if points <= 0:
+        return None, False
+    return points_award(
+        member=member,
+        points=points,
+        key=f"action:{member.pk}:{action}",
+        reason=reason,
+        source=f"action:{action}",
+        now=now,
+    )
+
+
+def profile_is_complete(member: Member) -> bool:
+    return bool(member.name and member.gender and member.birthday)
+
+
+def profile_reward(*, member: Member, now=None) -> tuple[PointsEntry | None, bool]:
+    """Points for name + gender + birthday, once, when all three are filled in."""
+    if not profile_is_complete(member):
+        return None, False
+    conf = LoyaltySettings.current()
+    return award_action(
+        member=member,
+        action="profile",
+        points=conf.profile_points,
+        reason=_("Completed the profile"),
+        now=now,
+    )
+
+
+# --- referral ---------------------------------------------------------------------
+
+
+def is_self_referral(referrer: Member, invitee: Member) -> bool:
+    """The same person on both sides: one member, one phone, or one WeChat account."""
+    if referrer.pk == invitee.pk:
+        return True
+    if referrer.phone_hash and referrer.phone_hash == invitee.phone_hash:
+        return True
+    if referrer.wechat_openid and referrer.wechat_openid == invitee.wechat_openid:
+        return True
+    return bool(referrer.wechat_unionid and referrer.wechat_unionid == invitee.wechat_unionid)
+
+
+def _month_start(now) -> dt.datetime:
+    today = timezone.localdate(now)
+    return _local_midnight(today.replace(day=1))
+
+
+@transaction.atomic
+def referral_register(*, invitee: Member, now=None) -> Referral | None:
+    """A friend registered with a member's referral code: link them, reward the referrer.
+
+    One Referral per invitee (a retry returns it); no reward for a self-referral, or
+    past the referrer's monthly cap (the link is still kept, for the first purchase
+    reward the friend gets and for the referrer's record).
+    """
+    if not invitee.referred_by_id:
+        return None
+    existing = Referral.objects.filter(invitee=invitee).first()
+    if existing:
+        return existing
+    now = now or timezone.now()
+    referrer = Member.objects.get(pk=invitee.referred_by_id)
+    conf = LoyaltySettings.current()
+    _lock_card(referrer.pk)  # serialises the referrer's cap count
+    if is_self_referral(referrer, invitee):
+        status = Referral.Status.REFUSED
+    else:
+        rewarded_this_month = Referral.objects.filter(
+            referrer=referrer,
+            status=Referral.Status.REWARDED,
+            created_at__gte=_month_start(now),
+        ).count()
+        over = conf.referral_monthly_cap and rewarded_this_month >= conf.referral_monthly_cap
+        status = Referral.Status.OVER_CAP if over else Referral.Status.REWARDED
+    referral = Referral.objects.create(
+        referrer=referrer, invitee=invitee, status=status, created_at=now
+    )
+    if status == Referral.Status.REWARDED and conf.referral_points_on_registration:
+        points_award(
+            member=referrer,
+            points=conf.referral_points_on_registration,
+            key=f"referral:{invitee.pk}:registered",
+            reason=_("A friend registered with your referral link"),
+            source=f"referral:{invitee.member_no}",
+            now=now,
+        )
+        referral.registered_points = conf.referral_points_on_registration
+        referral.save(update_fields=["registered_points"])
+    return referral
+
+
+def referral_first_purchase(
+    *, card: Card, invitee: Member, purchase: Purchase, now, conf: LoyaltySettings
+) -> None:
+    """Inside the friend's first purchase (its card is locked): reward both sides once.
+
+    The friend's points go on the purchase's locked card; the referrer's through
+    points_award, which locks the referrer's card after it (always invitee, then
+    referrer: one order, no deadlock).
+    """
+    referral = Referral.objects.filter(invitee_id=invitee.pk).first()
+    if referral is None or referral.status == Referral.Status.REFUSED:
+        return
+    if referral.first_purchase_at is not None:
+        return
+    friend_key = f"referral:{invitee.pk}:first_purchase:friend"
+    if conf.referral_points_friend_first_purchase and not _existing_entry(friend_key):
+        _add_lot(
+            card,
+            kind=PointsEntry.Kind.EARN,
+            points=conf.referral_points_friend_first_purchase,
+            key=friend_key,
+            now=now,
+            expires_at=expiry_for(now, conf),
+            reason=_("First purchase after joining through a friend"),
+            source=f"referral:{referral.referrer_id}",
+            purchase=purchase,
+        )
+    if referral.status == Referral.Status.REWARDED and conf.referral_points_referrer_first_purchase:
+        points_award(
+            member=referral.referrer,
+            points=conf.referral_points_referrer_first_purchase,
+            key=f"referral:{invitee.pk}:first_purchase:referrer",
+            reason=_("Your friend made their first purchase"),
+            source=f"referral:{invitee.member_no}",
+            now=now,
+        )
+    referral.first_purchase_at = now
+    referral.save(update_fields=["first_purchase_at"])
