@@ -5,6 +5,14 @@ def create_card(sender, member, **kwargs):
     card_create(member=member)
 
 
+def welcome(sender, member, **kwargs):
+    """Inside the registration transaction: the welcome offer for those who signed up."""
+    from .welcome import WELCOMED_SOURCES, welcome_grant
+
+    if member.source in WELCOMED_SOURCES:
+        welcome_grant(member=member, now=member.created_at)
+
+
 def reward_referrer(sender, member, **kwargs):
     """Inside the registration transaction, after the card: link and reward the referrer."""
     if member.referred_by_id:

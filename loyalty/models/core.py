@@ -120,6 +120,59 @@ class LoyaltySettings(models.Model):
         default=50,
         help_text=_("Given once, when name, gender and birthday are all filled in."),
     )
+    welcome_points = models.PositiveIntegerField(
+        _("welcome points"), default=100, help_text=_("Given once, on registration.")
+    )
+    welcome_coupon = models.ForeignKey(
+        "loyalty.CouponTemplate",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("welcome coupon"),
+    )
+    # Scheduled jobs (loyalty/jobs.py).
+    downgrade_inactive_months = models.PositiveSmallIntegerField(
+        _("down one tier after N months without a purchase"),
+        default=3,
+        help_text=_("0: never for inactivity."),
+    )
+    tier_review_months = models.PositiveSmallIntegerField(
+        _("tier review every N months (保级)"),
+        default=12,
+        help_text=_(
+            "At each review date (N months after the tier was reached) a member below the "
+            "tier's keep threshold over the last N months goes down one tier. 0: no review."
+        ),
+    )
+    downgrade_notice_days = models.PositiveSmallIntegerField(
+        _("warn this many days before a downgrade"), default=7
+    )
+    birthday_days_before = models.PositiveSmallIntegerField(
+        _("birthday coupons this many days before"), default=3
+    )
+    member_day = models.PositiveSmallIntegerField(
+        _("member day (day of the month)"),
+        default=0,
+        validators=[MaxValueValidator(28)],
+        help_text=_("e.g. 8: every 8th is member day. 0: none."),
+    )
+    member_day_multiplier = models.DecimalField(
+        _("points multiplier on member day"),
+        max_digits=4,
+        decimal_places=2,
+        default=Decimal("2"),
+        validators=[MinValueValidator(1)],
+    )
+    lifecycle_new_days = models.PositiveSmallIntegerField(
+        _("new: registered within (days)"), default=30
+    )
+    lifecycle_active_days = models.PositiveSmallIntegerField(
+        _("active: a purchase within (days)"), default=90
+    )
+    lifecycle_dormant_days = models.PositiveSmallIntegerField(
+        _("dormant until (days without a purchase); churned after"), default=180
+    )
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
@@ -179,6 +232,25 @@ class Tier(models.Model):
         validators=[MinValueValidator(0)],
     )
     benefits = models.TextField(_("benefits"), blank=True)
+    birthday_coupon = models.ForeignKey(
+        "loyalty.CouponTemplate",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("birthday coupon"),
+    )
+    monthly_coupon = models.ForeignKey(
+        "loyalty.CouponTemplate",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("monthly coupon"),
+    )
+    monthly_coupon_count = models.PositiveSmallIntegerField(
+        _("monthly coupons"), default=0, help_text=_("How many, on the 1st of each month.")
+    )
 
     class Meta:
         verbose_name = _("tier")
@@ -189,8 +261,18 @@ class Tier(models.Model):
         return self.name
 
 
+class Lifecycle(models.TextChoices):
+    NEW = "new", _("New")
+    ACTIVE = "active", _("Active")
+    DORMANT = "dormant", _("Dormant")
+    CHURNED = "churned", _("Churned")
+    PROSPECT = "prospect", _("Registered, no purchase yet")
+
+
 class Card(models.Model):
     """会员卡: one per member, the cached figures that lists and the counter read."""
+
+    Lifecycle = Lifecycle
 
     member = models.OneToOneField(
         Member,
@@ -221,6 +303,14 @@ class Card(models.Model):
     purchase_count = models.PositiveIntegerField(_("purchases"), default=0)
     first_purchase_at = models.DateTimeField(_("first purchase"), null=True, blank=True)
     last_purchase_at = models.DateTimeField(_("last purchase"), null=True, blank=True)
+    # Written by the lifecycle_and_rfm job; read by segments and lists.
+    lifecycle = models.CharField(
+        _("lifecycle stage"), max_length=8, choices=Lifecycle.choices, blank=True, db_default=""
+    )
+    # Database defaults: bulk inserts (seed, import) that leave them out still work.
+    rfm_r = models.PositiveSmallIntegerField(_("R score"), db_default=0)
+    rfm_f = models.PositiveSmallIntegerField(_("F score"), db_default=0)
+    rfm_m = models.PositiveSmallIntegerField(_("M score"), db_default=0)
 
     class Meta:
         verbose_name = _("member card")
@@ -235,6 +325,8 @@ class Card(models.Model):
         indexes = [
             # Segments and the downgrade job: members by tier and recency.
             models.Index(fields=["tier", "last_purchase_at"], name="card_tier_recency"),
+            # Segments: members by lifecycle stage and RFM.
+            models.Index(fields=["lifecycle"], name="card_lifecycle"),
         ]
 
     def __str__(self):
@@ -573,3 +665,36 @@ class ApiKey(models.Model):
         key = cls.PREFIX + secrets.token_urlsafe(32)
         obj = cls.objects.create(store=store, name=name, key_hash=cls.hash(key), key_hint=key[:10])
         return obj, key
+
+
+class JobRun(models.Model):
+    """One run of a scheduled job (loyalty/jobs.py): shown in the admin, failures too."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        OK = "ok", _("Finished")
+        FAILED = "failed", _("Failed")
+
+    job = models.CharField(_("job"), max_length=40)
+    run_date = models.DateField(_("for date"))
+    status = models.CharField(
+        _("status"), max_length=8, choices=Status.choices, default=Status.RUNNING
+    )
+    counts = models.JSONField(_("counts"), default=dict, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    started_at = models.DateTimeField(_("started"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("job run")
+        verbose_name_plural = _("job runs")
+        indexes = [models.Index(fields=["job", "-started_at"], name="jobrun_job_time")]
+
+    def __str__(self):
+        return f"{self.job} {self.run_date}"
+
+    @property
+    def seconds(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return round((self.finished_at - self.started_at).total_seconds(), 2)

@@ -1,0 +1,49 @@
+"""The welcome offer (新人礼): points and/or a coupon from the settings, once per member."""
+
+from django.utils.translation import gettext as _
+
+from members.models import Member
+
+from .coupons import CouponNotIssued, coupon_issue
+from .models import Coupon, LoyaltySettings
+from .services import points_award
+
+# Members who come in from the old system (import) or are typed in by staff in the
+# admin already had their welcome, or never asked for one.
+WELCOMED_SOURCES = {
+    Member.Source.QR,
+    Member.Source.COUNTER,
+    Member.Source.WECHAT,
+    Member.Source.REFERRAL,
+    Member.Source.API,
+}
+
+
+def welcome_grant(*, member: Member, now=None) -> dict:
+    """Give the welcome points and coupon; the same member again gets nothing more."""
+    conf = LoyaltySettings.current()
+    given = {"points": 0, "coupon": None}
+    if conf.welcome_points:
+        entry, created = points_award(
+            member=member,
+            points=conf.welcome_points,
+            key=f"welcome:{member.pk}",
+            reason=_("Welcome gift"),
+            source="welcome",
+            now=now,
+        )
+        given["points"] = conf.welcome_points if created else 0
+    if conf.welcome_coupon_id:
+        try:
+            coupon, created = coupon_issue(
+                template=conf.welcome_coupon,
+                member=member,
+                source=Coupon.Source.WELCOME,
+                key=f"welcome:{member.pk}",
+                apply_limits=False,
+                now=now,
+            )
+            given["coupon"] = coupon if created else None
+        except CouponNotIssued:
+            pass  # out of stock or inactive: the points still count, the member still joins
+    return given
