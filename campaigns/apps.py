@@ -5,3 +5,24 @@ from django.utils.translation import gettext_lazy as _
 class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = _("Campaigns")
+
+    def ready(self):
+        from loyalty import jobs
+        from loyalty import signals as loyalty_signals
+        from members.signals import member_registered
+
+        from . import notices, tasks
+
+        # Loyalty events become notices in the outbox (sent on commit: after the fact).
+        for name in ("points_expiring", "tier_downgrade_warning", "tier_changed",
+                     "coupon_issued", "points_changed"):  # fmt: skip
+            getattr(loyalty_signals, name).connect(
+                getattr(notices, name), dispatch_uid=f"campaigns.{name}"
+            )
+        member_registered.connect(notices.welcome, dispatch_uid="campaigns.welcome")
+        jobs.register(
+            "send_messages",
+            tasks.send_messages,
+            "*/5 * * * *",
+            "every 5 minutes: send due messages, retry failed ones, free stuck ones",
+        )

@@ -27,6 +27,7 @@ from .models import (
     CouponEvent,
     CouponTemplate,
     EarnRule,
+    JobRun,
     LoyaltySettings,
     PointsEntry,
     Purchase,
@@ -622,6 +623,20 @@ class ReferralAdmin(StoreScopedAdminMixin, ReadOnlyAdmin):
         if not search_term.strip():
             return queryset, False
         return member_search(queryset, search_term, prefix="referrer__"), False
+
+
+@admin.register(JobRun)
+class JobRunAdmin(ReadOnlyAdmin):
+    list_display = ["started_at", "job", "run_date", "status", "counts", "seconds", "finished_at"]
+    list_filter = ["status", "job"]
+    readonly_fields = ["job", "run_date", "status", "counts", "error", "started_at", "finished_at"]
+
+    def has_view_permission(self, request, obj=None):
+        return (
+            request.user.is_active
+            and request.user.is_staff
+            and (request.user.has_perm("loyalty.view_jobrun"))
+        )
 
 
 def loyalty_panel(request, member):

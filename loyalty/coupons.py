@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from members.models import Member, Store, User
 
+from . import signals
 from .models import Card, Coupon, CouponEvent, CouponTemplate, Purchase, normalize_code
 from .money import ZERO, yuan
 from .services import LoyaltyError, _local_midnight, _lock_card
@@ -250,6 +251,11 @@ def coupon_issue(
     else:  # pragma: no cover - 30^10 codes: five collisions in a row is something else
         raise IntegrityError("could not allocate a coupon code")
     _event(coupon, CouponEvent.Kind.ISSUED, now=now, actor=actor, note=note)
+    transaction.on_commit(
+        lambda: signals.coupon_issued.send(
+            sender=Coupon, coupon_id=coupon.pk, member_id=member.pk, source=source
+        )
+    )
     return coupon, True
 
 

@@ -39,8 +39,8 @@ from .money import ZERO, yuan, yuan_down
 
 MAX_AMOUNT = Decimal("1000000.00")
 CARD_FIGURES = [
-    "tier", "tier_since", "points_balance", "points_debt", "growth_value", "total_spent",
-    "purchase_count", "first_purchase_at", "last_purchase_at",
+    "tier", "tier_since", "tier_review_on", "points_balance", "points_debt", "growth_value",
+    "total_spent", "purchase_count", "first_purchase_at", "last_purchase_at",
 ]  # fmt: skip
 
 
@@ -423,6 +423,7 @@ def _change_tier(
 ):
     old = card.tier
     card.tier, card.tier_since = tier, now
+    card.tier_review_on = review_day_for(card, now)
     TierChange.objects.create(
         member_id=card.pk,
         from_tier=old,
@@ -442,6 +443,14 @@ def _change_tier(
             reason=reason,
         )
     )
+
+
+def review_day_for(card: Card, since: dt.datetime, conf: LoyaltySettings | None = None):
+    """The day a tier reached at `since` is reviewed (保级), or None (lowest tier, no reviews)."""
+    conf = conf or LoyaltySettings.current()
+    if not conf.tier_review_months or card.tier is None or card.tier == lowest_tier():
+        return None
+    return add_months(timezone.localdate(since), conf.tier_review_months)
 
 
 def _upgrade_if_qualified(card: Card, conf: LoyaltySettings, now, purchase=None) -> bool:
@@ -466,7 +475,7 @@ def tier_set(*, member: Member, tier: Tier, actor: User, note: str = "", now=Non
         return card
     before = str(card.tier) if card.tier else None
     _change_tier(card, tier, reason=TierChange.Reason.STAFF, now=now, actor=actor, note=note)
-    card.save(update_fields=["tier", "tier_since"])
+    card.save(update_fields=["tier", "tier_since", "tier_review_on"])
     audit_record(
         actor=actor,
         action="tier.set",
@@ -532,6 +541,9 @@ def _earn_points(
         if rule.applies(category=category, day=day):
             multiplier *= rule.multiplier
             parts.append(f"{rule.name} ×{rule.multiplier.normalize():f}")
+    if conf.member_day and day.day == conf.member_day and conf.member_day_multiplier != 1:
+        multiplier *= conf.member_day_multiplier
+        parts.append(_("member day ×%(m)s") % {"m": f"{conf.member_day_multiplier.normalize():f}"})
     # Points are whole: round down, so a rule never gives a fraction more than promised.
     return math.floor(cash * conf.points_per_yuan * multiplier), " · ".join(parts)
 

@@ -290,6 +290,8 @@ class Card(models.Model):
         verbose_name=_("tier"),
     )
     tier_since = models.DateTimeField(_("tier since"), null=True, blank=True)
+    # 保级 review: the Shanghai day the review_tiers job checks the keep threshold.
+    tier_review_on = models.DateField(_("tier review on"), null=True, blank=True)
     points_balance = models.IntegerField(_("points balance"), default=0)
     points_debt = models.IntegerField(
         _("points owed"),
@@ -325,6 +327,8 @@ class Card(models.Model):
         indexes = [
             # Segments and the downgrade job: members by tier and recency.
             models.Index(fields=["tier", "last_purchase_at"], name="card_tier_recency"),
+            # The review_tiers job: members whose review day has come.
+            models.Index(fields=["tier_review_on"], name="card_tier_review"),
             # Segments: members by lifecycle stage and RFM.
             models.Index(fields=["lifecycle"], name="card_lifecycle"),
         ]

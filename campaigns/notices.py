@@ -1,0 +1,140 @@
+"""Loyalty events turned into notices in the outbox (the texts members read).
+
+Texts are composed in the site's language (Chinese by default) and kept short:
+a WeChat template field holds at most 20 characters, so the title fits one.
+"""
+
+import datetime as dt
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from loyalty.models import Coupon, PointsEntry, Tier
+
+from .models import Message
+from .outbox import notices_enqueue
+
+
+def _lang():
+    return translation.override(settings.LANGUAGE_CODE)
+
+
+def points_expiring(sender, items, **kwargs):
+    with _lang():
+        rows = [
+            (
+                member_id,
+                f"points_expiring:{member_id}:{day.isoformat()}",
+                _("Points expiring soon"),
+                _("%(points)d of your points expire after %(day)s. Use them before then.")
+                % {"points": points, "day": day.isoformat()},
+                {"points": points, "day": day.isoformat()},
+            )
+            for member_id, day, points in items
+        ]
+    notices_enqueue(rows, event=Message.Event.POINTS_EXPIRING)
+
+
+def tier_downgrade_warning(sender, items, **kwargs):
+    names = dict(Tier.objects.values_list("pk", "name"))
+    with _lang():
+        rows = []
+        for member_id, tier_id, day, why in items:
+            if why == "inactive":
+                body = _("Make a purchase before %(day)s to keep your %(tier)s benefits.") % {
+                    "day": day.isoformat(),
+                    "tier": names.get(tier_id, ""),
+                }
+            else:
+                body = _(
+                    "Your %(tier)s review is on %(day)s and the keep threshold is not met yet."
+                ) % {"day": day.isoformat(), "tier": names.get(tier_id, "")}
+            rows.append(
+                (
+                    member_id,
+                    f"tier_warning:{member_id}:{tier_id}:{day.isoformat()}",
+                    _("Your tier is due for review"),
+                    body,
+                    {"tier": names.get(tier_id, ""), "day": day.isoformat(), "why": why},
+                )
+            )
+    notices_enqueue(rows, event=Message.Event.TIER_WARNING)
+
+
+def tier_changed(sender, member_id, from_tier_id, to_tier_id, reason, **kwargs):
+    if reason not in ("upgrade", "downgrade", "staff") or to_tier_id is None:
+        return
+    names = dict(Tier.objects.filter(pk__in=[from_tier_id, to_tier_id]).values_list("pk", "level"))
+    up = from_tier_id is None or names.get(to_tier_id, 0) > names.get(from_tier_id, 0)
+    tier = Tier.objects.get(pk=to_tier_id)
+    with _lang():
+        title = _("Tier upgraded") if up else _("Tier changed")
+        body = (
+            _("Congratulations, you are now %(tier)s: %(benefits)s")
+            if up
+            else _("Your tier is now %(tier)s: %(benefits)s")
+        ) % {"tier": tier.name, "benefits": tier.benefits}
+    key = f"tier:{member_id}:{from_tier_id}:{to_tier_id}:{timezone.localdate().isoformat()}"
+    notices_enqueue(
+        [(member_id, key, title, body, {"tier": tier.name})],
+        event=Message.Event.TIER_UP if up else Message.Event.TIER_DOWN,
+    )
+
+
+def coupon_issued(sender, coupon_id, **kwargs):
+    coupon = Coupon.objects.select_related("template").get(pk=coupon_id)
+    last_day = timezone.localdate(coupon.valid_until - dt.timedelta(microseconds=1))
+    with _lang():
+        body = _("%(name)s, code %(code)s, valid until %(day)s.") % {
+            "name": coupon.template.name,
+            "code": coupon.display_code,
+            "day": last_day.isoformat(),
+        }
+        title = _("You received a coupon")
+    notices_enqueue(
+        [(coupon.member_id, f"coupon:{coupon.pk}", title, body, {"code": coupon.code})],
+        event=Message.Event.COUPON_RECEIVED,
+    )
+
+
+def points_changed(sender, member_id, entry_id, **kwargs):
+    entry = PointsEntry.objects.filter(pk=entry_id).first()
+    if entry is None or entry.source.startswith("checkin:"):
+        return  # a daily check-in shows on the page; no message for it
+    if entry.delta > 0 and entry.kind in ("earn", "adjust", "refund"):
+        event = Message.Event.POINTS_EARNED
+    elif entry.delta < 0 and entry.kind in ("redeem", "adjust"):
+        event = Message.Event.POINTS_SPENT
+    else:
+        return
+    with _lang():
+        title = _("Points received") if entry.delta > 0 else _("Points used")
+        body = _("%(delta)+d points (%(reason)s). Balance: %(balance)d.") % {
+            "delta": entry.delta,
+            "reason": entry.reason,
+            "balance": entry.balance_after,
+        }
+    notices_enqueue(
+        [(member_id, f"points:{entry.pk}", title, body, {"delta": entry.delta})], event=event
+    )
+
+
+def welcome(sender, member, **kwargs):
+    from loyalty.welcome import WELCOMED_SOURCES
+
+    if member.source not in WELCOMED_SOURCES:
+        return
+    with _lang():
+        title = _("Welcome")
+        body = _("Welcome, %(name)s! Your member number is %(no)s.") % {
+            "name": member.name or _("member"),
+            "no": member.member_no,
+        }
+    pk, no = member.pk, member.member_no
+    transaction.on_commit(
+        lambda: notices_enqueue(
+            [(pk, f"welcome:{pk}", title, body, {"member_no": no})], event=Message.Event.WELCOME
+        )
+    )

@@ -1,0 +1,125 @@
+"""Writing notices to the outbox and sending them.
+
+`notices_enqueue` writes one Message per member and channel with a dedupe key
+(bulk, conflicts ignored: the same notice twice is one message). `messages_send`
+claims due messages with a conditional UPDATE (pending -> sending), so two
+workers never send one message twice, sends each through its channel, and on a
+failure retries with backoff (1, 4, 16, 64 minutes) up to Message.MAX_ATTEMPTS.
+"""
+
+import datetime as dt
+import logging
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from .channels import CHANNELS, ChannelError, channels_for_notices
+from .models import Message
+
+log = logging.getLogger(__name__)
+SEND_BATCH = 200
+
+
+def notices_enqueue(items, *, event: str, channels: list[str] | None = None) -> list[int]:
+    """items: (member_id, key, title, body, data). Returns the ids of new messages.
+
+    Sending is queued on commit, so a rolled-back cause sends nothing.
+    """
+    channels = channels or channels_for_notices()
+    now = timezone.now()
+    rows = [
+        Message(
+            member_id=member_id,
+            channel=channel,
+            event=event,
+            dedupe_key=f"{key}:{channel}"[:160],
+            title=title[:100],
+            body=body,
+            data=data or {},
+            created_at=now,
+            next_try_at=now,
+        )
+        for member_id, key, title, body, data in items
+        for channel in channels
+    ]
+    if not rows:
+        return []
+    Message.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+    keys = [r.dedupe_key for r in rows]
+    ids = list(
+        Message.objects.filter(dedupe_key__in=keys, status=Message.Status.PENDING, created_at=now)
+        .exclude(channel="inbox")
+        .values_list("pk", flat=True)
+    )
+    # The inbox needs no sending: it is delivered the moment it is written.
+    Message.objects.filter(
+        dedupe_key__in=keys, channel="inbox", status=Message.Status.PENDING
+    ).update(status=Message.Status.SENT, sent_at=now)
+    if ids:
+        transaction.on_commit(lambda: _queue_send(ids))
+    return ids
+
+
+def _queue_send(ids) -> None:
+    from django_q.tasks import async_task
+
+    async_task("campaigns.outbox.messages_send", ids=ids, q_options={"group": "outbox"})
+
+
+def _backoff(attempts: int) -> dt.timedelta:
+    return dt.timedelta(minutes=4 ** max(attempts - 1, 0))
+
+
+def messages_send(ids=None, now=None) -> dict:
+    """Send due messages (or the given ones, when due). Safe to run on several workers."""
+    now = now or timezone.now()
+    counts = {"sent": 0, "retry": 0, "failed": 0, "skipped": 0}
+    due = Message.objects.filter(status=Message.Status.PENDING, next_try_at__lte=now)
+    if ids is not None:
+        due = due.filter(pk__in=ids)
+    while True:
+        batch = list(due.order_by("next_try_at", "pk").values_list("pk", flat=True)[:SEND_BATCH])
+        if not batch:
+            return counts
+        for pk in batch:
+            # Claim: only the worker whose UPDATE changes the row sends it.
+            if not Message.objects.filter(pk=pk, status=Message.Status.PENDING).update(
+                status=Message.Status.SENDING, attempts=F("attempts") + 1
+            ):
+                continue
+            message = Message.objects.select_related("member").get(pk=pk)
+            counts[_send_one(message, now)] += 1
+        if ids is not None:
+            return counts
+
+
+def _send_one(message: Message, now) -> str:
+    channel = CHANNELS.get(message.channel)
+    if channel is None or not channel.available(message.member):
+        Message.objects.filter(pk=message.pk).update(
+            status=Message.Status.SKIPPED, last_error="channel not available"
+        )
+        return "skipped"
+    try:
+        channel.send(message)
+    except ChannelError as exc:
+        give_up = message.attempts >= Message.MAX_ATTEMPTS
+        Message.objects.filter(pk=message.pk).update(
+            status=Message.Status.FAILED if give_up else Message.Status.PENDING,
+            next_try_at=now + _backoff(message.attempts),
+            last_error=str(exc)[:2000],
+        )
+        log.warning("message %s via %s failed (%s): %s", message.pk, message.channel,
+                    message.attempts, exc)  # fmt: skip
+        return "failed" if give_up else "retry"
+    Message.objects.filter(pk=message.pk).update(status=Message.Status.SENT, sent_at=now)
+    return "sent"
+
+
+def messages_recover_stuck(now=None, after=dt.timedelta(minutes=15)) -> int:
+    """Messages left 'sending' by a killed worker go back to pending."""
+    now = now or timezone.now()
+    return Message.objects.filter(
+        Q(status=Message.Status.SENDING), next_try_at__lt=now - after
+    ).update(status=Message.Status.PENDING, next_try_at=now)
