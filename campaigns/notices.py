@@ -43,8 +43,9 @@ def tier_downgrade_warning(sender, items, **kwargs):
         rows = []
         for member_id, tier_id, day, why in items:
             if why == "inactive":
-                body = _("Make a purchase before %(day)s to keep your %(tier)s benefits.") % {
-                    "day": day.isoformat(),
+                last = day - dt.timedelta(days=1)
+                body = _("Make a purchase by %(day)s to keep your %(tier)s benefits.") % {
+                    "day": last.isoformat(),
                     "tier": names.get(tier_id, ""),
                 }
             else:

@@ -206,6 +206,9 @@ Q_CLUSTER = {
     "catch_up": False,
     "sync": env.bool("Q_SYNC", default=TESTING),
     "label": "Django Q2",
+    # Seconds between the guard's checks; the scheduler runs every ~30 s of them (tests set 30
+    # so a cluster schedules at once on start).
+    "guard_cycle": env.float("Q_GUARD_CYCLE", default=0.5),
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL

@@ -292,10 +292,9 @@ def _warn_downgrades(at, conf, tiers, cutoff) -> int:
     horizon = today + dt.timedelta(days=conf.downgrade_notice_days)
     items = []
     if cutoff is not None:
-        # Inactive since before (cutoff + notice days): their downgrade day is near.
-        soon = _local_midnight(
-            add_months(horizon, -conf.downgrade_inactive_months) + dt.timedelta(days=1)
-        )
+        # A card whose clock started on day B goes down on add_months(B, M) + 1 day (the
+        # first day review_tiers' cutoff passes B): warn when that day is near.
+        soon = _local_midnight(add_months(horizon, -conf.downgrade_inactive_months))
         rows = (
             Card.objects.filter(tier__level__gt=lowest.level)
             .filter(Q(last_purchase_at__lt=soon) | Q(last_purchase_at__isnull=True))
@@ -305,7 +304,8 @@ def _warn_downgrades(at, conf, tiers, cutoff) -> int:
         for pk, last, since, tier_id in rows.iterator(chunk_size=BATCH):
             base = max(x for x in (last, since) if x is not None)
             when = add_months(timezone.localdate(base), conf.downgrade_inactive_months)
-            if when > today:
+            when += dt.timedelta(days=1)
+            if today < when <= horizon:
                 items.append((pk, tier_id, when, "inactive"))
     if conf.tier_review_months:
         due = Card.objects.filter(
