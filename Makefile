@@ -35,6 +35,7 @@ run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py createcachetable
 	$(PY) manage.py seed_demo --if-empty --members 2000
+	$(PY) manage.py setup_schedules
 	@echo "Staff login: http://$(HOST):$(PORT)/accounts/login/  (demo staff above; owner / huiyuan-demo-2026)"
 	@trap 'kill 0' EXIT; $(PY) manage.py qcluster & $(PY) manage.py runserver $(HOST):$(PORT)
 

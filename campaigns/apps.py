@@ -15,7 +15,7 @@ class CampaignsConfig(AppConfig):
 
         # Loyalty events become notices in the outbox (sent on commit: after the fact).
         for name in ("points_expiring", "tier_downgrade_warning", "tier_changed",
-                     "coupon_issued", "points_changed"):  # fmt: skip
+                     "coupon_issued", "points_changed", "purchase_recorded"):  # fmt: skip
             getattr(loyalty_signals, name).connect(
                 getattr(notices, name), dispatch_uid=f"campaigns.{name}"
             )
@@ -23,6 +23,7 @@ class CampaignsConfig(AppConfig):
         jobs.register(
             "send_messages",
             tasks.send_messages,
-            "*/5 * * * *",
-            "every 5 minutes: send due messages, retry failed ones, free stuck ones",
+            "* * * * *",
+            "every minute: send due messages, retry failed ones, free stuck ones",
+            quiet=True,
         )

@@ -139,3 +139,26 @@ def welcome(sender, member, **kwargs):
             [(pk, f"welcome:{pk}", title, body, {"member_no": no})], event=Message.Event.WELCOME
         )
     )
+
+
+def purchase_recorded(sender, purchase_id, member_id, **kwargs):
+    from loyalty.models import Purchase
+
+    purchase = Purchase.objects.filter(pk=purchase_id).first()
+    if purchase is None or not (purchase.points_earned or purchase.points_used):
+        return
+    with _lang():
+        title = _("Points received") if purchase.points_earned else _("Points used")
+        body = _(
+            "Purchase of %(amount)s yuan: +%(earned)d points, %(used)d used. Balance: %(balance)d."
+        ) % {
+            "amount": purchase.gross_amount,
+            "earned": purchase.points_earned,
+            "used": purchase.points_used,
+            "balance": purchase.points_balance_after,
+        }
+    event = Message.Event.POINTS_EARNED if purchase.points_earned else Message.Event.POINTS_SPENT
+    notices_enqueue(
+        [(member_id, f"purchase:{purchase.pk}", title, body, {"ref": purchase.external_ref})],
+        event=event,
+    )

@@ -10,7 +10,6 @@ failure retries with backoff (1, 4, 16, 64 minutes) up to Message.MAX_ATTEMPTS.
 import datetime as dt
 import logging
 
-from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -24,7 +23,8 @@ SEND_BATCH = 200
 def notices_enqueue(items, *, event: str, channels: list[str] | None = None) -> list[int]:
     """items: (member_id, key, title, body, data). Returns the ids of new messages.
 
-    Sending is queued on commit, so a rolled-back cause sends nothing.
+    The send_messages job (every minute) sends them; nothing is sent from inside
+    the caller's transaction, and a rolled-back cause leaves no message.
     """
     channels = channels or channels_for_notices()
     now = timezone.now()
@@ -56,15 +56,7 @@ def notices_enqueue(items, *, event: str, channels: list[str] | None = None) -> 
     Message.objects.filter(
         dedupe_key__in=keys, channel="inbox", status=Message.Status.PENDING
     ).update(status=Message.Status.SENT, sent_at=now)
-    if ids:
-        transaction.on_commit(lambda: _queue_send(ids))
     return ids
-
-
-def _queue_send(ids) -> None:
-    from django_q.tasks import async_task
-
-    async_task("campaigns.outbox.messages_send", ids=ids, q_options={"group": "outbox"})
 
 
 def _backoff(attempts: int) -> dt.timedelta:

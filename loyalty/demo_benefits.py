@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from .coupons import CouponNotIssued, CouponNotUsable, coupon_issue, coupon_redeem, coupons_expire
 from .engagement import AlreadyCheckedIn, checkin
-from .models import Card, Coupon, CouponTemplate, LoyaltySettings, Reward
+from .models import Card, Coupon, CouponTemplate, LoyaltySettings, Reward, Tier
 from .rewards import RewardNotAvailable, redemption_fulfil, reward_redeem
 from .services import NotEnoughPoints
 
@@ -67,10 +67,18 @@ def _templates() -> list[CouponTemplate]:
         },
     ]
     made = [CouponTemplate.objects.create(**spec) for spec in specs]
+    by_name = {t.name: t for t in made}
     conf = LoyaltySettings.current()
-    if conf.checkin_streak_coupon_id is None:
-        conf.checkin_streak_coupon = made[0]
-        conf.save(update_fields=["checkin_streak_coupon"])
+    conf.checkin_streak_coupon = by_name["新人立减 10 元"]
+    conf.welcome_coupon = by_name["新人立减 10 元"]
+    conf.member_day = 8
+    conf.save()
+    # Seed 001: silver 1 x 9折 a month, gold 2, diamond 3; a birthday drink for everyone.
+    Tier.objects.update(birthday_coupon=by_name["生日赠饮"])
+    for level, count in ((2, 1), (3, 2), (4, 3)):
+        Tier.objects.filter(level=level).update(
+            monthly_coupon=by_name["会员 9 折券"], monthly_coupon_count=count
+        )
     return made
 
 
@@ -132,6 +140,9 @@ def seed_benefits(*, member_ids, rng: random.Random, now=None, stdout=None) -> N
     expired = coupons_expire(now=now)
     redeemed = _redeem_rewards(ids, rewards, rng, now)
     checked = _checkins(ids, rng, now)
+    from .jobs import lifecycle_and_rfm
+
+    lifecycle_and_rfm(timezone.localdate(now), now=now)
     if stdout:
         stdout.write(
             f"  benefits: {issued} coupons ({used} used, {expired} expired), "

@@ -476,11 +476,15 @@ def high_value(queryset=None):
 # --- the registry and the runner ---------------------------------------------------
 
 JOBS: dict[str, tuple[Callable, str, str]] = {}
+# Jobs that run every minute: a run that found nothing to do leaves no JobRun row.
+QUIET_JOBS: set[str] = set()
 
 
-def register(name: str, func: Callable, cron: str, about: str) -> None:
+def register(name: str, func: Callable, cron: str, about: str, quiet: bool = False) -> None:
     """A job: func(day, now=None) -> counts; cron in Asia/Shanghai; one line about it."""
     JOBS[name] = (func, cron, about)
+    if quiet:
+        QUIET_JOBS.add(name)
 
 
 register("expire_points", expire_points, "5 0 * * *", "00:05 daily: expire lots past their date")
@@ -539,6 +543,10 @@ def run_job(name: str, day: dt.date | None = None, now=None) -> JobRun:
             finished_at=timezone.now(),
         )
         raise JobFailed(f"{name} for {day} failed: {exc}") from exc
+    if name in QUIET_JOBS and not any(counts.values()):
+        JobRun.objects.filter(pk=run.pk).delete()
+        run.status, run.counts, run.finished_at = JobRun.Status.OK, counts, timezone.now()
+        return run
     JobRun.objects.filter(pk=run.pk).update(
         status=JobRun.Status.OK, counts=counts, finished_at=timezone.now()
     )

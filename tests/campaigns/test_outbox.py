@@ -1,0 +1,125 @@
+"""The notification outbox: dedupe, the inbox, sending with claim, retries and backoff."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from campaigns import channels
+from campaigns.models import Message
+from campaigns.outbox import messages_recover_stuck, messages_send, notices_enqueue
+from loyalty.coupons import coupon_issue
+from loyalty.jobs import run_job
+from loyalty.models import CouponTemplate, JobRun
+from loyalty.services import purchase_record
+
+pytestmark = pytest.mark.django_db
+
+
+class FlakyChannel:
+    name = "flaky"
+
+    def __init__(self, fail_times=0):
+        self.fail_times, self.sent = fail_times, []
+
+    def available(self, member):
+        return True
+
+    def send(self, message):
+        if self.fail_times:
+            self.fail_times -= 1
+            raise channels.ChannelError("errcode 45009: api freq out of limit")
+        self.sent.append(message.pk)
+
+
+@pytest.fixture
+def flaky(monkeypatch):
+    channel = FlakyChannel()
+    monkeypatch.setitem(channels.CHANNELS, "flaky", channel)
+    return channel
+
+
+def _enqueue(member, key="k1", channels=("inbox", "flaky")):
+    return notices_enqueue(
+        [(member.pk, key, "标题", "正文", {})], event="campaign", channels=list(channels)
+    )
+
+
+def test_the_same_notice_twice_is_one_message_per_channel(member, flaky):
+    _enqueue(member)
+    _enqueue(member)
+    assert Message.objects.filter(member=member).count() == 2
+    inbox = Message.objects.get(channel="inbox")
+    assert inbox.status == "sent" and inbox.sent_at  # the inbox is delivered on write
+
+
+def test_due_messages_are_sent_once(member, flaky):
+    _enqueue(member)
+    assert messages_send()["sent"] == 1
+    assert messages_send()["sent"] == 0
+    message = Message.objects.get(channel="flaky")
+    assert (message.status, message.attempts, flaky.sent) == ("sent", 1, [message.pk])
+
+
+def test_a_failure_is_retried_with_backoff_then_given_up(member, flaky):
+    flaky.fail_times = 99
+    _enqueue(member)
+    now = timezone.now()
+    assert messages_send(now=now)["retry"] == 1
+    message = Message.objects.get(channel="flaky")
+    assert message.status == "pending" and message.next_try_at == now + dt.timedelta(minutes=1)
+    assert "45009" in message.last_error
+    assert messages_send(now=now)["retry"] == 0  # not due yet
+    for attempt in range(2, Message.MAX_ATTEMPTS + 1):
+        now += dt.timedelta(hours=2)
+        messages_send(now=now)
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == ("failed", Message.MAX_ATTEMPTS)
+
+
+def test_a_retry_succeeds(member, flaky):
+    flaky.fail_times = 1
+    _enqueue(member)
+    now = timezone.now()
+    messages_send(now=now)
+    assert messages_send(now=now + dt.timedelta(minutes=2))["sent"] == 1
+
+
+def test_an_unknown_channel_is_skipped_not_retried(member):
+    _enqueue(member, channels=["sms_not_configured"])
+    assert messages_send()["skipped"] == 1
+    assert Message.objects.get().status == "skipped"
+
+
+def test_a_message_left_sending_by_a_killed_worker_goes_back(member, flaky):
+    _enqueue(member)
+    Message.objects.filter(channel="flaky").update(
+        status="sending", next_try_at=timezone.now() - dt.timedelta(hours=1)
+    )
+    assert messages_recover_stuck() == 1
+    assert messages_send()["sent"] == 1
+
+
+def test_loyalty_events_become_notices(member, django_capture_on_commit_callbacks):
+    tpl = CouponTemplate.objects.create(
+        name="立减 10 元", kind="cash", value=Decimal("10"), valid_days=7
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        coupon, _ = coupon_issue(template=tpl, member=member)
+        purchase_record(member=member, amount="600", external_ref="UP-1")  # to 银卡
+    events = set(
+        Message.objects.filter(member=member, channel="inbox").values_list("event", flat=True)
+    )
+    assert events == {"coupon_received", "points_earned", "tier_up"}
+    received = Message.objects.get(event="coupon_received", channel="inbox")
+    assert coupon.display_code in received.body
+    assert len(Message.objects.get(event="tier_up", channel="inbox").title) <= 20
+
+
+def test_the_send_job_records_a_run_only_when_it_did_something(member, flaky):
+    run_job("send_messages")
+    assert not JobRun.objects.exists()
+    _enqueue(member)
+    run_job("send_messages")
+    assert JobRun.objects.get().counts["sent"] == 1
