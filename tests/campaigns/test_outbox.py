@@ -71,7 +71,7 @@ def test_a_failure_is_retried_with_backoff_then_given_up(member, flaky):
     assert message.status == "pending" and message.next_try_at == now + dt.timedelta(minutes=1)
     assert "45009" in message.last_error
     assert messages_send(now=now)["retry"] == 0  # not due yet
-    for attempt in range(2, Message.MAX_ATTEMPTS + 1):
+    for _attempt in range(2, Message.MAX_ATTEMPTS + 1):
         now += dt.timedelta(hours=2)
         messages_send(now=now)
     message.refresh_from_db()
