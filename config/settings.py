@@ -227,6 +227,9 @@ if not DEBUG:
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+# Channels every notice goes out by (campaigns/channels.py); the inbox always.
+NOTICE_CHANNELS = env.list("NOTICE_CHANNELS", default=["inbox", "console"])
+
 # Extra URLs used only by the benchmark runner (a hello-world baseline view).
 BENCH_URLS = env.bool("BENCH_URLS", default=False)
 
