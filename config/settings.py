@@ -230,6 +230,34 @@ X_FRAME_OPTIONS = "DENY"
 # Channels every notice goes out by (campaigns/channels.py); the inbox always.
 NOTICE_CHANNELS = env.list("NOTICE_CHANNELS", default=["inbox", "console"])
 
+# --- Member sign-in: SMS codes, the member centre (members/sms.py, members/otp.py) ---
+# SMS_BACKEND like Django's e-mail backends: the console backend logs codes (and,
+# with SMS_SHOW_CODE, the page shows them: development); tests keep them in memory;
+# members.sms.TencentCloudBackend sends through Tencent Cloud SMS (SendSms).
+SMS_BACKEND = env.str(
+    "SMS_BACKEND",
+    default="members.sms.LocmemBackend" if TESTING else "members.sms.ConsoleBackend",
+)
+SMS_SHOW_CODE = env.bool("SMS_SHOW_CODE", default=DEBUG)
+SMS_TENCENT = {
+    "secret_id": env.str("TENCENT_SMS_SECRET_ID", default=""),
+    "secret_key": env.str("TENCENT_SMS_SECRET_KEY", default=""),
+    "sdk_app_id": env.str("TENCENT_SMS_SDK_APP_ID", default=""),
+    "sign_name": env.str("TENCENT_SMS_SIGN_NAME", default=""),
+    "template_id": env.str("TENCENT_SMS_TEMPLATE_ID", default=""),
+    "template_params": env.list("TENCENT_SMS_TEMPLATE_PARAMS", default=["code", "minutes"]),
+    "region": env.str("TENCENT_SMS_REGION", default="ap-guangzhou"),
+    "endpoint": env.str("TENCENT_SMS_ENDPOINT", default="https://sms.tencentcloudapi.com"),
+}
+# Reverse proxies in front of the app that append to X-Forwarded-For (0: none); the
+# per-IP code limit reads the client's address from there.
+TRUSTED_PROXIES = env.int("TRUSTED_PROXIES", default=0)
+# The customers' site, e.g. https://vip.example.com: QR posters printed from the admin
+# point there. Empty: the host the admin was opened on.
+PUBLIC_URL = env.str("PUBLIC_URL", default="")
+MEMBER_SESSION_AGE = env.int("MEMBER_SESSION_AGE", default=60 * 60 * 24 * 30)
+MEMBER_LOGIN_REDIRECT_URL = "centre:home"
+
 # Extra URLs used only by the benchmark runner (a hello-world baseline view).
 BENCH_URLS = env.bool("BENCH_URLS", default=False)
 

@@ -12,6 +12,7 @@ ACTION_LABELS = {
     "member.tags": _("Tags changed"),
     "member.tag_add": _("Tag added in bulk"),
     "member.tag_remove": _("Tag removed in bulk"),
+    "member.erase": _("Personal data erased (privacy request)"),
     "staff.create": _("Staff account created"),
     "staff.set_role": _("Role or store changed"),
 }

@@ -182,6 +182,7 @@ class Member(models.Model):
     )
     consent_version = models.CharField(_("privacy notice version"), max_length=32, blank=True)
     consent_at = models.DateTimeField(_("consent given at"), null=True, blank=True)
+    erased_at = models.DateTimeField(_("erased at"), null=True, blank=True, editable=False)
     note = models.TextField(_("staff note"), blank=True)
     created_at = models.DateTimeField(_("registered at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -227,6 +228,81 @@ class Member(models.Model):
         super().clean()
         if self.birthday and self.birthday > timezone.localdate():
             raise ValidationError({"birthday": _("A birthday cannot be in the future.")})
+
+
+class PrivacyNotice(models.Model):
+    """The privacy notice (隐私政策) members agree to when they join: one row per version.
+
+    Members' consent records name the version, so a published text is never changed:
+    the owner publishes a new version instead.
+    """
+
+    version = models.CharField(
+        _("version"),
+        max_length=32,
+        unique=True,
+        help_text=_("e.g. 2026-11. Each member's consent record names the version they agreed to."),
+    )
+    title = models.CharField(_("title"), max_length=100)
+    body = models.TextField(_("text"), help_text=_("Plain text; blank lines separate paragraphs."))
+    published_at = models.DateTimeField(
+        _("in force from"),
+        null=True,
+        blank=True,
+        help_text=_("Empty: a draft. New members agree to the newest version in force."),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("privacy notice")
+        verbose_name_plural = _("privacy notices")
+        ordering = ["-published_at", "-id"]
+
+    def __str__(self):
+        return f"{self.title} ({self.version})"
+
+    @classmethod
+    def current(cls, now=None) -> "PrivacyNotice | None":
+        now = now or timezone.now()
+        return cls.objects.filter(published_at__lte=now).order_by("-published_at", "-id").first()
+
+    @property
+    def paragraphs(self) -> list[str]:
+        return [p.strip() for p in self.body.replace("\r\n", "\n").split("\n\n") if p.strip()]
+
+
+class OneTimeCode(models.Model):
+    """One SMS code sent to a phone (members/otp.py). The rows are also the send log the
+    rate limits count, so the limits hold across processes and hosts.
+
+    Only keyed hashes are stored: of the phone, of the sender's IP and of the code.
+    Rows older than a day are purged as new codes are sent.
+    """
+
+    phone_hash = models.CharField(max_length=64)
+    ip_hash = models.CharField(max_length=64, blank=True)
+    code_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    used_at = models.DateTimeField(null=True, blank=True)
+    # The SMS provider refused it: never delivered, so it cannot be entered.
+    failed = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = _("one-time code")
+        verbose_name_plural = _("one-time codes")
+        indexes = [
+            # Per-phone limits (60 s, 5 an hour) and "the latest code of this phone".
+            models.Index(fields=["phone_hash", "created_at"], name="otp_phone_time"),
+            # Per-IP limit (20 an hour).
+            models.Index(fields=["ip_hash", "created_at"], name="otp_ip_time"),
+            # The purge of day-old rows.
+            models.Index(fields=["created_at"], name="otp_created"),
+        ]
+
+    def __str__(self):
+        return f"{self.phone_hash[:8]}… {self.created_at:%Y-%m-%d %H:%M:%S}"
 
 
 class AuditEntry(models.Model):

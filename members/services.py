@@ -4,18 +4,19 @@ import secrets
 from collections.abc import Iterable
 from datetime import date, datetime
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from . import crypto
 from .audit import audit_record, diff
-from .models import Member, Role, StaffProfile, Store, Tag, User
+from .models import AuditEntry, Member, Role, StaffProfile, Store, Tag, User
 from .phones import normalize_phone
 from .roles import ROLE_GROUP_NAMES
-from .signals import member_registered, member_updated
+from .signals import member_erased, member_registered, member_updated
 
 MEMBER_NO_DIGITS = 8  # plus one Luhn check digit: 9 digits on the card
 
@@ -205,6 +206,99 @@ def member_update(*, member: Member, actor: User | None, **changes) -> Member:
         store=locked.store,
     )
     member_updated.send(sender=Member, member=locked, actor=actor, fields=update_fields)
+    return locked
+
+
+def member_join(
+    *,
+    phone: str,
+    consent_version: str,
+    name: str = "",
+    store: Store | None = None,
+    guide: User | None = None,
+    referred_by: Member | None = None,
+    now: datetime | None = None,
+) -> tuple[Member, bool]:
+    """Self-registration (the QR page, /join/): the member who owns the phone, or a new one.
+
+    Returns (member, created). An existing phone logs in instead of registering twice;
+    two submissions racing for one phone end with one member (the loser finds it).
+    """
+    existing = member_by_phone(phone)
+    if existing is not None:
+        return existing, False
+    now = now or timezone.now()
+    try:
+        member = member_create(
+            phone=phone,
+            name=name,
+            source=Member.Source.REFERRAL if referred_by else Member.Source.QR,
+            store=store,
+            guide=guide,
+            referred_by=referred_by,
+            consent_version=consent_version,
+            consent_at=now,
+            created_at=now,
+        )
+    except DuplicatePhone:
+        return member_by_phone(phone), False
+    return member, True
+
+
+# What erasure blanks (PIPL deletion): every personal field. The row, its number and
+# the ledgers that point at it stay, so the books still balance.
+ERASED_VALUES = {
+    "phone": "",
+    "phone_hash": None,
+    "phone_last4": "",
+    "gender": "",
+    "birthday": None,
+    "email": "",
+    "addresses": "",
+    "wechat_openid": None,
+    "wechat_unionid": "",
+    "referral_code": None,
+    "note": "",
+}
+
+
+@transaction.atomic
+def member_erase(*, member: Member, actor: User | None = None, now: datetime | None = None):
+    """Erase a member's personal data at their request (or staff's, on their behalf).
+
+    Status ERASED, contact and profile fields blanked, the name replaced, the phone
+    freed (NULL hash) so it can register again, tags removed; the member's earlier
+    audit entries lose their values. Ledger rows (points, purchases, coupons) stay.
+    Sends member_erased so the apps above can erase what they hold. Safe to repeat.
+    """
+    now = now or timezone.now()
+    locked = Member.objects.select_for_update().get(pk=member.pk)
+    if locked.status == Member.Status.ERASED:
+        return locked
+    for field, value in ERASED_VALUES.items():
+        setattr(locked, field, value)
+    with translation.override(settings.LANGUAGE_CODE):
+        locked.name = _("Erased member")
+    locked.status = Member.Status.ERASED
+    locked.erased_at = now
+    locked.save(update_fields=[*ERASED_VALUES, "name", "status", "erased_at", "updated_at"])
+    locked.tags.clear()
+    # Earlier entries named the member and showed old values: keep who and when, drop what.
+    history = AuditEntry.objects.filter(
+        object_type=Member._meta.label_lower, object_id=str(locked.pk)
+    )
+    for entry in history:
+        entry.object_repr = str(locked)[:200]
+        entry.changes = {field: ["—", "—"] for field in entry.changes}
+        entry.save(update_fields=["object_repr", "changes"])
+    audit_record(
+        actor=actor,
+        action="member.erase",
+        obj=locked,
+        changes={"status": [Member.Status.ACTIVE.value, Member.Status.ERASED.value]},
+        store=locked.store,
+    )
+    member_erased.send(sender=Member, member=locked, actor=actor)
     return locked
 
 

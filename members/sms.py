@@ -1,0 +1,222 @@
+"""SMS backends for one-time codes, chosen like Django's e-mail backends.
+
+``settings.SMS_BACKEND`` names the class:
+
+- ``members.sms.ConsoleBackend`` (default): writes the code to the server log; with
+  ``SMS_SHOW_CODE`` (on when DEBUG) the page shows it too. For development.
+- ``members.sms.LocmemBackend``: keeps messages in ``members.sms.outbox`` (tests).
+- ``members.sms.TencentCloudBackend``: Tencent Cloud SMS, API 3.0 ``SendSms``
+  (version 2021-01-11), signed with TC3-HMAC-SHA256; configured from ``SMS_TENCENT``.
+
+A backend raises SmsError when a message could not be sent; callers show a polite
+"try again" and never a 500.
+"""
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+from .phones import mask_phone
+
+log = logging.getLogger("huiyuan.sms")
+
+
+class SmsError(Exception):
+    """The message was not sent (provider refused it, network down, bad configuration)."""
+
+
+class BaseSmsBackend:
+    # True only where the code never leaves this machine (console, tests): then a
+    # development page may show it.
+    reveals_code = False
+
+    def send_code(self, *, phone: str, code: str, minutes: int) -> None:
+        raise NotImplementedError
+
+
+class ConsoleBackend(BaseSmsBackend):
+    reveals_code = True
+
+    def send_code(self, *, phone: str, code: str, minutes: int) -> None:
+        log.warning(
+            "SMS (console backend) to %s: code %s, valid %d minutes",
+            mask_phone(phone),
+            code,
+            minutes,
+        )
+
+
+@dataclass(frozen=True)
+class SentCode:
+    phone: str
+    code: str
+    minutes: int
+
+
+outbox: list[SentCode] = []
+
+
+class LocmemBackend(BaseSmsBackend):
+    """Keeps what it 'sends' in `outbox`, for tests."""
+
+    reveals_code = True
+
+    def send_code(self, *, phone: str, code: str, minutes: int) -> None:
+        outbox.append(SentCode(phone=phone, code=code, minutes=minutes))
+
+
+# --- Tencent Cloud SMS ------------------------------------------------------------
+
+TC3_ALGORITHM = "TC3-HMAC-SHA256"
+TC3_SIGNED_HEADERS = "content-type;host"
+SMS_API_VERSION = "2021-01-11"
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+
+
+def _sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _hmac_sha256(key: bytes, msg: str) -> bytes:
+    return hmac.new(key, msg.encode(), hashlib.sha256).digest()
+
+
+def tc3_authorization(
+    *,
+    secret_id: str,
+    secret_key: str,
+    service: str,
+    host: str,
+    payload: bytes,
+    timestamp: int,
+    content_type: str = JSON_CONTENT_TYPE,
+) -> str:
+    """The Authorization header of a TencentCloud API 3.0 POST (signature v3, TC3-HMAC-SHA256).
+
+    Canonical request: method, URI "/", empty query, the signed headers
+    (content-type and host, lower-case names), and the hex SHA-256 of the body.
+    The signing key is derived from the secret key, the UTC date and the service.
+    """
+    date = dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).strftime("%Y-%m-%d")
+    canonical_request = "\n".join(
+        [
+            "POST",
+            "/",
+            "",
+            f"content-type:{content_type}\nhost:{host}\n",
+            TC3_SIGNED_HEADERS,
+            _sha256_hex(payload),
+        ]
+    )
+    scope = f"{date}/{service}/tc3_request"
+    string_to_sign = "\n".join(
+        [TC3_ALGORITHM, str(timestamp), scope, _sha256_hex(canonical_request.encode())]
+    )
+    key = _hmac_sha256(("TC3" + secret_key).encode(), date)
+    key = _hmac_sha256(key, service)
+    key = _hmac_sha256(key, "tc3_request")
+    signature = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+    return (
+        f"{TC3_ALGORITHM} Credential={secret_id}/{scope}, "
+        f"SignedHeaders={TC3_SIGNED_HEADERS}, Signature={signature}"
+    )
+
+
+class TencentCloudBackend(BaseSmsBackend):
+    """Tencent Cloud SMS ``SendSms``: one phone, the code (and minutes) as template params."""
+
+    service = "sms"
+    REQUIRED = ("secret_id", "secret_key", "sdk_app_id", "sign_name", "template_id")
+
+    def __init__(self, **options):
+        conf = {**getattr(settings, "SMS_TENCENT", {}), **options}
+        missing = [k for k in self.REQUIRED if not conf.get(k)]
+        if missing:
+            raise ImproperlyConfigured(
+                "Tencent Cloud SMS needs " + ", ".join(f"TENCENT_SMS_{k.upper()}" for k in missing)
+            )
+        self.conf = conf
+        self.endpoint = conf.get("endpoint") or "https://sms.tencentcloudapi.com"
+        self.region = conf.get("region") or "ap-guangzhou"
+        self.timeout = float(conf.get("timeout") or 5)
+        self.template_params = list(conf.get("template_params") or ["code", "minutes"])
+
+    def _payload(self, phone: str, code: str, minutes: int) -> dict:
+        values = {"code": code, "minutes": str(minutes)}
+        return {
+            "PhoneNumberSet": [phone],
+            "SmsSdkAppId": self.conf["sdk_app_id"],
+            "SignName": self.conf["sign_name"],
+            "TemplateId": self.conf["template_id"],
+            "TemplateParamSet": [values[name] for name in self.template_params],
+        }
+
+    def send_code(self, *, phone: str, code: str, minutes: int, now: int | None = None) -> None:
+        body = json.dumps(self._payload(phone, code, minutes), separators=(",", ":")).encode()
+        host = urlsplit(self.endpoint).netloc
+        timestamp = int(now if now is not None else dt.datetime.now(tz=dt.UTC).timestamp())
+        headers = {
+            "Authorization": tc3_authorization(
+                secret_id=self.conf["secret_id"],
+                secret_key=self.conf["secret_key"],
+                service=self.service,
+                host=host,
+                payload=body,
+                timestamp=timestamp,
+            ),
+            "Content-Type": JSON_CONTENT_TYPE,
+            "Host": host,
+            "X-TC-Action": "SendSms",
+            "X-TC-Version": SMS_API_VERSION,
+            "X-TC-Timestamp": str(timestamp),
+            "X-TC-Region": self.region,
+        }
+        try:
+            response = requests.post(
+                self.endpoint, data=body, headers=headers, timeout=self.timeout
+            )
+            answer = response.json().get("Response", {})
+        except (requests.RequestException, ValueError, AttributeError) as exc:
+            log.error("Tencent Cloud SMS unreachable or unreadable: %s", exc)
+            raise SmsError("provider unreachable") from exc
+        error = answer.get("Error")
+        if error:
+            log.error(
+                "Tencent Cloud SMS refused the request: %s %s (RequestId %s)",
+                error.get("Code"),
+                error.get("Message"),
+                answer.get("RequestId"),
+            )
+            raise SmsError(str(error.get("Code")))
+        statuses = answer.get("SendStatusSet") or [{}]
+        status = statuses[0]
+        if status.get("Code") != "Ok":
+            log.error(
+                "Tencent Cloud SMS did not send to %s: %s %s (RequestId %s)",
+                mask_phone(phone),
+                status.get("Code"),
+                status.get("Message"),
+                answer.get("RequestId"),
+            )
+            raise SmsError(str(status.get("Code")))
+        log.info("SMS code sent to %s (serial %s)", mask_phone(phone), status.get("SerialNo"))
+
+
+def get_backend() -> BaseSmsBackend:
+    return import_string(settings.SMS_BACKEND)()
+
+
+def send_code(*, phone: str, code: str, minutes: int) -> BaseSmsBackend:
+    """Send `code` to `phone` through the configured backend; returns the backend used."""
+    backend = get_backend()
+    backend.send_code(phone=phone, code=code, minutes=minutes)
+    return backend
