@@ -24,6 +24,10 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("staff/", include("members.urls")),
+    # Customers: /join/ and the member centre /me/, composed of each app's part.
+    path("", include("members.member_urls")),
+    path("me/", include("loyalty.member_urls")),
+    path("me/messages/", include("campaigns.member_urls")),
     path("api/v1/", pos_api.urls),
     path("admin/", admin.site.urls),
     path("", member_views.home, name="home"),

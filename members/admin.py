@@ -1,17 +1,21 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
+from django.http import Http404, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import crypto, services
+from . import crypto, posters, services
 from .audit import audit_record, field_label
 from .forms import MemberAdminForm, TagChoiceForm
-from .models import AuditEntry, Member, StaffProfile, Store, Tag, User
+from .models import AuditEntry, Member, PrivacyNotice, StaffProfile, Store, Tag, User
 from .selectors import classify_query, sees_all_stores, staff_profile_of
 
 
@@ -78,9 +82,97 @@ class StoreScopedAdminMixin:
 
 @admin.register(Store)
 class StoreAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "address", "phone", "active"]
+    list_display = ["code", "name", "address", "phone", "active", "poster_link"]
     list_filter = ["active"]
     search_fields = ["code", "name"]
+
+    @admin.display(description=_("QR poster"))
+    def poster_link(self, obj):
+        url = reverse("admin:members_store_poster", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, _("Poster"))
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/poster/", view(self.poster_view), name="members_store_poster"),
+            path("<int:pk>/poster.png", view(self.poster_png), name="members_store_poster_png"),
+            *super().get_urls(),
+        ]
+
+    def _poster_target(self, request, pk):
+        store = Store.objects.filter(pk=pk).first()
+        if store is None:
+            raise Http404
+        if not self.has_view_permission(request, store):
+            raise PermissionDenied
+        guide = posters.guide_of(store, request.GET.get("staff", ""))
+        return store, guide
+
+    def poster_view(self, request, pk):
+        """A print-ready A5 poster: the store's name and the QR code of its join link
+        (per staff member with ?staff=ID, so sign-ups are credited to the guide)."""
+        store, guide = self._poster_target(request, pk)
+        link = posters.join_link(request, store, guide)
+        return TemplateResponse(
+            request,
+            "admin/members/store/poster.html",
+            {
+                "store": store,
+                "guide": guide,
+                "link": link,
+                "staff": posters.store_staff(store),
+                "png_url": reverse("admin:members_store_poster_png", args=[store.pk])
+                + (f"?staff={guide.pk}" if guide else ""),
+            },
+        )
+
+    def poster_png(self, request, pk):
+        store, guide = self._poster_target(request, pk)
+        png = posters.qr_png_for(posters.join_link(request, store, guide))
+        name = f"join-{store.code}" + (f"-{guide.pk}" if guide else "")
+        response = HttpResponse(png, content_type="image/png")
+        response["Content-Disposition"] = f'attachment; filename="{name}.png"'
+        return response
+
+
+@admin.register(PrivacyNotice)
+class PrivacyNoticeAdmin(admin.ModelAdmin):
+    """Owners write the notice; a version in force is frozen (members agreed to its words),
+    so a change is a new version: "new version from this one" copies the text."""
+
+    list_display = ["version", "title", "published_at", "in_force", "created_at"]
+    search_fields = ["version", "title"]
+    fields = ["version", "title", "body", "published_at"]
+
+    @admin.display(boolean=True, description=_("in force"))
+    def in_force(self, obj):
+        current = PrivacyNotice.current()
+        return current is not None and current.pk == obj.pk
+
+    def _frozen(self, obj) -> bool:
+        return bool(obj and obj.published_at and obj.published_at <= timezone.now())
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields if self._frozen(obj) else []
+
+    def has_delete_permission(self, request, obj=None):
+        return not self._frozen(obj) and super().has_delete_permission(request, obj)
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        source = request.GET.get("from", "")
+        if source.isdigit():
+            earlier = PrivacyNotice.objects.filter(pk=int(source)).first()
+            if earlier is not None:
+                initial.update(title=earlier.title, body=earlier.body)
+        return initial
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        if str(object_id).isdigit():
+            url = reverse("admin:members_privacynotice_add") + f"?from={object_id}"
+            extra_context["new_version_url"] = url
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(Tag)

@@ -1,0 +1,19 @@
+"""The loyalty part of the member centre, under /me/ (members serves login, profile, privacy)."""
+
+from django.urls import path
+
+from . import member_views
+
+app_name = "centre"
+
+urlpatterns = [
+    path("", member_views.home, name="home"),
+    path("checkin/", member_views.do_checkin, name="checkin"),
+    path("points/", member_views.points, name="points"),
+    path("purchases/", member_views.purchases, name="purchases"),
+    path("coupons/", member_views.coupons, name="coupons"),
+    path("rewards/", member_views.rewards, name="rewards"),
+    path("rewards/redeem/", member_views.redeem, name="redeem"),
+    path("invite/", member_views.referral, name="referral"),
+    path("invite/create/", member_views.referral_create, name="referral_create"),
+]

@@ -1,0 +1,364 @@
+"""The loyalty part of the member centre (/me/): card, points, purchases, coupons,
+rewards, check-in and referral. The signed-in member comes from the session
+(members.member_auth), never from the URL.
+
+Reads are small selectors here; every change is one call of a loyalty service.
+"""
+
+import datetime as dt
+import secrets
+from decimal import Decimal
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Count, Min, Q, Sum
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from members.member_auth import member_required
+from members.models import Member
+from members.privacy import EXPORT_SECTIONS
+from members.services import member_referral_code
+
+from .coupons import usable_coupons
+from .engagement import AlreadyCheckedIn, checkin, profile_is_complete, streak_on
+from .member_forms import RedeemForm
+from .models import (
+    CheckIn,
+    Coupon,
+    LoyaltySettings,
+    PointsEntry,
+    Purchase,
+    Redemption,
+    Referral,
+    Tier,
+)
+from .money import yuan_down
+from .rewards import available_rewards, reward_redeem
+from .services import LoyaltyError, _qualifying_metric
+
+PAGE_SIZE = 20
+EXPIRING_DAYS = 30
+
+
+# --- selectors (read-only) ---------------------------------------------------------
+
+
+def _card(member: Member):
+    from .models import Card
+
+    card = Card.objects.select_related("tier").filter(pk=member.pk).first()
+    return card or Card(member=member)  # unsaved, all zero: a bulk path skipped it
+
+
+def _tier_progress(card, conf: LoyaltySettings, now) -> dict | None:
+    """How far the member is from the next tier, in the tier basis' unit, or None at the top."""
+    level = card.tier.level if card.tier else 0
+    upcoming = Tier.objects.filter(level__gt=level).order_by("level").first()
+    if upcoming is None:
+        return None
+    metric = _qualifying_metric(card, conf, now) if card.pk else Decimal(0)
+    target = upcoming.qualify_threshold
+    percent = 100 if target <= 0 else min(100, int(metric * 100 / target))
+    missing = max(target - metric, Decimal(0))
+    basis = conf.tier_basis
+    if basis == LoyaltySettings.TierBasis.SPEND:
+        text = _("Spend ¥%(n)s more to reach %(tier)s.") % {"n": missing, "tier": upcoming.name}
+    elif basis == LoyaltySettings.TierBasis.VISITS:
+        text = _("%(n)d more purchases to reach %(tier)s.") % {
+            "n": int(missing),
+            "tier": upcoming.name,
+        }
+    else:
+        text = _("%(n)d more growth points to reach %(tier)s.") % {
+            "n": int(missing),
+            "tier": upcoming.name,
+        }
+    return {"tier": upcoming, "percent": percent, "text": text}
+
+
+def _expiring(member: Member, now) -> dict:
+    soon = PointsEntry.objects.filter(
+        member=member,
+        remaining__gt=0,
+        expires_at__gt=now,
+        expires_at__lte=now + dt.timedelta(days=EXPIRING_DAYS),
+    ).aggregate(points=Sum("remaining"), first=Min("expires_at"))
+    first = soon["first"]
+    # expires_at is the first instant after the last valid day.
+    last_day = timezone.localdate(first - dt.timedelta(microseconds=1)) if first else None
+    return {"points": soon["points"] or 0, "last_day": last_day}
+
+
+def _checkin_state(member: Member, now) -> dict:
+    today = timezone.localdate(now, timezone.get_default_timezone())
+    done = CheckIn.objects.filter(member=member, day=today).first()
+    streak = done.streak if done else streak_on(member.pk, today - dt.timedelta(days=1))
+    return {"done_today": done is not None, "streak": streak}
+
+
+def card_summary(member: Member, now=None) -> dict:
+    now = now or timezone.now()
+    conf = LoyaltySettings.current()
+    card = _card(member)
+    return {
+        "card": card,
+        "conf": conf,
+        "cash_value": yuan_down(Decimal(card.points_balance) / conf.points_per_cash_yuan),
+        "progress": _tier_progress(card, conf, now),
+        "expiring": _expiring(member, now),
+        "checkin": _checkin_state(member, now),
+        "usable_coupons": usable_coupons(member.pk, now=now).count(),
+        "profile_complete": profile_is_complete(member),
+    }
+
+
+COUPON_TABS = ("usable", "used", "expired")
+
+
+def coupons_of(member: Member, tab: str, now):
+    qs = Coupon.objects.filter(member=member).select_related("template", "redeemed_store")
+    if tab == "used":
+        return qs.filter(status=Coupon.Status.REDEEMED).order_by("-redeemed_at", "-id")
+    if tab == "expired":
+        return qs.filter(
+            Q(status__in=[Coupon.Status.EXPIRED, Coupon.Status.VOID])
+            | Q(status=Coupon.Status.ISSUED, valid_until__lte=now)
+        ).order_by("-valid_until", "-id")
+    return qs.filter(status=Coupon.Status.ISSUED, valid_until__gt=now).order_by("valid_until", "id")
+
+
+def _page(request, queryset):
+    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+# --- pages ---------------------------------------------------------------------------
+
+
+@never_cache
+@require_GET
+@member_required
+def home(request, member):
+    """The card: numbers to scan, tier and progress, points, check-in."""
+    return render(request, "loyalty/centre/home.html", {"member": member, **card_summary(member)})
+
+
+@require_GET
+@member_required
+def points(request, member):
+    entries = PointsEntry.objects.filter(member=member).order_by("-created_at", "-id")
+    return render(
+        request,
+        "loyalty/centre/points.html",
+        {"member": member, "card": _card(member), "page": _page(request, entries)},
+    )
+
+
+@require_GET
+@member_required
+def purchases(request, member):
+    rows = Purchase.objects.filter(member=member).select_related("store").order_by("-occurred_at")
+    return render(
+        request, "loyalty/centre/purchases.html", {"member": member, "page": _page(request, rows)}
+    )
+
+
+@never_cache
+@require_GET
+@member_required
+def coupons(request, member):
+    tab = request.GET.get("status", "usable")
+    tab = tab if tab in COUPON_TABS else "usable"
+    now = timezone.now()
+    return render(
+        request,
+        "loyalty/centre/coupons.html",
+        {
+            "member": member,
+            "tab": tab,
+            "now": now,
+            "page": _page(request, coupons_of(member, tab, now)),
+        },
+    )
+
+
+@never_cache
+@require_GET
+@member_required
+def rewards(request, member):
+    """The rewards catalog, each with a fresh form token (the redemption's idempotency key)."""
+    items = list(available_rewards())
+    for item in items:
+        item.token = secrets.token_urlsafe(16)
+    mine = (
+        Redemption.objects.filter(member=member)
+        .select_related("reward", "coupon")
+        .order_by("-created_at", "-id")[:20]
+    )
+    return render(
+        request,
+        "loyalty/centre/rewards.html",
+        {"member": member, "card": _card(member), "rewards": items, "redemptions": mine},
+    )
+
+
+@require_POST
+@member_required
+def redeem(request, member):
+    form = RedeemForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("This reward cannot be redeemed. Please try again."))
+        return redirect("centre:rewards")
+    reward, token = form.cleaned_data["reward"], form.cleaned_data["token"]
+    try:
+        redemption, created = reward_redeem(
+            member=member, reward=reward, key=f"centre:{member.pk}:{token}"
+        )
+    except LoyaltyError as exc:
+        messages.error(request, exc.message)
+        return redirect("centre:rewards")
+    if redemption.status == Redemption.Status.AWAITING_PICKUP:
+        text = _("Redeemed %(name)s. Show pickup code %(code)s in store.")
+    else:
+        text = _("Redeemed %(name)s. The coupon is in your coupons.")
+    messages.success(request, text % {"name": reward.name, "code": redemption.pickup_code})
+    return redirect("centre:rewards")
+
+
+@require_POST
+@member_required
+def do_checkin(request, member):
+    try:
+        row = checkin(member=member)
+    except AlreadyCheckedIn as exc:
+        messages.info(request, exc.message)
+    except LoyaltyError as exc:
+        messages.error(request, exc.message)
+    else:
+        text = ngettext(
+            "Checked in: +%(points)d points. %(n)d day in a row.",
+            "Checked in: +%(points)d points. %(n)d days in a row.",
+            row.streak,
+        )
+        messages.success(request, text % {"points": row.points + row.bonus_points, "n": row.streak})
+    return redirect("centre:home")
+
+
+@require_GET
+@member_required
+def referral(request, member):
+    """The member's invitation link and its QR code, to show or share."""
+    link = ""
+    if member.referral_code:
+        link = request.build_absolute_uri(reverse("me:join") + f"?ref={member.referral_code}")
+    made = Referral.objects.filter(referrer=member).aggregate(
+        friends=Count("id"), points=Sum("registered_points")
+    )
+    return render(
+        request,
+        "loyalty/centre/referral.html",
+        {
+            "member": member,
+            "link": link,
+            "friends": made["friends"],
+            "points": made["points"] or 0,
+            "conf": LoyaltySettings.current(),
+        },
+    )
+
+
+@require_POST
+@member_required
+def referral_create(request, member):
+    member_referral_code(member)
+    return redirect("centre:referral")
+
+
+# --- "download my data": the loyalty part ---------------------------------------------
+
+
+def _iso(value):
+    return value.isoformat() if value else None
+
+
+def loyalty_export(member: Member) -> tuple[str, dict]:
+    card = _card(member)
+    return "loyalty", {
+        "card": {
+            "tier": card.tier.name if card.tier else None,
+            "points_balance": card.points_balance,
+            "points_owed": card.points_debt,
+            "growth_value": card.growth_value,
+            "total_spent": str(card.total_spent),
+            "purchase_count": card.purchase_count,
+        },
+        "purchases": [
+            {
+                "reference": p.external_ref,
+                "at": _iso(p.occurred_at),
+                "store": p.store.name if p.store_id else None,
+                "category": p.category,
+                "amount": str(p.gross_amount),
+                "discount": str(p.tier_discount + p.coupon_discount),
+                "points_used": p.points_used,
+                "paid": str(p.cash_paid),
+                "points_earned": p.points_earned,
+                "refunded": str(p.refunded_amount),
+                "status": p.status,
+            }
+            for p in Purchase.objects.filter(member=member)
+            .select_related("store")
+            .order_by("occurred_at", "id")
+        ],
+        "points": [
+            {
+                "at": _iso(e.created_at),
+                "kind": e.kind,
+                "points": e.delta,
+                "balance_after": e.balance_after,
+                "reason": e.reason,
+                "expires_at": _iso(e.expires_at),
+            }
+            for e in PointsEntry.objects.filter(member=member).order_by("created_at", "id")
+        ],
+        "coupons": [
+            {
+                "code": c.code,
+                "name": c.template.name,
+                "status": c.status,
+                "valid_from": _iso(c.valid_from),
+                "valid_until": _iso(c.valid_until),
+                "issued_at": _iso(c.issued_at),
+                "used_at": _iso(c.redeemed_at),
+            }
+            for c in Coupon.objects.filter(member=member)
+            .select_related("template")
+            .order_by("issued_at", "id")
+        ],
+        "redemptions": [
+            {
+                "reward": r.reward.name,
+                "points": r.points,
+                "status": r.status,
+                "at": _iso(r.created_at),
+            }
+            for r in Redemption.objects.filter(member=member)
+            .select_related("reward")
+            .order_by("created_at", "id")
+        ],
+        "check_ins": [
+            {"day": c.day.isoformat(), "streak": c.streak, "points": c.points + c.bonus_points}
+            for c in CheckIn.objects.filter(member=member).order_by("day")
+        ],
+    }
+
+
+# Registered on import: config.urls imports this module, so every request that can
+# ask for an export finds it (the same way loyalty's admin adds its member panel).
+if loyalty_export not in EXPORT_SECTIONS:
+    EXPORT_SECTIONS.append(loyalty_export)

@@ -1,0 +1,126 @@
+"""The member centre's own sign-in, apart from staff auth.
+
+A signed-in member is a member id under MEMBER_SESSION_KEY in the session; Django's
+auth user stays the staff account (or anonymous). Views take the member from here,
+never from the URL, so no member can read another's data by changing an id.
+"""
+
+import datetime as dt
+from functools import wraps
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.dispatch import Signal
+from django.shortcuts import resolve_url
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from .models import Member
+
+MEMBER_SESSION_KEY = "_huiyuan_member_id"
+OTP_SESSION_KEY = "_huiyuan_otp"
+# A phone proven by a code (log in with an unknown number) may join without a new code
+# for this long.
+VERIFIED_FOR = dt.timedelta(minutes=10)
+
+# Sent after a member signs in (joined or logged in). kwargs: request, member.
+# The WeChat app binds the openid it got by OAuth (kept in the session) here.
+member_logged_in = Signal()
+
+# Callables (request) -> HttpResponse | None run before the join page is shown. The
+# WeChat app adds one that, inside WeChat, first sends the visitor through OAuth
+# (snsapi_base) and comes back to the same URL; outside WeChat they return None.
+JOIN_HOOKS: list = []
+
+
+def member_login(request, member: Member) -> None:
+    # A new session key at sign-in: a session id planted beforehand is worth nothing.
+    request.session.cycle_key()
+    request.session[MEMBER_SESSION_KEY] = member.pk
+    request.session.pop(OTP_SESSION_KEY, None)
+    request.session.set_expiry(settings.MEMBER_SESSION_AGE)
+    request._member_cache = member
+    member_logged_in.send(sender=Member, request=request, member=member)
+
+
+def member_logout(request) -> None:
+    request.session.pop(MEMBER_SESSION_KEY, None)
+    request.session.pop(OTP_SESSION_KEY, None)
+    request.session.cycle_key()
+    request._member_cache = None
+
+
+def current_member(request) -> Member | None:
+    """The signed-in member, or None; an erased member is signed out everywhere."""
+    if not hasattr(request, "_member_cache"):
+        pk = request.session.get(MEMBER_SESSION_KEY)
+        member = None
+        if isinstance(pk, int):
+            member = (
+                Member.objects.select_related("store")
+                .filter(pk=pk, status=Member.Status.ACTIVE)
+                .first()
+            )
+        request._member_cache = member
+    return request._member_cache
+
+
+def member_required(view):
+    """Pass the signed-in member to the view as its second argument; else to the login."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        member = current_member(request)
+        if member is None:
+            return redirect_to_login(request.get_full_path(), resolve_url("me:login"))
+        return view(request, member, *args, **kwargs)
+
+    return wrapped
+
+
+def safe_next(request, default: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return resolve_url(default)
+
+
+def client_ip(request) -> str:
+    """The visitor's IP. Behind TRUSTED_PROXIES reverse proxies, read X-Forwarded-For from
+    the right (entries further left are whatever the client claimed)."""
+    hops = settings.TRUSTED_PROXIES
+    if hops:
+        forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        forwarded = [p for p in forwarded if p]
+        if len(forwarded) >= hops:
+            return forwarded[-hops][:64]
+    return request.META.get("REMOTE_ADDR", "")[:64]
+
+
+# --- the phone being verified (between "send code" and "enter code") ------------------
+
+
+def otp_state(request) -> dict:
+    """{"phone": E.164, "sent_at": ts, "verified_at": ts | None} or {} (stale after a while)."""
+    state = request.session.get(OTP_SESSION_KEY) or {}
+    if not isinstance(state, dict) or not state.get("phone"):
+        return {}
+    started = state.get("verified_at") or state.get("sent_at") or 0
+    if timezone.now().timestamp() - started > VERIFIED_FOR.total_seconds():
+        return {}
+    return state
+
+
+def otp_state_set(request, *, phone: str, verified: bool = False) -> None:
+    now = timezone.now().timestamp()
+    request.session[OTP_SESSION_KEY] = {
+        "phone": phone,
+        "sent_at": now,
+        "verified_at": now if verified else None,
+    }
+
+
+def otp_state_clear(request) -> None:
+    request.session.pop(OTP_SESSION_KEY, None)

@@ -1,0 +1,277 @@
+"""Public registration (/join/) and the member centre's members part (/me/): log in and
+out by SMS code, profile, privacy. The loyalty part of /me/ lives in loyalty/member_views.py.
+
+Every page works without JavaScript: each step is a plain form POST that redirects.
+"""
+
+import json
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from .member_auth import (
+    JOIN_HOOKS,
+    client_ip,
+    current_member,
+    member_login,
+    member_logout,
+    member_required,
+    otp_state,
+    otp_state_clear,
+    otp_state_set,
+    safe_next,
+)
+from .member_forms import CodeForm, EraseForm, JoinContextForm, JoinForm, PhoneForm, ProfileForm
+from .otp import CODE_MINUTES, RESEND_SECONDS, OtpError, otp_check, otp_send
+from .phones import mask_phone, national_digits
+from .privacy import current_notice, member_data_export, notice_by_version
+from .services import member_by_phone, member_erase, member_join, member_update
+from .sms import SmsError
+
+
+def _home():
+    return redirect(settings.MEMBER_LOGIN_REDIRECT_URL)
+
+
+def _send_code(request, form: PhoneForm) -> bool:
+    """Send a code to the form's phone; on success remember the phone for the next step."""
+    try:
+        sent = otp_send(phone=form.cleaned_data["phone"], ip=client_ip(request))
+    except OtpError as exc:
+        form.add_error("phone", exc.message)
+        return False
+    except SmsError:
+        form.add_error(None, _("The text message could not be sent. Please try again shortly."))
+        return False
+    otp_state_set(request, phone=sent["phone"])
+    messages.success(
+        request,
+        _("A code was sent to %(phone)s. It is valid for %(n)d minutes.")
+        % {"phone": mask_phone(sent["phone"]), "n": CODE_MINUTES},
+    )
+    if sent["code"] and settings.SMS_SHOW_CODE:
+        messages.info(
+            request, _("Development mode: the code is %(code)s.") % {"code": sent["code"]}
+        )
+    return True
+
+
+def _steps_context(request, state: dict) -> dict:
+    """What both sign-in pages show: the phone being verified and when a resend is allowed."""
+    if not state:
+        return {"otp_phone": ""}
+    waited = timezone.now().timestamp() - (state.get("sent_at") or 0)
+    return {
+        "otp_phone": mask_phone(state["phone"]),
+        "otp_phone_digits": national_digits(state["phone"]),
+        "otp_verified": bool(state.get("verified_at")),
+        "resend_wait": max(0, int(RESEND_SECONDS - waited)),
+    }
+
+
+def _common_actions(request, action: str, phone_form: PhoneForm):
+    """'send' and 'change' are the same on both pages: a redirect, or None to re-render."""
+    if action == "send" and phone_form.is_valid() and _send_code(request, phone_form):
+        return redirect(request.get_full_path())
+    if action == "change":
+        otp_state_clear(request)
+        return redirect(request.get_full_path())
+    return None
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def join(request):
+    """/join/?store=S&staff=G&ref=R: mobile number, SMS code, consent, optional name."""
+    if current_member(request):
+        return _home()
+    for hook in JOIN_HOOKS:  # WeChat OAuth, when the wechat app adds it
+        response = hook(request)
+        if response is not None:
+            return response
+    state, action = otp_state(request), request.POST.get("action", "")
+    phone_form = PhoneForm(request.POST if action == "send" else None)
+    form = JoinForm(request.POST if action == "join" else None, verified=_verified(state))
+    response = _common_actions(request, action, phone_form)
+    if response is None and action == "join":
+        response = _join(request, state, form)
+    if response is not None:
+        return response
+    context = JoinContextForm(request.GET).context()
+    return render(
+        request,
+        "members/centre/join.html",
+        {
+            "phone_form": phone_form,
+            "form": form,
+            "store": context["store"],
+            "invited": context["referred_by"] is not None,
+            "notice": current_notice(),
+            **_steps_context(request, state),
+        },
+    )
+
+
+def _verified(state: dict) -> bool:
+    return bool(state.get("verified_at"))
+
+
+def _join(request, state: dict, form: JoinForm):
+    if not state:
+        messages.error(request, _("Please ask for a code first."))
+        return redirect(request.get_full_path())
+    if not form.is_valid():
+        return None
+    try:
+        phone = state["phone"] if _verified(state) else None
+        phone = phone or otp_check(phone=state["phone"], code=form.cleaned_data["code"])
+    except OtpError as exc:
+        form.add_error("code", exc.message)
+        return None
+    try:
+        member, created = member_join(
+            phone=phone,
+            consent_version=current_notice().version,
+            name=form.cleaned_data["name"],
+            **JoinContextForm(request.GET).context(),
+        )
+    except ValidationError as exc:
+        form.add_error(None, exc.messages)
+        return None
+    member_login(request, member)
+    if created:
+        messages.success(request, _("Welcome! You are now a member."))
+    else:
+        messages.info(request, _("This number is already a member: you are logged in."))
+    return _home()
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def login(request):
+    """Log in with mobile number and SMS code; an unknown number is offered to join."""
+    if current_member(request):
+        return redirect(safe_next(request, settings.MEMBER_LOGIN_REDIRECT_URL))
+    state, action = otp_state(request), request.POST.get("action", "")
+    phone_form = PhoneForm(request.POST if action == "send" else None)
+    form = CodeForm(request.POST if action == "login" else None)
+    response = _common_actions(request, action, phone_form)
+    if response is None and action == "login":
+        response = _login(request, state, form)
+    if response is not None:
+        return response
+    return render(
+        request,
+        "members/centre/login.html",
+        {
+            "phone_form": phone_form,
+            "form": form,
+            "next": safe_next(request, ""),
+            **_steps_context(request, state),
+        },
+    )
+
+
+def _login(request, state: dict, form: CodeForm):
+    if not state:
+        messages.error(request, _("Please ask for a code first."))
+        return redirect(request.get_full_path())
+    if not form.is_valid():
+        return None
+    try:
+        phone = otp_check(phone=state["phone"], code=form.cleaned_data["code"])
+    except OtpError as exc:
+        form.add_error("code", exc.message)
+        return None
+    member = member_by_phone(phone)
+    if member is None or member.status != member.Status.ACTIVE:
+        otp_state_set(request, phone=phone, verified=True)
+        messages.info(request, _("This number is not a member yet. Join in one step:"))
+        return redirect("me:join")
+    member_login(request, member)
+    return redirect(safe_next(request, settings.MEMBER_LOGIN_REDIRECT_URL))
+
+
+@require_POST
+def logout(request):
+    member_logout(request)
+    messages.info(request, _("You have logged out."))
+    return redirect("me:login")
+
+
+@require_GET
+@member_required
+def account(request, member):
+    """'Me': the list of everything else in the member centre."""
+    return render(request, "members/centre/account.html", {"member": member})
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@member_required
+def profile(request, member):
+    initial = {f: getattr(member, f) for f in ("name", "gender", "birthday", "email")}
+    form = ProfileForm(request.POST if request.method == "POST" else None, initial=initial)
+    if form.is_valid():
+        try:
+            member_update(member=member, actor=None, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc.messages)
+        else:
+            messages.success(request, _("Your profile has been saved."))
+            return redirect("me:profile")
+    return render(request, "members/centre/profile.html", {"member": member, "form": form})
+
+
+@require_GET
+@member_required
+def privacy(request, member):
+    """The consent given, the notice agreed to, download my data, delete my account."""
+    return render(
+        request,
+        "members/centre/privacy.html",
+        {"member": member, "agreed": notice_by_version(member.consent_version)},
+    )
+
+
+@never_cache
+@require_GET
+@member_required
+def privacy_export(request, member):
+    """Download my data: profile, purchases, points, coupons ... as one JSON file."""
+    body = json.dumps(
+        member_data_export(member), cls=DjangoJSONEncoder, ensure_ascii=False, indent=2
+    )
+    response = HttpResponse(body, content_type="application/json; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="member-{member.member_no}.json"'
+    return response
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@member_required
+def erase(request, member):
+    """Withdraw consent and delete the account: confirmed by a tick, then for good."""
+    form = EraseForm(request.POST if request.method == "POST" else None)
+    if form.is_valid():
+        member_erase(member=member, actor=None)
+        member_logout(request)
+        messages.success(request, _("Your account has been deleted and your personal data erased."))
+        return redirect("me:join")
+    return render(request, "members/centre/erase.html", {"member": member, "form": form})
+
+
+@require_GET
+def notice(request):
+    """The privacy notice: the one in force, or an earlier version by ?version=."""
+    version = request.GET.get("version", "")[:32].replace("\x00", "")
+    shown = (notice_by_version(version) if version else None) or current_notice()
+    return render(request, "members/centre/notice.html", {"notice": shown})

@@ -1,0 +1,95 @@
+"""Privacy (PIPL): the notice members agree to, and "download my data".
+
+Apps above members add their part of a member's data export to EXPORT_SECTIONS
+(loyalty: card, points, purchases, coupons), so members never imports them. Each
+entry is a callable (member) -> (section name, JSON-able value).
+"""
+
+from dataclasses import dataclass, field
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .models import Member, PrivacyNotice
+
+# Used until the owner publishes a notice of their own in the admin.
+BUILTIN_VERSION = "builtin-1"
+
+EXPORT_SECTIONS: list = []
+
+
+@dataclass
+class BuiltinNotice:
+    version: str = BUILTIN_VERSION
+    published_at: None = None
+    title: str = ""
+    paragraphs: list[str] = field(default_factory=list)
+
+
+def _builtin_notice() -> BuiltinNotice:
+    return BuiltinNotice(
+        title=_("Privacy notice"),
+        paragraphs=[
+            _(
+                "We use your mobile number to identify you as a member, to send you "
+                "verification codes and, if you agree, news of offers."
+            ),
+            _(
+                "We keep your purchases, points, coupons and the profile you give us "
+                "(name, gender, birthday, e-mail) to run the membership: tiers, points, "
+                "birthday gifts and offers that suit you."
+            ),
+            _(
+                "Your contact data is stored encrypted. Only the staff who serve you can "
+                "see it, and we do not sell it or share it for others' marketing."
+            ),
+            _(
+                "You can see and download your data, and withdraw your consent and delete "
+                "your account at any time under Me → Privacy in the member centre."
+            ),
+        ],
+    )
+
+
+def current_notice(now=None) -> PrivacyNotice | BuiltinNotice:
+    return PrivacyNotice.current(now) or _builtin_notice()
+
+
+def notice_by_version(version: str) -> PrivacyNotice | BuiltinNotice | None:
+    if version == BUILTIN_VERSION:
+        return _builtin_notice()
+    return PrivacyNotice.objects.filter(version=version).first() if version else None
+
+
+def _iso(value):
+    return value.isoformat() if value else None
+
+
+def member_profile_export(member: Member) -> dict:
+    return {
+        "member_no": member.member_no,
+        "mobile_number": member.phone,
+        "name": member.name,
+        "gender": member.gender,
+        "birthday": _iso(member.birthday),
+        "email": member.email,
+        "addresses": member.address_list,
+        "registered_at": _iso(member.created_at),
+        "registered_at_store": member.store.name if member.store_id else None,
+        "source": member.source,
+        "referral_code": member.referral_code,
+        "consent": {"version": member.consent_version, "given_at": _iso(member.consent_at)},
+        "wechat_bound": bool(member.wechat_openid),
+    }
+
+
+def member_data_export(member: Member) -> dict:
+    """Everything we hold about the member, as JSON-able data (PIPL right of access)."""
+    data = {
+        "exported_at": timezone.now().isoformat(),
+        "profile": member_profile_export(member),
+    }
+    for section in EXPORT_SECTIONS:
+        name, value = section(member)
+        data[name] = value
+    return data
