@@ -52,8 +52,9 @@ def as_of(day: dt.date, now: dt.datetime | None = None) -> dt.datetime:
     return _local_midnight(day + dt.timedelta(days=1)) - dt.timedelta(microseconds=1)
 
 
-def _lock_cards(ids):
-    cards = Card.objects.filter(pk__in=ids).select_related("tier").order_by("pk")
+def _lock_cards(ids, queryset=None):
+    queryset = Card.objects.all() if queryset is None else queryset
+    cards = queryset.filter(pk__in=ids).select_related("tier").order_by("pk")
     if connection.features.has_select_for_update:
         cards = cards.select_for_update(of=("self",))
     return list(cards)
@@ -267,7 +268,9 @@ def _in_batches(queryset, work: Callable[[list[Card]], int]) -> int:
             if not ids:
                 return done
             seen.update(ids)
-            cards = _lock_cards(ids)
+            # Locked with the condition again: a card another cluster changed after the
+            # ids were read (and no longer matches) is left alone, not downgraded twice.
+            cards = _lock_cards(ids, queryset)
             done += work(cards)
 
 

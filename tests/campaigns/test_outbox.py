@@ -87,7 +87,7 @@ def test_a_retry_succeeds(member, flaky):
 
 
 def test_an_unknown_channel_is_skipped_not_retried(member):
-    _enqueue(member, channels=["sms_not_configured"])
+    _enqueue(member, channels=["sms_off"])
     assert messages_send()["skipped"] == 1
     assert Message.objects.get().status == "skipped"
 

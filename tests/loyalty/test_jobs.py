@@ -335,7 +335,8 @@ def test_run_job_lists_runs_and_records(db, capsys):
     out = capsys.readouterr().out
     assert all(name in out for name in JOBS)
     call_command("run_job", "expire_points", "--date", "2026-11-30")
-    assert "expire_points 2026-11-30: members=0" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.startswith("expire_points 2026-11-30:") and "members=0" in out
     run = JobRun.objects.get()
     assert (run.job, run.run_date, run.status) == ("expire_points", day("2026-11-30"), "ok")
 
