@@ -78,13 +78,14 @@ def member_required(view):
     return wrapped
 
 
-def safe_next(request, default: str) -> str:
+def safe_next(request, default: str = "") -> str:
+    """The ?next= page when it is on this site, else `default` (a URL name or path)."""
     target = request.POST.get("next") or request.GET.get("next") or ""
     if url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return target
-    return resolve_url(default)
+    return resolve_url(default) if default else ""
 
 
 def client_ip(request) -> str:

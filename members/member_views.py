@@ -174,7 +174,7 @@ def login(request):
         {
             "phone_form": phone_form,
             "form": form,
-            "next": safe_next(request, ""),
+            "next": safe_next(request),
             **_steps_context(request, state),
         },
     )

@@ -1,4 +1,5 @@
 import pytest
+from django.test import Client
 
 from members import sms
 
@@ -9,3 +10,9 @@ def sms_outbox():
     sms.outbox.clear()
     yield sms.outbox
     sms.outbox.clear()
+
+
+@pytest.fixture
+def web(db):
+    """A browser that asks for English: assertions on texts hold whatever the catalog says."""
+    return Client(headers={"Accept-Language": "en"})

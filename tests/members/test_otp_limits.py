@@ -83,7 +83,6 @@ def test_the_right_code_passes_once(sms_outbox):
     refused("no_code", phone=PHONE, code=sms_outbox[0].code, now=at(11))
 
 
-
 @pytest.mark.django_db
 def test_full_width_digits_and_spaces_are_accepted(sms_outbox):
     otp_send(phone=PHONE, now=T0)
