@@ -6,19 +6,23 @@ Errors are JSON `{"code": ..., "message": ...}` in the request's language
 """
 
 import datetime as dt
+import hashlib
+import json
+import re
 from decimal import Decimal
+from typing import Annotated
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q
 from django.http import Http404
-from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import Field, NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.parser import Parser
 from ninja.security import HttpBearer
-from pydantic import field_validator
+from pydantic import WithJsonSchema, field_validator
 
 from members import crypto
 from members.models import Member
@@ -26,10 +30,47 @@ from members.phones import normalize_phone
 from members.services import DuplicatePhone, member_create
 
 from .models import ApiKey, Card, LoyaltySettings, Purchase
-from .money import yuan_down
-from .services import LoyaltyError, purchase_record, purchase_refund
+from .money import yuan, yuan_down
+from .services import LoyaltyError, ReferenceConflict, purchase_record, purchase_refund
 
 API_KEY_TOUCH_SECONDS = 60
+# Older purchase dates are typos or junk; before year 1 they would not even load back
+# from PostgreSQL (a BC timestamp), which would lock the member out of the API.
+EARLIEST_PURCHASE = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+REFUND_KEY_MAX = 100  # Refund.idempotency_key
+
+
+class UnstorableText(ValueError):
+    """A JSON string with NUL or a lone surrogate: no database column can hold it."""
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable(text: str) -> bool:
+    return _UNSTORABLE.search(text) is not None
+
+
+def _check_text(data) -> None:
+    if isinstance(data, str):
+        if _unstorable(data):
+            raise UnstorableText(data)
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            _check_text(key)
+            _check_text(value)
+    elif isinstance(data, list):
+        for value in data:
+            _check_text(value)
+
+
+class StrictJSON(Parser):
+    """JSON bodies whose strings the database can store (PostgreSQL refuses NUL)."""
+
+    def parse_body(self, request):
+        data = json.loads(request.body)
+        _check_text(data)
+        return data
 
 
 class StoreKeyAuth(HttpBearer):
@@ -59,6 +100,7 @@ api = NinjaAPI(
     version="1",
     description=__doc__,
     auth=StoreKeyAuth(),
+    parser=StrictJSON(),
     urls_namespace="api-v1",
 )
 
@@ -103,6 +145,16 @@ def on_business_rule(request, exc):
 
 @api.exception_handler(HttpError)
 def on_http_error(request, exc):
+    # Ninja wraps a body it cannot parse in HttpError(400); say why, in the caller's language.
+    if isinstance(exc.__cause__, UnstorableText):
+        return _error(
+            request,
+            400,
+            "validation_error",
+            _("Text must not contain NUL or unpaired surrogate characters."),
+        )
+    if exc.status_code == 400 and exc.__cause__ is not None:  # bad JSON, bad UTF-8, too deep
+        return _error(request, 400, "invalid_json", _("The request body is not valid JSON."))
     return _error(request, exc.status_code, "error", str(exc))
 
 
@@ -115,6 +167,15 @@ def _decimal_string(value):
     if isinstance(value, float):
         raise ValueError('send amounts as decimal strings, e.g. "38.50"')
     return value
+
+
+# What the schema documents: a decimal string (a JSON float is refused, see above).
+MoneyIn = Annotated[
+    Decimal,
+    WithJsonSchema(
+        {"type": "string", "format": "decimal", "pattern": r"^\d+(\.\d{1,2})?$", "example": "38.50"}
+    ),
+]
 
 
 class MemberOut(Schema):
@@ -150,7 +211,7 @@ class PurchaseIn(Schema):
     )
     member_no: str | None = Field(None, max_length=12)
     phone: str | None = Field(None, max_length=32)
-    amount: Decimal = Field(description='Gross amount in yuan as a decimal string, e.g. "38.50"')
+    amount: MoneyIn = Field(description='Gross amount in yuan as a decimal string, e.g. "38.50"')
     category: str = Field("", max_length=40)
     points_to_use: int = Field(0, ge=0, le=10_000_000)
     coupon_code: str | None = Field(None, max_length=32)
@@ -179,7 +240,7 @@ class PurchaseOut(Schema):
 
 
 class RefundIn(Schema):
-    amount: Decimal | None = Field(None, description="Yuan to refund; omitted: all that is left")
+    amount: MoneyIn | None = Field(None, description="Yuan to refund; omitted: all that is left")
     refund_ref: str | None = Field(
         None, max_length=64, description="Idempotency key of this refund"
     )
@@ -203,6 +264,10 @@ class RefundOut(Schema):
 
 
 def _member_by(*, phone: str | None = None, member_no: str | None = None) -> Member:
+    if _unstorable(phone or "") or _unstorable(member_no or ""):
+        raise DjangoValidationError(
+            _("Text must not contain NUL or unpaired surrogate characters.")
+        )
     if phone:
         e164 = normalize_phone(phone)
         query = Q(phone_hash=crypto.phone_hash(e164))
@@ -263,20 +328,23 @@ def member_register(request, payload: MemberIn):
 
 
 def _purchase_out(purchase: Purchase) -> dict:
+    # The first answer is built from the objects just saved, a replay from the database
+    # row: money to two places ("1e2" arrives as 1E+2) and the time in Shanghai, so
+    # both answers are the same JSON.
     return {
         "external_ref": purchase.external_ref,
         "member_no": purchase.member.member_no,
-        "amount": purchase.gross_amount,
-        "discount": purchase.tier_discount + purchase.coupon_discount,
-        "tier_discount": purchase.tier_discount,
-        "coupon_discount": purchase.coupon_discount,
+        "amount": yuan(purchase.gross_amount),
+        "discount": yuan(purchase.tier_discount + purchase.coupon_discount),
+        "tier_discount": yuan(purchase.tier_discount),
+        "coupon_discount": yuan(purchase.coupon_discount),
         "points_used": purchase.points_used,
-        "points_value": purchase.points_value,
-        "cash_paid": purchase.cash_paid,
+        "points_value": yuan(purchase.points_value),
+        "cash_paid": yuan(purchase.cash_paid),
         "points_earned": purchase.points_earned,
         "points_balance": purchase.points_balance_after,
         "tier": purchase.tier_after,
-        "occurred_at": purchase.occurred_at,
+        "occurred_at": timezone.localtime(purchase.occurred_at),
     }
 
 
@@ -287,6 +355,10 @@ def _clean_occurred_at(value: dt.datetime | None) -> dt.datetime | None:
         value = timezone.make_aware(value)  # a till's local clock: Asia/Shanghai
     if value > timezone.now() + dt.timedelta(minutes=5):
         raise DjangoValidationError({"occurred_at": [_("A purchase cannot be in the future.")]})
+    if value < EARLIEST_PURCHASE:
+        raise DjangoValidationError(
+            {"occurred_at": [_("A purchase cannot be dated before the year 2000.")]}
+        )
     return value
 
 
@@ -317,7 +389,36 @@ def purchase_create(request, payload: PurchaseIn):
         channel=Purchase.Channel.API,
         occurred_at=_clean_occurred_at(payload.occurred_at),
     )
+    if not created and purchase.store_id != request.api_store.pk:
+        # Another store's order with the same number is not a retry of this one:
+        # answering 200 would silently drop this store's purchase.
+        raise ReferenceConflict(
+            _("Reference %(ref)s was already used for a different purchase.")
+            % {"ref": purchase.external_ref},
+            external_ref=purchase.external_ref,
+        )
     return Status(201 if created else 200, _purchase_out(purchase))
+
+
+def _refund_key(external_ref: str, amount: Decimal | None, refund_ref: str | None) -> str:
+    """The refund's idempotency key; without refund_ref, the same amount again is a retry."""
+    if not refund_ref:
+        # "10", "10.0" and "10.00" are one retried request, not three refunds.
+        return f"{external_ref}:refund:{'full' if amount is None else _fen_text(amount)}"
+    key = f"{external_ref}:refund:{refund_ref}"
+    if len(key) > REFUND_KEY_MAX:
+        # 64 + 64 characters do not fit the column (nor the ledger keys made from it).
+        key = f"{external_ref}:refund:#{hashlib.sha256(refund_ref.encode()).hexdigest()[:24]}"
+    return key
+
+
+def _fen_text(amount: Decimal) -> str:
+    # Only a well-formed amount is canonicalised; anything else reaches the service as
+    # sent, so it refuses it with its usual 400.
+    try:
+        return str(yuan(amount)) if amount == yuan(amount) else str(amount)
+    except ArithmeticError:
+        return str(amount)
 
 
 @api.post(
@@ -334,20 +435,26 @@ def purchase_create(request, payload: PurchaseIn):
 )
 def purchase_refund_view(request, external_ref: str, payload: RefundIn | None = None):
     payload = payload or RefundIn()
-    purchase = get_object_or_404(
-        Purchase.objects.select_related("member"), external_ref=external_ref
+    purchase = (
+        Purchase.objects.select_related("member").filter(external_ref=external_ref).first()
+        if not _unstorable(external_ref)
+        else None
     )
+    if purchase is None:
+        raise Http404(_("No purchase with that reference."))
     if purchase.store_id != request.api_store.pk:
         return _error(request, 403, "forbidden", _("This purchase was recorded by another store."))
-    key = f"{external_ref}:refund:{payload.refund_ref}" if payload.refund_ref else None
     refund, _created = purchase_refund(
-        purchase=purchase, amount=payload.amount, key=key, reason=payload.reason
+        purchase=purchase,
+        amount=payload.amount,
+        key=_refund_key(external_ref, payload.amount, payload.refund_ref),
+        reason=payload.reason,
     )
     purchase.refresh_from_db()
     return {
         "external_ref": external_ref,
-        "refunded": refund.amount,
-        "refunded_total": purchase.refunded_amount,
+        "refunded": yuan(refund.amount),
+        "refunded_total": yuan(purchase.refunded_amount),
         "status": purchase.status,
         "points_clawed_back": refund.points_clawed_back,
         "points_returned": refund.points_returned,
