@@ -1,0 +1,111 @@
+"""Admin: QR posters per store and staff member; privacy notice versions edited by the owner."""
+
+import pytest
+from django.utils import timezone
+
+from members.models import PrivacyNotice, Role
+from members.services import staff_create
+from tests.centre import join, text_of
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def owner_web(web, owner):
+    web.force_login(owner)
+    return web
+
+
+def test_the_store_poster_is_print_ready_with_the_store_name_and_join_qr(owner_web, store):
+    response = owner_web.get(f"/admin/members/store/{store.pk}/poster/")
+
+    assert response.status_code == 200
+    page = text_of(response)
+    assert "静安店" in page and "<svg" in page and "@page" in page
+    assert "http://testserver/join/?store=SH01" in page
+
+
+def test_a_staff_poster_credits_the_guide(owner_web, store, clerk):
+    page = text_of(owner_web.get(f"/admin/members/store/{store.pk}/poster/?staff={clerk.pk}"))
+
+    assert f"/join/?store=SH01&amp;staff={clerk.pk}" in page
+    assert f"?staff={clerk.pk}" in page  # the list of staff posters
+
+
+def test_a_guide_of_another_store_is_left_off_the_poster(owner_web, store, other_store):
+    elsewhere = staff_create(username="c2", password=PASSWORD, role=Role.CLERK, store=other_store)
+
+    page = text_of(owner_web.get(f"/admin/members/store/{store.pk}/poster/?staff={elsewhere.pk}"))
+
+    assert f"staff={elsewhere.pk}" not in page.split("<main", 1)[1]
+
+
+def test_the_poster_png_is_a_png_download(owner_web, store, settings):
+    settings.PUBLIC_URL = "https://vip.example.com"
+
+    response = owner_web.get(f"/admin/members/store/{store.pk}/poster.png")
+
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    assert response.content.startswith(b"\x89PNG")
+    assert 'filename="join-SH01.png"' in response["Content-Disposition"]
+
+
+def test_the_poster_png_decodes_to_the_join_link(owner_web, store, settings):
+    zxingcpp = pytest.importorskip("zxingcpp")
+    from io import BytesIO
+
+    from PIL import Image
+
+    settings.PUBLIC_URL = "https://vip.example.com/"
+    png = owner_web.get(f"/admin/members/store/{store.pk}/poster.png").content
+
+    found = zxingcpp.read_barcodes(Image.open(BytesIO(png)).convert("L"))
+    assert [r.text for r in found] == ["https://vip.example.com/join/?store=SH01"]
+
+
+def test_clerks_get_no_posters_and_unknown_stores_404(web, clerk, owner, store):
+    web.force_login(clerk)
+    assert web.get(f"/admin/members/store/{store.pk}/poster/").status_code == 302  # no admin
+    web.force_login(owner)
+    assert web.get("/admin/members/store/999999/poster/").status_code == 404
+
+
+def test_the_owner_publishes_a_notice_and_new_members_agree_to_that_version(owner_web, web):
+    response = owner_web.post(
+        "/admin/members/privacynotice/add/",
+        {
+            "version": "2026-12",
+            "title": "会员隐私政策",
+            "body": "第一段。\n\n第二段。",
+            "published_at_0": timezone.localdate().isoformat(),
+            "published_at_1": "00:00:00",
+        },
+    )
+    assert response.status_code == 302
+    owner_web.logout()
+
+    join(web, "13912345678")
+
+    from members.models import Member
+
+    assert Member.objects.get().consent_version == "2026-12"
+
+
+def test_a_notice_in_force_is_frozen_and_copied_into_a_new_version(owner_web):
+    notice = PrivacyNotice.objects.create(
+        version="v1", title="隐私政策", body="原文。", published_at=timezone.now()
+    )
+
+    page = text_of(owner_web.get(f"/admin/members/privacynotice/{notice.pk}/change/"))
+    assert 'name="body"' not in page and "New version from this one" in page
+    add = text_of(owner_web.get(f"/admin/members/privacynotice/add/?from={notice.pk}"))
+    assert "原文。" in add
+    assert owner_web.post(f"/admin/members/privacynotice/{notice.pk}/delete/", {"post": "yes"})
+    assert PrivacyNotice.objects.filter(pk=notice.pk).exists()
+
+
+def test_managers_cannot_edit_the_notice(web, manager):
+    web.force_login(manager)
+
+    assert web.get("/admin/members/privacynotice/add/").status_code == 403
