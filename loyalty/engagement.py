@@ -5,6 +5,7 @@ purchase, by the same helpers on the purchase's locked card), each under a uniqu
 idempotency key, so no reward can be earned twice by a retry or a double tap.
 """
 
+import contextlib
 import datetime as dt
 
 from django.db import IntegrityError, transaction
@@ -32,6 +33,12 @@ class AlreadyCheckedIn(LoyaltyError):
     status = 409
 
 
+def _shanghai_day(now: dt.datetime) -> dt.date:
+    # The merchant's day (TIME_ZONE), not the active one: a request that activated
+    # another time zone must not move the check-in day or the referral month.
+    return timezone.localdate(now, timezone.get_default_timezone())
+
+
 # --- check-in ---------------------------------------------------------------------
 
 
@@ -50,7 +57,7 @@ def checkin(*, member: Member, now: dt.datetime | None = None) -> CheckIn:
     bonus points and the bonus coupon from the settings.
     """
     now = now or timezone.now()
-    day = timezone.localdate(now)
+    day = _shanghai_day(now)
     card = _lock_card(member.pk)  # one check-in per member at a time: no double day
     if CheckIn.objects.filter(member_id=member.pk, day=day).exists():
         raise AlreadyCheckedIn(_("You have already checked in today."))
@@ -89,7 +96,8 @@ def checkin(*, member: Member, now: dt.datetime | None = None) -> CheckIn:
         entries.append(entry)
         row.bonus_points = bonus_points
     if bonus_due and conf.checkin_streak_coupon_id:
-        try:
+        # Out of stock or switched off: no coupon, but the points still count.
+        with contextlib.suppress(CouponNotIssued):
             row.coupon, _created = coupon_issue(
                 template=conf.checkin_streak_coupon,
                 member=member,
@@ -98,8 +106,6 @@ def checkin(*, member: Member, now: dt.datetime | None = None) -> CheckIn:
                 apply_limits=False,
                 now=now,
             )
-        except CouponNotIssued:
-            pass  # out of stock or over its limit: the points still count
     try:
         with transaction.atomic():
             row.save(force_insert=True)
@@ -164,8 +170,7 @@ def is_self_referral(referrer: Member, invitee: Member) -> bool:
 
 
 def _month_start(now) -> dt.datetime:
-    today = timezone.localdate(now)
-    return _local_midnight(today.replace(day=1))
+    return _local_midnight(_shanghai_day(now).replace(day=1))
 
 
 @transaction.atomic
@@ -184,7 +189,12 @@ def referral_register(*, invitee: Member, now=None) -> Referral | None:
     now = now or timezone.now()
     referrer = Member.objects.get(pk=invitee.referred_by_id)
     conf = LoyaltySettings.current()
-    _lock_card(referrer.pk)  # serialises the referrer's cap count
+    _lock_card(referrer.pk)  # serialises the referrer's cap count, and twin calls
+    # Checked again under the lock: a concurrent call for the same friend may have
+    # committed the Referral meanwhile (the unique invitee would fail this one).
+    existing = Referral.objects.filter(invitee=invitee).first()
+    if existing:
+        return existing
     if is_self_referral(referrer, invitee):
         status = Referral.Status.REFUSED
     else:

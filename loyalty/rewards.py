@@ -14,11 +14,12 @@ from django.utils.translation import gettext as _
 
 from members.models import Member, Store, User
 
-from .coupons import coupon_issue
+from .coupons import CouponNotIssued, coupon_issue
 from .models import Coupon, LoyaltySettings, PointsEntry, Redemption, Reward, normalize_code
 from .models import random_code as _random_code
 from .services import (
     LoyaltyError,
+    ReferenceConflict,
     _add_lot,
     _consume,
     _lock_card,
@@ -40,6 +41,22 @@ class RedemptionNotFound(LoyaltyError):
     status = 404
 
 
+def _coupon_issuable(now) -> Q:
+    """Goods, or a coupon reward whose coupon can still be issued (as coupon_issue decides)."""
+    today = timezone.localdate(now, timezone.get_default_timezone())
+    return Q(kind=Reward.Kind.GOODS) | (
+        Q(coupon_template__active=True)
+        & (
+            Q(coupon_template__stock__isnull=True)
+            | Q(coupon_template__issued_count__lt=F("coupon_template__stock"))
+        )
+        & (
+            Q(coupon_template__valid_until__isnull=True)
+            | Q(coupon_template__valid_until__gte=today)
+        )
+    )
+
+
 def available_rewards(*, now=None):
     now = now or timezone.now()
     return (
@@ -47,8 +64,19 @@ def available_rewards(*, now=None):
         .filter(Q(starts_at__isnull=True) | Q(starts_at__lte=now))
         .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
         .filter(Q(stock__isnull=True) | Q(redeemed_count__lt=F("stock")))
+        .filter(_coupon_issuable(now))
         .select_related("coupon_template")
     )
+
+
+def _same_request(existing: Redemption, member: Member, reward: Reward, key: str):
+    # A key reused by another member must not hand them this member's pickup code.
+    if existing.member_id != member.pk or existing.reward_id != reward.pk:
+        raise ReferenceConflict(
+            _("Reference %(ref)s was already used for another redemption.") % {"ref": key},
+            key=key,
+        )
+    return existing, False
 
 
 @transaction.atomic
@@ -63,16 +91,18 @@ def reward_redeem(
     """Spend the reward's points on it, once per `key` (the form's token).
 
     Goods wait for pickup with a code staff verify; a coupon reward issues the
-    coupon at once and is fulfilled. Raises NotEnoughPoints, RewardNotAvailable.
+    coupon at once and is fulfilled. Raises NotEnoughPoints, RewardNotAvailable, and
+    ReferenceConflict for a key already used by another member or for another reward.
     """
     now = now or timezone.now()
     existing = Redemption.objects.filter(idempotency_key=key).first()
     if existing:
-        return existing, False
+        return _same_request(existing, member, reward, key)
     card = _lock_card(member.pk)
+    # Checked again under the lock: a twin request may have committed meanwhile.
     existing = Redemption.objects.filter(idempotency_key=key).first()
     if existing:
-        return existing, False
+        return _same_request(existing, member, reward, key)
     reward = Reward.objects.select_related("coupon_template").get(pk=reward.pk)
     if not reward.available(now):
         raise RewardNotAvailable(
@@ -114,15 +144,20 @@ def reward_redeem(
         actor=actor,
     )
     if reward.kind == Reward.Kind.COUPON:
-        redemption.coupon, _created = coupon_issue(
-            template=reward.coupon_template,
-            member=member,
-            source=Coupon.Source.REWARD,
-            actor=actor,
-            key=f"reward:{key}",
-            apply_limits=False,
-            now=now,
-        )
+        try:
+            redemption.coupon, _created = coupon_issue(
+                template=reward.coupon_template,
+                member=member,
+                source=Coupon.Source.REWARD,
+                actor=actor,
+                key=f"reward:{key}",
+                apply_limits=False,
+                now=now,
+            )
+        except CouponNotIssued as exc:
+            # The coupon ran out or was switched off: the reward is what is not
+            # available; the points and stock taken above roll back with this error.
+            raise RewardNotAvailable(exc.message) from exc
         redemption.status = Redemption.Status.FULFILLED
         redemption.fulfilled_at = now
     for _attempt in range(5):
