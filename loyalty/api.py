@@ -27,11 +27,18 @@ from pydantic import WithJsonSchema, field_validator
 from members import crypto
 from members.models import Member
 from members.phones import normalize_phone
-from members.services import DuplicatePhone, member_create
+from members.services import DuplicatePhone, member_by_referral_code, member_create
 
-from .models import ApiKey, Card, LoyaltySettings, Purchase
+from .coupons import coupon_check, coupon_redeem, usable_coupons
+from .models import ApiKey, Card, Coupon, LoyaltySettings, Purchase
 from .money import yuan, yuan_down
-from .services import LoyaltyError, ReferenceConflict, purchase_record, purchase_refund
+from .services import (
+    LoyaltyError,
+    ReferenceConflict,
+    clean_amount,
+    purchase_record,
+    purchase_refund,
+)
 
 API_KEY_TOUCH_SECONDS = 60
 # Older purchase dates are typos or junk; before year 1 they would not even load back
@@ -178,13 +185,39 @@ MoneyIn = Annotated[
 ]
 
 
+class CouponOut(Schema):
+    code: str = Field(description="Upper case, no dash: what to send back in coupon_code")
+    display_code: str
+    name: str
+    kind: str = Field(description="cash | threshold | percent | shipping | gift")
+    value: Decimal = Field(description="Yuan off; for percent, the share paid (0.90 = 10% off)")
+    min_spend: Decimal
+    categories: list[str]
+    status: str = Field(description="issued | redeemed | expired | void")
+    valid_from: dt.datetime
+    valid_until: dt.date = Field(description="The last day it can be used (Shanghai)")
+    member_no: str
+
+
+class CouponCheckOut(CouponOut):
+    usable: bool
+    reason: str = Field(description="Why not, in the request's language; empty when usable")
+    discount: Decimal | None = Field(description="What it takes off `amount`, when given")
+
+
+class CouponRedeemIn(Schema):
+    member_no: str | None = Field(
+        None, max_length=12, description="When given, the coupon must be this member's"
+    )
+
+
 class MemberOut(Schema):
     member_no: str
     name: str
     tier: str | None
     points_balance: int
     points_value: Decimal = Field(description="What the points pay, in yuan")
-    coupons: list[dict] = Field(default_factory=list, description="Usable coupons")
+    coupons: list[CouponOut] = Field(default_factory=list, description="Usable coupons")
 
 
 class MemberIn(Schema):
@@ -192,6 +225,9 @@ class MemberIn(Schema):
     name: str = Field("", max_length=50)
     gender: str = Field("", pattern="^(M|F|)$")
     birthday: dt.date | None = None
+    referral_code: str | None = Field(
+        None, max_length=16, description="The code of the member who referred them"
+    )
 
 
 class MemberCreated(Schema):
@@ -285,6 +321,23 @@ def _member_by(*, phone: str | None = None, member_no: str | None = None) -> Mem
     return member
 
 
+def _coupon_out(coupon: Coupon, member_no: str | None = None) -> dict:
+    template = coupon.template
+    return {
+        "code": coupon.code,
+        "display_code": coupon.display_code,
+        "name": template.name,
+        "kind": template.kind,
+        "value": yuan(template.value),
+        "min_spend": yuan(template.min_spend),
+        "categories": sorted(template.category_set()),
+        "status": coupon.status,
+        "valid_from": timezone.localtime(coupon.valid_from),
+        "valid_until": timezone.localdate(coupon.valid_until - dt.timedelta(microseconds=1)),
+        "member_no": member_no or coupon.member.member_no,
+    }
+
+
 def _member_out(member: Member) -> dict:
     card = getattr(member, "card", None) or Card(member=member)
     conf = LoyaltySettings.current()
@@ -294,7 +347,7 @@ def _member_out(member: Member) -> dict:
         "tier": card.tier.name if card.tier else None,
         "points_balance": card.points_balance,
         "points_value": yuan_down(Decimal(card.points_balance) / conf.points_per_cash_yuan),
-        "coupons": [],
+        "coupons": [_coupon_out(c, member.member_no) for c in usable_coupons(member.pk)[:50]],
     }
 
 
@@ -311,7 +364,13 @@ def member_get(request, phone: str | None = None, member_no: str | None = None):
     summary="Register a member",
 )
 def member_register(request, payload: MemberIn):
+    referrer = None
+    if payload.referral_code:
+        referrer = member_by_referral_code(payload.referral_code)
+        if referrer is None:
+            raise DjangoValidationError({"referral_code": [_("No member has that referral code.")]})
     member = member_create(
+        referred_by=referrer,
         phone=payload.phone,
         name=payload.name,
         gender=payload.gender,
@@ -375,8 +434,6 @@ def _clean_occurred_at(value: dt.datetime | None) -> dt.datetime | None:
     summary="Record a purchase (idempotent on external_ref)",
 )
 def purchase_create(request, payload: PurchaseIn):
-    if payload.coupon_code:
-        raise HttpError(422, _("Coupons are not enabled yet."))
     member = _member_by(phone=payload.phone, member_no=payload.member_no)
     purchase, created = purchase_record(
         member=member,
@@ -386,6 +443,7 @@ def purchase_create(request, payload: PurchaseIn):
         category=payload.category,
         points_to_use=payload.points_to_use,
         apply_tier_discount=payload.apply_tier_discount,
+        coupon_code=_clean_code(payload.coupon_code),
         channel=Purchase.Channel.API,
         occurred_at=_clean_occurred_at(payload.occurred_at),
     )
@@ -461,3 +519,51 @@ def purchase_refund_view(request, external_ref: str, payload: RefundIn | None = 
         "points_owed": refund.points_debt,
         "points_balance": Card.objects.get(pk=purchase.member_id).points_balance,
     }
+
+
+# --- coupons ------------------------------------------------------------------------
+
+
+def _clean_code(code: str | None) -> str:
+    if code and _unstorable(code):
+        raise DjangoValidationError(
+            _("Text must not contain NUL or unpaired surrogate characters.")
+        )
+    return code or ""
+
+
+@api.get(
+    "/coupons/{code}",
+    response={200: CouponCheckOut, 400: ErrorOut, 404: ErrorOut},
+    summary="Is this coupon usable now, and what would it take off?",
+)
+def coupon_get(
+    request,
+    code: str,
+    member_no: str | None = None,
+    amount: str | None = None,
+    category: str | None = None,
+):
+    member = _member_by(member_no=member_no) if member_no else None
+    base = None
+    if amount is not None:
+        base = clean_amount(amount)
+    check = coupon_check(code=_clean_code(code), member=member, amount=base, category=category)
+    return {
+        **_coupon_out(check.coupon),
+        "usable": check.usable,
+        "reason": check.reason,
+        "discount": yuan(check.discount) if check.discount is not None else None,
+    }
+
+
+@api.post(
+    "/coupons/{code}/redeem",
+    response={200: CouponOut, 400: ErrorOut, 404: ErrorOut, 422: ErrorOut},
+    summary="Use a coupon outside a recorded purchase (a gift item): exactly once",
+)
+def coupon_redeem_view(request, code: str, payload: CouponRedeemIn | None = None):
+    payload = payload or CouponRedeemIn()
+    member = _member_by(member_no=payload.member_no) if payload.member_no else None
+    coupon = coupon_redeem(code=_clean_code(code), store=request.api_store, member=member)
+    return _coupon_out(coupon)

@@ -20,6 +20,8 @@ def test_it_lists_every_endpoint_with_its_method(schema):
         "/api/v1/members": {"get", "post"},
         "/api/v1/purchases": {"post"},
         "/api/v1/purchases/{external_ref}/refund": {"post"},
+        "/api/v1/coupons/{code}": {"get"},
+        "/api/v1/coupons/{code}/redeem": {"post"},
     }
 
 
