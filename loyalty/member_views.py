@@ -175,15 +175,14 @@ def coupons(request, member):
     tab = request.GET.get("status", "usable")
     tab = tab if tab in COUPON_TABS else "usable"
     now = timezone.now()
+    page = _page(request, coupons_of(member, tab, now))
+    for coupon in page:
+        # valid_until is the first instant it no longer works: show the last valid day.
+        coupon.last_day = timezone.localdate(coupon.valid_until - dt.timedelta(microseconds=1))
     return render(
         request,
         "loyalty/centre/coupons.html",
-        {
-            "member": member,
-            "tab": tab,
-            "now": now,
-            "page": _page(request, coupons_of(member, tab, now)),
-        },
+        {"member": member, "tab": tab, "now": now, "page": page},
     )
 
 
