@@ -243,6 +243,25 @@ def _consume(card: Card, *, points: int, kind: str, key: str, now, **fields) -> 
     return _append(card, kind=kind, delta=-points, key=key, now=now, **fields)
 
 
+def _clawback(card: Card, *, points: int, key: str, now, reason: str, reason_owed: str, **fields):
+    """Take back `points` given earlier (a refund): what the balance cannot cover is owed.
+
+    Due lots are expired first, so the part taken is what is really there; the rest
+    becomes points_debt, repaid from the next lots (_add_lot). Returns (taken, owed).
+    """
+    _expire_due_lots(card, now)
+    taken = min(points, card.points_balance)
+    debt = points - taken
+    card.points_debt += debt
+    if taken:
+        _consume(card, points=taken, kind=PointsEntry.Kind.REFUND, key=key, now=now,
+                 reason=reason, debt_delta=debt, **fields)  # fmt: skip
+    else:
+        _append(card, kind=PointsEntry.Kind.REFUND, delta=0, key=key, now=now,
+                debt_delta=debt, reason=reason_owed, **fields)  # fmt: skip
+    return taken, debt
+
+
 def _existing_entry(key: str) -> PointsEntry | None:
     return PointsEntry.objects.filter(idempotency_key=key).first()
 
@@ -878,34 +897,20 @@ def purchase_refund(
             purchase=purchase,
             actor=actor,
         )
-    taken = min(claw, card.points_balance)
-    debt = claw - taken
-    if claw:
-        card.points_debt += debt
-        if taken:
-            _consume(
-                card,
-                points=taken,
-                kind=PointsEntry.Kind.REFUND,
-                key=f"refund:{key}:clawback",
-                now=now,
-                reason=_("Points earned on a refunded purchase are taken back"),
-                debt_delta=debt,
-                purchase=purchase,
-                actor=actor,
-            )
-        else:
-            _append(
-                card,
-                kind=PointsEntry.Kind.REFUND,
-                delta=0,
-                key=f"refund:{key}:clawback",
-                now=now,
-                debt_delta=debt,
-                reason=_("Points earned on a refunded purchase are owed"),
-                purchase=purchase,
-                actor=actor,
-            )
+    taken, debt = (
+        _clawback(
+            card,
+            points=claw,
+            key=f"refund:{key}:clawback",
+            now=now,
+            reason=_("Points earned on a refunded purchase are taken back"),
+            reason_owed=_("Points earned on a refunded purchase are owed"),
+            purchase=purchase,
+            actor=actor,
+        )
+        if claw
+        else (0, 0)
+    )
     refund = Refund.objects.create(
         purchase=purchase,
         idempotency_key=key,

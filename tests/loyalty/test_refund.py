@@ -86,3 +86,24 @@ def test_a_refund_with_an_empty_balance_records_the_debt_only(member, assert_led
     assert (refund.points_clawed_back, refund.points_debt) == (0, 30)
     assert card_of(member).points_debt == 30
     assert_ledger_ok()
+
+
+def test_a_refund_after_other_points_expired_owes_what_is_no_longer_there(
+    member, store, assert_ledger_ok
+):
+    """Points that expired but were not yet swept by the job do not pay a clawback."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    t0 = dt.datetime(2025, 3, 1, 12, tzinfo=ZoneInfo("Asia/Shanghai"))
+    purchase, _ = purchase_record(member=member, amount="50", external_ref="OLD", now=t0)
+    points_award(
+        member=member, points=100, key="bonus", reason="t", now=t0,
+        expires_at=t0 + dt.timedelta(days=400),
+    )  # fmt: skip
+    points_spend(member=member, points=50, key="gift", reason="t", now=t0)  # the purchase's lot
+    refund, _ = purchase_refund(purchase=purchase, now=t0 + dt.timedelta(days=420))
+    assert (refund.points_clawed_back, refund.points_debt) == (0, 50)
+    card = card_of(member)
+    assert (card.points_balance, card.points_debt) == (0, 50)
+    assert_ledger_ok()
