@@ -19,6 +19,7 @@ from .models import Card, CheckIn, Coupon, LoyaltySettings, PointsEntry, Purchas
 from .services import (
     LoyaltyError,
     _add_lot,
+    _clawback,
     _existing_entry,
     _local_midnight,
     _lock_card,
@@ -257,6 +258,40 @@ def referral_first_purchase(
             reason=_("Your friend made their first purchase"),
             source=f"referral:{invitee.member_no}",
             now=now,
+            purchase=purchase,
         )
     referral.first_purchase_at = now
     referral.save(update_fields=["first_purchase_at"])
+
+
+def referral_refund(*, card: Card, purchase: Purchase, actor=None, now) -> int:
+    """A fully refunded first purchase takes its referral rewards back (both sides).
+
+    Inside the refund (the friend's card is locked; the referrer's is locked after
+    it, the order of referral_first_purchase). What a balance no longer covers is
+    owed, as for any refund. The rewards are not given again on a later purchase:
+    one reward per friend, and buy-then-refund earns nothing.
+    """
+    given = PointsEntry.objects.filter(
+        purchase=purchase, idempotency_key__startswith="referral:", delta__gt=0
+    ).order_by("pk")
+    taken = 0
+    for entry in given:
+        key = f"{entry.idempotency_key}:clawback"
+        if _existing_entry(key):
+            continue
+        owner = card if entry.member_id == card.pk else _lock_card(entry.member_id)
+        _clawback(
+            owner,
+            points=entry.delta,
+            key=key,
+            now=now,
+            reason=_("Referral reward taken back: the purchase was refunded"),
+            reason_owed=_("Referral reward owed back: the purchase was refunded"),
+            purchase=purchase,
+            actor=actor,
+        )
+        if owner is not card:
+            owner.save(update_fields=["points_balance", "points_debt"])
+        taken += entry.delta
+    return taken

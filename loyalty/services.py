@@ -278,8 +278,13 @@ def points_award(
     actor: User | None = None,
     now: dt.datetime | None = None,
     expires_at: dt.datetime | None = None,
+    purchase: Purchase | None = None,
 ) -> tuple[PointsEntry, bool]:
-    """Give points as a new lot, once per `key`. Returns (entry, created)."""
+    """Give points as a new lot, once per `key`. Returns (entry, created).
+
+    `purchase`: the purchase that earned them, when it is not the member's own (a
+    referral reward), so a refund of it can take them back.
+    """
     if points <= 0:
         raise ValidationError(_("Points to award must be positive."))
     now = now or timezone.now()
@@ -299,6 +304,7 @@ def points_award(
         reason=reason,
         source=source,
         actor=actor,
+        purchase=purchase,
     )
     card.save(update_fields=["points_balance", "points_debt"])
     _notify_points(member.pk, entry)
@@ -938,8 +944,10 @@ def purchase_refund(
     if full:
         card.purchase_count = max(card.purchase_count - 1, 0)
         from .coupons import coupons_restore_for_refund
+        from .engagement import referral_refund
 
         coupons_restore_for_refund(purchase=purchase, actor=actor, now=now)
+        referral_refund(card=card, purchase=purchase, actor=actor, now=now)
     card.save(update_fields=CARD_FIGURES)
     purchase.refunded_amount += amount
     purchase.status = Purchase.Status.REFUNDED if full else Purchase.Status.PARTIALLY_REFUNDED

@@ -147,9 +147,25 @@ def test_a_first_purchase_refunded_and_made_again_is_not_rewarded_again(
     friend = friend_of(referrer)
     first, _ = purchase_record(member=friend, amount="10.00", external_ref="F-1")
     purchase_refund(purchase=first)
+    # The refund takes both first-purchase rewards back (buy-then-refund earns nothing).
+    assert referral_points(friend) == [30, -30]
+    assert referral_points(referrer) == [50, 100, -100]
     assert card_of(friend).purchase_count == 0
     purchase_record(member=friend, amount="10.00", external_ref="F-2")  # "first" again
-    assert referral_points(friend) == [30] and referral_points(referrer) == [50, 100]
+    assert referral_points(friend) == [30, -30] and referral_points(referrer) == [50, 100, -100]
+    assert card_of(referrer).points_balance == 50
+    assert_ledger_ok()
+
+
+def test_a_referral_reward_already_spent_is_owed_back(referrer, rewards, assert_ledger_ok):
+    from loyalty.services import points_spend
+
+    friend = friend_of(referrer)
+    first, _ = purchase_record(member=friend, amount="10.00", external_ref="F-1")
+    points_spend(member=referrer, points=150, key="spent", reason="兑换")
+    purchase_refund(purchase=first)
+    card = card_of(referrer)
+    assert (card.points_balance, card.points_debt) == (0, 100)
     assert_ledger_ok()
 
 
