@@ -13,6 +13,7 @@ class LoyaltyConfig(AppConfig):
 
         # Inside the registration transaction: the card exists whenever the member does.
         member_registered.connect(receivers.create_card, dispatch_uid="loyalty.create_card")
+        member_registered.connect(receivers.welcome, dispatch_uid="loyalty.welcome")
         member_registered.connect(receivers.reward_referrer, dispatch_uid="loyalty.reward_referrer")
         member_updated.connect(receivers.reward_profile, dispatch_uid="loyalty.reward_profile")
         demo_seeded.connect(receivers.seed_demo, dispatch_uid="loyalty.seed_demo")

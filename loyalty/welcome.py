@@ -23,11 +23,14 @@ def welcome_grant(*, member: Member, now=None) -> dict:
     """Give the welcome points and coupon; the same member again gets nothing more."""
     conf = LoyaltySettings.current()
     given = {"points": 0, "coupon": None}
+    # Keyed by the phone, not the member: deleting the account and joining again with
+    # the same number does not bring a second welcome gift.
+    who = member.phone_hash or f"member-{member.pk}"
     if conf.welcome_points:
         entry, created = points_award(
             member=member,
             points=conf.welcome_points,
-            key=f"welcome:{member.pk}",
+            key=f"welcome:{who}",
             reason=_("Welcome gift"),
             source="welcome",
             now=now,
@@ -39,7 +42,7 @@ def welcome_grant(*, member: Member, now=None) -> dict:
                 template=conf.welcome_coupon,
                 member=member,
                 source=Coupon.Source.WELCOME,
-                key=f"welcome:{member.pk}",
+                key=f"welcome:{who}",
                 apply_limits=False,
                 now=now,
             )

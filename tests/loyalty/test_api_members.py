@@ -111,7 +111,8 @@ def test_it_registers_a_member(pos, store, tiers):
     assert (member.gender, str(member.birthday)) == ("F", "1990-05-01")
     assert (member.source, member.store) == (Member.Source.API, store)
     card = card_of(member)
-    assert (card.tier, card.points_balance) == (tiers["普通会员"], 0)
+    # A member who signs up at the till gets the welcome offer (100 points by default).
+    assert (card.tier, card.points_balance) == (tiers["普通会员"], 100)
     assert TierChange.objects.get(member=member).reason == TierChange.Reason.REGISTERED
 
 
@@ -131,7 +132,8 @@ def test_a_registered_member_can_buy_at_once_by_phone(pos):
     )
 
     assert response.status_code == 201
-    assert (response.json()["member_no"], response.json()["points_balance"]) == (member_no, 20)
+    # 100 welcome points + 20 earned.
+    assert (response.json()["member_no"], response.json()["points_balance"]) == (member_no, 120)
 
 
 @pytest.mark.parametrize("written", ["13800138000", "+86 138-0013-8000", "0086 13800138000"])

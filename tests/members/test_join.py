@@ -79,18 +79,28 @@ def test_an_existing_phone_logs_in_instead_of_registering_twice(web, store):
     assert "already a member" in " ".join(messages_of(web.get("/me/")))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "loyalty.receivers.welcome is defined but not connected to member_registered in "
-        "loyalty/apps.py, so no welcome offer is granted on QR registration"
-    ),
-)
 def test_a_qr_sign_up_gets_the_welcome_offer_once(web):
     join(web, PHONE)
     member = Member.objects.get()
 
     assert PointsEntry.objects.filter(member=member, source="welcome").count() == 1
+
+
+def test_joining_again_after_deleting_the_account_brings_no_second_welcome(web):
+    from members.services import member_erase
+
+    import datetime as dt
+
+    import time_machine
+    from django.utils import timezone
+
+    join(web, PHONE)
+    member_erase(member=Member.objects.get(), actor=None)
+    web.cookies.clear()
+    with time_machine.travel(timezone.now() + dt.timedelta(minutes=2)):  # past the code limit
+        join(web, PHONE)
+    again = Member.objects.get(status=Member.Status.ACTIVE)
+    assert not PointsEntry.objects.filter(member=again, source="welcome").exists()
 
 
 def test_a_wrong_code_is_refused_with_the_tries_left(web):
