@@ -87,12 +87,12 @@ def test_a_qr_sign_up_gets_the_welcome_offer_once(web):
 
 
 def test_joining_again_after_deleting_the_account_brings_no_second_welcome(web):
-    from members.services import member_erase
-
     import datetime as dt
 
     import time_machine
     from django.utils import timezone
+
+    from members.services import member_erase
 
     join(web, PHONE)
     member_erase(member=Member.objects.get(), actor=None)
