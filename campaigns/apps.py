@@ -20,6 +20,15 @@ class CampaignsConfig(AppConfig):
                 getattr(notices, name), dispatch_uid=f"campaigns.{name}"
             )
         member_registered.connect(notices.welcome, dispatch_uid="campaigns.welcome")
+        # Privacy: messages are personal data — exported on request, deleted on erasure.
+        from members.privacy import EXPORT_SECTIONS
+        from members.signals import member_erased
+
+        from . import privacy
+
+        member_erased.connect(privacy.erase_messages, dispatch_uid="campaigns.erase")
+        if privacy.messages_export not in EXPORT_SECTIONS:
+            EXPORT_SECTIONS.append(privacy.messages_export)
         jobs.register(
             "send_messages",
             tasks.send_messages,

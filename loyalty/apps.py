@@ -17,3 +17,11 @@ class LoyaltyConfig(AppConfig):
         member_registered.connect(receivers.reward_referrer, dispatch_uid="loyalty.reward_referrer")
         member_updated.connect(receivers.reward_profile, dispatch_uid="loyalty.reward_profile")
         demo_seeded.connect(receivers.seed_demo, dispatch_uid="loyalty.seed_demo")
+
+        # The member's card, points, purchases and coupons in "download my data".
+        from members.privacy import EXPORT_SECTIONS
+
+        from .member_views import loyalty_export
+
+        if loyalty_export not in EXPORT_SECTIONS:
+            EXPORT_SECTIONS.append(loyalty_export)

@@ -123,3 +123,15 @@ def test_the_send_job_records_a_run_only_when_it_did_something(member, flaky):
     _enqueue(member)
     run_job("send_messages")
     assert JobRun.objects.get().counts["sent"] == 1
+
+
+def test_messages_are_in_the_data_export_and_gone_with_the_member(member, flaky):
+    from members.privacy import member_data_export
+    from members.services import member_erase
+
+    _enqueue(member)
+    exported = member_data_export(member)["messages"]
+    assert [m["title"] for m in exported] == ["标题"]
+X
+    member_erase(member=member, actor=None)
+    assert not Message.objects.filter(member=member).exists()
