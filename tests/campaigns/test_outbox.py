@@ -132,6 +132,6 @@ def test_messages_are_in_the_data_export_and_gone_with_the_member(member, flaky)
     _enqueue(member)
     exported = member_data_export(member)["messages"]
     assert [m["title"] for m in exported] == ["标题"]
-X
+    assert "loyalty" in member_data_export(member)  # the loyalty section is there too
     member_erase(member=member, actor=None)
     assert not Message.objects.filter(member=member).exists()
