@@ -57,6 +57,7 @@ class CouponTemplate(models.Model):
         **MONEY,
         default=0,
         validators=[MinValueValidator(0)],
+        # xgettext:no-python-format
         help_text=_(
             "Cash off: yuan taken off the bill. Percentage off: the share paid, "
             "0.90 = 10% off (9折). Gift and free shipping: what it is worth, for reports."
@@ -128,6 +129,7 @@ class CouponTemplate(models.Model):
 
         errors = {}
         if self.kind == self.Kind.PERCENT and not (0 < self.value < 1):
+            # xgettext:no-python-format
             errors["value"] = _("For percentage off, give the share paid: 0.90 is 10% off.")
         if self.kind in (self.Kind.CASH, self.Kind.THRESHOLD) and self.value <= 0:
             errors["value"] = _("Give the yuan the coupon takes off.")

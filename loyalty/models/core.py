@@ -222,6 +222,7 @@ class Tier(models.Model):
         decimal_places=3,
         default=Decimal("1.000"),
         validators=[MinValueValidator(0), MaxValueValidator(1)],
+        # xgettext:no-python-format
         help_text=_("0.90 means 10% off (9折); 1 means no discount."),
     )
     points_multiplier = models.DecimalField(
