@@ -14,8 +14,16 @@ class CampaignsConfig(AppConfig):
         from . import notices, tasks
 
         # Loyalty events become notices in the outbox (sent on commit: after the fact).
-        for name in ("points_expiring", "tier_downgrade_warning", "tier_changed",
-                     "coupon_issued", "points_changed", "purchase_recorded"):  # fmt: skip
+        events = [
+            "points_expiring",
+            "tier_downgrade_warning",
+            "tier_changed",
+            "tiers_downgraded",
+            "coupon_issued",
+            "points_changed",
+            "purchase_recorded",
+        ]
+        for name in events:
             getattr(loyalty_signals, name).connect(
                 getattr(notices, name), dispatch_uid=f"campaigns.{name}"
             )

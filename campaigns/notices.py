@@ -162,3 +162,23 @@ def purchase_recorded(sender, purchase_id, member_id, **kwargs):
         [(member_id, f"purchase:{purchase.pk}", title, body, {"ref": purchase.external_ref})],
         event=event,
     )
+
+
+def tiers_downgraded(sender, items, **kwargs):
+    """The review_tiers job's downgrades, a batch at a time: one bulk write of notices."""
+    tiers = {t.pk: t for t in Tier.objects.all()}
+    today = timezone.localdate().isoformat()
+    with _lang():
+        title = _("Tier changed")
+        rows = [
+            (
+                member_id,
+                f"tier:{member_id}:{from_id}:{to_id}:{today}",
+                title,
+                _("Your tier is now %(tier)s: %(benefits)s")
+                % {"tier": tiers[to_id].name, "benefits": tiers[to_id].benefits},
+                {"tier": tiers[to_id].name},
+            )
+            for member_id, from_id, to_id in items
+        ]
+    notices_enqueue(rows, event=Message.Event.TIER_DOWN)

@@ -38,7 +38,7 @@ from .models import (
     Tier,
     TierChange,
 )
-from .services import _change_tier, _local_midnight, add_months
+from .services import _local_midnight, add_months
 
 log = logging.getLogger(__name__)
 BATCH = 2000
@@ -275,15 +275,42 @@ def _in_batches(queryset, work: Callable[[list[Card]], int]) -> int:
 
 
 def _downgrade(cards, tiers, at, note) -> int:
-    changed = []
+    """Down one tier each: the cards, their TierChange rows and the notices, in bulk.
+
+    The same rows the purchase service's _change_tier writes, set-based: a first run
+    that downgrades a hundred thousand members stays within seconds.
+    """
+    conf = LoyaltySettings.current()
+    changes, items = [], []
     for card in cards:
         lower = _tier_below(card.tier, tiers)
         if lower is None:
             continue
-        _change_tier(card, lower, reason=TierChange.Reason.DOWNGRADE, now=at, note=note)
-        changed.append(card)
+        changes.append(
+            TierChange(
+                member_id=card.pk,
+                from_tier=card.tier,
+                to_tier=lower,
+                reason=TierChange.Reason.DOWNGRADE,
+                note=note,
+                created_at=at,
+            )
+        )
+        items.append((card.pk, card.tier.pk, lower.pk))
+        card.tier, card.tier_since = lower, at
+        card.tier_review_on = (
+            add_months(timezone.localdate(at), conf.tier_review_months)
+            if conf.tier_review_months and lower.level > tiers[0].level
+            else None
+        )
+    changed = [c for c in cards if c.pk in {pk for pk, _f, _t in items}]
     Card.objects.bulk_update(changed, ["tier", "tier_since", "tier_review_on"])
-    return len(changed)
+    TierChange.objects.bulk_create(changes)
+    if items:
+        transaction.on_commit(
+            lambda: signals.tiers_downgraded.send(sender=Card, items=items, note=note)
+        )
+    return len(changes)
 
 
 def _warn_downgrades(at, conf, tiers, cutoff) -> int:

@@ -14,3 +14,5 @@ points_expiring = Signal()
 tier_downgrade_warning = Signal()
 # kwargs: coupon_id, member_id, source — sent on commit of coupon_issue
 coupon_issued = Signal()
+# kwargs: items, a list of (member_id, from_tier_id, to_tier_id); note — review_tiers, on commit
+tiers_downgraded = Signal()

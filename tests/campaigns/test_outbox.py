@@ -135,3 +135,26 @@ def test_messages_are_in_the_data_export_and_gone_with_the_member(member, flaky)
     assert "loyalty" in member_data_export(member)  # the loyalty section is there too
     member_erase(member=member, actor=None)
     assert not Message.objects.filter(member=member).exists()
+
+
+def test_downgrades_by_the_review_job_are_notified_in_bulk(
+    member, owner, django_capture_on_commit_callbacks
+):
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    import time_machine
+
+    from loyalty.models import Tier
+    from loyalty.services import tier_set
+
+    sh = ZoneInfo("Asia/Shanghai")
+    with time_machine.travel(dt.datetime(2026, 1, 10, 12, tzinfo=sh), tick=False):
+        tier_set(member=member, tier=Tier.objects.get(name="金卡"), actor=owner)
+    with (
+        time_machine.travel(dt.datetime(2026, 4, 11, 0, 20, tzinfo=sh), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        run_job("review_tiers")
+    down = Message.objects.get(member=member, event="tier_down", channel="inbox")
+    assert "银卡" in down.body
