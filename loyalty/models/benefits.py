@@ -57,8 +57,8 @@ class CouponTemplate(models.Model):
         **MONEY,
         default=0,
         validators=[MinValueValidator(0)],
-        # xgettext:no-python-format
         help_text=_(
+            # xgettext:no-python-format
             "Cash off: yuan taken off the bill. Percentage off: the share paid, "
             "0.90 = 10% off (9折). Gift and free shipping: what it is worth, for reports."
         ),
