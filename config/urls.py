@@ -23,7 +23,8 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("staff/", include("members.urls")),
+    # Staff screens: the counter and member 360 (loyalty).
+    path("staff/", include("loyalty.staff_urls")),
     # Customers: /join/ and the member centre /me/, composed of each app's part.
     path("", include("members.member_urls")),
     path("me/", include("loyalty.member_urls")),

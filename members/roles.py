@@ -16,6 +16,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "campaigns.*",
         "wechat.*",
         "django_q.*",
+        "axes.*",  # unlock staff accounts locked after failed logins
         "members.export_member",
     ],
     Role.MANAGER: [
@@ -30,6 +31,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "members.view_auditentry",
         "loyalty.view_card",
         "loyalty.view_purchase",
+        "loyalty.add_purchase",
+        "loyalty.add_refund",
+        "loyalty.view_refund",
         "loyalty.view_pointsentry",
         "loyalty.adjust_points",
         "loyalty.issue_coupon",
@@ -42,6 +46,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "loyalty.change_redemption",
         "loyalty.view_checkin",
         "loyalty.view_referral",
+        "campaigns.view_dailystats",  # the dashboard, of their store
     ],
     Role.CLERK: [
         "members.view_member",
@@ -50,8 +55,11 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "loyalty.view_card",
         "loyalty.add_purchase",
         "loyalty.view_purchase",
+        "loyalty.add_refund",  # refunds at the counter, their store's members only
         "loyalty.view_coupon",
+        "loyalty.change_coupon",  # 核销 a coupon without a purchase
         "loyalty.view_redemption",
+        "loyalty.change_redemption",  # hand over a reward (pickup code)
     ],
 }
 

@@ -2,11 +2,10 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.views.decorators.http import require_GET
 
-from .forms import MemberSearchForm
-from .selectors import member_search, staff_profile_of
+from .selectors import staff_profile_of
 
 
 def staff_required(view):
@@ -39,21 +38,6 @@ def home(request):
     if request.user.is_authenticated:
         return redirect("staff:home")
     return redirect("login")
-
-
-@require_GET
-@staff_required
-def staff_home(request):
-    """The staff start page: find a member by phone, last four digits, number or name."""
-    form = MemberSearchForm(request.GET or None)
-    kind, results, searched = "", [], False
-    if form.is_valid() and form.cleaned_data["q"]:
-        kind, results = member_search(request.user, form.cleaned_data["q"])
-        searched = True
-    context = {"form": form, "results": results, "kind": kind, "searched": searched}
-    if request.headers.get("HX-Request"):
-        return render(request, "members/_search_results.html", context)
-    return render(request, "members/staff_home.html", context)
 
 
 def bench_hello(request):

@@ -1,0 +1,442 @@
+"""Reads of the staff screens (the counter and member 360), scoped to what the staff
+member may see (members.selectors.members_visible_to). No writes here.
+
+The 360 timeline is composed from sources: loyalty's own below, and those the apps
+above register in TIMELINE_SOURCES (campaigns adds the member's messages), so loyalty
+never imports them.
+"""
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import Min, Q, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from members.models import AuditEntry, Member, User
+from members.selectors import member_search, members_visible_to
+
+from .models import (
+    CODE_ALPHABET,
+    Card,
+    CheckIn,
+    Coupon,
+    CouponEvent,
+    CouponTemplate,
+    EarnRule,
+    LoyaltySettings,
+    PointsEntry,
+    Purchase,
+    Redemption,
+    Tier,
+    TierChange,
+    normalize_code,
+    split_categories,
+)
+from .money import yuan_down
+from .services import _qualifying_metric
+
+EXPIRING_DAYS = 30
+LAST_PURCHASES = 5
+TIMELINE_SIZE = 40
+
+
+# --- the counter's one search box ---------------------------------------------------
+
+
+@dataclass
+class Lookup:
+    """What the search box found: members, or a coupon, or a reward's pickup."""
+
+    kind: str = ""  # phone | member_no | last4 | name | coupon | pickup
+    members: list[Member] = field(default_factory=list)
+    coupon: Coupon | None = None
+    redemption: Redemption | None = None
+
+    @property
+    def found(self) -> bool:
+        return bool(self.members or self.coupon or self.redemption)
+
+
+def _code_shaped(text: str, length: int) -> bool:
+    return len(text) == length and all(ch in CODE_ALPHABET for ch in text)
+
+
+def counter_lookup(user: User, q: str) -> Lookup:
+    """Phone (full or last 4), member number (typed or the card's QR), or a coupon or
+    pickup code. Each is one indexed lookup; codes of another store's members are not found."""
+    q = (q or "").strip()
+    if not q:
+        return Lookup()
+    code = normalize_code(q)
+    visible = members_visible_to(user)
+    if _code_shaped(code, Coupon.CODE_LENGTH) and not code.isdigit():
+        coupon = (
+            Coupon.objects.select_related("template", "member")
+            .filter(code=code, member__in=visible)
+            .first()
+        )
+        return Lookup(kind="coupon", coupon=coupon)
+    if _code_shaped(code, Redemption.PICKUP_CODE_LENGTH) and not code.isdigit():
+        redemption = (
+            Redemption.objects.select_related("reward", "member")
+            .filter(pickup_code=code, member__in=visible)
+            .first()
+        )
+        return Lookup(kind="pickup", redemption=redemption)
+    kind, members = member_search(user, q)
+    return Lookup(kind=kind, members=members)
+
+
+# --- the member card at the counter ---------------------------------------------------
+
+
+def card_of(member: Member) -> Card:
+    card = Card.objects.select_related("tier").filter(pk=member.pk).first()
+    return card or Card(member=member)  # unsaved, all zero: a bulk path skipped it
+
+
+def tier_progress(card: Card, conf: LoyaltySettings, now) -> dict | None:
+    """The next tier and how far the member is from it, or None at the top."""
+    level = card.tier.level if card.tier else 0
+    upcoming = Tier.objects.filter(level__gt=level).order_by("level").first()
+    if upcoming is None:
+        return None
+    metric = _qualifying_metric(card, conf, now) if card.pk else Decimal(0)
+    target = upcoming.qualify_threshold
+    percent = 100 if target <= 0 else min(100, int(metric * 100 / target))
+    missing = max(target - metric, Decimal(0))
+    if conf.tier_basis == LoyaltySettings.TierBasis.SPEND:
+        text = _("¥%(n)s more spend to %(tier)s") % {"n": missing, "tier": upcoming.name}
+    elif conf.tier_basis == LoyaltySettings.TierBasis.VISITS:
+        text = _("%(n)d more purchases to %(tier)s") % {"n": int(missing), "tier": upcoming.name}
+    else:
+        text = _("%(n)d more growth value to %(tier)s") % {
+            "n": int(missing),
+            "tier": upcoming.name,
+        }
+    return {"tier": upcoming, "percent": percent, "text": text}
+
+
+def expiring_points(member: Member, now) -> dict:
+    soon = PointsEntry.objects.filter(
+        member=member,
+        remaining__gt=0,
+        expires_at__gt=now,
+        expires_at__lte=now + dt.timedelta(days=EXPIRING_DAYS),
+    ).aggregate(points=Sum("remaining"), first=Min("expires_at"))
+    first = soon["first"]
+    # expires_at is the first instant after the last valid day.
+    last_day = timezone.localdate(first - dt.timedelta(microseconds=1)) if first else None
+    return {"points": soon["points"] or 0, "last_day": last_day}
+
+
+def usable_coupons_of(member: Member, now) -> list[Coupon]:
+    coupons = list(
+        Coupon.objects.filter(
+            member=member,
+            status=Coupon.Status.ISSUED,
+            valid_from__lte=now,
+            valid_until__gt=now,
+        )
+        .select_related("template")
+        .order_by("valid_until", "id")[:20]
+    )
+    for coupon in coupons:
+        coupon.last_day = timezone.localdate(coupon.valid_until - dt.timedelta(microseconds=1))
+    return coupons
+
+
+def points_cash_value(points: int, conf: LoyaltySettings) -> Decimal:
+    return yuan_down(Decimal(points) / conf.points_per_cash_yuan)
+
+
+def member_card(member: Member, now=None) -> dict:
+    """Everything the counter shows of a member, in a fixed number of queries."""
+    now = now or timezone.now()
+    conf = LoyaltySettings.current()
+    card = card_of(member)
+    today = timezone.localdate(now, timezone.get_default_timezone())
+    return {
+        "member": member,
+        "card": card,
+        "conf": conf,
+        "cash_value": points_cash_value(card.points_balance, conf),
+        "progress": tier_progress(card, conf, now),
+        "expiring": expiring_points(member, now),
+        "coupons": usable_coupons_of(member, now),
+        "checkin": CheckIn.objects.filter(member=member, day=today).first(),
+        "tags": list(member.tags.all()),
+        "guide": (
+            User.objects.select_related("staff_profile").filter(pk=member.guide_id).first()
+            if member.guide_id
+            else None
+        ),
+        "last_purchases": list(
+            Purchase.objects.filter(member=member)
+            .select_related("store")
+            .order_by("-occurred_at", "-id")[:LAST_PURCHASES]
+        ),
+    }
+
+
+def known_categories(conf: LoyaltySettings) -> list[str]:
+    """Categories the rules know of (earn rules, coupon templates): the form's suggestions."""
+    names = set(EarnRule.objects.exclude(category="").values_list("category", flat=True))
+    for text in (
+        CouponTemplate.objects.filter(active=True)
+        .exclude(categories="")
+        .values_list("categories", flat=True)
+    ):
+        names |= split_categories(text)
+    names |= conf.excluded_categories()
+    return sorted(names)
+
+
+def counter_purchase_by_token(member: Member, token: str) -> Purchase | None:
+    """The purchase a counter confirmation form (its token) already recorded, if any."""
+    if not token or len(token) > 40:
+        return None
+    return Purchase.objects.filter(external_ref=f"counter:{token}", member=member).first()
+
+
+def purchase_for_receipt(purchase_id: int):
+    """The purchase with what its receipt shows (store, staff, member, coupon, refunds)."""
+    purchase = (
+        Purchase.objects.select_related("member", "store", "staff__staff_profile")
+        .filter(pk=purchase_id)
+        .first()
+    )
+    if purchase is None:
+        return None, [], []
+    coupons = list(Coupon.objects.filter(purchase=purchase).select_related("template"))
+    refunds = list(purchase.refunds.order_by("created_at", "id"))
+    return purchase, coupons, refunds
+
+
+def visible_to(user: User, member: Member) -> bool:
+    return members_visible_to(user).filter(pk=member.pk).exists()
+
+
+# --- the 360 timeline ------------------------------------------------------------------
+
+
+@dataclass
+class Event:
+    """One line of a member's timeline."""
+
+    at: dt.datetime
+    kind: str  # a CSS hook: registered, purchase, points, coupon, reward, tier, checkin, ...
+    title: str
+    detail: str = ""
+    amount: str = ""
+    url: str = ""
+
+
+# A source: (member, before, limit) -> list[Event], newest first, all strictly before
+# `before`. Apps above loyalty append theirs (campaigns: messages) from their ready().
+TimelineSource = Callable[[Member, dt.datetime, int], list[Event]]
+TIMELINE_SOURCES: list[TimelineSource] = []
+
+
+def _purchases(member, before, limit):
+    from django.urls import reverse
+
+    rows = (
+        Purchase.objects.filter(member=member, occurred_at__lt=before)
+        .select_related("store")
+        .order_by("-occurred_at", "-id")[:limit]
+    )
+    events = []
+    for p in rows:
+        detail = " · ".join(
+            filter(
+                None,
+                [
+                    p.store.name if p.store_id else "",
+                    p.category,
+                    _("paid ¥%(cash)s") % {"cash": p.cash_paid},
+                    _("+%(n)d points") % {"n": p.points_earned} if p.points_earned else "",
+                    p.get_status_display() if p.status != Purchase.Status.COMPLETED else "",
+                ],
+            )
+        )
+        events.append(
+            Event(
+                p.occurred_at,
+                "purchase",
+                _("Purchase"),
+                detail,
+                f"¥{p.gross_amount}",
+                reverse("staff:receipt", args=[p.pk]),
+            )
+        )
+    return events
+
+
+def _points(member, before, limit):
+    # Purchase rows are on the timeline already: show the other kinds of points here.
+    rows = (
+        PointsEntry.objects.filter(member=member, created_at__lt=before, purchase__isnull=True)
+        .select_related("actor")
+        .order_by("-created_at", "-id")[:limit]
+    )
+    return [
+        Event(
+            e.created_at,
+            "points",
+            e.get_kind_display(),
+            " · ".join(filter(None, [e.reason, str(e.actor or "")])),
+            f"{e.delta:+d}",
+        )
+        for e in rows
+    ]
+
+
+def _coupons(member, before, limit):
+    rows = (
+        CouponEvent.objects.filter(coupon__member=member, at__lt=before)
+        .select_related("coupon__template", "store", "actor")
+        .order_by("-at", "-id")[:limit]
+    )
+    return [
+        Event(
+            e.at,
+            "coupon",
+            _("Coupon %(event)s") % {"event": e.get_kind_display()},
+            " · ".join(
+                filter(
+                    None,
+                    [
+                        e.coupon.template.name,
+                        e.coupon.display_code,
+                        e.store.name if e.store_id else "",
+                        e.note,
+                    ],
+                )
+            ),
+        )
+        for e in rows
+    ]
+
+
+def _redemptions(member, before, limit):
+    rows = (
+        Redemption.objects.filter(member=member, created_at__lt=before)
+        .select_related("reward")
+        .order_by("-created_at", "-id")[:limit]
+    )
+    return [
+        Event(
+            r.created_at,
+            "reward",
+            _("Reward redeemed"),
+            f"{r.reward.name} · {r.get_status_display()} · {r.pickup_code}",
+            f"-{r.points}",
+        )
+        for r in rows
+    ]
+
+
+def _tiers(member, before, limit):
+    rows = (
+        TierChange.objects.filter(member=member, created_at__lt=before)
+        .select_related("from_tier", "to_tier")
+        .order_by("-created_at", "-id")[:limit]
+    )
+    return [
+        Event(
+            t.created_at,
+            "tier",
+            t.get_reason_display(),
+            f"{t.from_tier or '—'} → {t.to_tier or '—'}" + (f" · {t.note}" if t.note else ""),
+        )
+        for t in rows
+    ]
+
+
+def _checkins(member, before, limit):
+    rows = CheckIn.objects.filter(member=member, created_at__lt=before).order_by(
+        "-created_at", "-id"
+    )[:limit]
+    return [
+        Event(
+            c.created_at,
+            "checkin",
+            _("Check-in"),
+            _("%(n)d days in a row") % {"n": c.streak},
+            f"+{c.points + c.bonus_points}",
+        )
+        for c in rows
+    ]
+
+
+def _audit(member, before, limit):
+    rows = (
+        AuditEntry.objects.filter(
+            object_type=Member._meta.label_lower, object_id=str(member.pk), at__lt=before
+        )
+        .select_related("actor")
+        .order_by("-at", "-id")[:limit]
+    )
+    events = []
+    for entry in rows:
+        changes = "; ".join(
+            f"{name}: {pair[0] if pair[0] is not None else '—'} → {pair[1]}"
+            for name, pair in entry.changes.items()
+            if isinstance(pair, list | tuple) and len(pair) == 2
+        )
+        events.append(
+            Event(
+                entry.at,
+                "audit",
+                entry.action_label,
+                " · ".join(filter(None, [str(entry.actor or ""), changes])),
+            )
+        )
+    return events
+
+
+def _registered(member, before, limit):
+    if member.created_at >= before:
+        return []
+    detail = " · ".join(
+        filter(None, [member.get_source_display(), member.store.name if member.store else ""])
+    )
+    return [Event(member.created_at, "registered", _("Registered"), detail)]
+
+
+LOYALTY_SOURCES: list[TimelineSource] = [
+    _registered,
+    _purchases,
+    _points,
+    _coupons,
+    _redemptions,
+    _tiers,
+    _checkins,
+    _audit,
+]
+
+
+def member_timeline(member: Member, *, before=None, limit: int = TIMELINE_SIZE) -> list[Event]:
+    """The newest `limit` events of every source before `before`, newest first.
+
+    One query per source, each on a (member, time) index; the page asks for the next
+    ones with the oldest shown as `before`.
+    """
+    before = before or timezone.now() + dt.timedelta(seconds=1)
+    events: list[Event] = []
+    for source in [*LOYALTY_SOURCES, *TIMELINE_SOURCES]:
+        events.extend(source(member, before, limit))
+    events.sort(key=lambda e: e.at, reverse=True)
+    return events[:limit]
+
+
+def guide_choices(member: Member):
+    """Staff who may look after the member: the member's store's staff, and the owners."""
+    qs = User.objects.filter(is_active=True, staff_profile__isnull=False)
+    if member.store_id:
+        qs = qs.filter(Q(staff_profile__store_id=member.store_id) | Q(staff_profile__role="owner"))
+    return qs.select_related("staff_profile").order_by("username")

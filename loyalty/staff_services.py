@@ -1,0 +1,128 @@
+"""What staff do at the counter and on the member 360 page, as services.
+
+Each wraps the loyalty service that does the work and records the staff action in
+the audit trail (members.audit) in the same transaction, so "who did what, when"
+is searchable in the admin (操作日志) whatever screen it came from. Services that
+audit themselves (points_adjust, purchase_refund, tier_set, member_update) are
+called directly by the views.
+"""
+
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils.translation import gettext_lazy
+
+from members.audit import ACTION_LABELS, audit_record
+from members.models import Member, Store, User
+
+from .coupons import coupon_issue, coupon_redeem
+from .models import Coupon, CouponTemplate, Purchase, Redemption
+from .rewards import redemption_fulfil
+from .services import purchase_record
+
+# Labels of the loyalty actions in the audit trail (members owns the table, every app
+# names its own actions; registered on import, as config.urls imports the staff views).
+ACTION_LABELS.update(
+    {
+        "purchase.record": gettext_lazy("Purchase recorded at the counter"),
+        "purchase.refund": gettext_lazy("Purchase refunded"),
+        "points.adjust": gettext_lazy("Points adjusted by hand"),
+        "tier.set": gettext_lazy("Tier set by staff"),
+        "coupon.redeem": gettext_lazy("Coupon verified (核销)"),
+        "coupon.issue": gettext_lazy("Coupon issued by staff"),
+        "redemption.fulfil": gettext_lazy("Reward handed over"),
+    }
+)
+
+
+@transaction.atomic
+def counter_purchase(
+    *,
+    member: Member,
+    actor: User,
+    store: Store | None,
+    amount: Decimal,
+    token: str,
+    category: str = "",
+    coupon_code: str = "",
+    points_to_use: int = 0,
+) -> tuple[Purchase, bool]:
+    """A purchase at the counter. `token` is the confirm form's one-time token, so a
+    double click (or a resent form) records the purchase once."""
+    purchase, created = purchase_record(
+        member=member,
+        amount=amount,
+        external_ref=f"counter:{token}",
+        store=store,
+        staff=actor,
+        category=category,
+        points_to_use=points_to_use,
+        coupon_code=coupon_code,
+        channel=Purchase.Channel.COUNTER,
+    )
+    if created:
+        audit_record(
+            actor=actor,
+            action="purchase.record",
+            obj=member,
+            changes={
+                "purchase": [None, purchase.external_ref],
+                "amount": [None, str(purchase.gross_amount)],
+                "paid": [None, str(purchase.cash_paid)],
+                "points_used": [None, purchase.points_used],
+                "points_earned": [None, purchase.points_earned],
+            },
+            store=store,
+        )
+    return purchase, created
+
+
+@transaction.atomic
+def counter_coupon_verify(
+    *, code: str, actor: User, store: Store | None, member: Member | None = None
+) -> Coupon:
+    """核销 a coupon without a purchase (a gift item, a free drink): exactly once."""
+    coupon = coupon_redeem(code=code, store=store, actor=actor, member=member)
+    audit_record(
+        actor=actor,
+        action="coupon.redeem",
+        obj=coupon.member,
+        changes={"coupon": [coupon.display_code, Coupon.Status.REDEEMED.value]},
+        store=store,
+    )
+    return coupon
+
+
+@transaction.atomic
+def counter_pickup(*, code: str, actor: User, store: Store | None) -> Redemption:
+    """Hand over a reward bought with points (its pickup code): exactly once."""
+    redemption = redemption_fulfil(code=code, store=store, actor=actor)
+    audit_record(
+        actor=actor,
+        action="redemption.fulfil",
+        obj=redemption.member,
+        changes={
+            "pickup": [
+                f"{redemption.reward.name} {redemption.pickup_code}",
+                Redemption.Status.FULFILLED.value,
+            ]
+        },
+        store=store,
+    )
+    return redemption
+
+
+@transaction.atomic
+def staff_coupon_issue(*, template: CouponTemplate, member: Member, actor: User) -> Coupon:
+    """A manager gives a member one coupon (within the template's stock and limits)."""
+    coupon, _created = coupon_issue(
+        template=template, member=member, source=Coupon.Source.STAFF, actor=actor
+    )
+    audit_record(
+        actor=actor,
+        action="coupon.issue",
+        obj=member,
+        changes={"coupon": [None, f"{template.name} {coupon.display_code}"]},
+        store=member.store,
+    )
+    return coupon

@@ -1,0 +1,28 @@
+"""/staff/: the counter (收银台) and the member 360 pages (loyalty/staff_views.py).
+
+This is the staff home (LOGIN_REDIRECT_URL "staff:home"); the member search that
+members served here is folded into the counter's search box.
+"""
+
+from django.urls import path
+
+from . import staff_views as views
+
+app_name = "staff"
+
+urlpatterns = [
+    path("", views.counter, name="home"),
+    path("verify/", views.verify, name="verify"),
+    path("register/", views.register, name="register"),
+    path("m/<str:member_no>/", views.counter_card, name="card"),
+    path("m/<str:member_no>/purchase/", views.purchase, name="purchase"),
+    path("purchases/<int:pk>/", views.receipt, name="receipt"),
+    path("purchases/<int:pk>/refund/", views.refund, name="refund"),
+    path("members/<str:member_no>/", views.member_detail, name="member"),
+    path("members/<str:member_no>/edit/", views.member_edit, name="member_edit"),
+    path("members/<str:member_no>/tags/", views.tag_add, name="tag_add"),
+    path("members/<str:member_no>/tags/<int:tag_id>/remove/", views.tag_remove, name="tag_remove"),
+    path("members/<str:member_no>/guide/", views.guide_set, name="guide"),
+    path("members/<str:member_no>/points/", views.points_adjust_view, name="points_adjust"),
+    path("members/<str:member_no>/coupons/", views.coupon_issue_view, name="coupon_issue"),
+]

@@ -1,0 +1,443 @@
+"""The staff screens under /staff/: the counter (收银台) and the member 360 page.
+
+Every view: access helper (login, staff profile, the member visible to this staff
+member, the permission of the action) -> form -> one service call -> message ->
+redirect. Changes only by POST. A clerk sees only their store's members: another
+store's member number in a URL is refused (members.selectors.member_get_for_staff).
+"""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from members.models import Member, PrivacyNotice, Tag
+from members.selectors import member_get_for_staff, staff_profile_of
+from members.services import DuplicatePhone, member_create, member_update
+from members.tagging import member_tag_add, member_tag_remove
+from members.views import staff_required
+
+from . import staff_selectors as sel
+from .coupons import CouponNotUsable
+from .models import Coupon, LoyaltySettings, normalize_code
+from .rewards import RedemptionNotPossible
+from .services import LoyaltyError, points_adjust, purchase_quote, purchase_refund
+from .staff_forms import (
+    CodeForm,
+    CounterSearchForm,
+    CouponIssueForm,
+    GuideForm,
+    PointsAdjustForm,
+    ProfileForm,
+    PurchaseForm,
+    RefundForm,
+    RegisterForm,
+    TagForm,
+    new_token,
+)
+from .staff_services import (
+    counter_coupon_verify,
+    counter_pickup,
+    counter_purchase,
+    staff_coupon_issue,
+)
+
+# --- access helpers ----------------------------------------------------------------
+
+
+def _need(user, perm: str) -> None:
+    if not user.has_perm(perm):
+        raise PermissionDenied
+
+
+def _store_of(user, member: Member | None = None):
+    """Where the staff member works: their store; owners (no store) act for the member's."""
+    profile = staff_profile_of(user)
+    if profile is not None and profile.store_id:
+        return profile.store
+    return member.store if member is not None else None
+
+
+def _purchase_for_staff(user, pk: int):
+    purchase, coupons, refunds = sel.purchase_for_receipt(pk)
+    if purchase is None:
+        raise Http404
+    if not sel.visible_to(user, purchase.member):
+        raise PermissionDenied
+    return purchase, coupons, refunds
+
+
+def _full_phone(user, typed: bool = False) -> bool:
+    """Clerks see a number masked (138****8000) unless they typed it in the search."""
+    return typed or user.has_perm("members.change_member")
+
+
+def _errors(exc: Exception) -> list[str]:
+    if isinstance(exc, LoyaltyError):
+        return [exc.message]
+    if isinstance(exc, ValidationError):
+        return exc.messages
+    raise exc
+
+
+# --- the counter ----------------------------------------------------------------------
+
+
+@require_GET
+@staff_required
+def counter(request):
+    """One search box: phone, last 4, member number, the card's QR, a coupon or pickup code.
+
+    htmx asks for the result part only; one member found shows their card at once.
+    """
+    form = CounterSearchForm(request.GET or None)
+    lookup, searched = sel.Lookup(), False
+    if form.is_valid() and form.cleaned_data["q"]:
+        lookup, searched = sel.counter_lookup(request.user, form.cleaned_data["q"]), True
+    context = {"form": form, "lookup": lookup, "searched": searched}
+    context.update(results=lookup.members, kind=lookup.kind)
+    if len(lookup.members) == 1:
+        context.update(sel.member_card(lookup.members[0]))
+        context["full_phone"] = _full_phone(request.user, typed=lookup.kind == "phone")
+    if request.headers.get("HX-Request"):
+        return render(request, "loyalty/staff/_lookup.html", context)
+    return render(request, "loyalty/staff/counter.html", context)
+
+
+@require_GET
+@staff_required
+def counter_card(request, member_no):
+    """The counter with one member's card (a result list's link, back from a purchase)."""
+    member = member_get_for_staff(request.user, member_no)
+    context = {"form": CounterSearchForm(), "searched": True, **sel.member_card(member)}
+    context["full_phone"] = _full_phone(request.user)
+    return render(request, "loyalty/staff/counter.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required
+def purchase(request, member_no):
+    """GET: the form, and with an amount the preview (purchase_quote) and its confirm
+    button; POST (confirm): record it once per form token, then the receipt."""
+    member = member_get_for_staff(request.user, member_no)
+    _need(request.user, "loyalty.add_purchase")
+    if request.method == "POST":
+        # A second click of the same confirmation: its coupon is no longer usable, so
+        # the form would refuse it; the purchase it made is the answer.
+        done = sel.counter_purchase_by_token(member, request.POST.get("token", ""))
+        if done is not None:
+            messages.info(request, _("This purchase was already recorded."))
+            return redirect("staff:receipt", done.pk)
+    now = timezone.now()
+    coupons = sel.usable_coupons_of(member, now)
+    data = request.POST if request.method == "POST" else (request.GET or None)
+    form = PurchaseForm(data, coupons=coupons)
+    if request.method == "POST" and form.is_valid():
+        cd = form.cleaned_data
+        try:
+            if not cd["token"]:
+                raise ValidationError(_("This form has expired. Please start again."))
+            bought, created = counter_purchase(
+                member=member,
+                actor=request.user,
+                store=_store_of(request.user, member),
+                amount=cd["amount"],
+                token=cd["token"],
+                category=cd["category"],
+                coupon_code=cd["coupon"],
+                points_to_use=cd["points"],
+            )
+        except (LoyaltyError, ValidationError) as exc:
+            for error in _errors(exc):
+                form.add_error(None, error)
+        else:
+            if created:
+                messages.success(request, _("Purchase recorded."))
+            else:
+                messages.info(request, _("This purchase was already recorded."))
+            return redirect("staff:receipt", bought.pk)
+    conf, card = LoyaltySettings.current(), sel.card_of(member)
+    card.member = member
+    quote = None
+    if request.method == "GET" and form.is_valid():
+        cd = form.cleaned_data
+        try:
+            quote = purchase_quote(
+                card=card,
+                amount=cd["amount"],
+                category=cd["category"],
+                points_to_use=cd["points"],
+                coupon=next((c for c in coupons if c.code == cd["coupon"]), None),
+                now=now,
+                conf=conf,
+            )
+        except (LoyaltyError, ValidationError) as exc:
+            for error in _errors(exc):
+                form.add_error(None, error)
+    context = {
+        "member": member,
+        "form": form,
+        "quote": quote,
+        "token": new_token() if quote else "",
+        "card": card,
+        "conf": conf,
+        "coupons": coupons,
+        "categories": sel.known_categories(conf),
+    }
+    return render(request, "loyalty/staff/purchase.html", context)
+
+
+@require_GET
+@staff_required
+def receipt(request, pk):
+    purchase, coupons, refunds = _purchase_for_staff(request.user, pk)
+    owed = sum(r.points_debt for r in refunds)
+    context = {"purchase": purchase, "coupons": coupons, "refunds": refunds, "owed": owed}
+    return render(request, "loyalty/staff/receipt.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required
+def refund(request, pk):
+    purchase, _coupons, _refunds = _purchase_for_staff(request.user, pk)
+    _need(request.user, "loyalty.add_refund")
+    if request.method == "GET":
+        form = RefundForm(initial={"amount": purchase.refundable_amount, "token": new_token()})
+        return render(request, "loyalty/staff/refund.html", {"purchase": purchase, "form": form})
+    form = RefundForm(request.POST)
+    if form.is_valid():
+        cd = form.cleaned_data
+        try:
+            done, _created = purchase_refund(
+                purchase=purchase,
+                amount=cd["amount"],
+                key=f"counter-refund:{cd['token']}",
+                actor=request.user,
+                reason=cd["reason"],
+            )
+        except (LoyaltyError, ValidationError) as exc:
+            for error in _errors(exc):
+                form.add_error(None, error)
+        else:
+            messages.success(request, _("Refunded ¥%(amount)s.") % {"amount": done.amount})
+            return redirect("staff:receipt", purchase.pk)
+    return render(request, "loyalty/staff/refund.html", {"purchase": purchase, "form": form})
+
+
+@require_POST
+@staff_required
+def verify(request):
+    """核销 without a purchase: a coupon code, or the pickup code of a reward."""
+    form = CodeForm(request.POST)
+    back = reverse("staff:home")
+    if not form.is_valid():
+        messages.error(request, _("Enter a coupon or pickup code."))
+        return redirect(back)
+    code = normalize_code(form.cleaned_data["code"])
+    lookup = sel.counter_lookup(request.user, code)
+    target = lookup.coupon or lookup.redemption
+    if target is None:
+        messages.error(request, _("No coupon or pickup code %(code)s here.") % {"code": code})
+        return redirect(back)
+    back = reverse("staff:card", args=[target.member.member_no])
+    store = _store_of(request.user, target.member)
+    try:
+        if isinstance(target, Coupon):
+            _need(request.user, "loyalty.change_coupon")
+            done = counter_coupon_verify(code=code, actor=request.user, store=store)
+            text = _("Coupon %(name)s verified.") % {"name": done.template.name}
+        else:
+            _need(request.user, "loyalty.change_redemption")
+            done = counter_pickup(code=code, actor=request.user, store=store)
+            text = _("Hand over: %(name)s.") % {"name": done.reward.name}
+    except (CouponNotUsable, RedemptionNotPossible) as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, text)
+    return redirect(back)
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required
+def register(request):
+    """A customer without WeChat at hand: phone and name, registered at this counter."""
+    _need(request.user, "members.add_member")
+    store = _store_of(request.user)
+    data = request.POST if request.method == "POST" else None
+    initial = {"phone": request.GET.get("phone", "")[:32]}
+    form = RegisterForm(data, initial=initial, store_choice=store is None)
+    notice = PrivacyNotice.current()
+    if form.is_valid():
+        cd = form.cleaned_data
+        try:
+            member = member_create(
+                phone=cd["phone"],
+                name=cd["name"],
+                source=Member.Source.COUNTER,
+                store=store or cd["store"],
+                guide=request.user if store else None,
+                consent_version=notice.version if notice else "",
+                consent_at=timezone.now(),
+                actor=request.user,
+            )
+        except DuplicatePhone as exc:
+            form.add_error("phone", exc.error_dict["phone"][0])
+        except ValidationError as exc:
+            form.add_error(None, exc.messages)
+        else:
+            messages.success(request, _("Member %(no)s registered.") % {"no": member.member_no})
+            return redirect("staff:card", member.member_no)
+    return render(request, "loyalty/staff/register.html", {"form": form, "notice": notice})
+
+
+# --- member 360 ------------------------------------------------------------------------
+
+
+@require_GET
+@staff_required
+def member_detail(request, member_no):
+    """Profile, card, tags, guide and the timeline of everything that happened."""
+    member = member_get_for_staff(request.user, member_no)
+    before = parse_datetime(request.GET.get("before", "")) if request.GET.get("before") else None
+    if before is not None and timezone.is_naive(before):
+        before = timezone.make_aware(before)
+    user = request.user
+    may_edit = user.has_perm("members.change_member")
+    context = {
+        **sel.member_card(member),
+        "full_phone": _full_phone(user),
+        "timeline": sel.member_timeline(member, before=before),
+        "before": before,
+        "may_edit": may_edit,
+        "may_adjust": user.has_perm("loyalty.adjust_points"),
+        "may_issue": user.has_perm("loyalty.issue_coupon"),
+    }
+    if may_edit:
+        context["tag_form"] = TagForm()
+        context["guide_form"] = GuideForm(
+            initial={"guide": member.guide_id}, choices=sel.guide_choices(member)
+        )
+    if context["may_adjust"]:
+        context["adjust_form"] = PointsAdjustForm(initial={"token": new_token()})
+    if context["may_issue"]:
+        context["issue_form"] = CouponIssueForm()
+    if len(context["timeline"]) == sel.TIMELINE_SIZE:  # a full page: there may be more
+        context["older"] = context["timeline"][-1].at
+    return render(request, "loyalty/staff/member.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required
+def member_edit(request, member_no):
+    member = member_get_for_staff(request.user, member_no)
+    _need(request.user, "members.change_member")
+    if request.method == "GET":
+        form = ProfileForm(instance=member, initial={"phone": member.phone})
+        return render(request, "loyalty/staff/member_edit.html", {"member": member, "form": form})
+    form = ProfileForm(request.POST, instance=Member.objects.get(pk=member.pk))
+    if form.is_valid():
+        try:
+            member_update(
+                member=member,
+                actor=request.user,
+                **{f: form.cleaned_data[f] for f in ProfileForm.Meta.fields},
+            )
+        except DuplicatePhone as exc:
+            form.add_error("phone", exc.error_dict["phone"][0])
+        except ValidationError as exc:
+            form.add_error(None, exc.messages)
+        else:
+            messages.success(request, _("Profile saved."))
+            return redirect("staff:member", member.member_no)
+    return render(request, "loyalty/staff/member_edit.html", {"member": member, "form": form})
+
+
+@require_POST
+@staff_required
+def tag_add(request, member_no):
+    member = member_get_for_staff(request.user, member_no)
+    _need(request.user, "members.change_member")
+    form = TagForm(request.POST)
+    if form.is_valid():
+        tag = form.cleaned_data["tag"]
+        if member_tag_add(member=member, tag=tag, actor=request.user):
+            messages.success(request, _("Tag %(tag)s added.") % {"tag": tag.name})
+    else:
+        messages.error(request, _("Choose a tag."))
+    return redirect("staff:member", member.member_no)
+
+
+@require_POST
+@staff_required
+def tag_remove(request, member_no, tag_id):
+    member = member_get_for_staff(request.user, member_no)
+    _need(request.user, "members.change_member")
+    tag = get_object_or_404(Tag, pk=tag_id)
+    if member_tag_remove(member=member, tag=tag, actor=request.user):
+        messages.success(request, _("Tag %(tag)s removed.") % {"tag": tag.name})
+    return redirect("staff:member", member.member_no)
+
+
+@require_POST
+@staff_required
+def guide_set(request, member_no):
+    member = member_get_for_staff(request.user, member_no)
+    _need(request.user, "members.change_member")
+    form = GuideForm(request.POST, choices=sel.guide_choices(member))
+    if form.is_valid():
+        member_update(member=member, actor=request.user, guide=form.cleaned_data["guide"])
+        messages.success(request, _("Guide saved."))
+    else:
+        messages.error(request, _("Choose a guide from this store."))
+    return redirect("staff:member", member.member_no)
+
+
+@require_POST
+@staff_required
+def points_adjust_view(request, member_no):
+    member = member_get_for_staff(request.user, member_no)
+    _need(request.user, "loyalty.adjust_points")
+    form = PointsAdjustForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            messages.error(request, " ".join(errors))
+        return redirect("staff:member", member.member_no)
+    cd = form.cleaned_data
+    try:
+        points_adjust(
+            member=member,
+            delta=cd["delta"],
+            reason=cd["reason"],
+            actor=request.user,
+            key=f"staff-adjust:{cd['token']}",
+        )
+    except (LoyaltyError, ValidationError) as exc:
+        messages.error(request, " ".join(_errors(exc)))
+    else:
+        messages.success(request, _("Points adjusted by %(n)+d.") % {"n": cd["delta"]})
+    return redirect("staff:member", member.member_no)
+
+
+@require_POST
+@staff_required
+def coupon_issue_view(request, member_no):
+    member = member_get_for_staff(request.user, member_no)
+    _need(request.user, "loyalty.issue_coupon")
+    form = CouponIssueForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose a coupon."))
+        return redirect("staff:member", member.member_no)
+    try:
+        coupon = staff_coupon_issue(
+            template=form.cleaned_data["template"], member=member, actor=request.user
+        )
+    except LoyaltyError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Coupon %(code)s issued.") % {"code": coupon.display_code})
+    return redirect("staff:member", member.member_no)

@@ -1,0 +1,155 @@
+"""The counter's one search box: phone (full or last 4), member number or the card's QR,
+name, a coupon code or a pickup code; clerks see their store only, numbers masked."""
+
+import pytest
+from django.urls import reverse
+
+from loyalty.coupons import coupon_issue
+from loyalty.rewards import reward_redeem
+from members.models import User
+from tests.factories import MemberFactory
+from tests.loyalty.staff import fund, reward, template
+
+URL = reverse("staff:home")
+
+
+@pytest.mark.django_db
+def test_it_requires_login(client):
+    response = client.get(URL, {"q": "13800138000"})
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
+@pytest.mark.django_db
+def test_it_refuses_accounts_without_a_staff_profile(client):
+    user = User.objects.create_user("visitor", password="x-long-password-1")
+    client.force_login(user)
+    assert client.get(URL).status_code == 403
+
+
+@pytest.mark.django_db
+def test_it_refuses_post(clerk_client):
+    assert clerk_client.post(URL, {"q": "13800138000"}).status_code == 405
+
+
+@pytest.mark.django_db
+def test_clerk_finds_a_member_by_the_phone_they_typed_and_sees_it_in_full(clerk_client, store):
+    member = MemberFactory(phone="13800138000", name="李雷", store=store)
+    response = clerk_client.get(URL, {"q": "138-0013-8000"})
+    assert list(response.context["results"]) == [member]
+    assert "+8613800138000" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_last_four_digits_show_masked_numbers(clerk_client, store):
+    MemberFactory(phone="13800138000", store=store)
+    MemberFactory(phone="13900138000", store=store)
+    response = clerk_client.get(URL, {"q": "8000"})
+    page = response.content.decode()
+    assert len(response.context["results"]) == 2
+    assert "138****8000" in page and "139****8000" in page and "13800138000" not in page
+
+
+@pytest.mark.django_db
+def test_clerk_never_finds_another_stores_member(clerk_client, other_store):
+    theirs = MemberFactory(phone="13800138000", store=other_store)
+    for query in ("13800138000", "8000", theirs.member_no, theirs.name):
+        response = clerk_client.get(URL, {"q": query}, HTTP_HX_REQUEST="true")
+        assert list(response.context["results"]) == [], query
+        assert theirs.member_no not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_owner_finds_members_of_every_store(owner_client, store, other_store):
+    member = MemberFactory(phone="13800138000", store=other_store)
+    response = owner_client.get(URL, {"q": member.member_no})
+    assert list(response.context["results"]) == [member]
+
+
+@pytest.mark.django_db
+def test_htmx_requests_get_only_the_results_partial(clerk_client, store):
+    MemberFactory(phone="13800138000", store=store)
+    response = clerk_client.get(URL, {"q": "13800138000"}, HTTP_HX_REQUEST="true")
+    page = response.content.decode()
+    assert "<html" not in page and "+8613800138000" in page
+
+
+@pytest.mark.django_db
+def test_one_member_found_shows_their_card_at_once(clerk_client, store):
+    member = MemberFactory(phone="13800138000", name="李雷", store=store)
+    fund(member, 1234)
+    response = clerk_client.get(URL, {"q": member.member_no}, HTTP_HX_REQUEST="true")
+    page = response.content.decode()
+    assert 'id="member-card"' in page and "1234" in page and "李雷" in page
+    # Found by the number on the card, not by the phone: the phone stays masked.
+    assert "138****8000" in page and "13800138000" not in page
+    assert reverse("staff:purchase", args=[member.member_no]) in page
+
+
+@pytest.mark.django_db
+def test_the_card_qr_scanned_with_a_newline_finds_the_member(clerk_client, store):
+    member = MemberFactory(phone="13800138000", store=store)
+    response = clerk_client.get(URL, {"q": f" {member.member_no}\n"})
+    assert response.context["member"] == member
+
+
+@pytest.mark.django_db
+def test_a_coupon_code_finds_the_coupon_and_its_member(clerk_client, store):
+    member = MemberFactory(phone="13800138000", store=store)
+    coupon, _ = coupon_issue(template=template(name="免费拿铁"), member=member)
+    response = clerk_client.get(URL, {"q": coupon.display_code.lower()}, HTTP_HX_REQUEST="true")
+    assert response.context["lookup"].coupon == coupon
+    page = response.content.decode()
+    assert "免费拿铁" in page and member.member_no in page and 'id="coupon-found"' in page
+
+
+@pytest.mark.django_db
+def test_a_pickup_code_finds_the_redemption(clerk_client, store):
+    member = MemberFactory(phone="13800138000", store=store)
+    fund(member, 1000)
+    redemption, _ = reward_redeem(member=member, reward=reward(name="保温杯"), key="k1")
+    response = clerk_client.get(URL, {"q": redemption.pickup_code}, HTTP_HX_REQUEST="true")
+    assert response.context["lookup"].redemption == redemption
+    assert "保温杯" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_another_stores_coupon_code_is_not_found(clerk_client, other_store):
+    theirs = MemberFactory(phone="13900139000", store=other_store)
+    coupon, _ = coupon_issue(template=template(), member=theirs)
+    response = clerk_client.get(URL, {"q": coupon.code})
+    assert response.context["lookup"].coupon is None
+    assert theirs.member_no not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_an_unknown_phone_offers_to_register_it(clerk_client, store):
+    response = clerk_client.get(URL, {"q": "13700137000"})
+    assert reverse("staff:register") + "?phone=13700137000" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_no_match_says_so(clerk_client, store):
+    response = clerk_client.get(URL, {"q": "13700137000"})
+    assert "未找到" in response.content.decode() or "No member" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_lookup_query_count_is_pinned(clerk_client, store, django_assert_num_queries):
+    MemberFactory(phone="13800138000", store=store)
+    MemberFactory(phone="13900138000", store=store)
+    # session, user, staff profile, members (+store via join)
+    with django_assert_num_queries(4):
+        clerk_client.get(URL, {"q": "8000"}, HTTP_HX_REQUEST="true")
+
+
+@pytest.mark.django_db
+def test_the_card_query_count_is_pinned(clerk_client, store, django_assert_max_num_queries):
+    member = MemberFactory(phone="13800138000", store=store)
+    fund(member, 500)
+    for n in range(3):
+        coupon_issue(template=template(name=f"券{n}"), member=member)
+    # session, user, profile, member, settings, card, next tier, expiring, coupons,
+    # check-in, tags, last purchases: the same whatever the member holds.
+    with django_assert_max_num_queries(12):
+        response = clerk_client.get(URL, {"q": "13800138000"}, HTTP_HX_REQUEST="true")
+    assert len(response.context["coupons"]) == 3
