@@ -7,11 +7,11 @@ class CampaignsConfig(AppConfig):
     verbose_name = _("Campaigns")
 
     def ready(self):
-        from loyalty import jobs
+        from loyalty import jobs, staff_selectors
         from loyalty import signals as loyalty_signals
         from members.signals import member_registered
 
-        from . import notices, tasks
+        from . import dashboard, notices, staff_timeline, tasks
 
         # Loyalty events become notices in the outbox (sent on commit: after the fact).
         events = [
@@ -44,3 +44,12 @@ class CampaignsConfig(AppConfig):
             "every minute: send due messages, retry failed ones, free stuck ones",
             quiet=True,
         )
+        jobs.register(
+            "dashboard_aggregates",
+            dashboard.dashboard_aggregates,
+            "30 1 * * *",
+            "01:30 daily: dashboard figures of the last 3 days and today, and any day missing",
+        )
+        # The member 360 timeline shows the member's messages too.
+        if staff_timeline.timeline_messages not in staff_selectors.TIMELINE_SOURCES:
+            staff_selectors.TIMELINE_SOURCES.append(staff_timeline.timeline_messages)

@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from loyalty.models import MONEY
 from members.models import Member
 
 
@@ -68,3 +69,86 @@ class Message(models.Model):
 
     def __str__(self):
         return f"{self.get_event_display()} → {self.member_id} ({self.channel})"
+
+
+class DailyStats(models.Model):
+    """The dashboard's daily aggregate: one Shanghai day of one store's members.
+
+    Filled by the `dashboard_aggregates` job (campaigns/dashboard.py), so the dashboard
+    sums a few hundred of these rows instead of scanning purchases and the ledger.
+    A member belongs to their registration store (members without one: store NULL),
+    and everything of theirs counts there, wherever they bought. Figures are flows of
+    the day; stocks (members, points outstanding, tiers) are the sums of the flows
+    up to a day. `gaps` holds, for the day's purchases, how many days back each
+    member's previous and second-previous purchase was: from them the dashboard counts
+    distinct buyers and repeat buyers of any date range exactly (see dashboard.py).
+    """
+
+    day = models.DateField(_("day"))
+    store = models.ForeignKey(
+        "members.Store",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("store"),
+    )
+    new_members = models.PositiveIntegerField(_("new members"), default=0)
+    erased_members = models.PositiveIntegerField(_("erased members"), default=0)
+    purchases = models.PositiveIntegerField(_("purchases"), default=0)
+    gross = models.DecimalField(_("amount before discounts"), **MONEY, default=0)
+    spend = models.DecimalField(_("cash paid"), **MONEY, default=0)
+    refunds = models.DecimalField(_("refunded"), **MONEY, default=0)
+    tier_discount = models.DecimalField(_("tier discounts"), **MONEY, default=0)
+    coupon_value = models.DecimalField(_("coupon value used"), **MONEY, default=0)
+    points_issued = models.IntegerField(_("points issued"), default=0)
+    points_redeemed = models.IntegerField(_("points redeemed"), default=0)
+    points_expired = models.IntegerField(_("points expired"), default=0)
+    points_net = models.IntegerField(_("points balance change"), default=0)
+    coupons_issued = models.PositiveIntegerField(_("coupons issued"), default=0)
+    coupons_redeemed = models.PositiveIntegerField(_("coupons used"), default=0)
+    upgrades = models.PositiveIntegerField(_("tier upgrades"), default=0)
+    downgrades = models.PositiveIntegerField(_("tier downgrades"), default=0)
+    tier_net = models.JSONField(_("members per tier, change"), default=dict, blank=True)
+    gaps = models.JSONField(_("days since previous purchases"), default=dict, blank=True)
+    computed_at = models.DateTimeField(_("computed at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("daily statistics")
+        verbose_name_plural = _("daily statistics")
+        constraints = [
+            # One row per day and store, and one for members without a store: the job
+            # replaces a day's rows, so running it twice changes nothing.
+            models.UniqueConstraint(
+                fields=["day", "store"],
+                condition=Q(store__isnull=False),
+                name="dailystats_day_store",
+            ),
+            models.UniqueConstraint(
+                fields=["day"], condition=Q(store__isnull=True), name="dailystats_day_nostore"
+            ),
+        ]
+        indexes = [
+            # The dashboard of one store: its rows of a date range, and up to a day (stocks).
+            models.Index(fields=["store", "day"], name="dailystats_store_day"),
+            # The dashboard of all stores: every store's rows of a date range.
+            models.Index(fields=["day"], name="dailystats_day"),
+        ]
+
+    def __str__(self):
+        return f"{self.day} · {self.store_id or '-'}"
+
+
+class StatsDay(models.Model):
+    """A day whose DailyStats rows are complete (the job's bookmark: days without it are
+    computed on the next run, so a first run backfills and a killed run resumes)."""
+
+    day = models.DateField(_("day"), unique=True)
+    computed_at = models.DateTimeField(_("computed at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("computed day")
+        verbose_name_plural = _("computed days")
+
+    def __str__(self):
+        return str(self.day)

@@ -23,8 +23,9 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
-    # Staff screens: the counter and member 360 (loyalty).
+    # Staff screens: the counter and member 360 (loyalty), the dashboard (campaigns).
     path("staff/", include("loyalty.staff_urls")),
+    path("dashboard/", include("campaigns.dashboard_urls")),
     # Customers: /join/ and the member centre /me/, composed of each app's part.
     path("", include("members.member_urls")),
     path("me/", include("loyalty.member_urls")),

@@ -1,0 +1,34 @@
+"""The campaigns part of the member 360 timeline (loyalty.staff_selectors.TIMELINE_SOURCES):
+the notices and campaign messages the member was sent, one line per notice whatever
+the number of channels it went out by."""
+
+from django.utils.translation import gettext as _
+
+from loyalty.staff_selectors import Event
+
+from .models import Message
+
+
+def timeline_messages(member, before, limit) -> list[Event]:
+    rows = (
+        Message.objects.filter(member=member, created_at__lt=before)
+        .order_by("-created_at", "-id")
+        .values("dedupe_key", "channel", "event", "title", "body", "status", "created_at")[
+            : limit * 3
+        ]
+    )
+    notices: dict[str, dict] = {}
+    for row in rows:
+        # One notice goes out once per channel: the key without its ":channel" suffix.
+        key = row["dedupe_key"].rsplit(":", 1)[0]
+        seen = notices.setdefault(key, {**row, "channels": []})
+        seen["channels"].append(f"{row['channel']} ({Message.Status(row['status']).label})")
+    return [
+        Event(
+            n["created_at"],
+            "message",
+            _("Message: %(title)s") % {"title": n["title"]},
+            f"{n['body'][:120]} · {', '.join(n['channels'])}",
+        )
+        for n in list(notices.values())[:limit]
+    ]
