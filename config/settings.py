@@ -280,6 +280,50 @@ PUBLIC_URL = env.str("PUBLIC_URL", default="")
 MEMBER_SESSION_AGE = env.int("MEMBER_SESSION_AGE", default=60 * 60 * 24 * 30)
 MEMBER_LOGIN_REDIRECT_URL = "centre:home"
 
+# --- WeChat (wechat/client.py is the one module that talks to WeChat) ---------------
+# With DEBUG and no WECHAT_APP_ID, development values that work with the fake WeChat
+# server (`manage.py fake_wechat`, started by `make run`) at WECHAT_API_BASE.
+WECHAT_APP_ID = env.str("WECHAT_APP_ID", default="")
+WECHAT_FAKE = not WECHAT_APP_ID and (DEBUG or TESTING)
+if WECHAT_FAKE:
+    WECHAT_APP_ID = "wxfake0000000001"
+WECHAT_APP_SECRET = env.str("WECHAT_APP_SECRET", default="fake-secret" if WECHAT_FAKE else "")
+WECHAT_TOKEN = env.str("WECHAT_TOKEN", default="fake-token" if WECHAT_FAKE else "")
+# 43 characters; when set, callbacks are in safe mode (AES, WeChatCrypto).
+WECHAT_AES_KEY = env.str("WECHAT_AES_KEY", default="")
+# Empty: the real WeChat. Set: every WeChat host is rewritten to this base URL.
+WECHAT_API_BASE = env.str(
+    "WECHAT_API_BASE", default="http://127.0.0.1:8765" if WECHAT_FAKE else ""
+)
+WECHAT_TIMEOUT = env.float("WECHAT_TIMEOUT", default=5.0)
+# A callback whose timestamp is further than this from now (seconds) is refused.
+WECHAT_CALLBACK_MAX_AGE = env.int("WECHAT_CALLBACK_MAX_AGE", default=300)
+WECHAT_MCH_ID = env.str("WECHAT_MCH_ID", default="1900000109" if WECHAT_FAKE else "")
+WECHAT_PAY_KEY = env.str(
+    "WECHAT_PAY_KEY", default="fake-pay-key-0123456789abcdef012" if WECHAT_FAKE else ""
+)
+# Template ids per notice event (empty: no template message for that event).
+WECHAT_TEMPLATES = {
+    event: env.str(f"WECHAT_TEMPLATE_{event.upper()}", default=WECHAT_FAKE and f"tpl-{event}" or "")
+    for event in (
+        "welcome", "points_earned", "points_spent", "points_expiring", "tier_up", "tier_down",
+        "tier_warning", "coupon_received", "coupon_expiring", "campaign",
+    )
+}  # fmt: skip
+# The site's address in links sent through WeChat (replies, menu, template messages).
+WECHAT_SITE_URL = (PUBLIC_URL or env.str("WECHAT_SITE_URL", default="http://127.0.0.1:8000")).rstrip("/")
+# Development: treat every browser as if inside WeChat, so /join/ goes through the fake
+# server's OAuth (`make run` sets it when it starts the fake server).
+WECHAT_OAUTH_ANY_BROWSER = env.bool("WECHAT_OAUTH_ANY_BROWSER", default=False)
+# The official account's menu (`manage.py wechat_menu`): 注册会员, 会员中心, 签到.
+WECHAT_MENU = {
+    "button": [
+        {"type": "view", "name": "注册会员", "url": f"{WECHAT_SITE_URL}/join/"},
+        {"type": "view", "name": "会员中心", "url": f"{WECHAT_SITE_URL}/me/"},
+        {"type": "click", "name": "签到", "key": "CHECKIN"},
+    ]
+}
+
 # Extra URLs used only by the benchmark runner (a hello-world baseline view).
 BENCH_URLS = env.bool("BENCH_URLS", default=False)
 

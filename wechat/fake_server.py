@@ -1,0 +1,232 @@
+"""A fake WeChat server on 127.0.0.1 for development and tests (there is no internet here).
+
+It answers the endpoints Huiyuan calls, the way WeChat does (JSON bodies with
+errcode/errmsg, HTTP 200 even for errors), and records every request so tests can
+assert on what was sent:
+
+- GET  /cgi-bin/token                     access token (a new one invalidates the old one)
+- GET  /cgi-bin/user/info                 a follower's profile (subscribe 1)
+- POST /cgi-bin/message/template/send     template message
+- POST /cgi-bin/qrcode/create             parametric QR code (ticket + url)
+- POST /cgi-bin/menu/create               custom menu
+- GET  /connect/oauth2/authorize          302 back to redirect_uri with a one-time code
+- GET  /sns/oauth2/access_token           code -> openid (a used code is errcode 40163)
+
+Control (for tests and the demo): GET /_fake/log, POST /_fake/reset, POST /_fake/fail
+with {"path": "/cgi-bin/message/template/send", "errcode": 45009, "times": 1} or
+{"path": ..., "delay": 3, "times": 1} (answers only after `delay` seconds: a timeout).
+
+Every cgi-bin call but /token checks its access_token against the current one and
+answers 40001 otherwise, as WeChat does after another process fetched a new token.
+"""
+
+import json
+import logging
+import secrets
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+log = logging.getLogger("huiyuan.fake_wechat")
+
+ERRMSG = {
+    40001: "invalid credential, access_token is invalid or not latest",
+    40013: "invalid appid",
+    40029: "invalid code",
+    40163: "code been used",
+    45009: "reach max api daily quota limit",
+}
+
+
+class FakeWeChat:
+    """The server's state: what it received, the tokens, OAuth codes and switched-on failures."""
+
+    def __init__(self, app_id: str = "", secret: str = ""):
+        self.app_id, self.secret = app_id, secret
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.requests: list[dict] = []
+            self.failures: list[dict] = []
+            self.token = ""
+            self.tokens_issued = 0
+            self.codes: dict[str, dict] = {}
+            self.msg_id = 1000
+            self.oauth_openid = ""
+
+    # --- helpers for tests -----------------------------------------------------------
+
+    def fail(self, path: str, *, errcode: int = 0, delay: float = 0, times: int = 1) -> None:
+        with self.lock:
+            self.failures.append({"path": path, "errcode": errcode, "delay": delay, "times": times})
+
+    def received(self, path: str) -> list[dict]:
+        with self.lock:
+            return [r for r in self.requests if r["path"] == path]
+
+    def _take_failure(self, path: str) -> dict | None:
+        with self.lock:
+            for failure in self.failures:
+                if failure["path"] == path and failure["times"] > 0:
+                    failure["times"] -= 1
+                    return failure
+        return None
+
+    # --- the endpoints ------------------------------------------------------------------
+
+    def handle(self, method: str, path: str, query: dict, body: dict | None):
+        """Returns (status, headers, payload dict or None)."""
+        with self.lock:
+            self.requests.append({"method": method, "path": path, "query": query, "body": body})
+        log.info("fake WeChat received %s %s %s", method, path, json.dumps(body, ensure_ascii=False)
+                 if body else "")  # fmt: skip
+        failure = self._take_failure(path)
+        if failure and failure["delay"]:
+            time.sleep(failure["delay"])
+        if failure and failure["errcode"]:
+            return 200, {}, _error(failure["errcode"])
+        if path == "/connect/oauth2/authorize":
+            return self._authorize(query)
+        if path == "/sns/oauth2/access_token":
+            return 200, {}, self._oauth_token(query)
+        if path == "/cgi-bin/token":
+            return 200, {}, self._token(query)
+        if path.startswith("/cgi-bin/"):
+            if not self.token or query.get("access_token") != self.token:
+                return 200, {}, _error(40001)
+            return 200, {}, self._api(path, query, body or {})
+        return 404, {}, {"errcode": 404, "errmsg": "not found"}
+
+    def _token(self, query):
+        if self.app_id and query.get("appid") != self.app_id:
+            return _error(40013)
+        if self.secret and query.get("secret") != self.secret:
+            return _error(40001)
+        with self.lock:
+            self.tokens_issued += 1
+            self.token = f"FAKE-TOKEN-{self.tokens_issued}-{secrets.token_hex(4)}"
+            return {"access_token": self.token, "expires_in": 7200}
+
+    def _api(self, path, query, body):
+        if path == "/cgi-bin/user/info":
+            openid = query.get("openid", "")
+            return {"subscribe": 1, "openid": openid, "nickname": "", "subscribe_time": 1764230400,
+                    "unionid": f"u{openid}", "subscribe_scene": "ADD_SCENE_QR_CODE"}  # fmt: skip
+        if path == "/cgi-bin/message/template/send":
+            with self.lock:
+                self.msg_id += 1
+                return {"errcode": 0, "errmsg": "ok", "msgid": self.msg_id}
+        if path == "/cgi-bin/qrcode/create":
+            ticket = "gQ" + secrets.token_urlsafe(18)
+            return {"ticket": ticket, "expire_seconds": body.get("expire_seconds"),
+                    "url": f"http://weixin.qq.com/q/{ticket[:22]}"}  # fmt: skip
+        if path == "/cgi-bin/menu/create":
+            return {"errcode": 0, "errmsg": "ok"}
+        return {"errcode": 0, "errmsg": "ok"}
+
+    def _authorize(self, query):
+        redirect_uri = query.get("redirect_uri", "")
+        if not redirect_uri or query.get("scope") not in ("snsapi_base", "snsapi_userinfo"):
+            return 400, {}, _error(40029)
+        # Tests choose the WeChat user with ?openid=; the demo gets one per browser session.
+        openid = query.get("openid") or self.oauth_openid or "o" + secrets.token_urlsafe(20)
+        code = secrets.token_hex(16)
+        with self.lock:
+            self.codes[code] = {"openid": openid, "used": False, "at": time.time()}
+        parts = urlsplit(redirect_uri)
+        extra = urlencode({"code": code, "state": query.get("state", "")})
+        location = urlunsplit(parts._replace(query=f"{parts.query}&{extra}".lstrip("&")))
+        return 302, {"Location": location}, None
+
+    def _oauth_token(self, query):
+        if self.app_id and query.get("appid") != self.app_id:
+            return _error(40013)
+        with self.lock:
+            grant = self.codes.get(query.get("code", ""))
+            if grant is None or time.time() - grant["at"] > 300:
+                return _error(40029)
+            if grant["used"]:
+                return _error(40163)
+            grant["used"] = True
+        return {
+            "access_token": "SNS-" + secrets.token_hex(8),
+            "expires_in": 7200,
+            "refresh_token": "R-" + secrets.token_hex(8),
+            "openid": grant["openid"],
+            "scope": "snsapi_base",
+        }
+
+    # --- running ---------------------------------------------------------------------------
+
+    def serve(self, port: int = 0, host: str = "127.0.0.1") -> ThreadingHTTPServer:
+        """Start serving in a daemon thread; returns the server (server.server_port)."""
+        fake = self
+
+        class Handler(_Handler):
+            state = fake
+
+        server = ThreadingHTTPServer((host, port), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
+
+
+def _error(errcode: int) -> dict:
+    return {"errcode": errcode, "errmsg": ERRMSG.get(errcode, "error")}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    state: FakeWeChat
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):  # noqa: A002 - the stdlib's signature
+        pass  # FakeWeChat.handle logs what matters
+
+    def _reply(self, status: int, headers: dict, payload) -> None:
+        body = json.dumps(payload, ensure_ascii=False).encode() if payload is not None else b""
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _dispatch(self, method: str) -> None:
+        parts = urlsplit(self.path)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            body = json.loads(raw.decode("utf-8")) if raw else None
+        except ValueError:
+            body = {"_raw": raw.decode("utf-8", "replace")}
+        try:
+            if parts.path.startswith("/_fake/"):
+                return self._control(parts.path, body or {})
+            self._reply(*self.state.handle(method, parts.path, query, body))
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a timeout test)
+
+    def _control(self, path: str, body: dict) -> None:
+        if path == "/_fake/log":
+            with self.state.lock:
+                return self._reply(200, {}, list(self.state.requests))
+        if path == "/_fake/reset":
+            self.state.reset()
+        elif path == "/_fake/fail":
+            self.state.fail(
+                body.get("path", ""),
+                errcode=int(body.get("errcode", 0)),
+                delay=float(body.get("delay", 0)),
+                times=int(body.get("times", 1)),
+            )
+        self._reply(200, {}, {"errcode": 0, "errmsg": "ok"})
+
+    def do_GET(self):
+        self._dispatch("GET")
+
+    def do_POST(self):
+        self._dispatch("POST")
