@@ -30,6 +30,7 @@ urlpatterns = [
     path("", include("members.member_urls")),
     path("me/", include("loyalty.member_urls")),
     path("me/messages/", include("campaigns.member_urls")),
+    path("wechat/", include("wechat.urls")),
     path("api/v1/", pos_api.urls),
     path("admin/", admin.site.urls),
     path("", member_views.home, name="home"),

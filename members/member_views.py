@@ -160,6 +160,9 @@ def login(request):
     """Log in with mobile number and SMS code; an unknown number is offered to join."""
     if current_member(request):
         return redirect(safe_next(request, settings.MEMBER_LOGIN_REDIRECT_URL))
+    for hook in JOIN_HOOKS:  # WeChat OAuth too: /me/ opened in WeChat comes here first
+        if (response := hook(request)) is not None:
+            return response
     state, action = otp_state(request), request.POST.get("action", "")
     phone_form = PhoneForm(request.POST if action == "send" else None)
     form = CodeForm(request.POST if action == "login" else None)

@@ -5,3 +5,24 @@ from django.utils.translation import gettext_lazy as _
 class WechatConfig(AppConfig):
     name = "wechat"
     verbose_name = _("WeChat")
+
+    def ready(self):
+        from campaigns.channels import CHANNELS, register
+        from loyalty import jobs
+        from members.member_auth import JOIN_HOOKS, member_logged_in
+
+        from . import tasks
+        from .channels import WeChatTemplateChannel
+        from .oauth import bind_on_login, oauth_hook
+
+        if "wechat" not in CHANNELS:
+            register(WeChatTemplateChannel())
+        if oauth_hook not in JOIN_HOOKS:
+            JOIN_HOOKS.append(oauth_hook)
+        member_logged_in.connect(bind_on_login, dispatch_uid="wechat.bind_on_login")
+        jobs.register(
+            "prune_wechat_callbacks",
+            tasks.prune_wechat_callbacks,
+            "30 3 * * *",
+            "03:30 daily: forget WeChat callbacks older than two days (their retries are over)",
+        )

@@ -1,0 +1,104 @@
+"""/wechat/pay/notify/: WeChat Pay (v2 XML) notices, recorded once through purchase_record."""
+
+import threading
+from decimal import Decimal
+
+import pytest
+import xmltodict
+from django.db import connections
+from django.test import Client
+
+from loyalty.models import Purchase
+from loyalty.services import ledger_problems
+from tests.factories import MemberFactory
+
+from .conftest import FIXTURES, OPENID
+
+pytestmark = pytest.mark.django_db
+URL = "/wechat/pay/notify/"
+NOTICE = (FIXTURES / "pay_notify.xml").read_bytes()
+TAMPERED = (FIXTURES / "pay_notify_tampered.xml").read_bytes()
+
+
+def notify(client, body: bytes = NOTICE):
+    response = client.post(URL, body, content_type="text/xml")
+    return response.status_code, xmltodict.parse(response.content)["xml"]["return_code"]
+
+
+@pytest.fixture
+def payer(fake, store):
+    member = MemberFactory(store=store)
+    member.__class__.objects.filter(pk=member.pk).update(wechat_openid=OPENID)
+    return member
+
+
+def test_a_signed_notice_records_the_purchase_and_answers_success(client, payer, store):
+    assert notify(client) == (200, "SUCCESS")
+
+    purchase = Purchase.objects.get()
+    assert purchase.member_id == payer.pk and purchase.store == store
+    assert purchase.channel == Purchase.Channel.WECHAT_PAY
+    assert purchase.external_ref == "4200001234202611271234567890"
+    assert purchase.gross_amount == Decimal("88.00")  # 8800 fen
+    assert purchase.occurred_at.isoformat() == "2026-11-27T02:30:05+00:00"  # 10:30:05 Beijing
+    assert purchase.points_earned > 0
+
+
+def test_replays_change_nothing(client, payer):
+    notify(client)
+    before = list(Purchase.objects.values_list("pk", "points_earned"))
+
+    for _ in range(3):
+        assert notify(client) == (200, "SUCCESS")
+
+    assert list(Purchase.objects.values_list("pk", "points_earned")) == before
+    assert not ledger_problems()
+
+
+def test_a_tampered_amount_fails_the_signature_and_records_nothing(client, payer):
+    assert notify(client, TAMPERED) == (200, "FAIL")
+    assert not Purchase.objects.exists()
+
+
+@pytest.mark.parametrize("body", [b"", b"not xml", b"<xml><sign>x</sign></xml>",
+                                  b'<!DOCTYPE x [<!ENTITY a "b">]><xml>&a;</xml>'])  # fmt: skip
+def test_garbage_is_fail_not_500(client, payer, body):
+    assert notify(client, body) == (200, "FAIL")
+
+
+def test_another_apps_notice_is_refused(client, payer, settings):
+    settings.WECHAT_APP_ID = "wxsomeoneelse000"
+    assert notify(client) == (200, "FAIL")
+    assert not Purchase.objects.exists()
+
+
+def test_a_payer_who_is_no_member_is_acknowledged_and_nothing_recorded(client, fake):
+    assert notify(client) == (200, "SUCCESS")
+    assert not Purchase.objects.exists()
+
+
+def test_get_is_405(client, fake):
+    assert client.get(URL).status_code == 405
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_replays_record_one_purchase(payer):
+    # WeChat sometimes sends two at once; on PostgreSQL this races on the unique reference.
+    barrier, answers = threading.Barrier(6), []
+
+    def replay():
+        try:
+            barrier.wait()
+            answers.append(notify(Client()))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=replay) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+
+    assert answers == [(200, "SUCCESS")] * 6
+    assert Purchase.objects.count() == 1
+    assert not ledger_problems()

@@ -1,0 +1,134 @@
+"""Writes of the wechat app: followers, openid binding, QR scenes, callback dedupe, Pay."""
+
+import datetime as dt
+import logging
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from loyalty.models import Purchase
+from loyalty.money import from_fen
+from loyalty.services import purchase_record
+from members.models import Member, Store
+
+from . import client
+from .models import Callback, Follower, QrScene
+
+log = logging.getLogger(__name__)
+
+
+def callback_claim(*, key: str, kind: str) -> bool:
+    """True the first time `key` is seen; False for WeChat's retries (call inside atomic)."""
+    try:
+        with transaction.atomic():
+            Callback.objects.create(key=key[:128], kind=kind[:32])
+    except IntegrityError:
+        return False
+    return True
+
+
+def follower_subscribe(*, openid: str, scene: str = "", now=None) -> Follower:
+    """Record a follow; a QR scene attributes the follower to its store and staff member."""
+    now = now or timezone.now()
+    qr = QrScene.objects.filter(scene=scene).select_related("store").first() if scene else None
+    follower, _created = Follower.objects.get_or_create(openid=openid)
+    follower.subscribed, follower.subscribed_at, follower.unsubscribed_at = True, now, None
+    fields = ["subscribed", "subscribed_at", "unsubscribed_at"]
+    if qr is not None:
+        follower.scene, follower.store, follower.staff_id = qr, qr.store, qr.staff_id
+        fields += ["scene", "store", "staff"]
+    follower.save(update_fields=fields)
+    return follower
+
+
+def follower_unsubscribe(*, openid: str, now=None) -> None:
+    """The member stops getting WeChat messages (the outbox skips the channel)."""
+    now = now or timezone.now()
+    follower, _created = Follower.objects.get_or_create(openid=openid)
+    follower.subscribed, follower.unsubscribed_at = False, now
+    follower.save(update_fields=["subscribed", "unsubscribed_at"])
+
+
+def member_by_openid(openid: str) -> Member | None:
+    if not openid:
+        return None
+    return Member.objects.filter(wechat_openid=openid, status=Member.Status.ACTIVE).first()
+
+
+def member_wechat_bind(*, member: Member, openid: str) -> bool:
+    """Bind `openid` to `member`: one openid per member and one member per openid.
+
+    A member already bound keeps their openid, and an openid already bound to
+    someone else stays there; both are a False, never an error.
+    """
+    if not openid or member.wechat_openid == openid:
+        return member.wechat_openid == openid
+    try:
+        with transaction.atomic():
+            # Conditional: two logins racing bind once; the unique index guards the openid.
+            bound = Member.objects.filter(
+                pk=member.pk, wechat_openid__isnull=True, status=Member.Status.ACTIVE
+            ).update(wechat_openid=openid)
+    except IntegrityError:
+        bound = 0
+    if bound:
+        member.wechat_openid = openid
+        Follower.objects.get_or_create(openid=openid, defaults={"subscribed_at": timezone.now()})
+    else:
+        log.info("openid not bound to member %s (already bound on one side)", member.pk)
+    return bool(bound)
+
+
+def qrscene_create(*, scene: QrScene) -> QrScene:
+    """Ask WeChat for the scene's permanent QR code (network: call outside transactions)."""
+    result = client.qrcode_create(scene.scene)
+    scene.ticket, scene.url = result.get("ticket", ""), result.get("url", "")
+    scene.save(update_fields=["ticket", "url"])
+    return scene
+
+
+class PayNoticeRejected(Exception):
+    """A verified notice we will not record (wrong app or merchant, bad amount)."""
+
+
+def _paid_at(time_end: str):
+    try:
+        # WeChat writes Beijing time without an offset.
+        return dt.datetime.strptime(f"{time_end}+0800", "%Y%m%d%H%M%S%z")
+    except (TypeError, ValueError):
+        return None
+
+
+def pay_notice_record(*, data: dict, app_id: str, mch_id: str) -> Purchase | None:
+    """Record a verified WeChat Pay notice as a purchase (idempotent on transaction_id).
+
+    Returns None when the payer is no member (nothing to record; WeChat still gets SUCCESS).
+    """
+    if data.get("return_code") != "SUCCESS" or data.get("result_code") != "SUCCESS":
+        raise PayNoticeRejected("not a successful payment")
+    if data.get("appid") != app_id or data.get("mch_id") != mch_id:
+        raise PayNoticeRejected("app id or merchant id does not match")
+    try:
+        total_fee = int(data.get("total_fee", ""))
+    except (TypeError, ValueError):
+        raise PayNoticeRejected("total_fee is not an integer") from None
+    if total_fee <= 0 or data.get("fee_type", "CNY") != "CNY":
+        raise PayNoticeRejected("amount must be a positive CNY amount")
+    transaction_id = data.get("transaction_id", "")
+    if not transaction_id:
+        raise PayNoticeRejected("no transaction_id")
+    member = member_by_openid(data.get("openid", ""))
+    if member is None:
+        log.info("WeChat Pay %s: payer is not a member", transaction_id)
+        return None
+    attach = data.get("attach", "")  # the store code, when the mall passes one
+    store = Store.objects.filter(code=attach).first() if attach else None
+    purchase, _created = purchase_record(
+        member=member,
+        amount=from_fen(total_fee),
+        external_ref=transaction_id,
+        store=store,
+        channel=Purchase.Channel.WECHAT_PAY,
+        occurred_at=_paid_at(data.get("time_end", "")),
+    )
+    return purchase
