@@ -37,7 +37,14 @@ run: install
 	$(PY) manage.py seed_demo --if-empty --members 2000
 	$(PY) manage.py setup_schedules
 	@echo "Staff login: http://$(HOST):$(PORT)/accounts/login/  (demo staff above; owner / huiyuan-demo-2026)"
-	@trap 'kill 0' EXIT; $(PY) manage.py qcluster & $(PY) manage.py runserver $(HOST):$(PORT)
+	@trap 'kill 0' EXIT; \
+	if [ -z "$$WECHAT_APP_ID" ] && ! grep -qs '^WECHAT_APP_ID=.' .env; then \
+	  echo "No WECHAT_APP_ID: fake WeChat on http://127.0.0.1:8765 (received: /_fake/log)"; \
+	  $(PY) manage.py fake_wechat --port 8765 & \
+	  export WECHAT_OAUTH_ANY_BROWSER=$${WECHAT_OAUTH_ANY_BROWSER:-true} \
+	         NOTICE_CHANNELS=$${NOTICE_CHANNELS:-inbox,wechat,console}; \
+	fi; \
+	$(PY) manage.py qcluster & $(PY) manage.py runserver $(HOST):$(PORT)
 
 # The whole suite on SQLite; under CI=true on PostgreSQL too (started if it is not running).
 test: install system-deps lint check test-sqlite
