@@ -29,6 +29,15 @@ SH = ZoneInfo("Asia/Shanghai")
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def english():
+    """The messages asserted below are the English msgids (the site default is Chinese)."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
 def at(*args) -> dt.datetime:
     return dt.datetime(*args, tzinfo=SH)
 
