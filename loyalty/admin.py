@@ -662,3 +662,22 @@ def loyalty_panel(request, member):
 
 
 MEMBER_PANELS.append(loyalty_panel)
+
+
+# --- Imports (loyalty/imports/) and the member list's Import / Export buttons ------------
+from members.admin import MEMBER_TRANSFER  # noqa: E402 - appended section
+
+from .imports.admin import (  # noqa: E402
+    ExportJobAdmin,
+    ImportJobAdmin,
+    may_import,
+    member_export_view,
+    member_import_view,
+)
+from .models import ExportJob, ImportJob  # noqa: E402
+
+admin.site.register(ImportJob, ImportJobAdmin)
+admin.site.register(ExportJob, ExportJobAdmin)
+MEMBER_TRANSFER.update(
+    {"import": member_import_view, "export": member_export_view, "may_import": may_import}
+)

@@ -11,6 +11,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from import_export.admin import ImportExportMixin
 
 from . import crypto, posters, services
 from .audit import audit_record, field_label
@@ -63,6 +64,12 @@ def _estimated_rows(model) -> int | None:
 # points and tier history), so members never imports them. Each callable takes
 # (request, member) and returns a context dict with "title" and "template", or None.
 MEMBER_PANELS: list = []
+
+# The member list's Import and Export buttons (django-import-export) open loyalty's
+# screens, which carry the card's points, tier and spend along. loyalty sets
+# "import" and "export" (view functions taking request and this admin) and
+# "may_import" (request -> bool) here, so members never imports it.
+MEMBER_TRANSFER: dict = {}
 
 
 class StoreScopedAdminMixin:
@@ -196,7 +203,7 @@ class TagFilter(admin.SimpleListFilter):
 
 
 @admin.register(Member)
-class MemberAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+class MemberAdmin(ImportExportMixin, StoreScopedAdminMixin, admin.ModelAdmin):
     form = MemberAdminForm
     list_display = [
         "member_no",
@@ -249,6 +256,25 @@ class MemberAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
     list_per_page = 50
     actions = ["add_tag", "remove_tag"]
     change_form_template = "admin/members/member/change_form.html"
+
+    def has_import_permission(self, request):
+        return "import" in MEMBER_TRANSFER and MEMBER_TRANSFER["may_import"](request)
+
+    def has_export_permission(self, request):
+        return "export" in MEMBER_TRANSFER and self.has_view_permission(request)
+
+    def import_action(self, request, **kwargs):
+        if "import" not in MEMBER_TRANSFER:
+            raise Http404
+        return MEMBER_TRANSFER["import"](request, self)
+
+    def process_import(self, request, **kwargs):
+        raise Http404  # the stock import is not used: loyalty's import has the button
+
+    def export_action(self, request):
+        if "export" not in MEMBER_TRANSFER:
+            raise Http404
+        return MEMBER_TRANSFER["export"](request, self)
 
     @admin.display(description=_("mobile number"))
     def phone_display(self, obj):

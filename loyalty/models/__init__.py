@@ -18,6 +18,7 @@ from .core import (
     Tier,
     TierChange,
 )
+from .imports import ExportJob, ImportJob, ImportRowError, OpeningBalance
 
 __all__ = [
     "MONEY",
@@ -34,4 +35,8 @@ __all__ = [
     "Tier",
     "TierChange",
     *_benefits,
+    "ExportJob",
+    "ImportJob",
+    "ImportRowError",
+    "OpeningBalance",
 ]

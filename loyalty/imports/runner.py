@@ -1,0 +1,420 @@
+"""Import jobs: create from a file, queue, run (dry or real), resume after a crash.
+
+A run reads the file twice, never holding it whole:
+1. a pre-pass counts the rows (the progress bar's total) and finds phones that
+   appear more than once: every phone as an exact integer in an array (8 bytes a
+   row), sorted once; all rows of a repeated phone are refused, since the file
+   cannot say which of them is right;
+2. the import proper, in chunks of CHUNK rows: each chunk is checked, then written
+   in one transaction together with its error rows and the job's progress and
+   counts. A run killed at any point (kill -9 included) leaves whole chunks only;
+   a resumed run starts after the last committed chunk, and a new run of the same
+   file finds those members unchanged.
+
+The job is claimed with a conditional UPDATE (status, or a stale heartbeat) and a
+token, so two workers never run it at once; a run that lost its claim stops.
+"""
+
+import datetime as dt
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import traceback
+import uuid
+from array import array
+from contextlib import contextmanager
+from itertools import islice
+from pathlib import Path
+
+from django.core.files import File
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from members.audit import audit_record
+from members.models import Store, User
+
+from ..models import ImportJob, ImportRowError
+from . import columns, phones, report
+from .reading import Table, UnusableFile, cell_json, open_table
+from .validation import Validator, duplicate_message
+from .writer import MemberWriter
+
+log = logging.getLogger(__name__)
+CHUNK = 2000
+RETRIES = 3
+STALE = dt.timedelta(minutes=3)
+PREPASS_BEAT = 50_000  # rows between heartbeats while counting
+
+
+class LostClaim(Exception):
+    """Another run took this job over (this one was thought dead): stop quietly."""
+
+
+# --- creating and queueing ---------------------------------------------------------------
+
+
+def import_job_create(
+    *,
+    file,
+    file_name: str,
+    actor: User | None = None,
+    store: Store | None = None,
+    kind: str = ImportJob.Kind.MEMBERS,
+) -> ImportJob:
+    """Store the upload and look at it: format, encoding, header, a first column mapping.
+
+    A file that cannot be used is kept too, as a FAILED job whose message says why.
+    """
+    digest, size = hashlib.sha256(), 0
+    for chunk in (
+        file.chunks() if hasattr(file, "chunks") else iter(lambda: file.read(1 << 20), b"")
+    ):
+        digest.update(chunk)
+        size += len(chunk)
+    file.seek(0)
+    job = ImportJob(
+        kind=kind,
+        file_name=Path(file_name).name[:255],
+        file_size=size,
+        file_sha256=digest.hexdigest(),
+        created_by=actor,
+        store=store,
+    )
+    job.file.save(job.file_name, File(file, name=job.file_name), save=False)
+    try:
+        with local_file(job) as path:
+            table = _open(job, path)
+        job.mapping = columns.auto_map(table.headers, job.kind)
+    except UnusableFile as exc:
+        job.status, job.message = ImportJob.Status.FAILED, exc.message
+    job.save()
+    if actor is not None:
+        audit_record(
+            actor=actor,
+            action="import.upload",
+            obj=job,
+            changes={"file": [None, job.file_name], "bytes": [None, job.file_size]},
+        )
+    return job
+
+
+def _open(job: ImportJob, path: str) -> Table:
+    table = open_table(
+        lambda: open(path, "rb"),  # noqa: SIM115 - the reader closes what it opens
+        job.file_name,
+        columns.looks_like_header(job.kind),
+    )
+    job.file_format, job.encoding, job.delimiter = table.format, table.encoding, table.delimiter
+    job.header_line, job.headers = table.header_line, table.headers
+    return table
+
+
+@contextmanager
+def local_file(job: ImportJob):
+    """A path to the job's file on this host (a copy when the storage is remote)."""
+    storage = job.file.storage
+    try:
+        path = storage.path(job.file.name)
+    except NotImplementedError:
+        path = None
+    if path:
+        yield path
+        return
+    with tempfile.NamedTemporaryFile(suffix=Path(job.file.name).suffix) as copy:
+        with storage.open(job.file.name, "rb") as source:
+            shutil.copyfileobj(source, copy, 1 << 20)
+        copy.flush()
+        yield copy.name
+
+
+def import_job_set_mapping(*, job: ImportJob, mapping: dict[str, str]) -> ImportJob:
+    job.mapping = columns.clean_mapping(mapping, job.headers, job.kind)
+    job.save(update_fields=["mapping"])
+    return job
+
+
+def import_job_queue(*, job: ImportJob, dry_run: bool, task: bool = True) -> bool:
+    """Queue a dry run, the real run, or the rest of a real run that stopped.
+
+    A real run that failed or died (its heartbeat is stale) goes on after its last
+    committed chunk. Returns False when the job is not in a state for it (already
+    queued or running, or imported).
+    """
+    Status = ImportJob.Status
+    jobs = ImportJob.objects.filter(pk=job.pk)
+    fresh = {"rows_done": 0, "created": 0, "updated": 0, "unchanged": 0, "errors": 0}
+    queue = {"status": Status.QUEUED, "message": ""}
+    if dry_run:
+        startable = jobs.filter(status__in=[Status.UPLOADED, Status.PREVIEWED, Status.FAILED])
+        queued = startable.update(dry_run=True, **queue, **fresh)
+    else:
+        stale = timezone.now() - STALE
+        queued = (
+            jobs.filter(status__in=[Status.UPLOADED, Status.PREVIEWED]).update(
+                dry_run=False, **queue, **fresh
+            )
+            or jobs.filter(status=Status.FAILED, dry_run=True).update(
+                dry_run=False, **queue, **fresh
+            )
+            or jobs.filter(status=Status.FAILED, dry_run=False).update(**queue)
+            or jobs.filter(status=Status.RUNNING, dry_run=False, heartbeat_at__lt=stale).update(
+                **queue
+            )
+        )
+    if queued and task:
+        transaction.on_commit(lambda: _enqueue(job.pk))
+    job.refresh_from_db()
+    return bool(queued)
+
+
+def _enqueue(job_id: int) -> None:
+    from django_q.tasks import async_task
+
+    async_task("loyalty.imports.tasks.import_job_task", job_id, task_name=f"import-{job_id}")
+
+
+def is_stale(job: ImportJob) -> bool:
+    return (
+        job.status == ImportJob.Status.RUNNING
+        and job.heartbeat_at is not None
+        and job.heartbeat_at < timezone.now() - STALE
+    )
+
+
+# --- running -------------------------------------------------------------------------
+
+
+def _claim(job_id: int) -> tuple[ImportJob | None, str]:
+    token = uuid.uuid4().hex
+    now = timezone.now()
+    jobs = ImportJob.objects.filter(pk=job_id)
+    claimed = jobs.filter(status=ImportJob.Status.QUEUED).update(
+        status=ImportJob.Status.RUNNING, heartbeat_at=now, claim=token
+    ) or jobs.filter(status=ImportJob.Status.RUNNING, heartbeat_at__lt=now - STALE).update(
+        heartbeat_at=now, claim=token
+    )
+    return (jobs.first() if claimed else None), token
+
+
+def import_job_run(*, job_id: int, chunk_size: int = CHUNK) -> ImportJob | None:
+    """Run the queued (or stale) job to the end; None when it is not this run's to do."""
+    job, token = _claim(job_id)
+    if job is None:
+        return None
+    try:
+        _run(job, token, chunk_size)
+    except LostClaim:
+        log.warning("import %s: taken over by another run; stopping", job_id)
+    except UnusableFile as exc:
+        _fail(job, token, exc.message)
+    except Exception:
+        _fail(job, token, traceback.format_exc(limit=20))
+        raise
+    job.refresh_from_db()
+    return job
+
+
+def _fail(job: ImportJob, token: str, message: str) -> None:
+    ImportJob.objects.filter(pk=job.pk, claim=token).update(
+        status=ImportJob.Status.FAILED, message=message, finished_at=timezone.now()
+    )
+
+
+def _run(job: ImportJob, token: str, chunk_size: int) -> None:
+    now = timezone.now()
+    dry = job.dry_run
+    if dry or not job.started_at or job.rows_done == 0:
+        job.started_at = now
+        ImportJob.objects.filter(pk=job.pk).update(started_at=now, finished_at=None)
+    if dry:
+        ImportRowError.objects.filter(job=job, dry_run=True).delete()
+    elif job.rows_done == 0:
+        ImportRowError.objects.filter(job=job, dry_run=False).delete()
+    with local_file(job) as path:
+        table = _open(job, path)
+        mapping = columns.clean_mapping(
+            job.mapping or columns.auto_map(table.headers, job.kind), table.headers, job.kind
+        )
+        missing = columns.missing_required(mapping, job.kind)
+        if missing:
+            raise UnusableFile(
+                _("No column was recognised as %(columns)s: choose it in the column mapping.")
+                % {"columns": ", ".join(str(c.label) for c in missing)}
+            )
+        ImportJob.objects.filter(pk=job.pk).update(
+            mapping=mapping,
+            file_format=job.file_format,
+            encoding=job.encoding,
+            delimiter=job.delimiter,
+            header_line=job.header_line,
+            headers=job.headers,
+        )
+        job.mapping = mapping
+        validator = Validator(kind=job.kind, mapping=mapping, headers=table.headers, now=now)
+        total, repeated = _prepass(job, token, table, validator)
+        job.rows_total = total
+        if job.kind == ImportJob.Kind.MEMBERS:
+            writer = MemberWriter(
+                job=job, columns=set(mapping.values()), now=now, actor=job.created_by
+            )
+        else:
+            from .purchases import PurchaseWriter
+
+            writer = PurchaseWriter(job=job, now=now, actor=job.created_by)
+        counts = {"created": 0, "updated": 0, "unchanged": 0, "errors": 0}
+        if not dry:
+            counts = job.counts()
+        done = 0 if dry else job.rows_done
+        batch = []
+        for line, cells in islice(table.rows(), done, None):
+            batch.append((line, cells))
+            if len(batch) >= chunk_size:
+                done = _chunk(job, token, batch, validator, writer, repeated, counts, done)
+                batch = []
+        if batch:
+            done = _chunk(job, token, batch, validator, writer, repeated, counts, done)
+        error_name = report.write_error_file(job, table, dry_run=dry) if counts["errors"] else ""
+    finished = {
+        "status": ImportJob.Status.PREVIEWED if dry else ImportJob.Status.DONE,
+        "finished_at": timezone.now(),
+        "error_file": error_name,
+        "rows_done": done,
+    }
+    if dry:
+        finished["preview"] = {**counts, "rows": total, "seconds": _seconds(job.started_at)}
+    if not ImportJob.objects.filter(pk=job.pk, claim=token).update(**finished):
+        raise LostClaim
+    job.refresh_from_db()
+    if job.created_by_id:
+        audit_record(
+            actor=job.created_by,
+            action="import.preview" if dry else "import.run",
+            obj=job,
+            changes={k: [None, v] for k, v in counts.items()},
+        )
+
+
+def _seconds(since) -> float:
+    return round((timezone.now() - since).total_seconds(), 1) if since else 0.0
+
+
+def _prepass(job: ImportJob, token: str, table: Table, validator: Validator):
+    """(number of rows, {phone key: [lines]} of phones on more than one row)."""
+    keys, lines = array("q"), array("l")
+    total = 0
+    # A member file has one row per member; a purchase file many per member.
+    once = job.kind == ImportJob.Kind.MEMBERS
+    for line, cells in table.rows():
+        total += 1
+        e164 = validator.phone_of(cells) if once else None
+        if e164:
+            keys.append(phones.key_of(e164))
+            lines.append(line)
+        if total % PREPASS_BEAT == 0:
+            _beat(job, token, rows_total=total)
+    ordered = sorted(keys)
+    twice = {a for a, b in zip(ordered, islice(ordered, 1, None), strict=False) if a == b}
+    del ordered
+    repeated: dict[int, list[int]] = {}
+    if twice:
+        for key, line in zip(keys, lines, strict=True):
+            if key in twice:
+                repeated.setdefault(key, []).append(line)
+    _beat(job, token, rows_total=total)
+    return total, repeated
+
+
+def _beat(job: ImportJob, token: str, **fields) -> None:
+    if not ImportJob.objects.filter(pk=job.pk, claim=token).update(
+        heartbeat_at=timezone.now(), **fields
+    ):
+        raise LostClaim
+
+
+def _chunk(job, token, batch, validator, writer, repeated, counts, done) -> int:
+    good, bad = [], []
+    phone_header = validator.header_of("phone")
+    for line, cells in batch:
+        row, problems = validator.validate(line, cells)
+        if row.e164 and (lines := repeated.get(phones.key_of(row.e164))):
+            problems.append([phone_header, duplicate_message(lines)])
+        if problems:
+            bad.append((line, cells, problems))
+        else:
+            good.append(row)
+    dry = job.dry_run
+    for attempt in range(RETRIES):
+        try:
+            if dry:
+                # A dry run only reads: no lock is held while it looks.
+                result = writer.write(good, dry_run=True)
+            with transaction.atomic():
+                if not dry:
+                    result = writer.write(good, dry_run=False)
+                refused = bad + [
+                    (r.line, r.cells, [[validator.header_of(key), text] for key, text in p])
+                    for r, p in result.problems
+                ]
+                _save_errors(job, refused, dry)
+                new_counts = {
+                    "created": counts["created"] + result.created,
+                    "updated": counts["updated"] + result.updated,
+                    "unchanged": counts["unchanged"] + result.unchanged,
+                    "errors": counts["errors"] + len(refused),
+                }
+                progress = {"rows_done": done + len(batch)}
+                if not dry:
+                    progress.update(new_counts)
+                _beat(job, token, **progress)
+            break
+        except IntegrityError:
+            # A registration took a phone or a member number of this chunk meanwhile:
+            # the chunk is rolled back whole; look again and write it again.
+            if attempt == RETRIES - 1:
+                raise
+            log.info("import %s: chunk at line %s retried", job.pk, batch[0][0])
+    counts.update(new_counts)
+    return done + len(batch)
+
+
+def _save_errors(job: ImportJob, refused: list, dry: bool) -> None:
+    if not refused:
+        return
+    rows = [
+        ImportRowError(
+            job=job, dry_run=dry, line=line, problems=problems, cells=[cell_json(c) for c in cells]
+        )
+        for line, cells, problems in refused
+    ]
+    ImportRowError.objects.bulk_create(rows, batch_size=1000)
+
+
+def import_file(
+    *,
+    path: str,
+    dry_run: bool,
+    store: Store | None = None,
+    actor: User | None = None,
+    mapping: dict[str, str] | None = None,
+    chunk_size: int = CHUNK,
+    kind: str = ImportJob.Kind.MEMBERS,
+) -> ImportJob:
+    """The command's way in: create the job from a local file and run it here and now."""
+    with open(path, "rb") as handle:
+        job = import_job_create(
+            file=handle, file_name=os.path.basename(path), actor=actor, store=store, kind=kind
+        )
+    if job.status == ImportJob.Status.FAILED:
+        return job
+    if mapping:
+        merged = dict(job.mapping)
+        for header, key in mapping.items():
+            for index, text in enumerate(job.headers):
+                if columns.fold(text) == columns.fold(header):
+                    merged[str(index)] = key
+        import_job_set_mapping(job=job, mapping=merged)
+    import_job_queue(job=job, dry_run=dry_run, task=False)
+    return import_job_run(job_id=job.pk, chunk_size=chunk_size) or job

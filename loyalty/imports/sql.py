@@ -1,0 +1,142 @@
+"""Set-based writes for the import: many rows per statement, no per-row ORM work.
+
+PostgreSQL takes new rows by COPY, SQLite by executemany: both run at the
+database's speed (the ORM's bulk_create compiles every value). Callers pass values
+ready for the column: encrypted text already encrypted, foreign keys as ids.
+Columns a caller does not name get their model default, so a column added later
+does not break the import (members/bulk.py's insert_rows needs every column named).
+"""
+
+from functools import cache
+
+from django.db import connection, models
+
+BATCH = 5000
+
+
+def _default(field: models.Field):
+    if field.null and not field.has_default():
+        return None
+    if field.db_default is not models.NOT_PROVIDED:
+        return _DB_DEFAULT
+    return field.get_default()
+
+
+_DB_DEFAULT = object()  # left out of the INSERT, the database fills it in
+
+
+@cache
+def _plan(model: type[models.Model], fields: tuple[str, ...]):
+    meta = model._meta
+    named = [meta.get_field(name) for name in fields]
+    extra = []
+    for field in meta.concrete_fields:
+        if field.primary_key and isinstance(field, models.AutoField | models.BigAutoField):
+            continue
+        if field in named:
+            continue
+        default = _default(field)
+        if default is _DB_DEFAULT:
+            continue
+        if field.primary_key or (default is None and not field.null):
+            raise ValueError(f"{meta.label}.{field.name} has no default: name it in the insert")
+        extra.append(field)
+    return named, extra
+
+
+def _adapter(field: models.Field):
+    if isinstance(field, models.JSONField):
+        return lambda v: field.get_db_prep_save(v, connection)
+    if connection.vendor == "sqlite" and isinstance(field, models.DateTimeField):
+        # Most datetimes of a chunk are one instant (the run's "now"): adapt it once.
+        adapt, seen = connection.ops.adapt_datetimefield_value, {}
+
+        def cached(value):
+            if value not in seen:
+                seen[value] = adapt(value)
+            return seen[value]
+
+        return cached
+    return None  # str, int, bool, Decimal, date, aware datetimes (psycopg): as they are
+
+
+def _adapted(rows, adapters: list):
+    """Rows with each value passed through its column's adapter (None stays None)."""
+    todo = [(i, a) for i, a in enumerate(adapters) if a]
+    if not todo:
+        yield from rows
+        return
+    for row in rows:
+        row = list(row)
+        for i, adapt in todo:
+            if row[i] is not None:
+                row[i] = adapt(row[i])
+        yield row
+
+
+def insert(model: type[models.Model], fields: list[str], rows: list[tuple]) -> None:
+    """INSERT `rows` (tuples in the order of `fields`) into model's table."""
+    if not rows:
+        return
+    named, extra = _plan(model, tuple(fields))
+    columns = named + extra
+    fixed = tuple(_default(f) for f in extra)  # per call: a default may be timezone.now
+    adapters = [_adapter(f) for f in columns]
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(f.column) for f in columns)
+    table = quote(model._meta.db_table)
+
+    def prepared(batch):
+        full = (row + fixed for row in batch) if fixed else batch
+        return _adapted(full, adapters)
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in prepared(rows):
+                    copy.write_row(row)
+            return
+        sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))})"
+        for start in range(0, len(rows), BATCH):
+            cursor.executemany(sql, list(prepared(rows[start : start + BATCH])))
+
+
+def update(model: type[models.Model], fields: list[str], rows: list[tuple]) -> None:
+    """UPDATE model SET fields = ... WHERE pk = ...; each row is (*values, pk)."""
+    if not rows:
+        return
+    meta = model._meta
+    quote = connection.ops.quote_name
+    columns = [meta.get_field(name) for name in fields]
+    adapters = [_adapter(f) for f in columns] + [None]
+    sets = ", ".join(f"{quote(f.column)} = %s" for f in columns)
+    sql = f"UPDATE {quote(meta.db_table)} SET {sets} WHERE {quote(meta.pk.column)} = %s"
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, list(_adapted(rows, adapters)))
+
+
+def select_in(model: type[models.Model], columns: list[str], key: str, values) -> list[tuple]:
+    """SELECT columns WHERE key IN values, raw: for plain columns (text, ids) only.
+
+    The ORM's IN lookup prepares every value through the field (microseconds each,
+    thousands per chunk); this is one bound array (PostgreSQL) or a few batches.
+    """
+    values = list(values)
+    if not values:
+        return []
+    meta = model._meta
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(meta.get_field(c).column) for c in columns)
+    where = quote(meta.get_field(key).column)
+    table = quote(meta.db_table)
+    found = []
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"SELECT {names} FROM {table} WHERE {where} = ANY(%s)", [values])
+            return cursor.fetchall()
+        for start in range(0, len(values), 900):
+            part = values[start : start + 900]
+            marks = ", ".join(["%s"] * len(part))
+            cursor.execute(f"SELECT {names} FROM {table} WHERE {where} IN ({marks})", part)
+            found += cursor.fetchall()
+    return found

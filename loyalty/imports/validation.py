@@ -1,0 +1,381 @@
+"""Every cell of a row checked and converted, every problem named with its column.
+
+A cell left empty means "the file has no value": a new member gets the default,
+an existing member keeps what they have. A row with any problem is not imported
+at all; it comes back in the error file with all of its problems.
+"""
+
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from functools import cached_property
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from members.models import Member, Store, Tag
+
+from ..models import Tier
+from ..money import yuan
+from . import phones
+from .columns import COLUMNS
+
+NAME_MAX = Member._meta.get_field("name").max_length
+TAG_MAX = Tag._meta.get_field("name").max_length
+EMAIL_MAX = 254
+ADDRESS_MAX = 1000
+NOTE_MAX = 2000
+CATEGORY_MAX = 40
+ORDER_NO_MAX = 50
+POINTS_MAX = 100_000_000
+COUNT_MAX = 1_000_000
+MONEY_MAX = Decimal("9999999999.99")
+EXCEL_EPOCH = dt.date(1899, 12, 30)
+EARLIEST_DAY = dt.date(1900, 1, 1)
+
+GENDERS = {
+    **dict.fromkeys(("男", "男性", "先生", "m", "male", "man", "boy"), Member.Gender.MALE),
+    **dict.fromkeys(("女", "女性", "女士", "f", "female", "woman", "girl"), Member.Gender.FEMALE),
+    **dict.fromkeys(("未知", "保密", "不详", "-", "u", "unknown", "n/a", "na"), None),
+}
+_TAG_SPLIT = re.compile(r"[,，;；、|]+")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_DATE = re.compile(
+    r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
+    r"(?:[T\s]+(\d{1,2})[:：](\d{1,2})(?:[:：](\d{1,2}(?:\.\d+)?))?)?\s*(?:Z|[+-]\d\d:?\d\d)?$"
+)
+_COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+_SERIAL = re.compile(r"^\d{1,5}(?:\.\d+)?$")
+_MONEY_NOISE = re.compile(r"[,\s¥￥元]|rmb|cny", re.I)
+
+
+# Columns whose value lands on the row under another name (ids, not names).
+ATTRIBUTES = {"tier": "tier_id", "store": "store_id"}
+
+
+class Problem(Exception):
+    """A cell's value is wrong; the message says why, for the report."""
+
+
+@dataclass(slots=True)
+class MemberRow:
+    line: int
+    cells: list
+    e164: str = ""
+    phone_hash: str = ""
+    name: str | None = None
+    gender: str | None = None
+    birthday: dt.date | None = None
+    email: str | None = None
+    addresses: str | None = None
+    note: str | None = None
+    points: int | None = None
+    tier_id: int | None = None
+    total_spent: Decimal | None = None
+    purchase_count: int | None = None
+    last_purchase_at: dt.datetime | None = None
+    created_at: dt.datetime | None = None
+    tags: list[str] = field(default_factory=list)
+    store_id: int | None = None
+
+
+@dataclass(slots=True)
+class PurchaseRow:
+    line: int
+    cells: list
+    e164: str = ""
+    phone_hash: str = ""
+    order_no: str | None = None
+    amount: Decimal | None = None
+    occurred_at: dt.datetime | None = None
+    store_id: int | None = None
+    category: str | None = None
+
+
+# --- values ---------------------------------------------------------------------------
+
+
+def is_empty(value) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def text(value, limit: int) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    result = str(value).strip()
+    if len(result) > limit:
+        raise Problem(
+            _("Too long: %(length)d characters, at most %(limit)d.")
+            % {"length": len(result), "limit": limit}
+        )
+    return result
+
+
+def gender(value) -> str | None:
+    key = unicodedata.normalize("NFKC", str(value)).strip().lower()
+    if key not in GENDERS:
+        raise Problem(_("“%(value)s” is not a gender (男/女, M/F).") % {"value": value})
+    return GENDERS[key]
+
+
+def day(value) -> dt.date:
+    """A date as people and Excel write it; raises Problem."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, bool):
+        raise Problem(_("“%(value)s” is not a date.") % {"value": value})
+    if isinstance(value, int | float):
+        value = str(int(value)) if float(value).is_integer() else str(value)
+    raw = unicodedata.normalize("NFKC", str(value)).strip()
+    try:
+        if found := _DATE.match(raw):
+            return dt.date(int(found[1]), int(found[2]), int(found[3]))
+        if found := _COMPACT_DATE.match(raw):
+            return dt.date(int(found[1]), int(found[2]), int(found[3]))
+        if _SERIAL.match(raw) and 0 < float(raw) < 2958466:
+            return EXCEL_EPOCH + dt.timedelta(days=int(float(raw)))
+    except (ValueError, OverflowError):
+        pass
+    raise Problem(_("“%(value)s” is not a date (write it as 1990-01-02).") % {"value": value})
+
+
+def moment(value) -> dt.datetime:
+    """A date and time in Shanghai (a date alone: its midnight); raises Problem."""
+    tz = timezone.get_default_timezone()
+    if isinstance(value, dt.datetime):
+        return value if timezone.is_aware(value) else timezone.make_aware(value, tz)
+    raw = value
+    if isinstance(value, str):
+        raw = unicodedata.normalize("NFKC", value).strip()
+        found = _DATE.match(raw)
+        if found and found[4] is not None:
+            try:
+                return dt.datetime(
+                    int(found[1]), int(found[2]), int(found[3]),
+                    int(found[4]), int(found[5]), int(float(found[6] or 0)), tzinfo=tz,
+                )  # fmt: skip
+            except ValueError:
+                raise Problem(_("“%(value)s” is not a date.") % {"value": value}) from None
+        if _SERIAL.match(raw) and "." in raw:
+            fraction = float(raw)
+            if 0 < fraction < 2958466:
+                naive = dt.datetime.combine(EXCEL_EPOCH, dt.time.min) + dt.timedelta(days=fraction)
+                return timezone.make_aware(naive.replace(microsecond=0), tz)
+    if isinstance(value, float) and not value.is_integer() and 0 < value < 2958466:
+        naive = dt.datetime.combine(EXCEL_EPOCH, dt.time.min) + dt.timedelta(days=value)
+        return timezone.make_aware(naive.replace(microsecond=0), tz)
+    return timezone.make_aware(dt.datetime.combine(day(value), dt.time.min), tz)
+
+
+def whole(value, limit: int) -> int:
+    if isinstance(value, bool):
+        raise Problem(_("“%(value)s” is not a whole number.") % {"value": value})
+    if isinstance(value, int):
+        number = value
+    else:
+        raw = unicodedata.normalize("NFKC", str(value)).replace(",", "").replace(" ", "")
+        try:
+            parsed = Decimal(raw)
+        except InvalidOperation:
+            raise Problem(_("“%(value)s” is not a whole number.") % {"value": value}) from None
+        if not parsed.is_finite() or parsed != parsed.to_integral_value():
+            raise Problem(_("“%(value)s” is not a whole number.") % {"value": value})
+        number = int(parsed)
+    if number < 0:
+        raise Problem(_("Cannot be negative (%(value)s).") % {"value": value})
+    if number > limit:
+        raise Problem(_("Too large: at most %(limit)s.") % {"limit": f"{limit:,}"})
+    return number
+
+
+def money(value) -> Decimal:
+    if isinstance(value, bool):
+        raise Problem(_("“%(value)s” is not an amount.") % {"value": value})
+    raw = _MONEY_NOISE.sub("", unicodedata.normalize("NFKC", str(value)))
+    try:
+        amount = Decimal(raw)
+    except InvalidOperation:
+        raise Problem(_("“%(value)s” is not an amount.") % {"value": value}) from None
+    if not amount.is_finite():
+        raise Problem(_("“%(value)s” is not an amount.") % {"value": value})
+    if amount < 0:
+        raise Problem(_("Cannot be negative (%(value)s).") % {"value": value})
+    amount = yuan(amount)
+    if amount > MONEY_MAX:
+        raise Problem(_("Too large: at most %(limit)s.") % {"limit": f"{MONEY_MAX:,}"})
+    return amount
+
+
+def fold_name(name: str) -> str:
+    return unicodedata.normalize("NFKC", name).strip().casefold()
+
+
+# --- rows -----------------------------------------------------------------------------
+
+
+class Validator:
+    """Checks rows of one file against this merchant's tiers and stores, as of `now`."""
+
+    def __init__(self, *, kind: str, mapping: dict[str, str], headers: list[str], now=None):
+        self.kind = kind
+        self.now = now or timezone.now()
+        self.today = timezone.localdate(self.now)
+        self.latest = self.now + dt.timedelta(days=1)
+        self.columns = [
+            (int(index), key, headers[int(index)] if int(index) < len(headers) else key)
+            for index, key in sorted(mapping.items(), key=lambda item: int(item[0]))
+            if key
+        ]
+        self.tiers = {fold_name(t.name): t.pk for t in Tier.objects.all()}
+        self.tier_names = [t.name for t in Tier.objects.order_by("level")]
+        self.stores = {}
+        for store in Store.objects.all():
+            self.stores[fold_name(store.name)] = store.pk
+        for store in Store.objects.all():  # a code wins over another store's name
+            self.stores[fold_name(store.code)] = store.pk
+        self.row_class = MemberRow if kind == "members" else PurchaseRow
+        self.required = {c.key for c in COLUMNS[kind] if c.required}
+        self.fast_hash = phones.fast_hash_agrees()
+
+    def header_of(self, key: str) -> str:
+        return next((header for _i, k, header in self.columns if k == key), key)
+
+    def hash(self, e164: str) -> str:
+        if self.fast_hash:
+            return phones.phone_hash(e164)
+        from members.crypto import phone_hash
+
+        return phone_hash(e164)
+
+    def phone_of(self, cells: list) -> str | None:
+        """The row's normalised phone, or None (no phone, or a bad one): the pre-pass."""
+        for index, key, _header in self.columns:
+            if key == "phone":
+                raw = phones.phone_text(cells[index] if index < len(cells) else None)
+                if not raw:
+                    return None
+                try:
+                    return phones.normalize(raw)
+                except ValidationError:
+                    return None
+        return None
+
+    def validate(self, line: int, cells: list):
+        """(row, problems): problems is [[column header, message], ...], empty when good."""
+        row = self.row_class(line=line, cells=cells)
+        problems = []
+        width = len(cells)
+        for index, key, header in self.columns:
+            value = cells[index] if index < width else None
+            if key == "phone":
+                raw = phones.phone_text(value)
+                if not raw:
+                    problems.append([header, _("A mobile number is required.")])
+                    continue
+                try:
+                    row.e164 = phones.normalize(raw)
+                except ValidationError as exc:
+                    problems.append([header, exc.messages[0]])
+                    continue
+                row.phone_hash = self.hash(row.e164)
+                continue
+            if is_empty(value):
+                if key in self.required:
+                    problems.append([header, _("A value is required.")])
+                continue
+            try:
+                setattr(row, ATTRIBUTES.get(key, key), self._convert(key, value))
+            except Problem as exc:
+                problems.append([header, str(exc)])
+        return row, problems
+
+    def _convert(self, key: str, value):
+        return self.converters[key](value)
+
+    @cached_property
+    def converters(self) -> dict:
+        return {
+            "name": lambda v: text(v, NAME_MAX),
+            "gender": gender,
+            "birthday": self._birthday,
+            "email": self._email,
+            "addresses": lambda v: text(v, ADDRESS_MAX),
+            "note": lambda v: text(v, NOTE_MAX),
+            "points": lambda v: whole(v, POINTS_MAX),
+            "purchase_count": lambda v: whole(v, COUNT_MAX),
+            "total_spent": money,
+            "amount": money,
+            "created_at": self._moment,
+            "last_purchase_at": self._moment,
+            "occurred_at": self._moment,
+            "tier": self._tier,
+            "store": self._store,
+            "tags": self._tags,
+            "order_no": lambda v: text(v, ORDER_NO_MAX),
+            "category": lambda v: text(v, CATEGORY_MAX),
+        }
+
+    def _birthday(self, value) -> dt.date:
+        birthday = day(value)
+        if birthday > self.today:
+            raise Problem(_("A birthday cannot be in the future (%(day)s).") % {"day": birthday})
+        if birthday < EARLIEST_DAY:
+            raise Problem(_("“%(value)s” is not a date.") % {"value": value})
+        return birthday
+
+    def _email(self, value) -> str:
+        email = text(value, EMAIL_MAX)
+        if not _EMAIL.match(email):
+            raise Problem(_("“%(value)s” is not an e-mail address.") % {"value": email})
+        return email
+
+    def _moment(self, value) -> dt.datetime:
+        when = moment(value)
+        if when > self.latest:
+            raise Problem(_("“%(value)s” is in the future.") % {"value": value})
+        if when.date() < EARLIEST_DAY:
+            raise Problem(_("“%(value)s” is not a date.") % {"value": value})
+        return when
+
+    def _tier(self, value) -> int:
+        found = self.tiers.get(fold_name(text(value, 100)))
+        if found is None:
+            raise Problem(
+                _("Unknown tier “%(value)s” (tiers: %(tiers)s).")
+                % {"value": value, "tiers": ", ".join(self.tier_names)}
+            )
+        return found
+
+    def _store(self, value) -> int:
+        found = self.stores.get(fold_name(text(value, 100)))
+        if found is None:
+            raise Problem(_("Unknown store “%(value)s” (code or name).") % {"value": value})
+        return found
+
+    def _tags(self, value) -> list[str]:
+        names = []
+        for part in _TAG_SPLIT.split(str(value)):
+            name = part.strip()
+            if not name:
+                continue
+            if len(name) > TAG_MAX:
+                raise Problem(
+                    _("Tag “%(tag)s…” is too long: at most %(limit)d characters.")
+                    % {"tag": name[:10], "limit": TAG_MAX}
+                )
+            if name not in names:
+                names.append(name)
+        return names
+
+
+def duplicate_message(lines: list[int]) -> str:
+    shown = ", ".join(str(n) for n in lines[:5]) + (" …" if len(lines) > 5 else "")
+    return _(
+        "This mobile number is on %(count)d rows of the file (lines %(lines)s): none of "
+        "them is imported. Keep one row."
+    ) % {"count": len(lines), "lines": shown}
