@@ -15,6 +15,11 @@ class ChannelError(Exception):
     """A send failed in a way worth retrying (network, rate limit)."""
 
 
+class ChannelSkip(Exception):
+    """This message cannot go out by this channel at all (e.g. no template for its
+    event): marked skipped at once, never retried."""
+
+
 class InboxChannel:
     name = "inbox"
 

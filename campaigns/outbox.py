@@ -13,7 +13,7 @@ import logging
 from django.db.models import F, Q
 from django.utils import timezone
 
-from .channels import CHANNELS, ChannelError, channels_for_notices
+from .channels import CHANNELS, ChannelError, ChannelSkip, channels_for_notices
 from .models import Message
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,11 @@ def _send_one(message: Message, now) -> str:
         return "skipped"
     try:
         channel.send(message)
+    except ChannelSkip as exc:
+        Message.objects.filter(pk=message.pk).update(
+            status=Message.Status.SKIPPED, last_error=str(exc)[:2000]
+        )
+        return "skipped"
     except ChannelError as exc:
         give_up = message.attempts >= Message.MAX_ATTEMPTS
         Message.objects.filter(pk=message.pk).update(

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns.channels import ChannelError
+from campaigns.channels import ChannelError, ChannelSkip
 
 from . import client
 from .models import TEMPLATE_FIELD_MAX, Follower, TemplateText
@@ -56,7 +56,7 @@ class WeChatTemplateChannel:
         if texts is not None and not texts.enabled:
             return  # the owner switched this notice off for WeChat
         if not template_id:
-            raise ChannelError(f"no WeChat template configured for {message.event}")
+            raise ChannelSkip(f"no WeChat template configured for {message.event}")
         openid = message.member.wechat_openid
         try:
             client.template_send(

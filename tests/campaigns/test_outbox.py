@@ -158,3 +158,21 @@ def test_downgrades_by_the_review_job_are_notified_in_bulk(
         run_job("review_tiers")
     down = Message.objects.get(member=member, event="tier_down", channel="inbox")
     assert "银卡" in down.body
+
+
+def test_a_channel_that_cannot_carry_a_message_skips_it_without_retries(member, monkeypatch):
+    class NoTemplate(FlakyChannel):
+        name = "notemplate"
+
+        def send(self, message):
+            raise channels.ChannelSkip("no template for campaign")
+
+    monkeypatch.setitem(channels.CHANNELS, "notemplate", NoTemplate())
+    _enqueue(member, channels=["notemplate"])
+    assert messages_send()["skipped"] == 1
+    message = Message.objects.get()
+    assert (message.status, message.attempts, message.last_error) == (
+        "skipped",
+        1,
+        "no template for campaign",
+    )
