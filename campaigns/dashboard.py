@@ -59,6 +59,7 @@ ACTIVE_DAYS = 90
 MAX_RANGE_DAYS = 366
 ISSUED_KINDS = (PointsEntry.Kind.EARN, PointsEntry.Kind.ADJUST, PointsEntry.Kind.IMPORT)
 NONE = "-"  # no previous purchase
+ALL = "all"  # the key of a day's total row
 
 
 def _shanghai() -> ZoneInfo:
@@ -208,7 +209,30 @@ def compute_days(first: dt.date, last: dt.date, now=None) -> int:
                 net[str(tier_id)] = net.get(str(tier_id), 0) + sign * item["n"]
     for (day, store_id), gaps in _purchase_gaps(start, end).items():
         rows[(day, store_id)]["gaps"] = gaps
-    return _replace(first, last, rows, now)
+    return _replace(first, last, {**rows, **_totals(rows)}, now)
+
+
+def _merge(into: dict, counts: dict) -> None:
+    for key, n in counts.items():
+        into[key] = into.get(key, 0) + n
+
+
+def _totals(rows: dict) -> dict:
+    """One row per day over all stores: members are in exactly one store each, so even
+    the distinct-buyer histograms simply add up."""
+    totals: dict = defaultdict(_Row)
+    for (day, _store_id), values in rows.items():
+        total = totals[(day, ALL)]
+        for field, value in values.items():
+            if field == "tier_net":
+                _merge(total.setdefault("tier_net", {}), value)
+            elif field == "gaps":
+                gaps = total.setdefault("gaps", {"1": {}, "2": {}})
+                _merge(gaps["1"], value.get("1", {}))
+                _merge(gaps["2"], value.get("2", {}))
+            else:
+                total.add(field, value)
+    return totals
 
 
 def _purchase_gaps(start, end) -> dict:
@@ -253,7 +277,8 @@ def _purchase_gaps(start, end) -> dict:
 def _replace(first: dt.date, last: dt.date, rows: dict, now) -> int:
     DailyStats.objects.filter(day__gte=first, day__lte=last).delete()
     DailyStats.objects.bulk_create(
-        [DailyStats(day=day, store_id=store_id, computed_at=now, **values)
+        [DailyStats(day=day, store_id=None if store_id == ALL else store_id,
+                    all_stores=store_id == ALL, computed_at=now, **values)
          for (day, store_id), values in rows.items()],
         batch_size=1000,
     )  # fmt: skip
@@ -348,9 +373,10 @@ def figures(*, first: dt.date, last: dt.date, store_id: int | None | str = "all"
     """Every number of the dashboard for first..last and one store (or "all"), from
     DailyStats only: the rows of the range (and the 90 days before its end, for the
     active members) and the sums of all rows up to its end (the stocks)."""
-    scoped = DailyStats.objects.all()
-    if store_id != "all":
-        scoped = scoped.filter(store_id=store_id)
+    if store_id == ALL:
+        scoped = DailyStats.objects.filter(all_stores=True)
+    else:
+        scoped = DailyStats.objects.filter(store_id=store_id, all_stores=False)
     since = min(first, last - dt.timedelta(days=ACTIVE_DAYS - 1))
     rows = list(
         scoped.filter(day__gte=since, day__lte=last).values("day", "gaps", *SUMMED).order_by("day")

@@ -93,6 +93,9 @@ class DailyStats(models.Model):
         related_name="+",
         verbose_name=_("store"),
     )
+    # The day's total over every store (and members without one): the owner's "all
+    # stores" view reads one row a day instead of one per store.
+    all_stores = models.BooleanField(_("all stores"), default=False)
     new_members = models.PositiveIntegerField(_("new members"), default=0)
     erased_members = models.PositiveIntegerField(_("erased members"), default=0)
     purchases = models.PositiveIntegerField(_("purchases"), default=0)
@@ -125,7 +128,12 @@ class DailyStats(models.Model):
                 name="dailystats_day_store",
             ),
             models.UniqueConstraint(
-                fields=["day"], condition=Q(store__isnull=True), name="dailystats_day_nostore"
+                fields=["day"],
+                condition=Q(store__isnull=True, all_stores=False),
+                name="dailystats_day_nostore",
+            ),
+            models.UniqueConstraint(
+                fields=["day"], condition=Q(all_stores=True), name="dailystats_day_all"
             ),
         ]
         indexes = [

@@ -18,7 +18,7 @@ from loyalty.jobs import JOBS, run_job
 from loyalty.models import Card, Purchase
 from loyalty.services import local_day_bounds, points_spend, purchase_record, purchase_refund
 from tests.factories import MemberFactory
-from tests.loyalty.staff import english, template
+from tests.loyalty.staff_screens.helpers import english, template
 
 pytestmark = pytest.mark.django_db
 URL = reverse("dashboard:home")

@@ -11,7 +11,7 @@ from loyalty.coupons import coupon_issue
 from loyalty.models import Coupon, Purchase
 from loyalty.services import purchase_refund
 from members.models import AuditEntry
-from tests.loyalty.staff import english, fund, member, template  # noqa: F401
+from tests.loyalty.staff_screens.helpers import english, fund, template
 
 pytestmark = pytest.mark.django_db
 
@@ -114,7 +114,9 @@ def test_another_members_coupon_is_not_offered_nor_accepted(member, clerk, store
 def test_the_receipt_shows_the_points_owed_after_a_refund(member, clerk):
     client = english(clerk)
     preview = client.get(purchase_url(member), {"amount": "500"})
-    client.post(purchase_url(member), {"amount": "500", "token": token_of(preview.content.decode())})
+    client.post(
+        purchase_url(member), {"amount": "500", "token": token_of(preview.content.decode())}
+    )
     bought = Purchase.objects.get()
     # The 500 points earned are spent elsewhere, then the purchase is refunded.
     from loyalty.services import points_spend

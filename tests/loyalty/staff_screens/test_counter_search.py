@@ -8,7 +8,7 @@ from loyalty.coupons import coupon_issue
 from loyalty.rewards import reward_redeem
 from members.models import User
 from tests.factories import MemberFactory
-from tests.loyalty.staff import fund, reward, template
+from tests.loyalty.staff_screens.helpers import fund, reward, template
 
 URL = reverse("staff:home")
 

@@ -1,18 +1,13 @@
-"""Helpers and fixtures of the staff-screen tests (counter, member 360)."""
+"""Helpers of the staff-screen tests (counter, member 360, dashboard)."""
 
 import datetime as dt
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-import pytest
 from django.test import Client
 
 from loyalty.models import CouponTemplate, Reward
 from loyalty.services import points_award
-from members.models import Role
-from members.services import staff_create
-from tests.conftest import PASSWORD
-from tests.factories import MemberFactory
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -52,29 +47,3 @@ def english(user) -> Client:
     client = Client(headers={"Accept-Language": "en"})
     client.force_login(user)
     return client
-
-
-@pytest.fixture
-def member(store):
-    return MemberFactory(phone="13800138000", name="李雷", store=store)
-
-
-@pytest.fixture
-def theirs(other_store):
-    """A member of another store: clerks and managers of `store` must never reach them."""
-    return MemberFactory(phone="13900139000", name="韩梅梅", store=other_store)
-
-
-@pytest.fixture
-def other_clerk(other_store):
-    return staff_create(username="clerk2", password=PASSWORD, role=Role.CLERK, store=other_store)
-
-
-ROLES = ["owner", "manager", "clerk"]
-
-
-@pytest.fixture
-def as_role(request, owner, manager, clerk):
-    """as_role("clerk") -> an English client logged in with that role."""
-    users = {"owner": owner, "manager": manager, "clerk": clerk}
-    return lambda role: english(users[role])

@@ -10,7 +10,7 @@ from loyalty.coupons import coupon_issue
 from loyalty.models import Card, Coupon, PointsEntry
 from loyalty.services import purchase_record
 from members.models import AuditEntry, Member, Tag
-from tests.loyalty.staff import english, fund, member, other_clerk, template  # noqa: F401
+from tests.loyalty.staff_screens.helpers import english, fund, template
 
 pytestmark = pytest.mark.django_db
 
@@ -71,7 +71,9 @@ def test_tags_are_added_and_removed_with_an_audit_entry_each(manager, member):
     assert list(member.tags.all()) == [tag]
     client.post(url("tag_remove", member, tag.pk))
     assert not member.tags.exists()
-    changes = list(AuditEntry.objects.filter(action="member.tags").values_list("changes", flat=True))
+    changes = list(
+        AuditEntry.objects.filter(action="member.tags").values_list("changes", flat=True)
+    )
     assert changes == [{"tags": ["爱喝拿铁", None]}, {"tags": [None, "爱喝拿铁"]}]
 
 
@@ -130,9 +132,7 @@ def test_a_clerk_sees_no_editing_forms(clerk, member):
 
 
 @pytest.mark.parametrize("role,most", [("clerk", 23), ("manager", 29)])
-def test_the_360_query_count_is_pinned(
-    role, most, member, request, django_assert_max_num_queries
-):
+def test_the_360_query_count_is_pinned(role, most, member, request, django_assert_max_num_queries):
     user = request.getfixturevalue(role)
     for n in range(5):
         purchase_record(member=member, amount=Decimal("10"), external_ref=f"q{n}")

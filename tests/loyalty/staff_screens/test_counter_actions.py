@@ -12,7 +12,7 @@ from loyalty.rewards import reward_redeem
 from loyalty.services import purchase_record
 from members.models import AuditEntry, Member
 from tests.factories import MemberFactory
-from tests.loyalty.staff import english, fund, member, reward, template, theirs  # noqa: F401
+from tests.loyalty.staff_screens.helpers import english, fund, reward, template
 
 pytestmark = pytest.mark.django_db
 VERIFY = reverse("staff:verify")
@@ -21,7 +21,9 @@ VERIFY = reverse("staff:verify")
 @pytest.mark.parametrize("role", ["owner", "manager", "clerk"])
 def test_every_role_verifies_a_coupon_once(role, member, store, request):
     user = request.getfixturevalue(role)
-    coupon, _ = coupon_issue(template=template(kind="gift", gift_name="拿铁", value=0), member=member)
+    coupon, _ = coupon_issue(
+        template=template(kind="gift", gift_name="拿铁", value=0), member=member
+    )
     client = english(user)
     response = client.post(VERIFY, {"code": coupon.display_code.lower()})
     assert response["Location"] == reverse("staff:card", args=[member.member_no])

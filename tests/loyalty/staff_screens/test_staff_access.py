@@ -10,7 +10,7 @@ from django.urls import reverse
 from loyalty.models import Purchase
 from loyalty.services import purchase_record
 from members.models import Tag, User
-from tests.loyalty.staff import as_role, english, member, other_clerk, template, theirs  # noqa: F401
+from tests.loyalty.staff_screens.helpers import english, template
 
 pytestmark = pytest.mark.django_db
 
@@ -30,9 +30,11 @@ def world(member, theirs, manager):
 
 def views(world, m):
     """(name, method, url, data) of every staff view, for member `m`."""
-    p = world["purchase"] if m.store_id == world["purchase"].member.store_id else world[
-        "their_purchase"
-    ]
+    p = (
+        world["purchase"]
+        if m.store_id == world["purchase"].member.store_id
+        else world["their_purchase"]
+    )
     no = m.member_no
     return [
         ("counter", "get", reverse("staff:home"), {"q": no}),
