@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Count, Min, Q, Sum
+from django.db.models import Count, Q, Sum
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -36,14 +36,13 @@ from .models import (
     Purchase,
     Redemption,
     Referral,
-    Tier,
 )
 from .money import yuan_down
 from .rewards import available_rewards, reward_redeem
-from .services import LoyaltyError, _qualifying_metric
+from .selectors import expiring_points, tier_progress
+from .services import LoyaltyError
 
 PAGE_SIZE = 20
-EXPIRING_DAYS = 30
 
 
 # --- selectors (read-only) ---------------------------------------------------------
@@ -54,45 +53,6 @@ def _card(member: Member):
 
     card = Card.objects.select_related("tier").filter(pk=member.pk).first()
     return card or Card(member=member)  # unsaved, all zero: a bulk path skipped it
-
-
-def _tier_progress(card, conf: LoyaltySettings, now) -> dict | None:
-    """How far the member is from the next tier, in the tier basis' unit, or None at the top."""
-    level = card.tier.level if card.tier else 0
-    upcoming = Tier.objects.filter(level__gt=level).order_by("level").first()
-    if upcoming is None:
-        return None
-    metric = _qualifying_metric(card, conf, now) if card.pk else Decimal(0)
-    target = upcoming.qualify_threshold
-    percent = 100 if target <= 0 else min(100, int(metric * 100 / target))
-    missing = max(target - metric, Decimal(0))
-    basis = conf.tier_basis
-    if basis == LoyaltySettings.TierBasis.SPEND:
-        text = _("Spend ¥%(n)s more to reach %(tier)s.") % {"n": missing, "tier": upcoming.name}
-    elif basis == LoyaltySettings.TierBasis.VISITS:
-        text = _("%(n)d more purchases to reach %(tier)s.") % {
-            "n": int(missing),
-            "tier": upcoming.name,
-        }
-    else:
-        text = _("%(n)d more growth points to reach %(tier)s.") % {
-            "n": int(missing),
-            "tier": upcoming.name,
-        }
-    return {"tier": upcoming, "percent": percent, "text": text}
-
-
-def _expiring(member: Member, now) -> dict:
-    soon = PointsEntry.objects.filter(
-        member=member,
-        remaining__gt=0,
-        expires_at__gt=now,
-        expires_at__lte=now + dt.timedelta(days=EXPIRING_DAYS),
-    ).aggregate(points=Sum("remaining"), first=Min("expires_at"))
-    first = soon["first"]
-    # expires_at is the first instant after the last valid day.
-    last_day = timezone.localdate(first - dt.timedelta(microseconds=1)) if first else None
-    return {"points": soon["points"] or 0, "last_day": last_day}
 
 
 def _checkin_state(member: Member, now) -> dict:
@@ -110,8 +70,8 @@ def card_summary(member: Member, now=None) -> dict:
         "card": card,
         "conf": conf,
         "cash_value": yuan_down(Decimal(card.points_balance) / conf.points_per_cash_yuan),
-        "progress": _tier_progress(card, conf, now),
-        "expiring": _expiring(member, now),
+        "progress": tier_progress(card, conf, now),
+        "expiring": expiring_points(member, now),
         "checkin": _checkin_state(member, now),
         "usable_coupons": usable_coupons(member.pk, now=now).count(),
         "profile_complete": profile_is_complete(member),

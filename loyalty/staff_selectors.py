@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Min, Q, Sum
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -30,15 +30,13 @@ from .models import (
     PointsEntry,
     Purchase,
     Redemption,
-    Tier,
     TierChange,
     normalize_code,
     split_categories,
 )
 from .money import yuan_down
-from .services import _qualifying_metric
+from .selectors import expiring_points, tier_progress
 
-EXPIRING_DAYS = 30
 LAST_PURCHASES = 5
 TIMELINE_SIZE = 40
 
@@ -96,41 +94,6 @@ def counter_lookup(user: User, q: str) -> Lookup:
 def card_of(member: Member) -> Card:
     card = Card.objects.select_related("tier").filter(pk=member.pk).first()
     return card or Card(member=member)  # unsaved, all zero: a bulk path skipped it
-
-
-def tier_progress(card: Card, conf: LoyaltySettings, now) -> dict | None:
-    """The next tier and how far the member is from it, or None at the top."""
-    level = card.tier.level if card.tier else 0
-    upcoming = Tier.objects.filter(level__gt=level).order_by("level").first()
-    if upcoming is None:
-        return None
-    metric = _qualifying_metric(card, conf, now) if card.pk else Decimal(0)
-    target = upcoming.qualify_threshold
-    percent = 100 if target <= 0 else min(100, int(metric * 100 / target))
-    missing = max(target - metric, Decimal(0))
-    if conf.tier_basis == LoyaltySettings.TierBasis.SPEND:
-        text = _("¥%(n)s more spend to %(tier)s") % {"n": missing, "tier": upcoming.name}
-    elif conf.tier_basis == LoyaltySettings.TierBasis.VISITS:
-        text = _("%(n)d more purchases to %(tier)s") % {"n": int(missing), "tier": upcoming.name}
-    else:
-        text = _("%(n)d more growth value to %(tier)s") % {
-            "n": int(missing),
-            "tier": upcoming.name,
-        }
-    return {"tier": upcoming, "percent": percent, "text": text}
-
-
-def expiring_points(member: Member, now) -> dict:
-    soon = PointsEntry.objects.filter(
-        member=member,
-        remaining__gt=0,
-        expires_at__gt=now,
-        expires_at__lte=now + dt.timedelta(days=EXPIRING_DAYS),
-    ).aggregate(points=Sum("remaining"), first=Min("expires_at"))
-    first = soon["first"]
-    # expires_at is the first instant after the last valid day.
-    last_day = timezone.localdate(first - dt.timedelta(microseconds=1)) if first else None
-    return {"points": soon["points"] or 0, "last_day": last_day}
 
 
 def usable_coupons_of(member: Member, now) -> list[Coupon]:

@@ -1,0 +1,55 @@
+"""Reads shared by the counter (staff) and the member centre (member) screens."""
+
+import datetime as dt
+from decimal import Decimal
+
+from django.db.models import Min, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from members.models import Member
+
+from .models import Card, LoyaltySettings, PointsEntry, Tier
+from .services import _qualifying_metric
+
+EXPIRING_DAYS = 30
+
+
+def tier_progress(card: Card, conf: LoyaltySettings, now) -> dict | None:
+    """How far the member is from the next tier, in the tier basis' unit, or None at the top."""
+    level = card.tier.level if card.tier else 0
+    upcoming = Tier.objects.filter(level__gt=level).order_by("level").first()
+    if upcoming is None:
+        return None
+    metric = _qualifying_metric(card, conf, now) if card.pk else Decimal(0)
+    target = upcoming.qualify_threshold
+    percent = 100 if target <= 0 else min(100, int(metric * 100 / target))
+    missing = max(target - metric, Decimal(0))
+    basis = conf.tier_basis
+    if basis == LoyaltySettings.TierBasis.SPEND:
+        text = _("Spend ¥%(n)s more to reach %(tier)s.") % {"n": missing, "tier": upcoming.name}
+    elif basis == LoyaltySettings.TierBasis.VISITS:
+        text = _("%(n)d more purchases to reach %(tier)s.") % {
+            "n": int(missing),
+            "tier": upcoming.name,
+        }
+    else:
+        text = _("%(n)d more growth points to reach %(tier)s.") % {
+            "n": int(missing),
+            "tier": upcoming.name,
+        }
+    return {"tier": upcoming, "percent": percent, "text": text}
+
+
+def expiring_points(member: Member, now, days: int = EXPIRING_DAYS) -> dict:
+    """Points expiring within `days`, and the last day the soonest of them can be used."""
+    soon = PointsEntry.objects.filter(
+        member=member,
+        remaining__gt=0,
+        expires_at__gt=now,
+        expires_at__lte=now + dt.timedelta(days=days),
+    ).aggregate(points=Sum("remaining"), first=Min("expires_at"))
+    first = soon["first"]
+    # expires_at is the first instant after the last valid day.
+    last_day = timezone.localdate(first - dt.timedelta(microseconds=1)) if first else None
+    return {"points": soon["points"] or 0, "last_day": last_day}
