@@ -70,6 +70,10 @@ MEMBER_COLUMNS = [
                                  "门店名称", "门店编码", "门店代码", "store", "shop", "storecode",
                                  "storename", "branch")),
     Column("note", _("Note"), ("备注", "备注信息", "note", "notes", "remark", "remarks")),
+    # Huiyuan's own member number (an export of ours imported back): on a row whose
+    # number is the member's, the card's figures are this system's, not an opening.
+    Column("member_no", _("Member number"), ("会员号", "会员编号", "会员卡号", "卡号",
+                                             "memberno", "membernumber", "cardno")),
 ]  # fmt: skip
 
 PURCHASE_COLUMNS = [

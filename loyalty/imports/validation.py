@@ -80,6 +80,7 @@ class MemberRow:
     created_at: dt.datetime | None = None
     tags: list[str] = field(default_factory=list)
     store_id: int | None = None
+    member_no: str | None = None
 
 
 @dataclass(slots=True)
@@ -106,6 +107,8 @@ def text(value, limit: int) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     result = str(value).strip()
+    if result[:1] == "'" and result[1:2] in ("=", "+", "-", "@"):
+        result = result[1:]  # the export's guard against formulas, undone
     if len(result) > limit:
         raise Problem(
             _("Too long: %(length)d characters, at most %(limit)d.")
@@ -317,6 +320,7 @@ class Validator:
             "store": self._store,
             "tags": self._tags,
             "order_no": lambda v: text(v, ORDER_NO_MAX),
+            "member_no": lambda v: text(v, ORDER_NO_MAX),
             "category": lambda v: text(v, CATEGORY_MAX),
         }
 

@@ -65,6 +65,10 @@ OPENING_FIELDS = [
 ]  # fmt: skip
 
 
+def _same_second(a: dt.datetime, b: dt.datetime) -> bool:
+    return abs((a - b).total_seconds()) < 1
+
+
 def opening_key(member_id: int) -> str:
     return f"import:opening:{member_id}"
 
@@ -160,6 +164,10 @@ class MemberWriter:
                 self._plan_new(row, plan)
                 result.created += 1
                 continue
+            if row.member_no and row.member_no == member["member_no"]:
+                # Our own export coming back: its points and totals are the card's
+                # figures now, not an opening balance to add.
+                row.points = row.total_spent = row.purchase_count = None
             problem = self._points_problem(row, openings.get(member["pk"]))
             if problem:
                 result.problems.append((row, [problem]))
@@ -268,8 +276,11 @@ class MemberWriter:
         changes = {}
         for name in PROFILE:
             value = getattr(row, name)
-            if value is not None and value != member[name]:
-                changes[name] = value
+            if value is None or value == member[name]:
+                continue
+            if name == "created_at" and _same_second(value, member[name]):
+                continue  # files keep whole seconds
+            changes[name] = value
         if changes:
             changed = True
             fields = frozenset(changes)
