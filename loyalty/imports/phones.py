@@ -97,13 +97,19 @@ def key_of(e164: str) -> int:
     return int(e164[1:])
 
 
-@cache
-def _hash_key(key: str) -> bytes:
-    return key.encode()
+def hasher():
+    """phone -> lookup hash, with the key read once (per run, not per row)."""
+    key = settings.PHONE_HASH_KEY.encode()
+    digest = hmac.digest
+
+    def phone_hash(e164: str) -> str:
+        return digest(key, e164.encode(), "sha256").hex()
+
+    return phone_hash
 
 
 def phone_hash(e164: str) -> str:
-    return hmac.digest(_hash_key(settings.PHONE_HASH_KEY), e164.encode(), "sha256").hex()
+    return hasher()(e164)
 
 
 def fast_hash_agrees() -> bool:

@@ -48,15 +48,10 @@ def _adapter(field: models.Field):
     if isinstance(field, models.JSONField):
         return lambda v: field.get_db_prep_save(v, connection)
     if connection.vendor == "sqlite" and isinstance(field, models.DateTimeField):
-        # Most datetimes of a chunk are one instant (the run's "now"): adapt it once.
-        adapt, seen = connection.ops.adapt_datetimefield_value, {}
-
-        def cached(value):
-            if value not in seen:
-                seen[value] = adapt(value)
-            return seen[value]
-
-        return cached
+        # What connection.ops.adapt_datetimefield_value does (naive text in the
+        # connection's zone, UTC), without its per-value settings lookups.
+        zone = connection.timezone
+        return lambda v: str(v.astimezone(zone).replace(tzinfo=None) if v.tzinfo else v)
     return None  # str, int, bool, Decimal, date, aware datetimes (psycopg): as they are
 
 

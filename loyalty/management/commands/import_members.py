@@ -1,3 +1,6 @@
+import resource
+import time
+
 from django.core.management.base import BaseCommand, CommandError
 
 from loyalty.imports import columns
@@ -39,6 +42,7 @@ class Command(BaseCommand):
         parser.add_argument("--chunk-size", type=int, default=CHUNK, help=f"default {CHUNK}")
 
     def handle(self, *args, file, dry_run, store, map, purchases, chunk_size, **opts):
+        started = time.monotonic()
         default_store = None
         if store:
             default_store = Store.objects.filter(code__iexact=store).first()
@@ -67,6 +71,9 @@ class Command(BaseCommand):
         if job.status == ImportJob.Status.FAILED:
             raise CommandError(job.message.strip(), returncode=UNUSABLE)
         counts = job.preview if job.dry_run else job.counts()
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # KiB on Linux
+        self.stdout.write(f"Seconds: {time.monotonic() - started:.1f}")
+        self.stdout.write(f"Peak memory: {peak} MB")
         self.stdout.write(
             "created={created} updated={updated} unchanged={unchanged} errors={errors}".format(
                 **{k: counts.get(k, 0) for k in ("created", "updated", "unchanged", "errors")}
