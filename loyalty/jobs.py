@@ -42,6 +42,8 @@ from .services import _local_midnight, add_months
 
 log = logging.getLogger(__name__)
 BATCH = 2000
+# bulk_update writes one CASE branch per row for every row: keep its batches small.
+UPDATE_BATCH = 200
 
 
 def as_of(day: dt.date, now: dt.datetime | None = None) -> dt.datetime:
@@ -104,7 +106,7 @@ def expire_points(day: dt.date, now=None) -> dict:
                 points_total += lot.remaining
             PointsEntry.objects.bulk_create(rows)
             PointsEntry.objects.filter(pk__in=[lot.pk for lot in lots]).update(remaining=0)
-            Card.objects.bulk_update(cards.values(), ["points_balance"])
+            Card.objects.bulk_update(cards.values(), ["points_balance"], batch_size=UPDATE_BATCH)
             members += len(ids)
             lots_total += len(lots)
     return {"members": members, "lots": lots_total, "points": points_total}
@@ -228,7 +230,7 @@ def review_tiers(day: dt.date, now=None) -> dict:
                 card.tier_review_on = add_months(card.tier_review_on, conf.tier_review_months)
                 while card.tier_review_on <= today:  # a review missed for a long time
                     card.tier_review_on = add_months(card.tier_review_on, conf.tier_review_months)
-            Card.objects.bulk_update(kept, ["tier_review_on"])
+            Card.objects.bulk_update(kept, ["tier_review_on"], batch_size=UPDATE_BATCH)
             counts["kept"] += len(kept)
             return _downgrade(below, tiers, at, _("Below the keep threshold at review"))
 
@@ -250,7 +252,7 @@ def _fill_review_days(conf, lowest: Tier) -> None:
             for card in cards:
                 since = card.tier_since or timezone.now()
                 card.tier_review_on = add_months(timezone.localdate(since), conf.tier_review_months)
-            Card.objects.bulk_update(cards, ["tier_review_on"])
+            Card.objects.bulk_update(cards, ["tier_review_on"], batch_size=UPDATE_BATCH)
 
 
 def _in_batches(queryset, work: Callable[[list[Card]], int]) -> int:
@@ -303,8 +305,15 @@ def _downgrade(cards, tiers, at, note) -> int:
             if conf.tier_review_months and lower.level > tiers[0].level
             else None
         )
-    changed = [c for c in cards if c.pk in {pk for pk, _f, _t in items}]
-    Card.objects.bulk_update(changed, ["tier", "tier_since", "tier_review_on"])
+    # Every card that went from one tier to the next lower one got the same values: one
+    # UPDATE per tier, not a bulk_update (its CASE per row is quadratic in the batch).
+    moved: dict[int, list[int]] = defaultdict(list)
+    for pk, _from, to in items:
+        moved[to].append(pk)
+    for card in cards:
+        if card.pk in moved.get(card.tier_id, ()):
+            values = {"tier_since": card.tier_since, "tier_review_on": card.tier_review_on}
+            Card.objects.filter(pk__in=moved.pop(card.tier_id)).update(tier=card.tier, **values)
     TierChange.objects.bulk_create(changes)
     if items:
         transaction.on_commit(
