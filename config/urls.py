@@ -37,4 +37,9 @@ urlpatterns = [
 ]
 
 if settings.BENCH_URLS:
-    urlpatterns.append(path("bench/hello", member_views.bench_hello))
+    from config import bench_views
+
+    urlpatterns += [
+        path("bench/hello", member_views.bench_hello),
+        path("bench/ledger-insert", bench_views.ledger_insert),
+    ]
