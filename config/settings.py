@@ -292,9 +292,7 @@ WECHAT_TOKEN = env.str("WECHAT_TOKEN", default="fake-token" if WECHAT_FAKE else 
 # 43 characters; when set, callbacks are in safe mode (AES, WeChatCrypto).
 WECHAT_AES_KEY = env.str("WECHAT_AES_KEY", default="")
 # Empty: the real WeChat. Set: every WeChat host is rewritten to this base URL.
-WECHAT_API_BASE = env.str(
-    "WECHAT_API_BASE", default="http://127.0.0.1:8765" if WECHAT_FAKE else ""
-)
+WECHAT_API_BASE = env.str("WECHAT_API_BASE", default="http://127.0.0.1:8765" if WECHAT_FAKE else "")
 WECHAT_TIMEOUT = env.float("WECHAT_TIMEOUT", default=5.0)
 # A callback whose timestamp is further than this from now (seconds) is refused.
 WECHAT_CALLBACK_MAX_AGE = env.int("WECHAT_CALLBACK_MAX_AGE", default=300)
@@ -311,7 +309,9 @@ WECHAT_TEMPLATES = {
     )
 }  # fmt: skip
 # The site's address in links sent through WeChat (replies, menu, template messages).
-WECHAT_SITE_URL = (PUBLIC_URL or env.str("WECHAT_SITE_URL", default="http://127.0.0.1:8000")).rstrip("/")
+WECHAT_SITE_URL = (
+    PUBLIC_URL or env.str("WECHAT_SITE_URL", default="http://127.0.0.1:8000")
+).rstrip("/")
 # Development: treat every browser as if inside WeChat, so /join/ goes through the fake
 # server's OAuth (`make run` sets it when it starts the fake server).
 WECHAT_OAUTH_ANY_BROWSER = env.bool("WECHAT_OAUTH_ANY_BROWSER", default=False)
