@@ -50,8 +50,16 @@ def _adapter(field: models.Field):
     if connection.vendor == "sqlite" and isinstance(field, models.DateTimeField):
         # What connection.ops.adapt_datetimefield_value does (naive text in the
         # connection's zone, UTC), without its per-value settings lookups.
-        zone = connection.timezone
-        return lambda v: str(v.astimezone(zone).replace(tzinfo=None) if v.tzinfo else v)
+        zone, last = connection.timezone, [None, None]
+
+        def adapt(value):
+            if value is last[0]:  # most are one instant, the run's "now"
+                return last[1]
+            last[0] = value
+            last[1] = str(value.astimezone(zone).replace(tzinfo=None) if value.tzinfo else value)
+            return last[1]
+
+        return adapt
     return None  # str, int, bool, Decimal, date, aware datetimes (psycopg): as they are
 
 

@@ -23,6 +23,7 @@ Rules:
 """
 
 import datetime as dt
+import secrets
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -33,7 +34,7 @@ from django.utils.translation import gettext as _
 from members import crypto
 from members.audit import diff
 from members.models import AuditEntry, Member, Store, Tag
-from members.services import generate_member_no
+from members.services import MEMBER_NO_DIGITS
 
 from ..models import Card, LoyaltySettings, OpeningBalance, PointsEntry, Tier, TierChange
 from ..services import add_months, expiry_for, points_award
@@ -63,6 +64,19 @@ OPENING_FIELDS = [
     "member", "job", "points", "total_spent", "purchase_count", "purchases_spent",
     "purchases_count", "updated_at",
 ]  # fmt: skip
+
+
+_LOW = 10 ** (MEMBER_NO_DIGITS - 1)
+_SPAN = 9 * _LOW
+_DOUBLED = [(2 * d) - 9 if 2 * d > 9 else 2 * d for d in range(10)]
+
+
+def member_number() -> str:
+    """What generate_member_no() makes (random body, Luhn check digit), a few times faster."""
+    body = str(secrets.randbelow(_SPAN) + _LOW)
+    digits = [ord(c) - 48 for c in reversed(body)]
+    total = sum(_DOUBLED[d] for d in digits[0::2]) + sum(digits[1::2])
+    return body + str((10 - total % 10) % 10)
 
 
 def _same_second(a: dt.datetime, b: dt.datetime) -> bool:
@@ -454,17 +468,18 @@ class MemberWriter:
         )
 
     def _member_numbers(self, count: int) -> list[str]:
-        # Random numbers (members/services.py); the few taken already are drawn again.
-        # A number taken by a registration between this check and the INSERT fails
-        # the chunk with IntegrityError, and the runner runs the chunk again.
-        numbers = {generate_member_no() for _ in range(count)}
+        # Random numbers like members.services.generate_member_no's; the few taken
+        # already are drawn again. A number taken by a registration between this
+        # check and the INSERT fails the chunk with IntegrityError, and the runner
+        # runs the chunk again.
+        numbers = {member_number() for _ in range(count)}
         while True:
             taken = {n for (n,) in sql.select_in(Member, ["member_no"], "member_no", numbers)}
             numbers -= taken
             if len(numbers) == count and not taken:
                 return list(numbers)
             while len(numbers) < count:
-                numbers.add(generate_member_no())
+                numbers.add(member_number())
 
     def _link_tags(self, links: list[tuple[int, str]]) -> None:
         if not links:

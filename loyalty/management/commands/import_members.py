@@ -72,7 +72,7 @@ class Command(BaseCommand):
             raise CommandError(job.message.strip(), returncode=UNUSABLE)
         counts = job.preview if job.dry_run else job.counts()
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # KiB on Linux
-        self.stdout.write(f"Seconds: {time.monotonic() - started:.1f}")
+        self.stdout.write(f"Seconds: {time.monotonic() - started:.2f}")
         self.stdout.write(f"Peak memory: {peak} MB")
         self.stdout.write(
             "created={created} updated={updated} unchanged={unchanged} errors={errors}".format(
