@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bench import common, coupons, dashboard, jobs, join, ledger, lookup, purchase
+from bench import common, coupons, dashboard, imports, jobs, join, ledger, lookup, purchase
 from bench.common import BenchError, Load, Workspace, say, step
 
 BENCHMARKS = {
@@ -27,6 +27,7 @@ BENCHMARKS = {
     "join": join,
     "dashboard": dashboard,
     "jobs": jobs,  # before ledger: it checks every member's ledger afterwards
+    "imports": imports,  # its own empty databases: the seeded data is not touched
     "ledger": ledger,  # last: it adds ten million rows and plants drift
 }
 FULL_MEMBERS = 1_000_000

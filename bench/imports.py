@@ -1,31 +1,37 @@
-"""Benchmark "imports": `import_members` on a member CSV as large as the seeded table
-(1,000,000 rows), beside two baselines timed on the same rows in the same run.
+"""Benchmark "imports": `import_members` on a 1,000,000-row member CSV (as many rows as
+the run's --members), beside two baselines on the same rows in the same run.
 
 The file is what a merchant brings: GBK (Excel on Chinese Windows), Chinese headers,
 every column the import knows (phone, name, gender, birthday, points, tier, total
-spent, purchases, registration time, tags, store), all rows valid so every
-figure counts the same rows. Its phones (166...) are not the seeded members'.
+spent, purchases, registration time, tags, store), all rows valid so that every
+figure counts the same rows.
 
-- subject: `manage.py import_members FILE`: the full path (decode, map, validate
-  every cell, duplicate pre-pass, members + cards + opening points lots + tier
-  history + opening balances + tags, chunk transactions); its own peak RSS.
+- subject: `manage.py import_members FILE`: the whole path (decode, map, validate
+  every cell, the duplicate pre-pass, members + cards + opening points lots + tier
+  history + opening balances + tags, a transaction per chunk); its own peak RSS.
 - baseline: a raw `Member.objects.bulk_create` of the same rows (phone hashed and
-  encrypted, no validation, no card, no ledger), in batches of 2,000, one
-  transaction each. Goal: the import's rows/s >= 0.8 x this.
-- stock: a default django-import-export ModelResource (import_id_fields = phone
-  hash) on the first STOCK_ROWS rows, prepared as columns it can take. Goal: the
-  import's rows/s >= 10 x this.
-Each runs as its own manage.py process (Django's start-up included in all three).
-Then the file is imported again (everything unchanged: the re-run figure) and
-check_ledger must pass. Baseline rows are deleted after each baseline, and the
-imported members at the end, so the benchmarks after this one see the seeded data.
+  encrypted, no validation, no card, no ledger), 2,000 a batch and a transaction.
+  Goal: the import's rows/s >= 0.8 x this.
+- stock: django-import-export's default ModelResource (import_id_fields = the phone
+  hash) on the first STOCK_ROWS rows, given as the columns it can take; the import
+  is timed on the same rows. Goal: rows/s >= 10 x the stock's.
+
+Each measurement starts from a fresh, empty, migrated database with the demo
+stores (a merchant switching to Huiyuan starts empty): its own SQLite file, or
+its own PostgreSQL database beside the run's; the seeded members are not touched.
+Each runs as a manage.py process; rows/s come from the time each process reports
+for its work (Django's start-up excluded; for the import: everything from reading
+the file to its report). Then the file is imported again (all unchanged) and
+check_ledger must pass.
 """
 
 import csv
 import random
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from bench.common import (
     BenchError,
@@ -34,6 +40,7 @@ from bench.common import (
     Result,
     Timing,
     Workspace,
+    _pg_run,
     django_setup,
     manage_output,
     say,
@@ -69,6 +76,11 @@ GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚�
 def phone(i: int) -> str:
     """Row i's mobile: 166 and an 8-digit bijection of i (not a seeded demo prefix)."""
     return f"166{(i * 7919 + 12345) % 10**8:08d}"
+
+
+def _day(rng: random.Random, first: int, last: int, sep: str) -> str:
+    year, month, day = rng.randrange(first, last), rng.randrange(1, 13), rng.randrange(1, 29)
+    return f"{year}{sep}{month:02d}{sep}{day:02d}"
 
 
 def write_file(path: Path, rows: int, seed: int = 2026) -> None:
@@ -194,51 +206,45 @@ def _report(rows: int, seconds: float, resource) -> None:
 
 
 def run(ctx) -> Result:
-    ws: Workspace = ctx.ws
-    django_setup(ws)
+    django_setup(ctx.ws)  # the runner closes Django's connections at the end
     rows = ctx.members
-    path = ws.root / "members-gbk.csv"
+    path = ctx.ws.root / "members-gbk.csv"
+    sample = ctx.ws.root / "members-sample-gbk.csv"
+    stock_rows = min(rows, STOCK_ROWS)
     with step(f"Writing a {rows:,}-row GBK member file"):
         write_file(path, rows)
+        write_file(sample, stock_rows)  # the same first rows (same seed)
     say(f"    {path.stat().st_size / 1e6:.0f} MB")
-    members_before = _max_member_id(ws)
-
-    bulk, bulk_out = _timed(
-        ws, "bulk_create (same rows)", "shell", "-c", _call("bulk_create_baseline", path)
-    )
-    _delete(ws, "member_no LIKE 'B%'")
-    stock_rows = min(rows, STOCK_ROWS)
-    stock, stock_out = _timed(
-        ws, f"stock import-export ({stock_rows:,} rows)", "shell", "-c",
-        _call("stock_baseline", path, stock_rows),
-    )  # fmt: skip
-    _delete(ws, "member_no LIKE 'S%'")
-
-    subject, output = _timed(ws, f"import_members ({rows:,} rows)", "import_members", str(path))
-    counts = _counts(output)
-    if counts != {"created": rows, "updated": 0, "unchanged": 0, "errors": 0}:
-        raise BenchError(f"import_members did not create every row: {counts}\n{output[-2000:]}")
-    rss = int(re.search(r"Peak memory: (\d+) MB", output)[1])
-    again, again_output = _timed(
-        ws, "import_members again (all unchanged)", "import_members", str(path)
-    )
-    if _counts(again_output)["unchanged"] != rows:
-        raise BenchError(f"the second import changed something:\n{again_output[-2000:]}")
-    ledger = manage_output(ws, "check_ledger", timeout=3600)
-    if ledger.returncode != 0:
-        raise BenchError(f"check_ledger after the import:\n{ledger.stdout}{ledger.stderr}")
-    with step("Removing the imported members (the next benchmarks see the seeded data)"):
-        _remove_imported(ws, members_before)
-
-    import_rps = rows / subject.seconds
-    bulk_rps = _rows(bulk_out) / bulk.seconds
-    stock_rps = _rows(stock_out) / stock.seconds
-    vs_bulk, vs_stock = import_rps / bulk_rps, import_rps / stock_rps
+    ws = _own_database(ctx.ws)
+    try:
+        _fresh(ws)
+        stock = _measure(ws, f"stock import-export ({stock_rows:,} rows)", "shell", "-c",
+                         _call("stock_baseline", sample, stock_rows))  # fmt: skip
+        _fresh(ws)
+        small = _measure(ws, f"import_members ({stock_rows:,} rows)", "import_members", str(sample))
+        _fresh(ws)
+        bulk = _measure(
+            ws, f"bulk_create ({rows:,} rows)", "shell", "-c", _call("bulk_create_baseline", path)
+        )
+        _fresh(ws)
+        subject = _measure(ws, f"import_members ({rows:,} rows)", "import_members", str(path))
+        if _counts(subject.output) != {"created": rows, "updated": 0, "unchanged": 0, "errors": 0}:
+            raise BenchError(f"import_members did not create every row:\n{subject.output[-2000:]}")
+        again = _measure(ws, "import_members again (all unchanged)", "import_members", str(path))
+        if _counts(again.output)["unchanged"] != rows:
+            raise BenchError(f"the second import changed something:\n{again.output[-2000:]}")
+        ledger = manage_output(ws, "check_ledger", timeout=3600)
+        if ledger.returncode != 0:
+            raise BenchError(f"check_ledger after the import:\n{ledger.stdout}{ledger.stderr}")
+    finally:
+        _drop(ws)
+    vs_bulk = subject.rps / bulk.rps
+    vs_stock = small.rps / stock.rps
     return Result(
         name="imports",
         title=f"{TITLE} ({rows:,} rows, {ws.db})",
-        subject=subject,
-        baseline=bulk,
+        subject=subject.timing,
+        baseline=bulk.timing,
         goals=[
             Goal(
                 f"rows/s >= {GOAL_VS_BULK:g} x bulk_create",
@@ -246,23 +252,55 @@ def run(ctx) -> Result:
                 vs_bulk >= GOAL_VS_BULK,
             ),
             Goal(
-                f"rows/s >= {GOAL_VS_STOCK:g} x stock import",
+                f"rows/s >= {GOAL_VS_STOCK:g} x stock import-export ({stock_rows:,} rows)",
                 round(vs_stock, 1),
                 vs_stock >= GOAL_VS_STOCK,
             ),
-            Goal(f"peak RSS MB <= {GOAL_RSS_MB}", rss, rss <= GOAL_RSS_MB),
-        ],
+            Goal(f"peak RSS MB <= {GOAL_RSS_MB}", subject.peak_mb, subject.peak_mb <= GOAL_RSS_MB),
+        ],  # fmt: skip
         notes=[
-            f"rows/s: import_members {import_rps:,.0f}; bulk_create {bulk_rps:,.0f}; "
-            f"stock import-export {stock_rps:,.0f} (on {stock_rows:,} rows, {stock.seconds:.1f}s)",
-            f"import_members itself: {_inner(output)}; peak RSS {rss} MB "
-            f"(bulk_create process: {_peak(bulk_out)} MB)",
-            f"same file again: {again.seconds:.1f}s, {rows / again.seconds:,.0f} rows/s, all "
-            f"unchanged, peak RSS {_peak(again_output)} MB; check_ledger OK",
+            f"rows/s at {rows:,} rows: import_members {subject.rps:,.0f}, bulk_create "
+            f"{bulk.rps:,.0f} (peak RSS {subject.peak_mb} / {bulk.peak_mb} MB)",
+            f"rows/s at {stock_rows:,} rows: import_members {small.rps:,.0f}, stock "
+            f"import-export {stock.rps:,.0f} (peak RSS {small.peak_mb} / {stock.peak_mb} MB)",
+            f"the same file again: {again.rps:,.0f} rows/s, all unchanged, peak RSS "
+            f"{again.peak_mb} MB; check_ledger OK",
             f"file: {path.stat().st_size / 1e6:.0f} MB, GBK, 11 columns, {rows:,} valid rows; "
-            "each figure is a manage.py process's wall time (Django start-up included)",
+            "each on a fresh empty database; seconds exclude Django's start-up",
         ],
     )
+
+
+class Measure:
+    def __init__(self, label: str, output: str, wall: float, background: float):
+        self.output = output
+        found = re.search(r"BENCH rows=(\d+) seconds=([\d.]+) peak_mb=(\d+)", output)
+        if found:  # a baseline
+            self.rows, self.seconds, self.peak_mb = int(found[1]), float(found[2]), int(found[3])
+        else:  # import_members: its "Seconds:" and "Peak memory:" lines, and the counts
+            counts = _counts(output)
+            self.rows = sum(counts.values())
+            self.seconds = float(re.search(r"^Seconds: ([\d.]+)$", output, re.M)[1])
+            self.peak_mb = int(re.search(r"^Peak memory: (\d+) MB$", output, re.M)[1])
+        self.rps = self.rows / self.seconds if self.seconds else 0.0
+        self.timing = Timing(label=label, seconds=round(self.seconds, 2), background=background)
+        say(f"    {label}: {self.seconds:.1f}s, {self.rps:,.0f} rows/s, peak RSS {self.peak_mb} MB "
+            f"(process {wall:.1f}s)")  # fmt: skip
+
+
+def _measure(ws: Workspace, label: str, *command: str) -> Measure:
+    """One run of a manage.py command, on as quiet a machine as it gets (not repeated:
+    it writes)."""
+    wait_until_quiet()
+    with CpuWatch() as watch:
+        started = time.monotonic()
+        done = manage_output(ws, *command, timeout=6 * 3600)
+        wall = time.monotonic() - started
+    if done.returncode != 0:
+        raise BenchError(
+            f"{label} failed ({done.returncode}):\n{done.stdout[-2000:]}{done.stderr[-3000:]}"
+        )
+    return Measure(label, done.stdout, wall, watch.share)
 
 
 def _call(name: str, *args) -> str:
@@ -271,64 +309,40 @@ def _call(name: str, *args) -> str:
     return f"from bench.imports import {name}; {name}({values})"
 
 
-def _timed(ws: Workspace, label: str, *command: str) -> tuple[Timing, str]:
-    """One quiet-as-possible run of a manage.py command (not repeated: it writes)."""
-    wait_until_quiet()
-    say(f"    {label} ...")
-    with CpuWatch() as watch:
-        started = time.monotonic()
-        done = manage_output(ws, *command, timeout=6 * 3600)
-        took = time.monotonic() - started
-    if done.returncode != 0:
-        raise BenchError(
-            f"{label} failed ({done.returncode}):\n{done.stdout[-2000:]}{done.stderr[-3000:]}"
-        )
-    say(f"    {label}: {took:.1f}s")
-    return Timing(label=label, seconds=round(took, 2), background=watch.share), done.stdout
-
-
 def _counts(output: str) -> dict:
     last = output.strip().splitlines()[-1]
     return {k: int(v) for k, v in (part.split("=") for part in last.split())}
 
 
-def _rows(output: str) -> int:
-    return int(re.search(r"BENCH rows=(\d+)", output)[1])
+# --- a database of its own ---------------------------------------------------------------
 
 
-def _peak(output: str) -> str:
-    found = re.search(r"peak_mb=(\d+)|Peak memory: (\d+) MB", output)
-    return (found[1] or found[2]) if found else "?"
+def _own_database(ws: Workspace) -> Workspace:
+    if ws.db == "postgres":
+        parts = urlsplit(ws.database_url)
+        url = urlunsplit(parts._replace(path=parts.path + "_imports"))
+    else:
+        url = f"sqlite:///{ws.root / 'imports.sqlite3'}"
+    return replace(ws, database_url=url, env={**ws.env, "DATABASE_URL": url})
 
 
-def _inner(output: str) -> str:
-    found = re.search(r": (\d+) rows in ([\d.]+)s", output)
-    return f"{found[1]} rows in {found[2]}s as it reports" if found else "?"
+def _fresh(ws: Workspace) -> None:
+    """An empty, migrated database with the demo stores, staff and tiers."""
+    _drop(ws)
+    if ws.db == "postgres":
+        _pg_run("createdb", ws.database_url)
+    for args in (
+        ("migrate", "--noinput", "-v", "0"),
+        ("seed_demo", "--members", "0", "--purchases", "0"),
+    ):
+        done = manage_output(ws, *args)
+        if done.returncode != 0:
+            raise BenchError(f"{' '.join(args)} failed:\n{done.stdout}{done.stderr}")
 
 
-def _max_member_id(ws: Workspace) -> int:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT COALESCE(MAX(id), 0) FROM members_member")
-        return cursor.fetchone()[0]
-
-
-def _delete(ws: Workspace, where: str) -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM members_member WHERE {where}")  # noqa: S608 - constant
-
-
-def _remove_imported(ws: Workspace, after_id: int) -> None:
-    from django.db import connection, transaction
-
-    tables = [
-        "loyalty_pointsentry", "loyalty_tierchange", "loyalty_openingbalance", "loyalty_card",
-        "members_member_tags",
-    ]  # fmt: skip
-    with transaction.atomic(), connection.cursor() as cursor:
-        for table in tables:
-            cursor.execute(f"DELETE FROM {table} WHERE member_id > %s", [after_id])  # noqa: S608
-        cursor.execute("DELETE FROM members_member WHERE id > %s", [after_id])
+def _drop(ws: Workspace) -> None:
+    if ws.db == "postgres":
+        _pg_run("dropdb", ws.database_url, "--if-exists", "--force", check=False)
+    else:
+        for suffix in ("", "-wal", "-shm"):
+            Path(ws.database_url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
