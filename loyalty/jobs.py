@@ -24,6 +24,8 @@ from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from members.bulk import insert_rows, update_rows
+
 from . import signals
 from .coupons import CouponNotIssued, coupon_issue
 from .models import (
@@ -42,8 +44,11 @@ from .services import _local_midnight, add_months
 
 log = logging.getLogger(__name__)
 BATCH = 2000
-# bulk_update writes one CASE branch per row for every row: keep its batches small.
-UPDATE_BATCH = 200
+EXPIRE_FIELDS = [
+    "member_id", "kind", "delta", "balance_after", "remaining", "debt_delta",
+    "idempotency_key", "reason", "rule", "source", "created_at",
+]  # fmt: skip
+TIER_CHANGE_FIELDS = ["member_id", "from_tier_id", "to_tier_id", "reason", "note", "created_at"]
 
 
 def as_of(day: dt.date, now: dt.datetime | None = None) -> dt.datetime:
@@ -69,16 +74,13 @@ def expire_points(day: dt.date, now=None) -> dict:
     """Lots past expires_at lose what is left of them: one expire row per lot."""
     at = as_of(day, now)
     members = lots_total = points_total = 0
-    while True:
+    # The members with due lots, read once (one pass over the due-lots index), then
+    # handled a batch at a time; each batch reads its lots again under the lock.
+    due = PointsEntry.objects.filter(remaining__gt=0, expires_at__lte=at)
+    all_ids = sorted(set(due.values_list("member_id", flat=True).iterator(chunk_size=BATCH * 10)))
+    for lo in range(0, len(all_ids), BATCH // 4):
+        ids = all_ids[lo : lo + BATCH // 4]
         with transaction.atomic():
-            ids = list(
-                PointsEntry.objects.filter(remaining__gt=0, expires_at__lte=at)
-                .order_by("member_id")
-                .values_list("member_id", flat=True)
-                .distinct()[: BATCH // 4]
-            )
-            if not ids:
-                break
             cards = {c.pk: c for c in _lock_cards(ids)}
             lots = list(
                 PointsEntry.objects.filter(
@@ -86,28 +88,22 @@ def expire_points(day: dt.date, now=None) -> dict:
                 ).order_by("member_id", "expires_at", "id")
             )
             rows = []
+            reason = _("Points expired")
             for lot in lots:
                 card = cards[lot.member_id]
                 card.points_balance -= lot.remaining
-                rows.append(
-                    PointsEntry(
-                        member_id=lot.member_id,
-                        kind=PointsEntry.Kind.EXPIRE,
-                        delta=-lot.remaining,
-                        balance_after=card.points_balance,
-                        # The same key the purchase path uses: a lot expires once, whoever
-                        # gets there first.
-                        idempotency_key=f"expire:{lot.pk}",
-                        reason=_("Points expired"),
-                        source=f"lot:{lot.pk}",
-                        created_at=at,
-                    )
-                )
+                # The same key the purchase path uses: a lot expires once, whoever gets
+                # there first.
+                rows.append((lot.member_id, PointsEntry.Kind.EXPIRE, -lot.remaining,
+                             card.points_balance, 0, 0, f"expire:{lot.pk}", reason, "",
+                             f"lot:{lot.pk}", at))  # fmt: skip
                 points_total += lot.remaining
-            PointsEntry.objects.bulk_create(rows)
+            insert_rows(PointsEntry, EXPIRE_FIELDS, rows)
             PointsEntry.objects.filter(pk__in=[lot.pk for lot in lots]).update(remaining=0)
-            Card.objects.bulk_update(cards.values(), ["points_balance"], batch_size=UPDATE_BATCH)
-            members += len(ids)
+            # Only the cards that lost points (a purchase may have expired a lot meanwhile).
+            touched = [cards[pk] for pk in {lot.member_id for lot in lots}]
+            update_rows(Card, ["points_balance"], [(c.points_balance, c.pk) for c in touched])
+            members += len(touched)
             lots_total += len(lots)
     return {"members": members, "lots": lots_total, "points": points_total}
 
@@ -230,7 +226,7 @@ def review_tiers(day: dt.date, now=None) -> dict:
                 card.tier_review_on = add_months(card.tier_review_on, conf.tier_review_months)
                 while card.tier_review_on <= today:  # a review missed for a long time
                     card.tier_review_on = add_months(card.tier_review_on, conf.tier_review_months)
-            Card.objects.bulk_update(kept, ["tier_review_on"], batch_size=UPDATE_BATCH)
+            update_rows(Card, ["tier_review_on"], [(c.tier_review_on, c.pk) for c in kept])
             counts["kept"] += len(kept)
             return _downgrade(below, tiers, at, _("Below the keep threshold at review"))
 
@@ -244,32 +240,41 @@ def _fill_review_days(conf, lowest: Tier) -> None:
     if not conf.tier_review_months:
         return
     missing = Card.objects.filter(tier__level__gt=lowest.level, tier_review_on__isnull=True)
+    last = 0
     while True:
         with transaction.atomic():
-            cards = list(missing.only("pk", "tier_since", "tier")[:BATCH])
+            batch = missing.filter(pk__gt=last).order_by("pk").values_list("pk", "tier_since")
+            cards = list(batch[:BATCH])
             if not cards:
                 return
-            for card in cards:
-                since = card.tier_since or timezone.now()
-                card.tier_review_on = add_months(timezone.localdate(since), conf.tier_review_months)
-            Card.objects.bulk_update(cards, ["tier_review_on"], batch_size=UPDATE_BATCH)
+            last = cards[-1][0]
+            by_day: dict[dt.date, list[int]] = defaultdict(list)
+            for pk, since in cards:
+                day = add_months(
+                    timezone.localdate(since or timezone.now()), conf.tier_review_months
+                )
+                by_day[day].append(pk)
+            # One UPDATE per review day (few: cards reach tiers on few days in bulk).
+            for day, pks in by_day.items():
+                Card.objects.filter(pk__in=pks).update(tier_review_on=day)
 
 
 def _in_batches(queryset, work: Callable[[list[Card]], int]) -> int:
-    """Lock and handle the cards of `queryset` a batch at a time, until none is left.
+    """Lock and handle the cards of `queryset` a batch at a time, in primary key order.
 
-    The work must make each card leave the queryset (a downgrade does), or the
-    batch is taken again; a batch that changes nothing ends the loop.
+    Keyset paging (pk greater than the last batch's): each batch reads on from where the
+    previous one ended, so a million cards cost one pass, not one pass per batch.
     """
     done = 0
-    seen: set[int] = set()
+    last = 0
     while True:
         with transaction.atomic():
-            ids = [pk for pk in queryset.order_by("pk").values_list("pk", flat=True)[:BATCH]]
-            ids = [pk for pk in ids if pk not in seen]
+            ids = list(
+                queryset.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:BATCH]
+            )
             if not ids:
                 return done
-            seen.update(ids)
+            last = ids[-1]
             # Locked with the condition again: a card another cluster changed after the
             # ids were read (and no longer matches) is left alone, not downgraded twice.
             cards = _lock_cards(ids, queryset)
@@ -288,16 +293,7 @@ def _downgrade(cards, tiers, at, note) -> int:
         lower = _tier_below(card.tier, tiers)
         if lower is None:
             continue
-        changes.append(
-            TierChange(
-                member_id=card.pk,
-                from_tier=card.tier,
-                to_tier=lower,
-                reason=TierChange.Reason.DOWNGRADE,
-                note=note,
-                created_at=at,
-            )
-        )
+        changes.append((card.pk, card.tier.pk, lower.pk, TierChange.Reason.DOWNGRADE, note, at))
         items.append((card.pk, card.tier.pk, lower.pk))
         card.tier, card.tier_since = lower, at
         card.tier_review_on = (
@@ -314,7 +310,8 @@ def _downgrade(cards, tiers, at, note) -> int:
         if card.pk in moved.get(card.tier_id, ()):
             values = {"tier_since": card.tier_since, "tier_review_on": card.tier_review_on}
             Card.objects.filter(pk__in=moved.pop(card.tier_id)).update(tier=card.tier, **values)
-    TierChange.objects.bulk_create(changes)
+    # executemany: bulk_create's per-value compile is slow at a first night's scale.
+    insert_rows(TierChange, TIER_CHANGE_FIELDS, changes)
     if items:
         transaction.on_commit(
             lambda: signals.tiers_downgraded.send(sender=Card, items=items, note=note)
@@ -351,8 +348,9 @@ def _warn_downgrades(at, conf, tiers, cutoff) -> int:
             tier__level__gt=lowest.level, tier_review_on__gt=today, tier_review_on__lte=horizon
         ).select_related("tier")
         since = _local_midnight(add_months(today, -conf.tier_review_months))
-        for lo in range(0, due.count(), BATCH):
-            cards = list(due.order_by("pk")[lo : lo + BATCH])
+        last = 0
+        while cards := list(due.filter(pk__gt=last).order_by("pk")[:BATCH]):
+            last = cards[-1].pk
             metrics = _metrics([c.pk for c in cards], since, conf)
             items += [
                 (c.pk, c.tier_id, c.tier_review_on, "review")

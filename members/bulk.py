@@ -5,12 +5,21 @@ executemany with values adapted once per field type runs at the database's speed
 No signals, no save(): callers are bulk paths that keep their own invariants.
 """
 
-from django.db import connection, models
+from django.db import connection, models, transaction
 
 
 def _adapter(field: models.Field):
     if isinstance(field, models.DateTimeField):
-        return lambda v: None if v is None else connection.ops.adapt_datetimefield_value(v)
+        last = [None, None]  # bulk rows mostly share one instant (the run's "now")
+
+        def adapt(value):
+            if value is None:
+                return None
+            if value is not last[0]:
+                last[:] = [value, connection.ops.adapt_datetimefield_value(value)]
+            return last[1]
+
+        return adapt
     if isinstance(field, models.DateField):
         return lambda v: None if v is None else connection.ops.adapt_datefield_value(v)
     if isinstance(field, models.DecimalField | models.JSONField) or hasattr(field, "from_db_value"):
@@ -18,8 +27,13 @@ def _adapter(field: models.Field):
     return None  # str, int, bool, FK ids: the driver takes them as they are
 
 
-def insert_rows(model: type[models.Model], fields: list[str], rows: list[tuple]) -> None:
-    """INSERT `rows` (tuples in the order of `fields`, Python values) into model's table."""
+def insert_rows(
+    model: type[models.Model], fields: list[str], rows: list[tuple], ignore_conflicts=False
+) -> None:
+    """INSERT `rows` (tuples in the order of `fields`, Python values) into model's table.
+
+    ignore_conflicts: a row that breaks a unique constraint is skipped (ON CONFLICT DO
+    NOTHING, in SQLite and PostgreSQL alike), as bulk_create(ignore_conflicts=True)."""
     if not rows:
         return
     meta = model._meta
@@ -30,10 +44,37 @@ def insert_rows(model: type[models.Model], fields: list[str], rows: list[tuple])
         adapters.append(_adapter(field))
     if any(adapters):
         rows = [tuple(a(v) if a else v for a, v in zip(adapters, row, strict=True)) for row in rows]
-    sql = "INSERT INTO {} ({}) VALUES ({})".format(
+    sql = "INSERT INTO {} ({}) VALUES ({}){}".format(
         connection.ops.quote_name(meta.db_table),
         ", ".join(columns),
         ", ".join(["%s"] * len(columns)),
+        " ON CONFLICT DO NOTHING" if ignore_conflicts else "",
     )
-    with connection.cursor() as cursor:
+    # One transaction (joined if the caller has one): in autocommit, every row of an
+    # executemany would be a commit of its own.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+def update_rows(model: type[models.Model], fields: list[str], rows: list[tuple]) -> None:
+    """UPDATE model SET fields = ... WHERE pk = ...; each row is (*values, pk).
+
+    One executemany of a statement per row: linear, where bulk_update's CASE WHEN per
+    row grows with the square of the batch."""
+    if not rows:
+        return
+    meta = model._meta
+    quote = connection.ops.quote_name
+    columns = [meta.get_field(name) for name in fields]
+    adapters = [_adapter(f) for f in columns]
+    if any(adapters):
+        rows = [
+            tuple(a(v) if a else v for a, v in zip(adapters, row[:-1], strict=True)) + row[-1:]
+            for row in rows
+        ]
+    sets = ", ".join(f"{quote(f.column)} = %s" for f in columns)
+    sql = f"UPDATE {quote(meta.db_table)} SET {sets} WHERE {quote(meta.pk.column)} = %s"
+    # One transaction (joined if the caller has one): in autocommit, every row of an
+    # executemany would be a commit of its own.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         cursor.executemany(sql, rows)
