@@ -18,6 +18,17 @@ class LoyaltyConfig(AppConfig):
         member_updated.connect(receivers.reward_profile, dispatch_uid="loyalty.reward_profile")
         demo_seeded.connect(receivers.seed_demo, dispatch_uid="loyalty.seed_demo")
 
+        # Screens show settings and tiers from short-lived per-process copies.
+        from django.db.models.signals import post_delete, post_save
+
+        from . import display
+        from .models import LoyaltySettings, Tier
+
+        for model in (LoyaltySettings, Tier):
+            for signal in (post_save, post_delete):
+                uid = f"loyalty.display.{model.__name__}"
+                signal.connect(display.forget, sender=model, dispatch_uid=uid)
+
         # The member's card, points, purchases and coupons in "download my data".
         from members.privacy import EXPORT_SECTIONS
 

@@ -25,6 +25,7 @@ from members.models import Member
 from members.privacy import EXPORT_SECTIONS
 from members.services import member_referral_code
 
+from . import display
 from .coupons import usable_coupons
 from .engagement import AlreadyCheckedIn, checkin, profile_is_complete, streak_on
 from .member_forms import RedeemForm
@@ -64,7 +65,7 @@ def _checkin_state(member: Member, now) -> dict:
 
 def card_summary(member: Member, now=None) -> dict:
     now = now or timezone.now()
-    conf = LoyaltySettings.current()
+    conf = display.settings()
     card = _card(member)
     return {
         "card": card,

@@ -9,7 +9,8 @@ from django.utils.translation import gettext as _
 
 from members.models import Member
 
-from .models import Card, LoyaltySettings, PointsEntry, Tier
+from . import display
+from .models import Card, LoyaltySettings, PointsEntry
 from .services import _qualifying_metric
 
 EXPIRING_DAYS = 30
@@ -18,7 +19,7 @@ EXPIRING_DAYS = 30
 def tier_progress(card: Card, conf: LoyaltySettings, now) -> dict | None:
     """How far the member is from the next tier, in the tier basis' unit, or None at the top."""
     level = card.tier.level if card.tier else 0
-    upcoming = Tier.objects.filter(level__gt=level).order_by("level").first()
+    upcoming = next((tier for tier in display.tiers() if tier.level > level), None)
     if upcoming is None:
         return None
     metric = _qualifying_metric(card, conf, now) if card.pk else Decimal(0)

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from members.models import AuditEntry, Member, User
 from members.selectors import member_search, members_visible_to
 
+from . import display
 from .models import (
     CODE_ALPHABET,
     Card,
@@ -84,7 +85,8 @@ def counter_lookup(user: User, q: str) -> Lookup:
             .first()
         )
         return Lookup(kind="pickup", redemption=redemption)
-    kind, members = member_search(user, q)
+    # One member found shows their card: join it (and its tier) to the search.
+    kind, members = member_search(user, q, related=("card__tier",))
     return Lookup(kind=kind, members=members)
 
 
@@ -92,6 +94,11 @@ def counter_lookup(user: User, q: str) -> Lookup:
 
 
 def card_of(member: Member) -> Card:
+    if Member.card.is_cached(member):  # joined by the lookup (select_related "card__tier")
+        try:
+            return member.card
+        except Card.DoesNotExist:
+            return Card(member=member)
     card = Card.objects.select_related("tier").filter(pk=member.pk).first()
     return card or Card(member=member)  # unsaved, all zero: a bulk path skipped it
 
@@ -116,18 +123,28 @@ def points_cash_value(points: int, conf: LoyaltySettings) -> Decimal:
     return yuan_down(Decimal(points) / conf.points_per_cash_yuan)
 
 
-def member_card(member: Member, now=None) -> dict:
-    """Everything the counter shows of a member, in a fixed number of queries."""
+def member_card_core(member: Member, now=None) -> dict:
+    """Who the member is and what they hold: the part of the card the counter shows at
+    once (the lookup joins the card and tier; settings and the next tier are two more)."""
     now = now or timezone.now()
-    conf = LoyaltySettings.current()
+    conf = display.settings()
     card = card_of(member)
-    today = timezone.localdate(now, timezone.get_default_timezone())
     return {
         "member": member,
         "card": card,
         "conf": conf,
         "cash_value": points_cash_value(card.points_balance, conf),
         "progress": tier_progress(card, conf, now),
+    }
+
+
+def member_card_extras(member: Member, now=None) -> dict:
+    """The rest of the card: expiring points, coupons, today's check-in, tags, guide and
+    the last purchases (the counter loads them right after the card, by htmx)."""
+    now = now or timezone.now()
+    today = timezone.localdate(now, timezone.get_default_timezone())
+    return {
+        "extras": True,
         "expiring": expiring_points(member, now),
         "coupons": usable_coupons_of(member, now),
         "checkin": CheckIn.objects.filter(member=member, day=today).first(),
@@ -143,6 +160,12 @@ def member_card(member: Member, now=None) -> dict:
             .order_by("-occurred_at", "-id")[:LAST_PURCHASES]
         ),
     }
+
+
+def member_card(member: Member, now=None) -> dict:
+    """Everything the counter shows of a member, in a fixed number of queries."""
+    now = now or timezone.now()
+    return {**member_card_core(member, now), **member_card_extras(member, now)}
 
 
 def known_categories(conf: LoyaltySettings) -> list[str]:

@@ -15,6 +15,7 @@ urlpatterns = [
     path("verify/", views.verify, name="verify"),
     path("register/", views.register, name="register"),
     path("m/<str:member_no>/", views.counter_card, name="card"),
+    path("m/<str:member_no>/extras/", views.counter_card_extras, name="card_extras"),
     path("m/<str:member_no>/purchase/", views.purchase, name="purchase"),
     path("purchases/<int:pk>/", views.receipt, name="receipt"),
     path("purchases/<int:pk>/refund/", views.refund, name="refund"),

@@ -93,7 +93,9 @@ def _errors(exc: Exception) -> list[str]:
 def counter(request):
     """One search box: phone, last 4, member number, the card's QR, a coupon or pickup code.
 
-    htmx asks for the result part only; one member found shows their card at once.
+    htmx asks for the result part only; one member found shows their card at once, and
+    the card's extras (coupons, expiring points, last purchases...) follow by htmx
+    from counter_card_extras, so that finding the member stays one quick request.
     """
     form = CounterSearchForm(request.GET or None)
     lookup, searched = sel.Lookup(), False
@@ -101,12 +103,22 @@ def counter(request):
         lookup, searched = sel.counter_lookup(request.user, form.cleaned_data["q"]), True
     context = {"form": form, "lookup": lookup, "searched": searched}
     context.update(results=lookup.members, kind=lookup.kind)
+    htmx = bool(request.headers.get("HX-Request"))
     if len(lookup.members) == 1:
-        context.update(sel.member_card(lookup.members[0]))
+        member = lookup.members[0]
+        context.update(sel.member_card_core(member) if htmx else sel.member_card(member))
         context["full_phone"] = _full_phone(request.user, typed=lookup.kind == "phone")
-    if request.headers.get("HX-Request"):
+    if htmx:
         return render(request, "loyalty/staff/_lookup.html", context)
     return render(request, "loyalty/staff/counter.html", context)
+
+
+@require_GET
+@staff_required
+def counter_card_extras(request, member_no):
+    """The card's second part, which the counter's search loads right after the card."""
+    member = member_get_for_staff(request.user, member_no)
+    return render(request, "loyalty/staff/_card_lazy.html", sel.member_card_extras(member))
 
 
 @require_GET
