@@ -109,6 +109,7 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db.setdefault("TEST", {})["NAME"] = env.str(
         "SQLITE_TEST_NAME", default=str(DATA_DIR / "test_huiyuan.sqlite3")
     )
+    _db.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
 else:
     _db.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     _db.setdefault("CONN_HEALTH_CHECKS", True)
@@ -127,6 +128,14 @@ else:
             "LOCATION": "huiyuan_cache",
         },
     }
+# Per process, never shared: only what may be up to its TIMEOUT old on another worker
+# (the rendered first-visit /join/ page; members/member_views.py).
+CACHES["local"] = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "huiyuan-local",
+    "TIMEOUT": 30,
+    "OPTIONS": {"MAX_ENTRIES": 500},
+}
 # With Redis, sessions are read from the shared cache (cached_db). Without it they
 # stay in the database: a per-process cache would let a session that was logged
 # out through one worker live on in another.
@@ -145,7 +154,7 @@ LOGOUT_REDIRECT_URL = "login"
 # django-axes first: it refuses a locked-out login before the password is even checked.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "members.backends.StaffBackend",  # ModelBackend, with the staff profile joined
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

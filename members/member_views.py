@@ -4,15 +4,19 @@ out by SMS code, profile, privacy. The loyalty part of /me/ lives in loyalty/mem
 Every page works without JavaScript: each step is a plain form POST that redirects.
 """
 
+import hashlib
 import json
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.cache import caches
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -97,6 +101,8 @@ def join(request):
         response = hook(request)
         if response is not None:
             return response
+    if request.method == "GET" and _first_visit(request):
+        return _join_page_for_everyone(request)
     state, action = otp_state(request), request.POST.get("action", "")
     phone_form = PhoneForm(request.POST if action == "send" else None)
     form = JoinForm(request.POST if action == "join" else None, verified=_verified(state))
@@ -105,6 +111,10 @@ def join(request):
         response = _join(request, state, form)
     if response is not None:
         return response
+    return _join_page(request, phone_form, form, state)
+
+
+def _join_page(request, phone_form, form, state, **extra):
     context = JoinContextForm(request.GET).context()
     return render(
         request,
@@ -116,8 +126,32 @@ def join(request):
             "invited": context["referred_by"] is not None,
             "notice": current_notice(),
             **_steps_context(request, state),
+            **extra,
         },
     )
+
+
+# The page behind a shop's QR code, as a first visit sees it, is the same for everyone
+# with the same link and language: rendered once a TIMEOUT (30 s, the "local" cache)
+# per process, with each visitor's own CSRF token put in its slot.
+CSRF_SLOT = "csrf-slot-7d1e5b0c"
+
+
+def _first_visit(request) -> bool:
+    """No session and no messages yet: nobody is signed in, no code is pending."""
+    return not (request.COOKIES.keys() & {settings.SESSION_COOKIE_NAME, "messages"})
+
+
+def _join_page_for_everyone(request):
+    link = hashlib.sha256(request.get_full_path().encode()).hexdigest()
+    key = f"join:{get_language()}:{link}"
+    page = caches["local"].get(key)
+    if page is None:
+        response = _join_page(request, PhoneForm(), JoinForm(verified=False), {},
+                              csrf_token=CSRF_SLOT)  # fmt: skip
+        page = response.content.decode()
+        caches["local"].set(key, page)
+    return HttpResponse(page.replace(CSRF_SLOT, get_token(request)))
 
 
 def _verified(state: dict) -> bool:

@@ -7,6 +7,21 @@ from tests.factories import StoreFactory
 PASSWORD = "test-pass-2026"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_display_copies():
+    """Each test starts without the per-process copies (loyalty.display's settings and
+    tiers, the "local" cache's pages): a rolled-back test must not leave them to the next."""
+    from django.core.cache import caches
+
+    from loyalty import display
+
+    display.forget()
+    caches["local"].clear()  # the first-visit /join/ pages
+    yield
+    display.forget()
+    caches["local"].clear()
+
+
 @pytest.fixture
 def store(db):
     return StoreFactory(code="SH01", name="静安店")
