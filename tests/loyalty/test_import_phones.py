@@ -1,4 +1,5 @@
-"""The import's fast phone path gives normalize_phone's answers, and the same hash."""
+"""The import's fast paths give the same answers as the members app: phones, their
+hash, member numbers."""
 
 from django.core.exceptions import ValidationError
 from hypothesis import given, settings
@@ -44,3 +45,13 @@ def test_excel_numbers_are_phone_text():
     assert phones.phone_text(13800138000) == "13800138000"
     assert phones.phone_text(13800138000.0) == "13800138000"
     assert phones.phone_text(None) == ""
+
+
+def test_its_member_numbers_are_member_numbers():
+    """The writer's fast member numbers pass the same Luhn check as generate_member_no's."""
+    from loyalty.imports.writer import member_number
+    from members.services import is_member_no, luhn_check_digit
+
+    for _ in range(20_000):
+        number = member_number()
+        assert is_member_no(number) and number[-1] == luhn_check_digit(number[:-1])
