@@ -15,6 +15,7 @@ Runs are recorded as JobRun rows (admin: 任务运行记录), failures included.
 import datetime as dt
 import logging
 import traceback
+from array import array
 from collections import defaultdict
 from collections.abc import Callable
 from decimal import Decimal
@@ -240,45 +241,38 @@ def _fill_review_days(conf, lowest: Tier) -> None:
     if not conf.tier_review_months:
         return
     missing = Card.objects.filter(tier__level__gt=lowest.level, tier_review_on__isnull=True)
-    last = 0
-    while True:
-        with transaction.atomic():
-            batch = missing.filter(pk__gt=last).order_by("pk").values_list("pk", "tier_since")
-            cards = list(batch[:BATCH])
-            if not cards:
-                return
-            last = cards[-1][0]
-            by_day: dict[dt.date, list[int]] = defaultdict(list)
-            for pk, since in cards:
-                day = add_months(
-                    timezone.localdate(since or timezone.now()), conf.tier_review_months
-                )
-                by_day[day].append(pk)
-            # One UPDATE per review day (few: cards reach tiers on few days in bulk).
-            for day, pks in by_day.items():
-                Card.objects.filter(pk__in=pks).update(tier_review_on=day)
+    by_day: dict[dt.date, list[int]] = defaultdict(list)
+    rows = missing.order_by().values_list("pk", "tier_since").iterator(chunk_size=BATCH * 5)
+    for pk, since in rows:
+        since = since or timezone.now()
+        by_day[add_months(timezone.localdate(since), conf.tier_review_months)].append(pk)
+    for day, pks in by_day.items():
+        for lo in range(0, len(pks), BATCH):
+            # Still without a review day: a purchase may have given it one meanwhile.
+            Card.objects.filter(pk__in=pks[lo : lo + BATCH], tier_review_on__isnull=True).update(
+                tier_review_on=day
+            )
+
+
+def _ids_of(queryset) -> list[int]:
+    """The primary keys of `queryset`, sorted, read in one pass (ints only)."""
+    return sorted(array("q", queryset.order_by().values_list("pk", flat=True).iterator(10_000)))
 
 
 def _in_batches(queryset, work: Callable[[list[Card]], int]) -> int:
     """Lock and handle the cards of `queryset` a batch at a time, in primary key order.
 
-    Keyset paging (pk greater than the last batch's): each batch reads on from where the
-    previous one ended, so a million cards cost one pass, not one pass per batch.
+    The ids are read once, then each batch is locked with the condition again: a card
+    that another worker changed meanwhile (and no longer matches) is left alone. One
+    pass over the table, whatever the index the database picks for the condition
+    (paging with ORDER BY pk LIMIT made it sort every match again for every batch).
     """
-    done = 0
-    last = 0
-    while True:
+    ids, done = _ids_of(queryset), 0
+    for lo in range(0, len(ids), BATCH):
         with transaction.atomic():
-            ids = list(
-                queryset.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:BATCH]
-            )
-            if not ids:
-                return done
-            last = ids[-1]
-            # Locked with the condition again: a card another cluster changed after the
-            # ids were read (and no longer matches) is left alone, not downgraded twice.
-            cards = _lock_cards(ids, queryset)
+            cards = _lock_cards(ids[lo : lo + BATCH], queryset)
             done += work(cards)
+    return done
 
 
 def _downgrade(cards, tiers, at, note) -> int:
@@ -348,9 +342,9 @@ def _warn_downgrades(at, conf, tiers, cutoff) -> int:
             tier__level__gt=lowest.level, tier_review_on__gt=today, tier_review_on__lte=horizon
         ).select_related("tier")
         since = _local_midnight(add_months(today, -conf.tier_review_months))
-        last = 0
-        while cards := list(due.filter(pk__gt=last).order_by("pk")[:BATCH]):
-            last = cards[-1].pk
+        ids = _ids_of(due)
+        for lo in range(0, len(ids), BATCH):
+            cards = list(due.filter(pk__in=ids[lo : lo + BATCH]))
             metrics = _metrics([c.pk for c in cards], since, conf)
             items += [
                 (c.pk, c.tier_id, c.tier_review_on, "review")

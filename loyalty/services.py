@@ -444,11 +444,12 @@ def _qualifying_metric(card: Card, conf: LoyaltySettings, now) -> Decimal:
 
 
 def _change_tier(
-    card: Card, tier: Tier | None, *, reason: str, now, actor=None, purchase=None, note=""
-):
+    card: Card, tier: Tier | None, *, reason: str, now, actor=None, purchase=None, note="",
+    conf=None, lowest=None,
+):  # fmt: skip
     old = card.tier
     card.tier, card.tier_since = tier, now
-    card.tier_review_on = review_day_for(card, now)
+    card.tier_review_on = review_day_for(card, now, conf, lowest)
     TierChange.objects.create(
         member_id=card.pk,
         from_tier=old,
@@ -470,23 +471,32 @@ def _change_tier(
     )
 
 
-def review_day_for(card: Card, since: dt.datetime, conf: LoyaltySettings | None = None):
+def review_day_for(
+    card: Card, since: dt.datetime, conf: LoyaltySettings | None = None, lowest=None
+):
     """The day a tier reached at `since` is reviewed (保级), or None (lowest tier, no reviews)."""
     conf = conf or LoyaltySettings.current()
-    if not conf.tier_review_months or card.tier is None or card.tier == lowest_tier():
+    if not conf.tier_review_months or card.tier is None:
+        return None
+    if card.tier == (lowest or lowest_tier()):
         return None
     return add_months(timezone.localdate(since), conf.tier_review_months)
 
 
-def _upgrade_if_qualified(card: Card, conf: LoyaltySettings, now, purchase=None) -> bool:
+def _upgrade_if_qualified(
+    card: Card, conf: LoyaltySettings, now, purchase=None, tiers: list[Tier] | None = None
+) -> bool:
+    """`tiers`: all tiers, lowest first, when the caller read them already."""
+    tiers = list(Tier.objects.order_by("level")) if tiers is None else tiers
     current_level = card.tier.level if card.tier else 0
-    candidates = Tier.objects.filter(level__gt=current_level).order_by("-level")
+    candidates = [tier for tier in reversed(tiers) if tier.level > current_level]
     if not candidates:
         return False
     metric = _qualifying_metric(card, conf, now)
     for tier in candidates:  # the highest the member qualifies for, skipping levels
         if metric >= tier.qualify_threshold:
-            _change_tier(card, tier, reason=TierChange.Reason.UPGRADE, now=now, purchase=purchase)
+            _change_tier(card, tier, reason=TierChange.Reason.UPGRADE, now=now,
+                         purchase=purchase, conf=conf, lowest=tiers[0])  # fmt: skip
             return True
     return False
 
@@ -514,6 +524,15 @@ def tier_set(*, member: Member, tier: Tier, actor: User, note: str = "", now=Non
 
 
 # --- purchases ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The settings, tiers and active earn rules one purchase is computed with."""
+
+    conf: LoyaltySettings
+    tiers: list[Tier]
+    earn: list[EarnRule]
 
 
 @dataclass(frozen=True)
@@ -556,13 +575,14 @@ def max_points_for(payable: Decimal, conf: LoyaltySettings) -> int:
 
 
 def _earn_points(
-    cash: Decimal, *, tier: Tier | None, category: str, day: dt.date, conf: LoyaltySettings
-) -> tuple[int, str]:
+    cash: Decimal, *, tier: Tier | None, category: str, day: dt.date, conf: LoyaltySettings,
+    rules: list[EarnRule] | None = None,
+) -> tuple[int, str]:  # fmt: skip
     multiplier = tier.points_multiplier if tier else Decimal(1)
     parts = [_("%(rate)s points per yuan") % {"rate": f"{conf.points_per_yuan.normalize():f}"}]
     if tier and tier.points_multiplier != 1:
         parts.append(f"{tier.name} ×{tier.points_multiplier.normalize():f}")
-    for rule in EarnRule.objects.filter(active=True):
+    for rule in EarnRule.objects.filter(active=True) if rules is None else rules:
         if rule.applies(category=category, day=day):
             multiplier *= rule.multiplier
             parts.append(f"{rule.name} ×{rule.multiplier.normalize():f}")
@@ -584,6 +604,7 @@ def purchase_quote(
     occurred_at: dt.datetime | None = None,
     now: dt.datetime | None = None,
     conf: LoyaltySettings | None = None,
+    rules: list[EarnRule] | None = None,
 ) -> Quote:
     """Discount, points and cash for a bill; raises the business errors the API reports.
 
@@ -636,7 +657,7 @@ def purchase_quote(
         points_value = yuan_down(Decimal(points_to_use) / conf.points_per_cash_yuan)
     cash = payable - points_value
     day = timezone.localdate(occurred_at or timezone.now())
-    earned, rule = _earn_points(cash, tier=tier, category=category, day=day, conf=conf)
+    earned, rule = _earn_points(cash, tier=tier, category=category, day=day, conf=conf, rules=rules)
     return Quote(
         amount,
         tier_discount,
@@ -704,8 +725,16 @@ def purchase_record(
     existing = Purchase.objects.filter(external_ref=external_ref).first()
     if existing:
         return _same_request(existing, member, amount), False
+    # What needs no lock is read before the transaction: on SQLite it holds the one
+    # write lock from BEGIN, so every read done inside it delays every other till.
+    rules = Rules(
+        conf=LoyaltySettings.current(),
+        tiers=list(Tier.objects.order_by("level")),
+        earn=list(EarnRule.objects.filter(active=True)),
+    )
     try:
         return _purchase_record(
+            rules=rules,
             member=member,
             amount=amount,
             external_ref=external_ref,
@@ -730,7 +759,7 @@ def purchase_record(
 
 @transaction.atomic
 def _purchase_record(
-    *, member, amount, external_ref, store, staff, category, points_to_use,
+    *, rules, member, amount, external_ref, store, staff, category, points_to_use,
     apply_tier_discount, coupon_code, channel, occurred_at, now,
 ) -> tuple[Purchase, bool]:  # fmt: skip
     card = _lock_card(member.pk)
@@ -740,7 +769,7 @@ def _purchase_record(
     if existing:
         return _same_request(existing, member, amount), False
     occurred_at = occurred_at or now
-    conf = LoyaltySettings.current()
+    conf = rules.conf
     coupon = None
     if coupon_code:
         from .coupons import coupon_by_code
@@ -756,6 +785,7 @@ def _purchase_record(
         occurred_at=occurred_at,
         now=now,
         conf=conf,
+        rules=rules.earn,
     )
     earned, cap_note = _capped_earn(card, quote.points_earned, conf, occurred_at)
     purchase = Purchase(
@@ -824,7 +854,7 @@ def _purchase_record(
         card.first_purchase_at = occurred_at
     if card.last_purchase_at is None or occurred_at > card.last_purchase_at:
         card.last_purchase_at = occurred_at
-    _upgrade_if_qualified(card, conf, now, purchase=purchase)
+    _upgrade_if_qualified(card, conf, now, purchase=purchase, tiers=rules.tiers)
     if card.purchase_count == 1 and member.referred_by_id:
         from .engagement import referral_first_purchase
 
