@@ -170,15 +170,17 @@ def tiers_downgraded(sender, items, **kwargs):
     today = timezone.localdate().isoformat()
     with _lang():
         title = _("Tier changed")
-        rows = [
-            (
-                member_id,
-                f"tier:{member_id}:{from_id}:{to_id}:{today}",
-                title,
+        # One text and one data object per tier: a night's batch shares a few of them.
+        texts = {
+            tier.pk: (
                 _("Your tier is now %(tier)s: %(benefits)s")
-                % {"tier": tiers[to_id].name, "benefits": tiers[to_id].benefits},
-                {"tier": tiers[to_id].name},
+                % {"tier": tier.name, "benefits": tier.benefits},
+                {"tier": tier.name},
             )
+            for tier in tiers.values()
+        }
+        rows = [
+            (member_id, f"tier:{member_id}:{from_id}:{to_id}:{today}", title, *texts[to_id])
             for member_id, from_id, to_id in items
         ]
     notices_enqueue(rows, event=Message.Event.TIER_DOWN)

@@ -26,8 +26,11 @@ MESSAGE_FIELDS = [
 ]  # fmt: skip
 
 
-def notices_enqueue(items, *, event: str, channels: list[str] | None = None) -> list[int]:
-    """items: (member_id, key, title, body, data). Returns the ids of new messages.
+def notices_enqueue(
+    items, *, event: str, channels: list[str] | None = None, return_ids: bool = False
+) -> list[int]:
+    """items: (member_id, key, title, body, data). With return_ids, returns the ids of the
+    new messages to send (not the inbox's); else [] (a night's batch needs no ids).
 
     The send_messages job (every minute) sends them; nothing is sent from inside
     the caller's transaction, and a rolled-back cause leaves no message.
@@ -60,6 +63,8 @@ def notices_enqueue(items, *, event: str, channels: list[str] | None = None) -> 
     # executemany, not bulk_create: a night's downgrades are hundreds of thousands of
     # notices, and the ORM's per-value compile cost most of review_tiers' time.
     insert_rows(Message, MESSAGE_FIELDS, rows, ignore_conflicts=True)
+    if not return_ids:
+        return []
     keys = [row[3] for row in rows if row[1] != "inbox"]
     ids = list(
         Message.objects.filter(dedupe_key__in=keys, status=pending, created_at=now).values_list(

@@ -60,9 +60,11 @@ def as_of(day: dt.date, now: dt.datetime | None = None) -> dt.datetime:
     return _local_midnight(day + dt.timedelta(days=1)) - dt.timedelta(microseconds=1)
 
 
-def _lock_cards(ids, queryset=None):
+def _lock_cards(ids, fields: tuple[str, ...], queryset=None) -> list[tuple]:
+    """The cards' `fields` (plain values, not model instances: a night's batches are
+    hundreds of thousands of cards), locked for the transaction, in pk order."""
     queryset = Card.objects.all() if queryset is None else queryset
-    cards = queryset.filter(pk__in=ids).select_related("tier").order_by("pk")
+    cards = queryset.filter(pk__in=ids).order_by("pk").values_list(*fields)
     if connection.features.has_select_for_update:
         cards = cards.select_for_update(of=("self",))
     return list(cards)
@@ -82,7 +84,7 @@ def expire_points(day: dt.date, now=None) -> dict:
     for lo in range(0, len(all_ids), BATCH // 4):
         ids = all_ids[lo : lo + BATCH // 4]
         with transaction.atomic():
-            cards = {c.pk: c for c in _lock_cards(ids)}
+            balances = dict(_lock_cards(ids, ("pk", "points_balance")))
             lots = list(
                 PointsEntry.objects.filter(
                     member_id__in=ids, remaining__gt=0, expires_at__lte=at
@@ -91,19 +93,18 @@ def expire_points(day: dt.date, now=None) -> dict:
             rows = []
             reason = _("Points expired")
             for lot in lots:
-                card = cards[lot.member_id]
-                card.points_balance -= lot.remaining
+                balances[lot.member_id] -= lot.remaining
                 # The same key the purchase path uses: a lot expires once, whoever gets
                 # there first.
                 rows.append((lot.member_id, PointsEntry.Kind.EXPIRE, -lot.remaining,
-                             card.points_balance, 0, 0, f"expire:{lot.pk}", reason, "",
+                             balances[lot.member_id], 0, 0, f"expire:{lot.pk}", reason, "",
                              f"lot:{lot.pk}", at))  # fmt: skip
                 points_total += lot.remaining
             insert_rows(PointsEntry, EXPIRE_FIELDS, rows)
             PointsEntry.objects.filter(pk__in=[lot.pk for lot in lots]).update(remaining=0)
             # Only the cards that lost points (a purchase may have expired a lot meanwhile).
-            touched = [cards[pk] for pk in {lot.member_id for lot in lots}]
-            update_rows(Card, ["points_balance"], [(c.points_balance, c.pk) for c in touched])
+            touched = {lot.member_id for lot in lots}
+            update_rows(Card, ["points_balance"], [(balances[pk], pk) for pk in touched])
             members += len(touched)
             lots_total += len(lots)
     return {"members": members, "lots": lots_total, "points": points_total}
@@ -202,7 +203,7 @@ def review_tiers(day: dt.date, now=None) -> dict:
     tiers = list(Tier.objects.order_by("level"))
     if len(tiers) < 2:
         return {"downgraded": 0, "kept": 0}
-    lowest = tiers[0]
+    lowest, by_id = tiers[0], {tier.pk: tier for tier in tiers}
     _fill_review_days(conf, lowest)
     counts = {"downgraded_inactive": 0, "downgraded_review": 0, "kept": 0}
     cutoff = _inactive_before(at, conf)
@@ -220,14 +221,17 @@ def review_tiers(day: dt.date, now=None) -> dict:
 
         def review(cards):
             since = _local_midnight(add_months(today, -conf.tier_review_months))
-            metrics = _metrics([c.pk for c in cards], since, conf)
-            below = [c for c in cards if metrics.get(c.pk, Decimal(0)) < c.tier.keep_threshold]
-            kept = [c for c in cards if c not in below]
-            for card in kept:
-                card.tier_review_on = add_months(card.tier_review_on, conf.tier_review_months)
-                while card.tier_review_on <= today:  # a review missed for a long time
-                    card.tier_review_on = add_months(card.tier_review_on, conf.tier_review_months)
-            update_rows(Card, ["tier_review_on"], [(c.tier_review_on, c.pk) for c in kept])
+            metrics = _metrics([pk for pk, _tier, _day in cards], since, conf)
+            below, kept = [], []
+            for pk, tier_id, day in cards:
+                if metrics.get(pk, Decimal(0)) < by_id[tier_id].keep_threshold:
+                    below.append((pk, tier_id, day))
+                    continue
+                day = add_months(day, conf.tier_review_months)
+                while day <= today:  # a review missed for a long time
+                    day = add_months(day, conf.tier_review_months)
+                kept.append((day, pk))
+            update_rows(Card, ["tier_review_on"], kept)
             counts["kept"] += len(kept)
             return _downgrade(below, tiers, at, _("Below the keep threshold at review"))
 
@@ -241,17 +245,22 @@ def _fill_review_days(conf, lowest: Tier) -> None:
     if not conf.tier_review_months:
         return
     missing = Card.objects.filter(tier__level__gt=lowest.level, tier_review_on__isnull=True)
-    by_day: dict[dt.date, list[int]] = defaultdict(list)
     rows = missing.order_by().values_list("pk", "tier_since").iterator(chunk_size=BATCH * 5)
-    for pk, since in rows:
-        since = since or timezone.now()
-        by_day[add_months(timezone.localdate(since), conf.tier_review_months)].append(pk)
-    for day, pks in by_day.items():
-        for lo in range(0, len(pks), BATCH):
-            # Still without a review day: a purchase may have given it one meanwhile.
-            Card.objects.filter(pk__in=pks[lo : lo + BATCH], tier_review_on__isnull=True).update(
-                tier_review_on=day
-            )
+    months, days = conf.tier_review_months, {}
+    pks, ordinals = array("q"), array("l")  # read all first: SQLite cannot update a
+    for pk, since in rows:  # table safely while a cursor still reads it
+        local = timezone.localdate(since or timezone.now())
+        if local not in days:  # cards reach tiers in bulk on few days: compute each once
+            days[local] = add_months(local, months).toordinal()
+        pks.append(pk)
+        ordinals.append(days[local])
+    for lo in range(0, len(pks), BATCH * 5):
+        batch = [
+            (dt.date.fromordinal(day), pk)
+            for day, pk in zip(ordinals[lo : lo + BATCH * 5], pks[lo : lo + BATCH * 5], strict=True)
+        ]
+        # Still without a review day: a purchase may have given it one meanwhile.
+        update_rows(Card, ["tier_review_on"], batch, also="tier_review_on IS NULL")
 
 
 def _ids_of(queryset) -> list[int]:
@@ -259,7 +268,7 @@ def _ids_of(queryset) -> list[int]:
     return sorted(array("q", queryset.order_by().values_list("pk", flat=True).iterator(10_000)))
 
 
-def _in_batches(queryset, work: Callable[[list[Card]], int]) -> int:
+def _in_batches(queryset, work: Callable[[list[tuple]], int]) -> int:
     """Lock and handle the cards of `queryset` a batch at a time, in primary key order.
 
     The ids are read once, then each batch is locked with the condition again: a card
@@ -270,7 +279,7 @@ def _in_batches(queryset, work: Callable[[list[Card]], int]) -> int:
     ids, done = _ids_of(queryset), 0
     for lo in range(0, len(ids), BATCH):
         with transaction.atomic():
-            cards = _lock_cards(ids[lo : lo + BATCH], queryset)
+            cards = _lock_cards(ids[lo : lo + BATCH], ("pk", "tier", "tier_review_on"), queryset)
             done += work(cards)
     return done
 
@@ -278,32 +287,31 @@ def _in_batches(queryset, work: Callable[[list[Card]], int]) -> int:
 def _downgrade(cards, tiers, at, note) -> int:
     """Down one tier each: the cards, their TierChange rows and the notices, in bulk.
 
-    The same rows the purchase service's _change_tier writes, set-based: a first run
-    that downgrades a hundred thousand members stays within seconds.
+    cards: (pk, tier id, review day) rows. The same rows the purchase service's
+    _change_tier writes, set-based: a first run that downgrades a hundred thousand
+    members stays within seconds.
     """
     conf = LoyaltySettings.current()
+    by_id = {tier.pk: tier for tier in tiers}
+    moved: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for pk, tier_id, _day in cards:
+        lower = _tier_below(by_id[tier_id], tiers)
+        if lower is not None:
+            moved[tier_id, lower.pk].append(pk)
     changes, items = [], []
-    for card in cards:
-        lower = _tier_below(card.tier, tiers)
-        if lower is None:
-            continue
-        changes.append((card.pk, card.tier.pk, lower.pk, TierChange.Reason.DOWNGRADE, note, at))
-        items.append((card.pk, card.tier.pk, lower.pk))
-        card.tier, card.tier_since = lower, at
-        card.tier_review_on = (
+    # Every card going from one tier to the next lower one gets the same values: one
+    # UPDATE per pair of tiers, not a bulk_update (its CASE per row is quadratic).
+    for (from_id, to_id), pks in moved.items():
+        lower = by_id[to_id]
+        review_on = (
             add_months(timezone.localdate(at), conf.tier_review_months)
             if conf.tier_review_months and lower.level > tiers[0].level
             else None
         )
-    # Every card that went from one tier to the next lower one got the same values: one
-    # UPDATE per tier, not a bulk_update (its CASE per row is quadratic in the batch).
-    moved: dict[int, list[int]] = defaultdict(list)
-    for pk, _from, to in items:
-        moved[to].append(pk)
-    for card in cards:
-        if card.pk in moved.get(card.tier_id, ()):
-            values = {"tier_since": card.tier_since, "tier_review_on": card.tier_review_on}
-            Card.objects.filter(pk__in=moved.pop(card.tier_id)).update(tier=card.tier, **values)
+        Card.objects.filter(pk__in=pks).update(tier=lower, tier_since=at, tier_review_on=review_on)
+        reason = TierChange.Reason.DOWNGRADE
+        changes += [(pk, from_id, to_id, reason, note, at) for pk in pks]
+        items += [(pk, from_id, to_id) for pk in pks]
     # executemany: bulk_create's per-value compile is slow at a first night's scale.
     insert_rows(TierChange, TIER_CHANGE_FIELDS, changes)
     if items:

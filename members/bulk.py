@@ -22,7 +22,16 @@ def _adapter(field: models.Field):
         return adapt
     if isinstance(field, models.DateField):
         return lambda v: None if v is None else connection.ops.adapt_datefield_value(v)
-    if isinstance(field, models.DecimalField | models.JSONField) or hasattr(field, "from_db_value"):
+    if isinstance(field, models.JSONField):
+        last = [object(), None]  # rows often share one data object: encode it once
+
+        def encode(value):
+            if value is not last[0]:
+                last[:] = [value, field.get_db_prep_save(value, connection)]
+            return last[1]
+
+        return encode
+    if isinstance(field, models.DecimalField) or hasattr(field, "from_db_value"):
         return lambda v: field.get_db_prep_save(v, connection)
     return None  # str, int, bool, FK ids: the driver takes them as they are
 
@@ -56,11 +65,15 @@ def insert_rows(
         cursor.executemany(sql, rows)
 
 
-def update_rows(model: type[models.Model], fields: list[str], rows: list[tuple]) -> None:
+def update_rows(
+    model: type[models.Model], fields: list[str], rows: list[tuple], also: str = ""
+) -> None:
     """UPDATE model SET fields = ... WHERE pk = ...; each row is (*values, pk).
 
     One executemany of a statement per row: linear, where bulk_update's CASE WHEN per
-    row grows with the square of the batch."""
+    row grows with the square of the batch; and the primary key equality makes SQLite
+    use the key's index (a `pk IN (...)` beside another indexed condition may not).
+    `also`: a further SQL condition (a constant of the caller's, never user input)."""
     if not rows:
         return
     meta = model._meta
@@ -74,6 +87,8 @@ def update_rows(model: type[models.Model], fields: list[str], rows: list[tuple])
         ]
     sets = ", ".join(f"{quote(f.column)} = %s" for f in columns)
     sql = f"UPDATE {quote(meta.db_table)} SET {sets} WHERE {quote(meta.pk.column)} = %s"
+    if also:
+        sql += f" AND ({also})"
     # One transaction (joined if the caller has one): in autocommit, every row of an
     # executemany would be a commit of its own.
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:

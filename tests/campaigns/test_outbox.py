@@ -42,7 +42,10 @@ def flaky(monkeypatch):
 
 def _enqueue(member, key="k1", channels=("inbox", "flaky")):
     return notices_enqueue(
-        [(member.pk, key, "标题", "正文", {})], event="campaign", channels=list(channels)
+        [(member.pk, key, "标题", "正文", {})],
+        event="campaign",
+        channels=list(channels),
+        return_ids=True,
     )
 
 

@@ -27,7 +27,9 @@ def follower(fake, store):
 def enqueue(
     member, event="points_earned", key="k1", title="积分到账", body="消费 88.00 元，获得 88 积分"
 ):
-    return notices_enqueue([(member.pk, key, title, body, {})], event=event, channels=["wechat"])
+    return notices_enqueue(
+        [(member.pk, key, title, body, {})], event=event, channels=["wechat"], return_ids=True
+    )
 
 
 def test_the_wechat_app_registers_its_channel():
