@@ -87,12 +87,15 @@ def load_for(args: argparse.Namespace) -> Load:
     return load
 
 
-def seed(ws: Workspace, members: int) -> None:
-    """Schema, cache table, static files (DEBUG=false serves hashed names), demo data."""
+def seed(ws: Workspace, members: int, demo: bool = True) -> None:
+    """Schema, cache table, static files (DEBUG=false serves hashed names), demo data
+    (not when no selected benchmark uses it: `imports` makes its own databases)."""
     with step("Creating the schema"):
         common.manage(ws, "migrate", "--noinput", "-v", "0")
         common.manage(ws, "createcachetable")
         common.manage(ws, "collectstatic", "--noinput", "-v", "0")
+    if not demo:
+        return
     with step(f"Seeding {members:,} members (seed_demo --purchases 0)"):
         common.manage(ws, "seed_demo", "--members", str(members), "--purchases", "0")
     if ws.db == "postgres":
@@ -111,7 +114,7 @@ def run(args: argparse.Namespace) -> list[common.Result]:
     common.ensure_wrk()  # before the long seed, so a missing wrk fails fast
     results = []
     with common.workspace(args.db, conn_max_age=args.conn_max_age) as ws:
-        seed(ws, args.members)
+        seed(ws, args.members, demo=any(BENCHMARKS[n].SEEDED for n in names))
         ctx = Context(ws=ws, members=args.members, load=load_for(args))
         try:
             for name in names:

@@ -647,9 +647,9 @@ def _wrk(base, script, load, duration, headers, prefix) -> tuple[dict, str]:
         raise BenchError(f"wrk only targets {HOST}, not {base}")
     cmd += [base + "/", "--", prefix]
     # wrk stops by itself after -d; the timeout is a guard against a hung server.
-    done = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=_seconds(duration) + 120, check=True
-    )
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=_seconds(duration) + 120)
+    if done.returncode:
+        raise BenchError(f"wrk exited {done.returncode}:\n{done.stdout[-2000:]}\n{done.stderr}")
     found = re.search(r"^BENCH-JSON (\{.*\})$", done.stdout, re.M)
     if not found:
         raise BenchError(f"could not read wrk's output:\n{done.stdout}\n{done.stderr}")

@@ -48,6 +48,7 @@ from bench.common import (
 )
 from bench.purchase import PURCHASE_BODY, api_key, pick_members
 
+SEEDED = True  # uses the seeded demo members (bench/__main__.py)
 TITLE = "purchase with coupon redemption (POS API) vs the same purchase without a coupon"
 STORE = "SH01"
 TEMPLATE_NAME = "bench cash 5"

@@ -39,6 +39,7 @@ from bench.common import (
 )
 from bench.lookup import verify_hello
 
+SEEDED = True  # uses the seeded demo members (bench/__main__.py)
 TITLE = "owner dashboard (all stores, 30 and 365 days) vs hello world"
 OWNER = "owner"
 MARKER = 'id="dash-figures"'

@@ -48,6 +48,7 @@ from bench.common import (
     wait_until_quiet,
 )
 
+SEEDED = False  # its own empty databases: no demo seed needed
 TITLE = "import_members (CSV, GBK, full validation) vs bulk_create and a stock import-export"
 STOCK_ROWS = 20_000
 GOAL_VS_BULK = 0.8
@@ -118,8 +119,6 @@ def write_file(path: Path, rows: int, seed: int = 2026) -> None:
 
 def bulk_create_baseline(path: str) -> None:
     """Raw bulk_create of the file's rows as members; prints rows, seconds, peak RSS."""
-    import resource
-
     from django.db import transaction
     from django.utils import timezone
 
@@ -158,13 +157,11 @@ def bulk_create_baseline(path: str) -> None:
                 flush()
         if batch:
             flush()
-    _report(count, time.monotonic() - started, resource)
+    _report(count, time.monotonic() - started)
 
 
 def stock_baseline(path: str, rows: int) -> None:
     """django-import-export's default ModelResource on the first `rows` rows."""
-    import resource
-
     import tablib
     from import_export import resources
 
@@ -194,11 +191,13 @@ def stock_baseline(path: str, rows: int) -> None:
     result = MemberResource().import_data(data, dry_run=False, use_transactions=True)
     if result.has_errors() or result.has_validation_errors():
         raise SystemExit(f"stock import failed: {result.totals}")
-    _report(len(data), time.monotonic() - started, resource)
+    _report(len(data), time.monotonic() - started)
 
 
-def _report(rows: int, seconds: float, resource) -> None:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+def _report(rows: int, seconds: float) -> None:
+    from loyalty.imports.memory import peak_rss_mb
+
+    peak = peak_rss_mb()
     print(f"BENCH rows={rows} seconds={seconds:.2f} peak_mb={peak}", flush=True)
 
 

@@ -31,6 +31,7 @@ from bench.common import (
     wait_until_quiet,
 )
 
+SEEDED = True  # uses the seeded demo members (bench/__main__.py)
 TITLE = "nightly jobs (expire + review tiers + lifecycle/RFM) vs one UPDATE of every member"
 GOAL_SECONDS = 60.0
 JOBS = ["expire_points", "review_tiers", "lifecycle_and_rfm"]

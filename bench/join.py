@@ -53,6 +53,7 @@ from bench.common import (
 from bench.coupons import items_needed, write_wrk_sequence_script
 from bench.lookup import verify_hello
 
+SEEDED = True  # uses the seeded demo members (bench/__main__.py)
 TITLE = "registration page /join/ (GET) and registrations (POST) vs hello world"
 STORE = "SH01"
 PAGE = f"/join/?store={STORE}"

@@ -28,6 +28,7 @@ from bench.common import (
     timed,
 )
 
+SEEDED = True  # uses the seeded demo members (bench/__main__.py)
 TITLE = "check_ledger (whole ledger) vs bare GROUP BY"
 ROWS_PER_MEMBER = 10  # at a million members: ten million rows
 EARNS = 8  # rows 1..EARNS are lots of +POINTS, the rest spend -POINTS from the oldest lots

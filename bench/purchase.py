@@ -34,6 +34,7 @@ from bench.common import (
     write_wrk_post_script,
 )
 
+SEEDED = True  # uses the seeded demo members (bench/__main__.py)
 TITLE = "purchase recording (POS API) vs bare locked ledger insert"
 STORE = "SH01"
 MEMBERS = 20_000  # different members per run: little chance two requests meet on one card

@@ -8,11 +8,19 @@ so a benchmark can print its figure beside what Django and the database cost alo
 import json
 
 from django.db import transaction
-from django.http import HttpResponseBadRequest, JsonResponse
+from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from loyalty.models import Card, PointsEntry
+from members.views import staff_required
+
+
+@staff_required
+def staff_hello(request):
+    """The floor of every staff screen: the session and the signed-in staff user read
+    (what staff_required costs), then an empty answer. No view of ours can be cheaper."""
+    return HttpResponse("hello staff")
 
 
 @csrf_exempt  # wrk posts without a session; the route exists only under BENCH_URLS

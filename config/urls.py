@@ -42,4 +42,5 @@ if settings.BENCH_URLS:
     urlpatterns += [
         path("bench/hello", member_views.bench_hello),
         path("bench/ledger-insert", bench_views.ledger_insert),
+        path("bench/staff-hello", bench_views.staff_hello),
     ]

@@ -1,9 +1,9 @@
-import resource
 import time
 
 from django.core.management.base import BaseCommand, CommandError
 
 from loyalty.imports import columns
+from loyalty.imports.memory import peak_rss_mb
 from loyalty.imports.report import report_lines
 from loyalty.imports.runner import CHUNK, import_file
 from loyalty.models import ImportJob
@@ -71,7 +71,7 @@ class Command(BaseCommand):
         if job.status == ImportJob.Status.FAILED:
             raise CommandError(job.message.strip(), returncode=UNUSABLE)
         counts = job.preview if job.dry_run else job.counts()
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # KiB on Linux
+        peak = peak_rss_mb()
         self.stdout.write(f"Seconds: {time.monotonic() - started:.2f}")
         self.stdout.write(f"Peak memory: {peak} MB")
         self.stdout.write(
