@@ -260,7 +260,19 @@ def _fill_review_days(conf, lowest: Tier) -> None:
             for day, pk in zip(ordinals[lo : lo + BATCH * 5], pks[lo : lo + BATCH * 5], strict=True)
         ]
         # Still without a review day: a purchase may have given it one meanwhile.
-        update_rows(Card, ["tier_review_on"], batch, also="tier_review_on IS NULL")
+        if connection.vendor == "postgresql":
+            # One UPDATE per day and chunk: PostgreSQL plans `pk IN (...)` on the key.
+            by_day: dict[dt.date, list[int]] = defaultdict(list)
+            for day, pk in batch:
+                by_day[day].append(pk)
+            for day, chunk in by_day.items():
+                Card.objects.filter(pk__in=chunk, tier_review_on__isnull=True).update(
+                    tier_review_on=day
+                )
+        else:
+            # SQLite chose the review-day index for that (600k rows scanned per batch):
+            # pk-equality updates by executemany instead.
+            update_rows(Card, ["tier_review_on"], batch, also="tier_review_on IS NULL")
 
 
 def _ids_of(queryset) -> list[int]:

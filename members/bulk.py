@@ -53,16 +53,23 @@ def insert_rows(
         adapters.append(_adapter(field))
     if any(adapters):
         rows = [tuple(a(v) if a else v for a, v in zip(adapters, row, strict=True)) for row in rows]
+    table, names = connection.ops.quote_name(meta.db_table), ", ".join(columns)
     sql = "INSERT INTO {} ({}) VALUES ({}){}".format(
-        connection.ops.quote_name(meta.db_table),
-        ", ".join(columns),
+        table,
+        names,
         ", ".join(["%s"] * len(columns)),
         " ON CONFLICT DO NOTHING" if ignore_conflicts else "",
     )
     # One transaction (joined if the caller has one): in autocommit, every row of an
     # executemany would be a commit of its own.
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+        if connection.vendor == "postgresql" and not ignore_conflicts:
+            # COPY: PostgreSQL takes rows far faster than by one INSERT each.
+            with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            cursor.executemany(sql, rows)
 
 
 def update_rows(
