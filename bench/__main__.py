@@ -72,11 +72,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         metavar="SECONDS",
         help="an experiment: serve with this CONN_MAX_AGE instead of the app's setting",
     )
+    parser.add_argument(
+        "--redis-db",
+        type=int,
+        metavar="N",
+        help="an experiment: serve with REDIS_URL=redis://127.0.0.1:6379/N (cache and "
+        "cached_db sessions in Redis, as the scale-out deployment); N must not be 0",
+    )
     args = parser.parse_args(argv)
     if args.members is None:
         args.members = QUICK_MEMBERS if args.quick else FULL_MEMBERS
     if args.members < 1:
         parser.error("--members must be at least 1")
+    if args.redis_db is not None and not 1 <= args.redis_db <= 15:
+        parser.error("--redis-db must be 1-15 (database 0 is the developer's)")
     return args
 
 
@@ -113,7 +122,8 @@ def run(args: argparse.Namespace) -> list[common.Result]:
     names = [name for name in BENCHMARKS if name in args.only] if args.only else list(BENCHMARKS)
     common.ensure_wrk()  # before the long seed, so a missing wrk fails fast
     results = []
-    with common.workspace(args.db, conn_max_age=args.conn_max_age) as ws:
+    redis_url = None if args.redis_db is None else f"redis://127.0.0.1:6379/{args.redis_db}"
+    with common.workspace(args.db, conn_max_age=args.conn_max_age, redis_url=redis_url) as ws:
         seed(ws, args.members, demo=any(BENCHMARKS[n].SEEDED for n in names))
         ctx = Context(ws=ws, members=args.members, load=load_for(args))
         try:
@@ -123,6 +133,8 @@ def run(args: argparse.Namespace) -> list[common.Result]:
                     results.append(BENCHMARKS[name].run(ctx))
                 if args.conn_max_age is not None:
                     results[-1].title += f" [experiment: CONN_MAX_AGE={args.conn_max_age}]"
+                if redis_url:
+                    results[-1].title += f" [experiment: REDIS_URL={redis_url}]"
         finally:
             _close_django_connections()
     return results
@@ -162,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "only": args.only,
         "conn_max_age": args.conn_max_age,
+        "redis_db": args.redis_db,
         "load": vars(load_for(args)),
     }
     say(f"\nResults: {common.write_results(meta, results)}")

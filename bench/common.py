@@ -96,11 +96,15 @@ def bench_env(root: Path, database_url: str) -> dict[str, str]:
 
 
 @contextmanager
-def workspace(db: str, conn_max_age: int | None = None) -> Iterator[Workspace]:
+def workspace(
+    db: str, conn_max_age: int | None = None, redis_url: str | None = None
+) -> Iterator[Workspace]:
     """A temporary DATA_DIR (and, for PostgreSQL, a fresh database), removed afterwards.
 
     `conn_max_age` overrides the app's CONN_MAX_AGE (django-environ reads it from the
     URL's query string) for an experiment; None measures the app as configured.
+    `redis_url` (an experiment) serves with Redis as cache and session store; that
+    Redis database is flushed before and after.
     """
     if db == "postgres":
         url = os.environ.get("DATABASE_URL") or DEFAULT_PG_URL
@@ -111,12 +115,24 @@ def workspace(db: str, conn_max_age: int | None = None) -> Iterator[Workspace]:
         url = f"sqlite:///{root / 'huiyuan.sqlite3'}"
     say(f"Throwaway data in {root} ({db})")
     served = url if conn_max_age is None else f"{url.split('?')[0]}?conn_max_age={conn_max_age}"
+    env = bench_env(root, served)
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+        _flush_redis(redis_url)
     try:
-        yield Workspace(root=root, db=db, database_url=served, env=bench_env(root, served))
+        yield Workspace(root=root, db=db, database_url=served, env=env)
     finally:
+        if redis_url:
+            _flush_redis(redis_url)
         if db == "postgres":
             _pg_run("dropdb", url, "--if-exists", "--force", check=False)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _flush_redis(url: str) -> None:
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
 
 
 def _pg_run(tool: str, url: str, *args: str, check: bool = True) -> None:
