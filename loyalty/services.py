@@ -732,6 +732,13 @@ def purchase_record(
         tiers=list(Tier.objects.order_by("level")),
         earn=list(EarnRule.objects.filter(active=True)),
     )
+    coupon, coupon_code = None, (coupon_code or "").strip()
+    if coupon_code:
+        from .coupons import coupon_by_code
+
+        # Read before the lock too: using it is the conditional UPDATE inside
+        # (coupon_apply_to_purchase), which refuses a coupon used meanwhile.
+        coupon = coupon_by_code(coupon_code)
     try:
         return _purchase_record(
             rules=rules,
@@ -743,7 +750,7 @@ def purchase_record(
             category=category.strip(),
             points_to_use=points_to_use,
             apply_tier_discount=apply_tier_discount,
-            coupon_code=(coupon_code or "").strip(),
+            coupon=coupon,
             channel=channel,
             occurred_at=occurred_at,
             now=now or timezone.now(),
@@ -760,7 +767,7 @@ def purchase_record(
 @transaction.atomic
 def _purchase_record(
     *, rules, member, amount, external_ref, store, staff, category, points_to_use,
-    apply_tier_discount, coupon_code, channel, occurred_at, now,
+    apply_tier_discount, coupon, channel, occurred_at, now,
 ) -> tuple[Purchase, bool]:  # fmt: skip
     card = _lock_card(member.pk)
     card.member = member
@@ -770,11 +777,6 @@ def _purchase_record(
         return _same_request(existing, member, amount), False
     occurred_at = occurred_at or now
     conf = rules.conf
-    coupon = None
-    if coupon_code:
-        from .coupons import coupon_by_code
-
-        coupon = coupon_by_code(coupon_code)
     quote = purchase_quote(
         card=card,
         amount=amount,
