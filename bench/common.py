@@ -542,7 +542,8 @@ def _lua_list(items: list[str]) -> str:
 
 def write_wrk_script(path: Path, paths: list[str], marker: str) -> Path:
     """A wrk script requesting `paths` at random and checking each body for `marker`."""
-    body = _LUA_GET.replace("PATHS", _lua_list(paths)).replace("MARKER", _lua_string(marker))
+    # The data last, into its own slot only (see bench.coupons.write_wrk_sequence_script).
+    body = _LUA_GET.replace("MARKER", _lua_string(marker)).replace("PATHS", _lua_list(paths), 1)
     path.write_text(_LUA_FRAME + body)
     return path
 
@@ -555,9 +556,9 @@ def write_wrk_post_script(
         raise BenchError(f"template needs %s (ref), %s (key), %d.%02d (amount): {template!r}")
     body = (
         _LUA_POST.replace("PATH", _lua_string(url_path))
-        .replace("KEYS", _lua_list(keys))
         .replace("TEMPLATE", _lua_string(template))
         .replace("EXPECTED", str(int(expected)))
+        .replace("KEYS", _lua_list(keys), 1)  # the data last, into its own slot only
     )
     path.write_text(_LUA_FRAME + body)
     return path

@@ -128,15 +128,17 @@ def write_wrk_sequence_script(
     listed = "\n  " + ",\n  ".join(
         f"{{{_lua_string(cookie)}, {_lua_string(part)}}}" for cookie, part in items
     )
+    # The data last, and only into its own slot (the first ITEMS): a coupon code such
+    # as "XPATHQ7K2M" once took the PATH replacement and broke the Lua string.
     body = (
-        _LUA_SEQUENCE.replace("ITEMS", listed + "\n")
-        .replace("METHOD", _lua_string(method))
+        _LUA_SEQUENCE.replace("METHOD", _lua_string(method))
         .replace("PATH", _lua_string(url_path))
         .replace("TEMPLATE", _lua_string(template))
         .replace("EXPECTED", str(int(expected)))
         .replace("LOCATION", _lua_string(location))
         .replace("PHASES", str(1 + ATTEMPTS))
         .replace("NTHREADS", str(int(threads)))
+        .replace("ITEMS", listed + "\n", 1)
     )
     path.write_text(_LUA_FRAME + body)
     return path
