@@ -5,6 +5,8 @@ executemany with values adapted once per field type runs at the database's speed
 No signals, no save(): callers are bulk paths that keep their own invariants.
 """
 
+from collections.abc import Iterable
+
 from django.db import connection, models, transaction
 
 
@@ -45,31 +47,9 @@ def insert_rows(
     NOTHING, in SQLite and PostgreSQL alike), as bulk_create(ignore_conflicts=True)."""
     if not rows:
         return
-    meta = model._meta
-    columns, adapters = [], []
-    for name in fields:
-        field = meta.get_field(name)
-        columns.append(connection.ops.quote_name(field.column))
-        adapters.append(_adapter(field))
-    if any(adapters):
-        rows = [tuple(a(v) if a else v for a, v in zip(adapters, row, strict=True)) for row in rows]
-    table, names = connection.ops.quote_name(meta.db_table), ", ".join(columns)
-    sql = "INSERT INTO {} ({}) VALUES ({}){}".format(
-        table,
-        names,
-        ", ".join(["%s"] * len(columns)),
-        " ON CONFLICT DO NOTHING" if ignore_conflicts else "",
-    )
-    # One transaction (joined if the caller has one): in autocommit, every row of an
-    # executemany would be a commit of its own.
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        if connection.vendor == "postgresql" and not ignore_conflicts:
-            # COPY: PostgreSQL takes rows far faster than by one INSERT each.
-            with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        else:
-            cursor.executemany(sql, rows)
+    columns = [model._meta.get_field(name) for name in fields]
+    adapters = [_adapter(field) for field in columns]
+    insert_ready(model, columns, _adapted(rows, adapters), ignore_conflicts)
 
 
 def update_rows(
@@ -83,20 +63,46 @@ def update_rows(
     `also`: a further SQL condition (a constant of the caller's, never user input)."""
     if not rows:
         return
-    meta = model._meta
+    columns = [model._meta.get_field(name) for name in fields]
+    adapters = [_adapter(field) for field in columns] + [None]  # the pk as it is
+    update_ready(model, columns, _adapted(rows, adapters), also)
+
+
+def _adapted(rows, adapters: list):
+    if not any(adapters):
+        return rows
+    return [tuple(a(v) if a else v for a, v in zip(adapters, row, strict=True)) for row in rows]
+
+
+# --- the statements, for values already as the columns take them -------------------
+# (loyalty/imports/sql.py adapts its own way, e.g. contact data arrives encrypted)
+
+
+def insert_ready(model, columns: list[models.Field], rows: Iterable, ignore_conflicts=False):
+    """INSERT rows whose values are ready for `columns`: COPY on PostgreSQL (far faster
+    than an INSERT a row), else one executemany; in one transaction, joined if the
+    caller has one (in autocommit, every row of an executemany would be a commit)."""
     quote = connection.ops.quote_name
-    columns = [meta.get_field(name) for name in fields]
-    adapters = [_adapter(f) for f in columns]
-    if any(adapters):
-        rows = [
-            tuple(a(v) if a else v for a, v in zip(adapters, row[:-1], strict=True)) + row[-1:]
-            for row in rows
-        ]
+    table, names = quote(model._meta.db_table), ", ".join(quote(f.column) for f in columns)
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and not ignore_conflicts:
+            with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        marks = ", ".join(["%s"] * len(columns))
+        conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+        cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}){conflict}", rows)
+
+
+def update_ready(model, columns: list[models.Field], rows: Iterable, also: str = ""):
+    """UPDATE by primary key, each row (*values ready for `columns`, pk), one executemany."""
+    quote = connection.ops.quote_name
     sets = ", ".join(f"{quote(f.column)} = %s" for f in columns)
-    sql = f"UPDATE {quote(meta.db_table)} SET {sets} WHERE {quote(meta.pk.column)} = %s"
+    sql = (
+        f"UPDATE {quote(model._meta.db_table)} SET {sets} WHERE {quote(model._meta.pk.column)} = %s"
+    )
     if also:
         sql += f" AND ({also})"
-    # One transaction (joined if the caller has one): in autocommit, every row of an
-    # executemany would be a commit of its own.
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         cursor.executemany(sql, rows)

@@ -11,7 +11,7 @@ from functools import cache
 
 from django.db import connection, models
 
-BATCH = 5000
+from members.bulk import insert_ready, update_ready
 
 
 def _default(field: models.Field):
@@ -84,38 +84,16 @@ def insert(model: type[models.Model], fields: list[str], rows: list[tuple]) -> N
     named, extra = _plan(model, tuple(fields))
     columns = named + extra
     fixed = tuple(_default(f) for f in extra)  # per call: a default may be timezone.now
-    adapters = [_adapter(f) for f in columns]
-    quote = connection.ops.quote_name
-    names = ", ".join(quote(f.column) for f in columns)
-    table = quote(model._meta.db_table)
-
-    def prepared(batch):
-        full = (row + fixed for row in batch) if fixed else batch
-        return _adapted(full, adapters)
-
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-                for row in prepared(rows):
-                    copy.write_row(row)
-            return
-        sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))})"
-        for start in range(0, len(rows), BATCH):
-            cursor.executemany(sql, list(prepared(rows[start : start + BATCH])))
+    full = (row + fixed for row in rows) if fixed else rows
+    insert_ready(model, columns, _adapted(full, [_adapter(f) for f in columns]))
 
 
 def update(model: type[models.Model], fields: list[str], rows: list[tuple]) -> None:
     """UPDATE model SET fields = ... WHERE pk = ...; each row is (*values, pk)."""
     if not rows:
         return
-    meta = model._meta
-    quote = connection.ops.quote_name
-    columns = [meta.get_field(name) for name in fields]
-    adapters = [_adapter(f) for f in columns] + [None]
-    sets = ", ".join(f"{quote(f.column)} = %s" for f in columns)
-    sql = f"UPDATE {quote(meta.db_table)} SET {sets} WHERE {quote(meta.pk.column)} = %s"
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, list(_adapted(rows, adapters)))
+    columns = [model._meta.get_field(name) for name in fields]
+    update_ready(model, columns, _adapted(rows, [_adapter(f) for f in columns] + [None]))
 
 
 def select_in(model: type[models.Model], columns: list[str], key: str, values) -> list[tuple]:
