@@ -530,7 +530,7 @@ end
 
 
 def _lua_string(text: str) -> str:
-    # A JSON string of ASCII text is a valid Lua string literal (JSON's \\uXXXX is not).
+    # A JSON string of ASCII text is a valid Lua string literal (JSON's \\u escapes are not).
     if not text.isascii():
         raise BenchError(f"wrk scripts take ASCII only: {text!r}")
     return json.dumps(text)
