@@ -40,20 +40,13 @@ from .models import (
 )
 from .money import yuan_down
 from .rewards import available_rewards, reward_redeem
-from .selectors import expiring_points, tier_progress
+from .selectors import card_of, expiring_points, tier_progress
 from .services import LoyaltyError
 
 PAGE_SIZE = 20
 
 
 # --- selectors (read-only) ---------------------------------------------------------
-
-
-def _card(member: Member):
-    from .models import Card
-
-    card = Card.objects.select_related("tier").filter(pk=member.pk).first()
-    return card or Card(member=member)  # unsaved, all zero: a bulk path skipped it
 
 
 def _checkin_state(member: Member, now) -> dict:
@@ -66,7 +59,7 @@ def _checkin_state(member: Member, now) -> dict:
 def card_summary(member: Member, now=None) -> dict:
     now = now or timezone.now()
     conf = display.settings()
-    card = _card(member)
+    card = card_of(member)
     return {
         "card": card,
         "conf": conf,
@@ -116,7 +109,7 @@ def points(request, member):
     return render(
         request,
         "loyalty/centre/points.html",
-        {"member": member, "card": _card(member), "page": _page(request, entries)},
+        {"member": member, "card": card_of(member), "page": _page(request, entries)},
     )
 
 
@@ -163,7 +156,7 @@ def rewards(request, member):
     return render(
         request,
         "loyalty/centre/rewards.html",
-        {"member": member, "card": _card(member), "rewards": items, "redemptions": mine},
+        {"member": member, "card": card_of(member), "rewards": items, "redemptions": mine},
     )
 
 
@@ -247,7 +240,7 @@ def _iso(value):
 
 
 def loyalty_export(member: Member) -> tuple[str, dict]:
-    card = _card(member)
+    card = card_of(member)
     return "loyalty", {
         "card": {
             "tier": card.tier.name if card.tier else None,

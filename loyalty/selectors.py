@@ -16,6 +16,17 @@ from .services import _qualifying_metric
 EXPIRING_DAYS = 30
 
 
+def card_of(member: Member) -> Card:
+    """The member's card with its tier (joined already by the counter's lookup)."""
+    if Member.card.is_cached(member):  # joined by the lookup (select_related "card__tier")
+        try:
+            return member.card
+        except Card.DoesNotExist:
+            return Card(member=member)
+    card = Card.objects.select_related("tier").filter(pk=member.pk).first()
+    return card or Card(member=member)  # unsaved, all zero: a bulk path skipped it
+
+
 def tier_progress(card: Card, conf: LoyaltySettings, now) -> dict | None:
     """How far the member is from the next tier, in the tier basis' unit, or None at the top."""
     level = card.tier.level if card.tier else 0

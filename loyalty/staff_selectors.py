@@ -21,7 +21,6 @@ from members.selectors import member_search, members_visible_to
 from . import display
 from .models import (
     CODE_ALPHABET,
-    Card,
     CheckIn,
     Coupon,
     CouponEvent,
@@ -36,7 +35,7 @@ from .models import (
     split_categories,
 )
 from .money import yuan_down
-from .selectors import expiring_points, tier_progress
+from .selectors import card_of, expiring_points, tier_progress
 
 LAST_PURCHASES = 5
 TIMELINE_SIZE = 40
@@ -91,16 +90,6 @@ def counter_lookup(user: User, q: str) -> Lookup:
 
 
 # --- the member card at the counter ---------------------------------------------------
-
-
-def card_of(member: Member) -> Card:
-    if Member.card.is_cached(member):  # joined by the lookup (select_related "card__tier")
-        try:
-            return member.card
-        except Card.DoesNotExist:
-            return Card(member=member)
-    card = Card.objects.select_related("tier").filter(pk=member.pk).first()
-    return card or Card(member=member)  # unsaved, all zero: a bulk path skipped it
 
 
 def usable_coupons_of(member: Member, now) -> list[Coupon]:
