@@ -13,7 +13,8 @@ class CampaignsConfig(AppConfig):
 
         from . import dashboard, notices, staff_timeline, tasks
 
-        # Loyalty events become notices in the outbox (sent on commit: after the fact).
+        # Loyalty events become notices in the outbox, written inside the transaction of
+        # their cause (loyalty/signals.py); the send_messages job delivers them.
         events = [
             "points_expiring",
             "tier_downgrade_warning",

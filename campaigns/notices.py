@@ -7,7 +7,6 @@ a WeChat template field holds at most 20 characters, so the title fits one.
 import datetime as dt
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -64,12 +63,17 @@ def tier_downgrade_warning(sender, items, **kwargs):
     notices_enqueue(rows, event=Message.Event.TIER_WARNING)
 
 
-def tier_changed(sender, member_id, from_tier_id, to_tier_id, reason, **kwargs):
+def tier_changed(
+    sender, member_id, from_tier_id, to_tier_id, reason, from_tier=None, to_tier=None, **kwargs
+):
     if reason not in ("upgrade", "downgrade", "staff") or to_tier_id is None:
         return
-    names = dict(Tier.objects.filter(pk__in=[from_tier_id, to_tier_id]).values_list("pk", "level"))
-    up = from_tier_id is None or names.get(to_tier_id, 0) > names.get(from_tier_id, 0)
-    tier = Tier.objects.get(pk=to_tier_id)
+    tier = to_tier or Tier.objects.get(pk=to_tier_id)
+    if from_tier_id is None:
+        up = True
+    else:
+        before = from_tier or Tier.objects.filter(pk=from_tier_id).first()
+        up = before is None or tier.level > before.level
     with _lang():
         title = _("Tier upgraded") if up else _("Tier changed")
         body = (
@@ -84,8 +88,8 @@ def tier_changed(sender, member_id, from_tier_id, to_tier_id, reason, **kwargs):
     )
 
 
-def coupon_issued(sender, coupon_id, **kwargs):
-    coupon = Coupon.objects.select_related("template").get(pk=coupon_id)
+def coupon_issued(sender, coupon_id, coupon=None, **kwargs):
+    coupon = coupon or Coupon.objects.select_related("template").get(pk=coupon_id)
     last_day = timezone.localdate(coupon.valid_until - dt.timedelta(microseconds=1))
     with _lang():
         body = _("%(name)s, code %(code)s, valid until %(day)s.") % {
@@ -100,8 +104,8 @@ def coupon_issued(sender, coupon_id, **kwargs):
     )
 
 
-def points_changed(sender, member_id, entry_id, **kwargs):
-    entry = PointsEntry.objects.filter(pk=entry_id).first()
+def points_changed(sender, member_id, entry_id, entry=None, **kwargs):
+    entry = entry or PointsEntry.objects.filter(pk=entry_id).first()
     if entry is None or entry.source.startswith("checkin:"):
         return  # a daily check-in shows on the page; no message for it
     if entry.delta > 0 and entry.kind in ("earn", "adjust", "refund"):
@@ -134,17 +138,15 @@ def welcome(sender, member, **kwargs):
             "no": member.member_no,
         }
     pk, no = member.pk, member.member_no
-    transaction.on_commit(
-        lambda: notices_enqueue(
-            [(pk, f"welcome:{pk}", title, body, {"member_no": no})], event=Message.Event.WELCOME
-        )
+    notices_enqueue(
+        [(pk, f"welcome:{pk}", title, body, {"member_no": no})], event=Message.Event.WELCOME
     )
 
 
-def purchase_recorded(sender, purchase_id, member_id, **kwargs):
+def purchase_recorded(sender, purchase_id, member_id, purchase=None, **kwargs):
     from loyalty.models import Purchase
 
-    purchase = Purchase.objects.filter(pk=purchase_id).first()
+    purchase = purchase or Purchase.objects.filter(pk=purchase_id).first()
     if purchase is None or not (purchase.points_earned or purchase.points_used):
         return
     with _lang():

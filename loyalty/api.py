@@ -84,13 +84,12 @@ class StoreKeyAuth(HttpBearer):
     """`Authorization: Bearer <key>`; the key says which store is calling."""
 
     def authenticate(self, request, token):
-        key = (
-            ApiKey.objects.select_related("store")
-            .filter(key_hash=ApiKey.hash(token), revoked_at__isnull=True, store__active=True)
-            .first()
-        )
-        if key is None:
+        keys = ApiKey.objects.select_related("store").filter(
+            key_hash=ApiKey.hash(token), revoked_at__isnull=True, store__active=True
+        )[:1]  # the hash is unique: no ORDER BY (first() would build one)
+        if not keys:
             return None
+        key = keys[0]
         now = timezone.now()
         # Touch last_used_at at most once a minute: not a write on every request.
         if (
@@ -299,7 +298,13 @@ class RefundOut(Schema):
 # --- endpoints ------------------------------------------------------------------
 
 
-def _member_by(*, phone: str | None = None, member_no: str | None = None) -> Member:
+# What recording a purchase needs of the member (the card is read under its lock).
+PURCHASE_MEMBER_FIELDS = ("id", "member_no", "referred_by_id", "status")
+
+
+def _member_by(
+    *, phone: str | None = None, member_no: str | None = None, only: tuple[str, ...] = ()
+) -> Member:
     if _unstorable(phone or "") or _unstorable(member_no or ""):
         raise DjangoValidationError(
             _("Text must not contain NUL or unpaired surrogate characters.")
@@ -311,14 +316,12 @@ def _member_by(*, phone: str | None = None, member_no: str | None = None) -> Mem
         query = Q(member_no=member_no.strip())
     else:
         raise DjangoValidationError(_("Give a phone or a member_no."))
-    member = (
-        Member.objects.filter(query, status=Member.Status.ACTIVE)
-        .select_related("card__tier")
-        .first()
-    )
-    if member is None:
+    members = Member.objects.filter(query, status=Member.Status.ACTIVE)
+    members = members.only(*only) if only else members.select_related("card__tier")
+    member = members[:1]  # one at most (both keys are unique): no ORDER BY as first() adds
+    if not member:
         raise Http404(_("No member with that phone or number."))
-    return member
+    return member[0]
 
 
 def _coupon_out(coupon: Coupon, member_no: str | None = None) -> dict:
@@ -379,11 +382,14 @@ def member_register(request, payload: MemberIn):
         store=request.api_store,
     )
     card = Card.objects.select_related("tier").get(pk=member.pk)
-    return 201, {
-        "member_no": member.member_no,
-        "name": member.name,
-        "tier": card.tier.name if card.tier else None,
-    }
+    return Status(
+        201,
+        {
+            "member_no": member.member_no,
+            "name": member.name,
+            "tier": card.tier.name if card.tier else None,
+        },
+    )
 
 
 def _purchase_out(purchase: Purchase) -> dict:
@@ -434,7 +440,9 @@ def _clean_occurred_at(value: dt.datetime | None) -> dt.datetime | None:
     summary="Record a purchase (idempotent on external_ref)",
 )
 def purchase_create(request, payload: PurchaseIn):
-    member = _member_by(phone=payload.phone, member_no=payload.member_no)
+    member = _member_by(
+        phone=payload.phone, member_no=payload.member_no, only=PURCHASE_MEMBER_FIELDS
+    )
     purchase, created = purchase_record(
         member=member,
         amount=payload.amount,

@@ -173,6 +173,7 @@ def coupon_issue(
     note: str = "",
     apply_limits: bool = True,
     now: dt.datetime | None = None,
+    card: Card | None = None,
 ) -> tuple[Coupon, bool]:
     """Give `member` one coupon of `template`. Returns (coupon, created).
 
@@ -182,13 +183,15 @@ def coupon_issue(
     audience, or already holds as many as the per-member limit allows.
     `apply_limits=False` (a reward bought with points, a check-in streak bonus)
     skips the audience and per-member limit, whose own rules already decided.
+    `card`: the member's card when the caller's transaction holds it already (a
+    registration's welcome coupon, on the card made in that transaction).
     """
     now = now or timezone.now()
-    if key:
+    if key and card is None:
         existing = Coupon.objects.filter(issue_key=key).first()
         if existing:
             return existing, False
-    card = _lock_card(member.pk)  # serialises this member's issues: the limit holds
+    card = card or _lock_card(member.pk)  # serialises this member's issues: the limit holds
     if key:
         existing = Coupon.objects.filter(issue_key=key).first()
         if existing:
@@ -251,10 +254,8 @@ def coupon_issue(
     else:  # pragma: no cover - 30^10 codes: five collisions in a row is something else
         raise IntegrityError("could not allocate a coupon code")
     _event(coupon, CouponEvent.Kind.ISSUED, now=now, actor=actor, note=note)
-    transaction.on_commit(
-        lambda: signals.coupon_issued.send(
-            sender=Coupon, coupon_id=coupon.pk, member_id=member.pk, source=source
-        )
+    signals.coupon_issued.send(
+        sender=Coupon, coupon_id=coupon.pk, member_id=member.pk, source=source, coupon=coupon
     )
     return coupon, True
 

@@ -1,3 +1,5 @@
+from members.models import Member
+
 from .services import card_create
 
 
@@ -10,7 +12,9 @@ def welcome(sender, member, **kwargs):
     from .welcome import WELCOMED_SOURCES, welcome_grant
 
     if member.source in WELCOMED_SOURCES:
-        welcome_grant(member=member, now=member.created_at)
+        # The card create_card made just before, in this transaction: held already.
+        card = member.card if Member.card.is_cached(member) else None
+        welcome_grant(member=member, now=member.created_at, card=card)
 
 
 def reward_referrer(sender, member, **kwargs):

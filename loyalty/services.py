@@ -5,7 +5,11 @@ Each public function is one transaction that first locks the member's Card
 two requests for one member run one after the other and never spend the same
 points twice. Ledger rows are appended with a unique idempotency key; the cached
 figures on the Card are updated with `update_fields` in the same transaction.
-Notifications go out on commit (signals.py), never inside the transaction.
+Events (signals.py) are sent inside the transaction, with the objects they are
+about: campaigns writes their notices to the outbox there, so a notice commits or
+rolls back with its cause, costs no transaction of its own (on SQLite every
+transaction takes the one write lock again) and reads nothing back. Nothing is sent
+from inside: the send_messages job delivers the outbox after commit.
 """
 
 import calendar
@@ -133,20 +137,17 @@ def card_create(*, member: Member, now: dt.datetime | None = None) -> Card:
 
 def _lock_card(member_id: int) -> Card:
     """The member's card, locked for this transaction (made if a bulk path skipped it)."""
-    card = (
-        Card.objects.select_for_update(of=("self",))
-        .select_related("tier")
-        .filter(pk=member_id)
-        .first()
-    )
-    if card is None:
-        try:
-            with transaction.atomic():
-                card_create(member=Member.objects.get(pk=member_id))
-        except IntegrityError:
-            pass  # made by a concurrent request; lock that one
-        card = Card.objects.select_for_update(of=("self",)).select_related("tier").get(pk=member_id)
-    return card
+    cards = Card.objects.select_for_update(of=("self",)).select_related("tier")
+    try:
+        return cards.get(pk=member_id)  # no ORDER BY to build, unlike first()
+    except Card.DoesNotExist:
+        pass
+    try:
+        with transaction.atomic():
+            card_create(member=Member.objects.get(pk=member_id))
+    except IntegrityError:
+        pass  # made by a concurrent request; lock that one
+    return cards.get(pk=member_id)
 
 
 # --- the points ledger -------------------------------------------------------
@@ -279,16 +280,19 @@ def points_award(
     now: dt.datetime | None = None,
     expires_at: dt.datetime | None = None,
     purchase: Purchase | None = None,
+    card: Card | None = None,
 ) -> tuple[PointsEntry, bool]:
     """Give points as a new lot, once per `key`. Returns (entry, created).
 
     `purchase`: the purchase that earned them, when it is not the member's own (a
     referral reward), so a refund of it can take them back.
+    `card`: the member's card when the caller's transaction holds it already (a
+    registration's welcome gift, on the card made in that transaction); else locked here.
     """
     if points <= 0:
         raise ValidationError(_("Points to award must be positive."))
     now = now or timezone.now()
-    card = _lock_card(member.pk)
+    card = card or _lock_card(member.pk)
     existing = _existing_entry(key)
     if existing:
         return existing, False
@@ -412,10 +416,8 @@ def points_expire_member(*, member: Member, now: dt.datetime | None = None) -> i
 
 
 def _notify_points(member_id: int, entry: PointsEntry) -> None:
-    transaction.on_commit(
-        lambda: signals.points_changed.send(
-            sender=PointsEntry, member_id=member_id, entry_id=entry.pk
-        )
+    signals.points_changed.send(
+        sender=PointsEntry, member_id=member_id, entry_id=entry.pk, entry=entry
     )
 
 
@@ -460,14 +462,14 @@ def _change_tier(
         note=note,
         created_at=now,
     )
-    transaction.on_commit(
-        lambda: signals.tier_changed.send(
-            sender=Card,
-            member_id=card.pk,
-            from_tier_id=old.pk if old else None,
-            to_tier_id=tier.pk if tier else None,
-            reason=reason,
-        )
+    signals.tier_changed.send(
+        sender=Card,
+        member_id=card.pk,
+        from_tier_id=old.pk if old else None,
+        to_tier_id=tier.pk if tier else None,
+        reason=reason,
+        from_tier=old,
+        to_tier=tier,
     )
 
 
@@ -722,9 +724,9 @@ def purchase_record(
     external_ref = (external_ref or "").strip()
     if not external_ref or len(external_ref) > 64:
         raise ValidationError({"external_ref": _("A reference of 1 to 64 characters is required.")})
-    existing = Purchase.objects.filter(external_ref=external_ref).first()
-    if existing:
-        return _same_request(existing, member, amount), False
+    existing = Purchase.objects.filter(external_ref=external_ref)[:1]  # unique: no ORDER BY
+    if existing:  # a retry: answered without taking the lock
+        return _same_request(existing[0], member, amount), False
     # What needs no lock is read before the transaction: on SQLite it holds the one
     # write lock from BEGIN, so every read done inside it delays every other till.
     rules = Rules(
@@ -771,24 +773,31 @@ def _purchase_record(
 ) -> tuple[Purchase, bool]:  # fmt: skip
     card = _lock_card(member.pk)
     card.member = member
-    # Checked again under the lock: a concurrent twin may have committed meanwhile.
-    existing = Purchase.objects.filter(external_ref=external_ref).first()
-    if existing:
-        return _same_request(existing, member, amount), False
+    # Not read again under the lock: a twin that committed since purchase_record looked
+    # makes the purchase's INSERT below fail on the unique external_ref, which rolls
+    # this back before anything else is written; purchase_record returns the twin.
     occurred_at = occurred_at or now
     conf = rules.conf
-    quote = purchase_quote(
-        card=card,
-        amount=amount,
-        category=category,
-        points_to_use=points_to_use,
-        apply_tier_discount=apply_tier_discount,
-        coupon=coupon,
-        occurred_at=occurred_at,
-        now=now,
-        conf=conf,
-        rules=rules.earn,
-    )
+    try:
+        quote = purchase_quote(
+            card=card,
+            amount=amount,
+            category=category,
+            points_to_use=points_to_use,
+            apply_tier_discount=apply_tier_discount,
+            coupon=coupon,
+            occurred_at=occurred_at,
+            now=now,
+            conf=conf,
+            rules=rules.earn,
+        )
+    except LoyaltyError:
+        # Refused now (the points or the coupon spent) perhaps only because that twin
+        # spent them: a retry gets the twin's answer, not this error.
+        existing = Purchase.objects.filter(external_ref=external_ref).first()
+        if existing:
+            return _same_request(existing, member, amount), False
+        raise
     earned, cap_note = _capped_earn(card, quote.points_earned, conf, occurred_at)
     purchase = Purchase(
         member=member,
@@ -865,10 +874,8 @@ def _purchase_record(
     purchase.points_balance_after = card.points_balance
     purchase.tier_after = card.tier.name if card.tier else ""
     purchase.save(update_fields=["points_balance_after", "tier_after"])
-    transaction.on_commit(
-        lambda: signals.purchase_recorded.send(
-            sender=Purchase, purchase_id=purchase.pk, member_id=member.pk
-        )
+    signals.purchase_recorded.send(
+        sender=Purchase, purchase_id=purchase.pk, member_id=member.pk, purchase=purchase
     )
     return purchase, True
 

@@ -1,18 +1,26 @@
-"""Events loyalty sends upwards (campaigns turns them into messages). Sent on commit."""
+"""Events loyalty sends upwards (campaigns turns them into messages).
+
+Sent inside the transaction of their cause, with the objects they are about (the
+ids too, for receivers that keep only those): a receiver's writes commit or roll
+back with the change, and it needs no read to learn what happened. Receivers must
+be quick and must not send anything themselves (campaigns only writes the outbox).
+The nightly jobs' batch events (points_expiring, tier_downgrade_warning,
+tiers_downgraded) carry plain tuples.
+"""
 
 from django.dispatch import Signal
 
-# kwargs: purchase_id, member_id
+# kwargs: purchase_id, member_id, purchase
 purchase_recorded = Signal()
-# kwargs: member_id, entry_id
+# kwargs: member_id, entry_id, entry
 points_changed = Signal()
-# kwargs: member_id, from_tier_id, to_tier_id, reason
+# kwargs: member_id, from_tier_id, to_tier_id, reason, from_tier, to_tier
 tier_changed = Signal()
 # kwargs: items, a list of (member_id, last valid day, points) — from notify_expiring_points
 points_expiring = Signal()
 # kwargs: items, a list of (member_id, tier_id, downgrade day, "inactive" | "review")
 tier_downgrade_warning = Signal()
-# kwargs: coupon_id, member_id, source — sent on commit of coupon_issue
+# kwargs: coupon_id, member_id, source, coupon
 coupon_issued = Signal()
 # kwargs: items, a list of (member_id, from_tier_id, to_tier_id); note — review_tiers, on commit
 tiers_downgraded = Signal()

@@ -1,12 +1,13 @@
 """The welcome offer (新人礼): points and/or a coupon from the settings, once per member."""
 
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members.models import Member
 
 from .coupons import CouponNotIssued, coupon_issue
-from .models import Coupon, LoyaltySettings
-from .services import points_award
+from .models import Card, Coupon, CouponTemplate, LoyaltySettings
+from .services import expiry_for, points_award
 
 # Members who come in from the old system (import) or are typed in by staff in the
 # admin already had their welcome, or never asked for one.
@@ -19,8 +20,10 @@ WELCOMED_SOURCES = {
 }
 
 
-def welcome_grant(*, member: Member, now=None) -> dict:
-    """Give the welcome points and coupon; the same member again gets nothing more."""
+def welcome_grant(*, member: Member, now=None, card: Card | None = None) -> dict:
+    """Give the welcome points and coupon; the same member again gets nothing more.
+
+    `card`: the member's card when the caller's transaction holds it (registration)."""
     conf = LoyaltySettings.current()
     given = {"points": 0, "coupon": None}
     # Keyed by the phone, not the member: deleting the account and joining again with
@@ -34,17 +37,21 @@ def welcome_grant(*, member: Member, now=None) -> dict:
             reason=_("Welcome gift"),
             source="welcome",
             now=now,
+            expires_at=expiry_for(now or timezone.now(), conf),
+            card=card,
         )
         given["points"] = conf.welcome_points if created else 0
     if conf.welcome_coupon_id:
         try:
             coupon, created = coupon_issue(
-                template=conf.welcome_coupon,
+                # coupon_issue reads the template itself (under the lock): no read here
+                template=CouponTemplate(pk=conf.welcome_coupon_id),
                 member=member,
                 source=Coupon.Source.WELCOME,
                 key=f"welcome:{who}",
                 apply_limits=False,
                 now=now,
+                card=card,
             )
             given["coupon"] = coupon if created else None
         except CouponNotIssued:

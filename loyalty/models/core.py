@@ -185,11 +185,11 @@ class LoyaltySettings(models.Model):
 
     @classmethod
     def current(cls) -> "LoyaltySettings":
-        obj = cls.objects.filter(pk=1).first()
-        if obj is None:
+        try:
+            return cls.objects.get(pk=1)
+        except cls.DoesNotExist:
             cls.objects.get_or_create(pk=1)
-            obj = cls.objects.get(pk=1)  # read back: field values as the database types them
-        return obj
+            return cls.objects.get(pk=1)  # read back: field values as the database types them
 
     def excluded_categories(self) -> set[str]:
         return {

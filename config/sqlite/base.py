@@ -1,0 +1,80 @@
+"""Django's SQLite backend, with writers queued on a lock file instead of SQLite's sleeps.
+
+SQLite lets one transaction write at a time. A writer that finds the lock taken is
+put to sleep by SQLite's busy handler for 1, 2, 5, 10, 15, 20, 25 ... ms between
+tries, so under load the lock often sits free while the next writer sleeps: two
+gunicorn workers recording purchases got less done than one. Python's sqlite3 module
+cannot install another busy handler, so here every transaction that Django opens
+(BEGIN IMMEDIATE, see settings) first takes an exclusive flock on `<database>-writer.lock`,
+trying again every WAIT_STEP seconds; the lock is dropped at COMMIT or ROLLBACK (and
+by the kernel if the process dies). After `timeout` seconds without it, BEGIN is
+tried anyway and SQLite's own busy timeout decides, so nothing waits forever and the
+errors stay SQLite's ("database is locked"). Writes outside a transaction
+(autocommit) and other programs do not take the file lock: SQLite still serialises them.
+"""
+
+import fcntl
+import os
+import time
+
+from django.db.backends.sqlite3 import base
+
+WAIT_STEP = 0.0002  # seconds between tries for the lock file
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    _writer_lock = None  # the open lock file, while this connection's transaction holds it
+
+    def _lock_path(self) -> str | None:
+        name = str(self.settings_dict["NAME"])
+        if self.is_in_memory_db() or not name:
+            return None
+        return f"{name}-writer.lock"
+
+    def _start_transaction_under_autocommit(self):
+        self._take_writer_lock()
+        try:
+            super()._start_transaction_under_autocommit()
+        except BaseException:
+            self._drop_writer_lock()
+            raise
+
+    def _commit(self):
+        try:
+            return super()._commit()
+        finally:
+            self._drop_writer_lock()
+
+    def _rollback(self):
+        try:
+            return super()._rollback()
+        finally:
+            self._drop_writer_lock()
+
+    def _close(self):
+        try:
+            return super()._close()
+        finally:
+            self._drop_writer_lock()
+
+    def _take_writer_lock(self) -> None:
+        path = self._lock_path()
+        if path is None or self._writer_lock is not None:
+            return
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + float(self.settings_dict["OPTIONS"].get("timeout", 5))
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self._writer_lock = fd
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)  # let SQLite's busy timeout decide
+                    return
+                time.sleep(WAIT_STEP)
+
+    def _drop_writer_lock(self) -> None:
+        fd, self._writer_lock = self._writer_lock, None
+        if fd is not None:
+            os.close(fd)  # closing the file releases its flock
