@@ -173,7 +173,6 @@ def coupon_issue(
     note: str = "",
     apply_limits: bool = True,
     now: dt.datetime | None = None,
-    card: Card | None = None,
 ) -> tuple[Coupon, bool]:
     """Give `member` one coupon of `template`. Returns (coupon, created).
 
@@ -183,15 +182,25 @@ def coupon_issue(
     audience, or already holds as many as the per-member limit allows.
     `apply_limits=False` (a reward bought with points, a check-in streak bonus)
     skips the audience and per-member limit, whose own rules already decided.
-    `card`: the member's card when the caller's transaction holds it already (a
-    registration's welcome coupon, on the card made in that transaction).
     """
-    now = now or timezone.now()
-    if key and card is None:
+    if key:
         existing = Coupon.objects.filter(issue_key=key).first()
         if existing:
             return existing, False
-    card = card or _lock_card(member.pk)  # serialises this member's issues: the limit holds
+    card = _lock_card(member.pk)  # serialises this member's issues: the limit holds
+    return _issue_coupon(
+        card, template=template, member=member, source=source, actor=actor, key=key,
+        note=note, apply_limits=apply_limits, now=now or timezone.now(),
+    )  # fmt: skip
+
+
+def _issue_coupon(
+    card: Card, *, template, member, source, actor, key, note, apply_limits, now
+) -> tuple[Coupon, bool]:
+    """coupon_issue's work, in a transaction that holds the member's card: also called
+    by the registration on the card it just made. No savepoint of its own: every
+    refusal (CouponNotIssued) comes before the first write, so the caller's
+    transaction goes on after catching it."""
     if key:
         existing = Coupon.objects.filter(issue_key=key).first()
         if existing:

@@ -280,19 +280,27 @@ def points_award(
     now: dt.datetime | None = None,
     expires_at: dt.datetime | None = None,
     purchase: Purchase | None = None,
-    card: Card | None = None,
 ) -> tuple[PointsEntry, bool]:
     """Give points as a new lot, once per `key`. Returns (entry, created).
 
     `purchase`: the purchase that earned them, when it is not the member's own (a
     referral reward), so a refund of it can take them back.
-    `card`: the member's card when the caller's transaction holds it already (a
-    registration's welcome gift, on the card made in that transaction); else locked here.
     """
     if points <= 0:
         raise ValidationError(_("Points to award must be positive."))
-    now = now or timezone.now()
-    card = card or _lock_card(member.pk)
+    return _award_points(
+        _lock_card(member.pk), points=points, key=key, reason=reason, kind=kind,
+        source=source, actor=actor, now=now or timezone.now(), expires_at=expires_at,
+        purchase=purchase,
+    )  # fmt: skip
+
+
+def _award_points(
+    card: Card, *, points, key, reason, kind=PointsEntry.Kind.EARN, source="", actor=None, now,
+    expires_at=None, purchase=None,
+) -> tuple[PointsEntry, bool]:  # fmt: skip
+    """points_award's work, in a transaction that holds the member's card: also called
+    by the registration on the card it just made (no savepoint needed there)."""
     existing = _existing_entry(key)
     if existing:
         return existing, False
@@ -311,7 +319,7 @@ def points_award(
         purchase=purchase,
     )
     card.save(update_fields=["points_balance", "points_debt"])
-    _notify_points(member.pk, entry)
+    _notify_points(card.pk, entry)
     return entry, True
 
 

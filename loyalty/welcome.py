@@ -5,9 +5,9 @@ from django.utils.translation import gettext as _
 
 from members.models import Member
 
-from .coupons import CouponNotIssued, coupon_issue
+from .coupons import CouponNotIssued, _issue_coupon, coupon_issue
 from .models import Card, Coupon, CouponTemplate, LoyaltySettings
-from .services import expiry_for, points_award
+from .services import _award_points, expiry_for, points_award
 
 # Members who come in from the old system (import) or are typed in by staff in the
 # admin already had their welcome, or never asked for one.
@@ -23,37 +23,44 @@ WELCOMED_SOURCES = {
 def welcome_grant(*, member: Member, now=None, card: Card | None = None) -> dict:
     """Give the welcome points and coupon; the same member again gets nothing more.
 
-    `card`: the member's card when the caller's transaction holds it (registration)."""
+    `card`: the member's card when the caller's transaction holds it (registration:
+    the card made in that transaction), so nothing is locked or read again here."""
     conf = LoyaltySettings.current()
+    now = now or timezone.now()
     given = {"points": 0, "coupon": None}
     # Keyed by the phone, not the member: deleting the account and joining again with
     # the same number does not bring a second welcome gift.
-    who = member.phone_hash or f"member-{member.pk}"
+    key = f"welcome:{member.phone_hash or f'member-{member.pk}'}"
     if conf.welcome_points:
-        entry, created = points_award(
-            member=member,
-            points=conf.welcome_points,
-            key=f"welcome:{who}",
-            reason=_("Welcome gift"),
-            source="welcome",
-            now=now,
-            expires_at=expiry_for(now or timezone.now(), conf),
-            card=card,
+        points = {
+            "points": conf.welcome_points,
+            "key": key,
+            "reason": _("Welcome gift"),
+            "source": "welcome",
+            "now": now,
+            "expires_at": expiry_for(now, conf),
+        }
+        _entry, created = (
+            _award_points(card, **points) if card else points_award(member=member, **points)
         )
         given["points"] = conf.welcome_points if created else 0
     if conf.welcome_coupon_id:
+        coupon = {
+            # read by the issue itself (under the lock): no read here
+            "template": CouponTemplate(pk=conf.welcome_coupon_id),
+            "member": member,
+            "source": Coupon.Source.WELCOME,
+            "key": key,
+            "apply_limits": False,
+            "now": now,
+        }
         try:
-            coupon, created = coupon_issue(
-                # coupon_issue reads the template itself (under the lock): no read here
-                template=CouponTemplate(pk=conf.welcome_coupon_id),
-                member=member,
-                source=Coupon.Source.WELCOME,
-                key=f"welcome:{who}",
-                apply_limits=False,
-                now=now,
-                card=card,
+            issued, created = (
+                _issue_coupon(card, actor=None, note="", **coupon)
+                if card
+                else coupon_issue(**coupon)
             )
-            given["coupon"] = coupon if created else None
+            given["coupon"] = issued if created else None
         except CouponNotIssued:
             pass  # out of stock or inactive: the points still count, the member still joins
     return given

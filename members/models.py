@@ -150,6 +150,7 @@ class Member(models.Model):
         blank=True,
         related_name="members",
         verbose_name=_("registration store"),
+        db_index=False,  # member_store_last4 starts with it
     )
     guide = models.ForeignKey(
         settings.AUTH_USER_MODEL,

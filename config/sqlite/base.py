@@ -7,19 +7,39 @@ gunicorn workers recording purchases got less done than one. Python's sqlite3 mo
 cannot install another busy handler, so here every transaction that Django opens
 (BEGIN IMMEDIATE, see settings) first takes an exclusive flock on `<database>-writer.lock`,
 trying again every WAIT_STEP seconds; the lock is dropped at COMMIT or ROLLBACK (and
-by the kernel if the process dies). After `timeout` seconds without it, BEGIN is
-tried anyway and SQLite's own busy timeout decides, so nothing waits forever and the
-errors stay SQLite's ("database is locked"). Writes outside a transaction
-(autocommit) and other programs do not take the file lock: SQLite still serialises them.
+by the kernel if the process dies). A write statement outside a transaction
+(autocommit: it is a transaction of its own) queues the same way for its duration.
+After `timeout` seconds without the lock file, the statement is tried anyway and
+SQLite's own busy timeout decides, so nothing waits forever and the errors stay
+SQLite's ("database is locked"). Other programs (the sqlite3 shell, a backup) do not
+take the file: SQLite still serialises them, as before.
 """
 
 import fcntl
 import os
 import time
+from contextlib import contextmanager
 
 from django.db.backends.sqlite3 import base
 
 WAIT_STEP = 0.0002  # seconds between tries for the lock file
+WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC")  # the first six letters of a write
+
+
+class CursorWrapper(base.SQLiteCursorWrapper):
+    db = None  # the DatabaseWrapper that made it (create_cursor)
+
+    def execute(self, query, params=None):
+        if self.connection.in_transaction or query.lstrip()[:6].upper() not in WRITES:
+            return super().execute(query, params)
+        with self.db.writer_lock():
+            return super().execute(query, params)
+
+    def executemany(self, query, param_list):
+        if self.connection.in_transaction or query.lstrip()[:6].upper() not in WRITES:
+            return super().executemany(query, param_list)
+        with self.db.writer_lock():
+            return super().executemany(query, param_list)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -30,6 +50,23 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if self.is_in_memory_db() or not name:
             return None
         return f"{name}-writer.lock"
+
+    def create_cursor(self, name=None):
+        cursor = self.connection.cursor(factory=CursorWrapper)
+        cursor.db = self
+        return cursor
+
+    @contextmanager
+    def writer_lock(self):
+        """The lock file for one autocommit write (a transaction holds it already)."""
+        held = self._writer_lock is not None
+        if not held:
+            self._take_writer_lock()
+        try:
+            yield
+        finally:
+            if not held:
+                self._drop_writer_lock()
 
     def _start_transaction_under_autocommit(self):
         self._take_writer_lock()

@@ -121,3 +121,47 @@ def select_in(model: type[models.Model], columns: list[str], key: str, values) -
             cursor.execute(f"SELECT {names} FROM {table} WHERE {where} IN ({marks})", part)
             found += cursor.fetchall()
     return found
+
+
+def new_ids(model: type[models.Model], count: int) -> list[int]:
+    """`count` primary keys for rows about to be inserted, taken before the INSERT so
+    that nothing has to be read back after it (COPY returns no ids).
+
+    PostgreSQL: from the column's sequence, as an INSERT would take them. SQLite:
+    after the highest ever given (AUTOINCREMENT's sqlite_sequence, else MAX), which is
+    safe only inside the caller's transaction: it holds SQLite's one write lock, so
+    nobody else inserts until it commits.
+    """
+    if count <= 0:
+        return []
+    table, pk = model._meta.db_table, model._meta.pk.column
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                [table, pk, count],
+            )
+            return [n for (n,) in cursor.fetchall()]
+        if not connection.in_atomic_block:
+            raise RuntimeError("new_ids on SQLite needs the caller's transaction")
+        cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
+        found = cursor.fetchone()
+        cursor.execute(f"SELECT COALESCE(MAX({quote(pk)}), 0) FROM {quote(table)}")
+        last = max(found[0] if found else 0, cursor.fetchone()[0])
+    return list(range(last + 1, last + 1 + count))
+
+
+def rows_after(model: type[models.Model], columns: list[str], after: int, limit: int):
+    """(pk, *columns) of the rows whose primary key is above `after`, in key order."""
+    meta = model._meta
+    quote = connection.ops.quote_name
+    pk = quote(meta.pk.column)
+    names = ", ".join(quote(meta.get_field(c).column) for c in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {pk}, {names} FROM {quote(meta.db_table)} WHERE {pk} > %s "
+            f"ORDER BY {pk} LIMIT %s",
+            [after, limit],
+        )
+        return cursor.fetchall()

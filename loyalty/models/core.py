@@ -289,6 +289,7 @@ class Card(models.Model):
         blank=True,
         related_name="cards",
         verbose_name=_("tier"),
+        db_index=False,  # card_tier_recency starts with it
     )
     tier_since = models.DateTimeField(_("tier since"), null=True, blank=True)
     # 保级 review: the Shanghai day the review_tiers job checks the keep threshold.
@@ -386,7 +387,11 @@ class Purchase(models.Model):
         REFUNDED = "refunded", _("Refunded")
 
     member = models.ForeignKey(
-        Member, on_delete=models.PROTECT, related_name="purchases", verbose_name=_("member")
+        Member,
+        on_delete=models.PROTECT,
+        related_name="purchases",
+        verbose_name=_("member"),
+        db_index=False,  # purchase_member_time starts with it
     )
     store = models.ForeignKey(
         Store,
@@ -395,6 +400,7 @@ class Purchase(models.Model):
         blank=True,
         related_name="purchases",
         verbose_name=_("store"),
+        db_index=False,  # purchase_store_time starts with it
     )
     staff = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -501,7 +507,11 @@ class PointsEntry(models.Model):
         IMPORT = "import", _("Imported")
 
     member = models.ForeignKey(
-        Member, on_delete=models.PROTECT, related_name="points_entries", verbose_name=_("member")
+        Member,
+        on_delete=models.PROTECT,
+        related_name="points_entries",
+        verbose_name=_("member"),
+        db_index=False,  # points_member_time starts with it
     )
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
     delta = models.IntegerField(_("points"))
@@ -564,7 +574,9 @@ class PointsEntry(models.Model):
 class GrowthEntry(models.Model):
     """成长值 ledger: purchases (and actions) add growth; the growth tier basis reads it."""
 
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="growth_entries")
+    member = models.ForeignKey(  # growth_member_time starts with it: no index of its own
+        Member, on_delete=models.PROTECT, related_name="growth_entries", db_index=False
+    )
     delta = models.IntegerField(_("growth value"))
     balance_after = models.IntegerField(_("balance after"))
     reason = models.CharField(_("reason"), max_length=255, blank=True)
@@ -592,7 +604,11 @@ class TierChange(models.Model):
         IMPORT = "import", _("Imported")
 
     member = models.ForeignKey(
-        Member, on_delete=models.PROTECT, related_name="tier_changes", verbose_name=_("member")
+        Member,
+        on_delete=models.PROTECT,
+        related_name="tier_changes",
+        verbose_name=_("member"),
+        db_index=False,  # tierchange_member_time starts with it
     )
     from_tier = models.ForeignKey(
         Tier,

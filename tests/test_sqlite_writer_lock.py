@@ -1,0 +1,120 @@
+"""config/sqlite: SQLite transactions queue on a lock file, released at commit or rollback."""
+
+import fcntl
+import os
+import threading
+import time
+
+import pytest
+from django.db import connection, connections, transaction
+
+from members.models import Store
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(connection.vendor != "sqlite", reason="the SQLite backend's own lock"),
+]
+
+
+def _lock_free(path: str) -> bool:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)  # releases it again if it was taken
+
+
+def test_a_transaction_holds_the_lock_file_until_commit():
+    path = connection._lock_path()
+    assert path and path.endswith("-writer.lock")
+    with transaction.atomic():
+        Store.objects.create(code="LK1", name="锁一")
+        assert not _lock_free(path)
+    assert _lock_free(path)
+    assert Store.objects.filter(code="LK1").exists()
+
+
+def test_a_rollback_releases_the_lock_file_too():
+    path = connection._lock_path()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        Store.objects.create(code="LK2", name="锁二")
+        assert not _lock_free(path)
+        raise RuntimeError("rolled back")
+    assert _lock_free(path)
+    assert not Store.objects.filter(code="LK2").exists()
+
+
+def test_a_second_writer_starts_when_the_first_commits_not_before():
+    first_in, times = threading.Event(), {}
+
+    def first():
+        try:
+            with transaction.atomic():
+                Store.objects.create(code="LK3", name="锁三")
+                first_in.set()
+                # SQLite's busy handler would next look at ~328 ms after the second
+                # writer began to wait (sleeps of 1, 2, 5, 10, 15, 20, 25, 25, 25,
+                # 50, 50, 100 ms): ~90 ms after this commit.
+                time.sleep(0.24)
+                times["first_done"] = time.monotonic()  # then COMMIT
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert first_in.wait(10)
+    with transaction.atomic():
+        times["second_in"] = time.monotonic()
+        Store.objects.create(code="LK4", name="锁四")
+    thread.join()
+    assert times["second_in"] >= times["first_done"]
+    # It waited for the lock, not for SQLite's next sleep to end: within a few ms.
+    assert times["second_in"] - times["first_done"] < 0.05
+    assert Store.objects.filter(code__in=["LK3", "LK4"]).count() == 2
+
+
+def test_a_lock_file_held_too_long_leaves_the_decision_to_sqlite(monkeypatch):
+    # Another program holds the lock file but not the database: after `timeout` the
+    # transaction begins anyway (SQLite's own busy timeout would then decide).
+    path = connection._lock_path()
+    holder = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    monkeypatch.setitem(connection.settings_dict["OPTIONS"], "timeout", 0.05)
+    try:
+        started = time.monotonic()
+        with transaction.atomic():
+            Store.objects.create(code="LK5", name="锁五")
+        assert 0.05 <= time.monotonic() - started < 5
+    finally:
+        os.close(holder)
+    assert Store.objects.filter(code="LK5").exists()
+
+
+def test_a_write_outside_a_transaction_queues_too():
+    # Autocommit: the UPDATE is a transaction of its own and waits for the lock file.
+    store = Store.objects.create(code="LK6", name="锁六")
+    path = connection._lock_path()
+    holder = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    done = threading.Event()
+
+    def rename():
+        try:
+            Store.objects.filter(pk=store.pk).update(name="改名")
+            done.set()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=rename)
+    thread.start()
+    try:
+        assert not done.wait(0.2)  # queued behind the holder
+    finally:
+        os.close(holder)
+    thread.join(10)
+    assert done.is_set()
+    assert Store.objects.get(pk=store.pk).name == "改名"
+    assert Store.objects.filter(code="LK6").count() == 1  # reads never queue
