@@ -5,7 +5,7 @@ A run reads the file twice, never holding it whole:
    appear more than once: every phone as an exact integer in an array (8 bytes a
    row), sorted once; all rows of a repeated phone are refused, since the file
    cannot say which of them is right;
-2. the import proper, in chunks of CHUNK rows: each chunk is checked, then written
+2. the import proper, in chunks (default_chunk() rows): each chunk is checked, then written
    in one transaction together with its error rows and the job's progress and
    counts. A run killed at any point (kill -9 included) leaves whole chunks only;
    a resumed run starts after the last committed chunk, and a new run of the same
@@ -43,7 +43,16 @@ from .validation import Validator, duplicate_message
 from .writer import MemberWriter
 
 log = logging.getLogger(__name__)
-CHUNK = 2000
+CHUNK = None  # default_chunk(): the database's
+
+
+def default_chunk() -> int:
+    """Rows per chunk (per transaction). SQLite: 2,000, since a chunk holds its one
+    write lock and the counter's purchases wait for it (~0.2 s); PostgreSQL: 5,000,
+    fewer round trips (3.5 % faster at 200k rows) and nobody else waits."""
+    return 5000 if connection.vendor == "postgresql" else 2000
+
+
 RETRIES = 3
 STALE = dt.timedelta(minutes=3)
 PREPASS_BEAT = 50_000  # rows between heartbeats while counting
@@ -199,13 +208,13 @@ def _claim(job_id: int) -> tuple[ImportJob | None, str]:
     return (jobs.first() if claimed else None), token
 
 
-def import_job_run(*, job_id: int, chunk_size: int = CHUNK) -> ImportJob | None:
+def import_job_run(*, job_id: int, chunk_size: int | None = CHUNK) -> ImportJob | None:
     """Run the queued (or stale) job to the end; None when it is not this run's to do."""
     job, token = _claim(job_id)
     if job is None:
         return None
     try:
-        _run(job, token, chunk_size)
+        _run(job, token, chunk_size or default_chunk())
     except LostClaim:
         log.warning("import %s: taken over by another run; stopping", job_id)
     except UnusableFile as exc:
@@ -412,7 +421,7 @@ def import_file(
     store: Store | None = None,
     actor: User | None = None,
     mapping: dict[str, str] | None = None,
-    chunk_size: int = CHUNK,
+    chunk_size: int | None = CHUNK,
     kind: str = ImportJob.Kind.MEMBERS,
 ) -> ImportJob:
     """The command's way in: create the job from a local file and run it here and now."""

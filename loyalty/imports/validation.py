@@ -154,9 +154,37 @@ def day(value) -> dt.date:
     raise Problem(_("“%(value)s” is not a date (write it as 1990-01-02).") % {"value": value})
 
 
+def _plain_moment(value: str, tz) -> dt.datetime | None:
+    """2025/10/15 10:15 or 2025-10-15 10:15:00 (what Excel and most systems write),
+    without the regex; None for anything else, which then goes the long way."""
+    parts = value.split(" ")
+    if len(parts) != 2:
+        return None
+    date, time = parts
+    ymd = date.split("-" if "-" in date else "/")
+    hms = time.split(":")
+    if (
+        len(ymd) != 3
+        or not 2 <= len(hms) <= 3
+        or len(ymd[0]) != 4
+        or not all(0 < len(p) <= 2 and p.isdigit() for p in (*ymd[1:], *hms))
+        or not ymd[0].isdigit()
+    ):
+        return None
+    try:
+        return dt.datetime(
+            int(ymd[0]), int(ymd[1]), int(ymd[2]), int(hms[0]), int(hms[1]),
+            int(hms[2]) if len(hms) == 3 else 0, tzinfo=tz,
+        )  # fmt: skip
+    except ValueError:
+        raise Problem(_("“%(value)s” is not a date.") % {"value": value}) from None
+
+
 def moment(value) -> dt.datetime:
     """A date and time in Shanghai (a date alone: its midnight); raises Problem."""
     tz = timezone.get_default_timezone()
+    if value.__class__ is str and value.isascii() and (plain := _plain_moment(value, tz)):
+        return plain
     if isinstance(value, dt.datetime):
         return value if timezone.is_aware(value) else timezone.make_aware(value, tz)
     raw = value

@@ -55,3 +55,23 @@ def test_its_member_numbers_are_member_numbers():
     for _ in range(20_000):
         number = member_number()
         assert is_member_no(number) and number[-1] == luhn_check_digit(number[:-1])
+
+
+def test_member_numbers_drawn_for_an_import_skip_every_taken_one(db, monkeypatch):
+    """The bitmap knows the members there at the start and those added between chunks."""
+    from loyalty.imports import writer
+    from members.services import is_member_no
+    from tests.factories import MemberFactory
+
+    first = MemberFactory()
+    numbers = writer.MemberNumbers()
+    bodies = iter([int(first.member_no[:-1]) - writer._LOW] * 3 + list(range(1000, 1100)))
+    monkeypatch.setattr(writer.secrets, "randbelow", lambda _span: next(bodies))
+    drawn = numbers.draw(2)  # the first member's number comes up three times: skipped
+    assert first.member_no not in drawn and len(set(drawn)) == 2
+    assert all(is_member_no(n) for n in drawn)
+    later = MemberFactory()  # a registration between two chunks, on a number to come
+    taken = writer.member_number(writer._LOW + 1002)
+    type(later).objects.filter(pk=later.pk).update(member_no=taken)
+    assert taken not in numbers.draw(5)  # read before the next chunk
+    assert numbers.seen == later.pk

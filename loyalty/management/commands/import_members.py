@@ -39,7 +39,10 @@ class Command(BaseCommand):
             action="store_true",
             help="the file holds historic purchases (phone, order number, amount, time)",
         )
-        parser.add_argument("--chunk-size", type=int, default=CHUNK, help=f"default {CHUNK}")
+        parser.add_argument(
+            "--chunk-size", type=int, default=CHUNK,
+            help="rows per transaction (default: 2000 on SQLite, 5000 on PostgreSQL)",
+        )  # fmt: skip
 
     def handle(self, *args, file, dry_run, store, map, purchases, chunk_size, **opts):
         started = time.monotonic()
@@ -61,7 +64,7 @@ class Command(BaseCommand):
                 dry_run=dry_run,
                 store=default_store,
                 mapping=mapping,
-                chunk_size=max(1, chunk_size),
+                chunk_size=max(1, chunk_size) if chunk_size else None,
                 kind=kind,
             )
         except OSError as exc:
