@@ -118,3 +118,13 @@ def test_a_write_outside_a_transaction_queues_too():
     assert done.is_set()
     assert Store.objects.get(pk=store.pk).name == "改名"
     assert Store.objects.filter(code="LK6").count() == 1  # reads never queue
+
+
+def test_an_unusable_lock_file_leaves_the_waiting_to_sqlite(monkeypatch, tmp_path, caplog):
+    # e.g. made by another user: transactions still work, a warning says why.
+    wrapper = type(connections["default"])
+    monkeypatch.setattr(wrapper, "_lock_path", lambda self: str(tmp_path / "no" / "x"))
+    with transaction.atomic():
+        Store.objects.create(code="LK7", name="锁七")
+    assert Store.objects.filter(code="LK7").exists()
+    assert "unusable" in caplog.text

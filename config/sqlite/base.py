@@ -16,12 +16,14 @@ take the file: SQLite still serialises them, as before.
 """
 
 import fcntl
+import logging
 import os
 import time
 from contextlib import contextmanager
 
 from django.db.backends.sqlite3 import base
 
+log = logging.getLogger(__name__)
 WAIT_STEP = 0.0002  # seconds between tries for the lock file
 WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC")  # the first six letters of a write
 
@@ -44,6 +46,7 @@ class CursorWrapper(base.SQLiteCursorWrapper):
 
 class DatabaseWrapper(base.DatabaseWrapper):
     _writer_lock = None  # the open lock file, while this connection's transaction holds it
+    _warned = False
 
     def _lock_path(self) -> str | None:
         name = str(self.settings_dict["NAME"])
@@ -98,7 +101,15 @@ class DatabaseWrapper(base.DatabaseWrapper):
         path = self._lock_path()
         if path is None or self._writer_lock is not None:
             return
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            # Readable and writable like the database beside it (umask permitting):
+            # a migrate run as another user must not lock the app's workers out.
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:  # no such right here: queue as SQLite does, say so once
+            if not self._warned:
+                log.warning("SQLite writer lock file %s unusable (%s): SQLite waits", path, exc)
+                DatabaseWrapper._warned = True
+            return
         deadline = time.monotonic() + float(self.settings_dict["OPTIONS"].get("timeout", 5))
         while True:
             try:

@@ -308,3 +308,15 @@ def test_it_refuses_a_wrong_method(pos):
 
     assert response.status_code == 405
     assert response["Allow"] == "POST"
+
+
+def test_a_purchase_costs_a_pinned_number_of_statements(
+    pos, shopper, django_assert_max_num_queries
+):
+    """Key, member, the retry check, settings, tiers and rules before the lock; the card,
+    purchase, lot, growth, card and purchase updates and the notice inside it
+    (docs/benchmarks.md, purchase). A statement more is a cost for every till."""
+    pos.buy(shopper, "POS-0", "10.00")  # the key's last use is touched once a minute
+    with django_assert_max_num_queries(15):
+        response = pos.buy(shopper, "POS-1", "38.50")
+    assert response.status_code == 201 and response.json()["points_balance"] == 48

@@ -242,3 +242,27 @@ def test_another_store_code_in_the_link_is_another_store(web, other_store):
 
     assert "浦东店" not in text_of(web.get("/join/?store=SH03"))
     assert "徐汇店" in text_of(web.get("/join/?store=SH02"))
+
+
+def test_a_registration_costs_a_pinned_number_of_statements(
+    web, store, django_assert_max_num_queries
+):
+    """The registration POST, welcome points and coupon included: every statement is
+    paid inside SQLite's one write lock or beside it (docs/benchmarks.md, join)."""
+    from decimal import Decimal
+
+    from loyalty.models import CouponTemplate, LoyaltySettings
+
+    conf = LoyaltySettings.current()
+    conf.welcome_coupon = CouponTemplate.objects.create(
+        name="新人券", kind="cash", value=Decimal("10"), valid_days=30
+    )
+    conf.save()
+    send_code(web, "/join/?store=SH01", PHONE)
+    data = {"action": "join", "code": last_code(PHONE[-4:]), "consent": "on"}
+    with django_assert_max_num_queries(34):
+        response = web.post("/join/?store=SH01", data)
+    assert response.status_code == 302 and response["Location"] == "/me/"
+    member = Member.objects.get()
+    assert PointsEntry.objects.filter(member=member, source="welcome").count() == 1
+    assert member.coupons.filter(source="welcome").count() == 1
