@@ -11,6 +11,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from loyalty.models import Coupon, PointsEntry, Tier
+from loyalty.money import yuan
 
 from .models import Message
 from .outbox import notices_enqueue
@@ -154,7 +155,7 @@ def purchase_recorded(sender, purchase_id, member_id, purchase=None, **kwargs):
         body = _(
             "Purchase of %(amount)s yuan: +%(earned)d points, %(used)d used. Balance: %(balance)d."
         ) % {
-            "amount": purchase.gross_amount,
+            "amount": yuan(purchase.gross_amount),  # as stored: 38.50, not the request's 38.5
             "earned": purchase.points_earned,
             "used": purchase.points_used,
             "balance": purchase.points_balance_after,

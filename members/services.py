@@ -104,9 +104,15 @@ def member_create(
     tags: Iterable[Tag] = (),
     actor: User | None = None,
     created_at: datetime | None = None,
+    phone_checked: bool = False,
 ) -> Member:
-    """Register a member. Raises DuplicatePhone or ValidationError on bad input."""
+    """Register a member. Raises DuplicatePhone or ValidationError on bad input.
+
+    `phone_checked`: the caller has just looked the phone up (member_join); the unique
+    index still refuses a phone taken since, as DuplicatePhone."""
     e164 = normalize_phone(phone)
+    if not phone_checked:
+        _ensure_phone_free(e164)  # first, so a taken phone is what the answer says
     member = Member(
         **phone_fields(e164),
         name=name.strip(),
@@ -124,8 +130,8 @@ def member_create(
         created_at=created_at or timezone.now(),
         member_no=generate_member_no(),
     )
-    # Not validated here: the number (made below) and the phone's uniqueness (the
-    # insert's unique index says it, raced or not), nor the store, guide and referrer
+    # Not validated here: the number (made below) and the phone's uniqueness (checked
+    # above; a race is the insert's unique index), nor the store, guide and referrer
     # the caller passed as rows it read (a query each otherwise).
     member.full_clean(exclude=["member_no", "phone_hash", "store", "guide", "referred_by"])
     for _attempt in range(5):
@@ -241,6 +247,7 @@ def member_join(
             consent_version=consent_version,
             consent_at=now,
             created_at=now,
+            phone_checked=True,
         )
     except DuplicatePhone:
         return member_by_phone(phone), False

@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import OperationalError, connection, connections, transaction
 
 from members.models import Store
 
@@ -25,6 +25,18 @@ def _lock_free(path: str) -> bool:
         return False
     finally:
         os.close(fd)  # releases it again if it was taken
+
+
+def _open_files(path: str) -> list[str]:
+    """This process's file descriptors open on `path`."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") == path:
+                found.append(fd)
+        except OSError:
+            pass  # closed meanwhile (listdir's own descriptor)
+    return found
 
 
 def test_a_transaction_holds_the_lock_file_until_commit():
@@ -76,21 +88,39 @@ def test_a_second_writer_starts_when_the_first_commits_not_before():
     assert Store.objects.filter(code__in=["LK3", "LK4"]).count() == 2
 
 
-def test_a_lock_file_held_too_long_leaves_the_decision_to_sqlite(monkeypatch):
-    # Another program holds the lock file but not the database: after `timeout` the
-    # transaction begins anyway (SQLite's own busy timeout would then decide).
+def test_a_lock_file_held_too_long_fails_the_write_as_sqlite_would(monkeypatch):
+    # After `timeout` (once, not again in SQLite's busy handler): "database is locked".
     path = connection._lock_path()
     holder = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(holder, fcntl.LOCK_EX)
     monkeypatch.setitem(connection.settings_dict["OPTIONS"], "timeout", 0.05)
     try:
         started = time.monotonic()
-        with transaction.atomic():
+        with (
+            pytest.raises(OperationalError, match="database is locked"),
+            transaction.atomic(),
+        ):
             Store.objects.create(code="LK5", name="锁五")
-        assert 0.05 <= time.monotonic() - started < 5
+        assert 0.05 <= time.monotonic() - started < 1
     finally:
         os.close(holder)
-    assert Store.objects.filter(code="LK5").exists()
+    assert not Store.objects.filter(code="LK5").exists()
+    assert _lock_free(path)  # nothing of ours left holding it
+
+
+def test_a_file_system_without_locks_leaves_the_waiting_to_sqlite(monkeypatch, caplog):
+    def no_locks(fd, operation):
+        raise OSError(37, "No locks available")
+
+    monkeypatch.setattr("config.sqlite.base.fcntl.flock", no_locks)
+    monkeypatch.setattr(type(connections["default"]), "_warned", False)
+    for code in ("LK8", "LK9"):
+        with transaction.atomic():
+            Store.objects.create(code=code, name="无锁")
+    Store.objects.filter(code="LK8").update(name="改名")  # autocommit too
+    assert Store.objects.filter(code__in=["LK8", "LK9"]).count() == 2
+    assert not _open_files(connection._lock_path())  # none left open by the failures
+    assert "unusable" in caplog.text
 
 
 def test_a_write_outside_a_transaction_queues_too():
@@ -124,6 +154,7 @@ def test_an_unusable_lock_file_leaves_the_waiting_to_sqlite(monkeypatch, tmp_pat
     # e.g. made by another user: transactions still work, a warning says why.
     wrapper = type(connections["default"])
     monkeypatch.setattr(wrapper, "_lock_path", lambda self: str(tmp_path / "no" / "x"))
+    monkeypatch.setattr(wrapper, "_warned", False)
     with transaction.atomic():
         Store.objects.create(code="LK7", name="锁七")
     assert Store.objects.filter(code="LK7").exists()

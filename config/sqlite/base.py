@@ -6,12 +6,13 @@ tries, so under load the lock often sits free while the next writer sleeps: two
 gunicorn workers recording purchases got less done than one. Python's sqlite3 module
 cannot install another busy handler, so here every transaction that Django opens
 (BEGIN IMMEDIATE, see settings) first takes an exclusive flock on `<database>-writer.lock`,
-trying again every WAIT_STEP seconds; the lock is dropped at COMMIT or ROLLBACK (and
-by the kernel if the process dies). A write statement outside a transaction
-(autocommit: it is a transaction of its own) queues the same way for its duration.
-After `timeout` seconds without the lock file, the statement is tried anyway and
-SQLite's own busy timeout decides, so nothing waits forever and the errors stay
-SQLite's ("database is locked"). Other programs (the sqlite3 shell, a backup) do not
+trying again after 0.1 ms, doubling up to 1 ms; the lock is dropped at COMMIT or
+ROLLBACK (and by the kernel if the process dies). A write statement outside a
+transaction (autocommit: a transaction of its own) queues the same way for its duration.
+After the connection's `timeout` without the lock file the write fails as SQLite's
+would ("database is locked"), so the longest wait stays `timeout`. A lock file that
+cannot be opened or locked (another user's, a file system without locks) leaves the
+waiting to SQLite, with a warning. Other programs (the sqlite3 shell, a backup) do not
 take the file: SQLite still serialises them, as before.
 """
 
@@ -22,9 +23,10 @@ import time
 from contextlib import contextmanager
 
 from django.db.backends.sqlite3 import base
+from django.db.utils import OperationalError
 
 log = logging.getLogger(__name__)
-WAIT_STEP = 0.0002  # seconds between tries for the lock file
+WAIT_FIRST, WAIT_MOST = 0.0001, 0.001  # seconds between tries: doubling up to 1 ms
 WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC")  # the first six letters of a write
 
 
@@ -46,7 +48,7 @@ class CursorWrapper(base.SQLiteCursorWrapper):
 
 class DatabaseWrapper(base.DatabaseWrapper):
     _writer_lock = None  # the open lock file, while this connection's transaction holds it
-    _warned = False
+    _warned = False  # class-wide: the warning about an unusable lock file, once
 
     def _lock_path(self) -> str | None:
         name = str(self.settings_dict["NAME"])
@@ -83,7 +85,10 @@ class DatabaseWrapper(base.DatabaseWrapper):
         try:
             return super()._commit()
         finally:
-            self._drop_writer_lock()
+            # A COMMIT that failed (a deferred foreign key) leaves the transaction open
+            # until Django rolls it back: keep the lock until then.
+            if self.connection is None or not self.connection.in_transaction:
+                self._drop_writer_lock()
 
     def _rollback(self):
         try:
@@ -101,26 +106,50 @@ class DatabaseWrapper(base.DatabaseWrapper):
         path = self._lock_path()
         if path is None or self._writer_lock is not None:
             return
-        try:
-            # Readable and writable like the database beside it (umask permitting):
-            # a migrate run as another user must not lock the app's workers out.
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-        except OSError as exc:  # no such right here: queue as SQLite does, say so once
-            if not self._warned:
-                log.warning("SQLite writer lock file %s unusable (%s): SQLite waits", path, exc)
-                DatabaseWrapper._warned = True
+        fd = self._open_lock_file(path)
+        if fd is None:
             return
-        deadline = time.monotonic() + float(self.settings_dict["OPTIONS"].get("timeout", 5))
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                self._writer_lock = fd
-                return
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    os.close(fd)  # let SQLite's busy timeout decide
+        timeout = float(self.settings_dict["OPTIONS"].get("timeout", 5))
+        deadline, step = time.monotonic() + timeout, WAIT_FIRST
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    self._writer_lock, fd = fd, None
                     return
-                time.sleep(WAIT_STEP)
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        # As SQLite would answer after its own busy timeout: not a
+                        # second timeout after this one (a worker would be killed first).
+                        raise OperationalError("database is locked") from None
+                    time.sleep(step)
+                    step = min(step * 2, WAIT_MOST)
+                except OSError as exc:  # no locks on this file system: SQLite waits
+                    self._warn(path, exc)
+                    return
+        finally:
+            if fd is not None:
+                os.close(fd)
+
+    def _open_lock_file(self, path: str) -> int | None:
+        try:
+            # Group-writable like a shared data directory; not for other users, who
+            # could otherwise hold it and stall every write.
+            return os.open(path, os.O_RDWR | os.O_CREAT, 0o660)
+        except PermissionError:
+            try:  # made by another user (a migrate as root): flock needs only reading
+                return os.open(path, os.O_RDONLY)
+            except OSError as exc:
+                self._warn(path, exc)
+        except OSError as exc:
+            self._warn(path, exc)
+        return None
+
+    @classmethod
+    def _warn(cls, path: str, exc: OSError) -> None:
+        if not cls._warned:  # once per process: SQLite's own waiting from now on
+            log.warning("SQLite writer lock file %s unusable (%s): SQLite waits", path, exc)
+            cls._warned = True
 
     def _drop_writer_lock(self) -> None:
         fd, self._writer_lock = self._writer_lock, None

@@ -142,7 +142,10 @@ def new_ids(model: type[models.Model], count: int) -> list[int]:
                 "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
                 [table, pk, count],
             )
-            return [n for (n,) in cursor.fetchall()]
+            ids = [n for (n,) in cursor.fetchall()]
+            if None in ids:  # no sequence owns the column (a database restored by hand)
+                raise RuntimeError(f"{table}.{pk} has no sequence: cannot number new rows")
+            return ids
         if not connection.in_atomic_block:
             raise RuntimeError("new_ids on SQLite needs the caller's transaction")
         cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])

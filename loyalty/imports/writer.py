@@ -194,6 +194,10 @@ class MemberWriter:
         # Encrypted columns are decrypted only when the file can change them.
         self.fetch += [f for f in ("email", "addresses") if f in columns]
         self.numbers = MemberNumbers()
+        if not job.dry_run:
+            # Filled here, not in the first chunk's transaction: on SQLite reading every
+            # member's number there would hold the one write lock for a second or more.
+            self.numbers.refresh()
 
     def _review_day(self, tier_id):
         return None if tier_id in (None, self.lowest_id) else self.review_on

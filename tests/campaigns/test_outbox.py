@@ -179,3 +179,16 @@ def test_a_channel_that_cannot_carry_a_message_skips_it_without_retries(member, 
         1,
         "no template for campaign",
     )
+
+
+def test_a_purchase_notice_shows_the_amount_as_stored(member):
+    # The notice is written in the purchase's transaction, from the object in hand:
+    # "38.5" and "1E+2" as the till sent them must read as the receipt does.
+    purchase_record(member=member, amount="38.5", external_ref="AMT-1")
+    purchase_record(member=member, amount="1E+2", external_ref="AMT-2")
+    bodies = list(
+        Message.objects.filter(member=member, channel="inbox", event="points_earned")
+        .order_by("pk")
+        .values_list("body", flat=True)
+    )
+    assert "38.50" in bodies[0] and "100.00" in bodies[1], bodies
