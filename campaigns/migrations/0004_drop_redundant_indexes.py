@@ -4,15 +4,16 @@ paid for. SQLite has no such index. Not made again on reversal."""
 
 from django.db import migrations
 
+from members.migration_ops import DropIndexIfExists
+
 
 class Migration(migrations.Migration):
+    atomic = False  # DROP INDEX CONCURRENTLY on PostgreSQL (members/migration_ops.py)
+
     dependencies = [
         ("campaigns", "0003_dashboard_all_stores"),
     ]
 
     operations = [
-        migrations.RunSQL(
-            'DROP INDEX IF EXISTS "campaigns_message_dedupe_key_c530f7c0_like"',
-            migrations.RunSQL.noop,
-        ),
+        DropIndexIfExists("campaigns_message_dedupe_key_c530f7c0_like"),
     ]

@@ -7,14 +7,19 @@
 
 Only the indexes go: the state change is the fields' db_index=False. SQLite would
 rebuild the whole table for that (a copy of every row), so the database side is
-a DROP INDEX, which both databases know; reversing creates them again.
+a DROP INDEX (CONCURRENTLY on PostgreSQL, so the tables stay writable: hence
+atomic = False); reversing creates the foreign-key indexes again.
 """
 
 import django.db.models.deletion
 from django.db import migrations, models
 
+from members.migration_ops import DropIndexIfExists
+
 
 class Migration(migrations.Migration):
+    atomic = False  # DROP INDEX CONCURRENTLY on PostgreSQL (members/migration_ops.py)
+
     dependencies = [
         ("loyalty", "0005_imports_exports"),
         ("members", "0005_drop_redundant_indexes"),
@@ -94,55 +99,40 @@ class Migration(migrations.Migration):
                 ),
             ],
             database_operations=[
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "loyalty_card_tier_id_42b43a05"',
-                    reverse_sql='CREATE INDEX "loyalty_card_tier_id_42b43a05" ON "loyalty_card" ("tier_id")',
+                DropIndexIfExists(
+                    "loyalty_card_tier_id_42b43a05",
+                    create='CREATE INDEX "loyalty_card_tier_id_42b43a05" ON "loyalty_card" ("tier_id")',
                 ),
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "loyalty_growthentry_member_id_30d0a093"',
-                    reverse_sql='CREATE INDEX "loyalty_growthentry_member_id_30d0a093" ON "loyalty_growthentry" ("member_id")',
+                DropIndexIfExists(
+                    "loyalty_growthentry_member_id_30d0a093",
+                    create='CREATE INDEX "loyalty_growthentry_member_id_30d0a093" ON "loyalty_growthentry" ("member_id")',
                 ),
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "loyalty_pointsentry_member_id_1330ddcc"',
-                    reverse_sql='CREATE INDEX "loyalty_pointsentry_member_id_1330ddcc" ON "loyalty_pointsentry" ("member_id")',
+                DropIndexIfExists(
+                    "loyalty_pointsentry_member_id_1330ddcc",
+                    create='CREATE INDEX "loyalty_pointsentry_member_id_1330ddcc" ON "loyalty_pointsentry" ("member_id")',
                 ),
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "loyalty_purchase_member_id_99156bce"',
-                    reverse_sql='CREATE INDEX "loyalty_purchase_member_id_99156bce" ON "loyalty_purchase" ("member_id")',
+                DropIndexIfExists(
+                    "loyalty_purchase_member_id_99156bce",
+                    create='CREATE INDEX "loyalty_purchase_member_id_99156bce" ON "loyalty_purchase" ("member_id")',
                 ),
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "loyalty_purchase_store_id_db150259"',
-                    reverse_sql='CREATE INDEX "loyalty_purchase_store_id_db150259" ON "loyalty_purchase" ("store_id")',
+                DropIndexIfExists(
+                    "loyalty_purchase_store_id_db150259",
+                    create='CREATE INDEX "loyalty_purchase_store_id_db150259" ON "loyalty_purchase" ("store_id")',
                 ),
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "loyalty_tierchange_member_id_f4de6cd7"',
-                    reverse_sql='CREATE INDEX "loyalty_tierchange_member_id_f4de6cd7" ON "loyalty_tierchange" ("member_id")',
-                ),
-                # PostgreSQL only (SQLite has no such index); not made again on reversal
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "loyalty_pointsentry_idempotency_key_6b281b78_like"',
-                    migrations.RunSQL.noop,
+                DropIndexIfExists(
+                    "loyalty_tierchange_member_id_f4de6cd7",
+                    create='CREATE INDEX "loyalty_tierchange_member_id_f4de6cd7" ON "loyalty_tierchange" ("member_id")',
                 ),
                 # PostgreSQL only (SQLite has no such index); not made again on reversal
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "loyalty_growthentry_idempotency_key_67b9ea00_like"',
-                    migrations.RunSQL.noop,
-                ),
+                DropIndexIfExists("loyalty_pointsentry_idempotency_key_6b281b78_like"),
                 # PostgreSQL only (SQLite has no such index); not made again on reversal
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "loyalty_purchase_external_ref_b4b15d1f_like"',
-                    migrations.RunSQL.noop,
-                ),
+                DropIndexIfExists("loyalty_growthentry_idempotency_key_67b9ea00_like"),
                 # PostgreSQL only (SQLite has no such index); not made again on reversal
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "loyalty_coupon_code_15318138_like"',
-                    migrations.RunSQL.noop,
-                ),
+                DropIndexIfExists("loyalty_purchase_external_ref_b4b15d1f_like"),
                 # PostgreSQL only (SQLite has no such index); not made again on reversal
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "loyalty_coupon_issue_key_34959db4_like"',
-                    migrations.RunSQL.noop,
-                ),
+                DropIndexIfExists("loyalty_coupon_code_15318138_like"),
+                # PostgreSQL only (SQLite has no such index); not made again on reversal
+                DropIndexIfExists("loyalty_coupon_issue_key_34959db4_like"),
             ],
         ),
     ]

@@ -7,14 +7,19 @@
 
 Only the indexes go: the state change is the fields' db_index=False. SQLite would
 rebuild the whole table for that (a copy of every row), so the database side is
-a DROP INDEX, which both databases know; reversing creates them again.
+a DROP INDEX (CONCURRENTLY on PostgreSQL, so the tables stay writable: hence
+atomic = False); reversing creates the foreign-key indexes again.
 """
 
 import django.db.models.deletion
 from django.db import migrations, models
 
+from members.migration_ops import DropIndexIfExists
+
 
 class Migration(migrations.Migration):
+    atomic = False  # DROP INDEX CONCURRENTLY on PostgreSQL (members/migration_ops.py)
+
     dependencies = [
         ("members", "0004_member_centre"),
     ]
@@ -37,19 +42,13 @@ class Migration(migrations.Migration):
                 ),
             ],
             database_operations=[
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "members_member_store_id_99fe89f9"',
-                    reverse_sql='CREATE INDEX "members_member_store_id_99fe89f9" ON "members_member" ("store_id")',
+                DropIndexIfExists(
+                    "members_member_store_id_99fe89f9",
+                    create='CREATE INDEX "members_member_store_id_99fe89f9" ON "members_member" ("store_id")',
                 ),
                 # PostgreSQL only (SQLite has no such index); not made again on reversal
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "members_member_member_no_06a72bfe_like"',
-                    migrations.RunSQL.noop,
-                ),
-                migrations.RunSQL(
-                    'DROP INDEX IF EXISTS "members_member_referral_code_e49d714c_like"',
-                    migrations.RunSQL.noop,
-                ),
+                DropIndexIfExists("members_member_member_no_06a72bfe_like"),
+                DropIndexIfExists("members_member_referral_code_e49d714c_like"),
             ],
         ),
     ]
