@@ -6,7 +6,7 @@ tries, so under load the lock often sits free while the next writer sleeps: two
 gunicorn workers recording purchases got less done than one. Python's sqlite3 module
 cannot install another busy handler, so here every transaction that Django opens
 (BEGIN IMMEDIATE, see settings) first takes an exclusive flock on `<database>-writer.lock`,
-trying again after 0.1 ms, doubling up to 1 ms; the lock is dropped at COMMIT or
+trying again after 0.1 ms, doubling up to 0.5 ms; the lock is dropped at COMMIT or
 ROLLBACK (and by the kernel if the process dies). A write statement outside a
 transaction (autocommit: a transaction of its own) queues the same way for its duration.
 After the connection's `timeout` without the lock file the write fails as SQLite's
@@ -26,7 +26,7 @@ from django.db.backends.sqlite3 import base
 from django.db.utils import OperationalError
 
 log = logging.getLogger(__name__)
-WAIT_FIRST, WAIT_MOST = 0.0001, 0.001  # seconds between tries: doubling up to 1 ms
+WAIT_FIRST, WAIT_MOST = 0.0001, 0.0005  # seconds between tries: doubling up to 0.5 ms
 WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC")  # the first six letters of a write
 
 
