@@ -707,6 +707,13 @@ def _same_request(purchase: Purchase, member: Member, amount: Decimal) -> Purcha
     return purchase
 
 
+def _twin(external_ref: str, member: Member, amount: Decimal) -> tuple[Purchase, bool] | None:
+    """The answer to a retry: the purchase already recorded under this reference (the
+    same request, else ReferenceConflict), or None when there is none."""
+    existing = Purchase.objects.filter(external_ref=external_ref)[:1]  # unique: no ORDER BY
+    return (_same_request(existing[0], member, amount), False) if existing else None
+
+
 def purchase_record(
     *,
     member: Member,
@@ -732,9 +739,8 @@ def purchase_record(
     external_ref = (external_ref or "").strip()
     if not external_ref or len(external_ref) > 64:
         raise ValidationError({"external_ref": _("A reference of 1 to 64 characters is required.")})
-    existing = Purchase.objects.filter(external_ref=external_ref)[:1]  # unique: no ORDER BY
-    if existing:  # a retry: answered without taking the lock
-        return _same_request(existing[0], member, amount), False
+    if twin := _twin(external_ref, member, amount):  # a retry: no lock taken
+        return twin
     # What needs no lock is read before the transaction: on SQLite it holds the one
     # write lock from BEGIN, so every read done inside it delays every other till.
     rules = Rules(
@@ -768,10 +774,9 @@ def purchase_record(
     except IntegrityError:
         # Two requests with one reference raced (for different members, or on
         # PostgreSQL before the second saw the first): the loser returns the winner.
-        existing = Purchase.objects.filter(external_ref=external_ref).first()
-        if existing is None:
-            raise
-        return _same_request(existing, member, amount), False
+        if twin := _twin(external_ref, member, amount):
+            return twin
+        raise
 
 
 @transaction.atomic
@@ -802,9 +807,8 @@ def _purchase_record(
     except LoyaltyError:
         # Refused now (the points or the coupon spent) perhaps only because that twin
         # spent them: a retry gets the twin's answer, not this error.
-        existing = Purchase.objects.filter(external_ref=external_ref).first()
-        if existing:
-            return _same_request(existing, member, amount), False
+        if twin := _twin(external_ref, member, amount):
+            return twin
         raise
     earned, cap_note = _capped_earn(card, quote.points_earned, conf, occurred_at)
     purchase = Purchase(

@@ -33,14 +33,18 @@ WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC")  # the first six letters of a 
 class CursorWrapper(base.SQLiteCursorWrapper):
     db = None  # the DatabaseWrapper that made it (create_cursor)
 
+    def _queues(self, query: str) -> bool:
+        """A write outside a transaction (a transaction of its own): it takes the lock."""
+        return not self.connection.in_transaction and query.lstrip()[:6].upper() in WRITES
+
     def execute(self, query, params=None):
-        if self.connection.in_transaction or query.lstrip()[:6].upper() not in WRITES:
+        if not self._queues(query):
             return super().execute(query, params)
         with self.db.writer_lock():
             return super().execute(query, params)
 
     def executemany(self, query, param_list):
-        if self.connection.in_transaction or query.lstrip()[:6].upper() not in WRITES:
+        if not self._queues(query):
             return super().executemany(query, param_list)
         with self.db.writer_lock():
             return super().executemany(query, param_list)
