@@ -74,8 +74,14 @@ def test_due_schedules_run_in_a_real_qcluster(tmp_path):
     assert runs == [("expire_points", "ok"), ("lifecycle_and_rfm", "ok")], (
         cluster.stderr.read()[-3000:] if cluster.stderr else ""
     )
-    # The scheduler moved both to their next run (tomorrow, Shanghai time), not again now.
-    pending = db.execute(
-        "SELECT COUNT(*) FROM django_q_schedule WHERE next_run < datetime('now')"
-    ).fetchone()[0]
-    assert pending == 0
+    # The scheduler moved both to their next run (00:05 and 00:40 Shanghai time), not again
+    # now. Only these two: send_messages runs every minute and may fall due meanwhile.
+    moved = db.execute(
+        "SELECT name, next_run > datetime('now'), time(next_run, '+8 hours') "
+        "FROM django_q_schedule "
+        "WHERE name IN ('huiyuan:expire_points', 'huiyuan:lifecycle_and_rfm') ORDER BY name"
+    ).fetchall()
+    assert moved == [
+        ("huiyuan:expire_points", 1, "00:05:00"),
+        ("huiyuan:lifecycle_and_rfm", 1, "00:40:00"),
+    ]
