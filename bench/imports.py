@@ -10,7 +10,8 @@ figure counts the same rows.
   every cell, the duplicate pre-pass, members + cards + opening points lots + tier
   history + opening balances + tags, a transaction per chunk); its own peak RSS.
 - baseline: a raw `Member.objects.bulk_create` of the same rows (phone hashed and
-  encrypted, no validation, no card, no ledger), 2,000 a batch and a transaction.
+  encrypted, a random card number as members get, no validation, no card, no
+  ledger), 2,000 a batch and a transaction.
   Goal: the import's rows/s >= 0.8 x this.
 - stock: django-import-export's default ModelResource (import_id_fields = the phone
   hash) on the first STOCK_ROWS rows, given as the columns it can take; the import
@@ -122,12 +123,20 @@ def bulk_create_baseline(path: str) -> None:
     from django.db import transaction
     from django.utils import timezone
 
+    from loyalty.imports.writer import member_number
     from members import crypto
     from members.models import Member
 
     started = time.monotonic()
     now = timezone.now()
-    batch, count = [], 0
+    batch, count, numbers = [], 0, set()
+
+    def new_number() -> str:
+        # A card number as members get them (random, Luhn-checked): what the import writes.
+        while (number := member_number()) in numbers:
+            pass
+        numbers.add(number)
+        return number
 
     def flush():
         with transaction.atomic():
@@ -141,7 +150,7 @@ def bulk_create_baseline(path: str) -> None:
             e164 = "+86" + row[0]
             batch.append(
                 Member(
-                    member_no=f"B{count:09d}",  # never a real (9-digit) member number
+                    member_no=new_number(),
                     phone=e164,
                     phone_hash=crypto.phone_hash(e164),
                     phone_last4=e164[-4:],

@@ -86,7 +86,10 @@ def insert_ready(model, columns: list[models.Field], rows: Iterable, ignore_conf
     table, names = quote(model._meta.db_table), ", ".join(quote(f.column) for f in columns)
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         if connection.vendor == "postgresql" and not ignore_conflicts:
-            with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            # psycopg's copy() is not behind Django's cursor wrapper: map its errors
+            # (a unique violation must be Django's IntegrityError to the callers).
+            statement = f"COPY {table} ({names}) FROM STDIN"
+            with connection.wrap_database_errors, cursor.copy(statement) as copy:
                 for row in rows:
                     copy.write_row(row)
             return

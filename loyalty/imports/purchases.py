@@ -46,7 +46,8 @@ class PurchaseWriter:
         lowest = Tier.objects.order_by("level").first()
         self.lowest_id = lowest.pk if lowest else None
 
-    def write(self, rows: list[PurchaseRow], *, dry_run: bool) -> ChunkResult:
+    def write(self, rows: list[PurchaseRow], *, dry_run: bool, retry=False) -> ChunkResult:
+        """Plan and write a chunk of purchases (every phone is always looked up)."""
         result = ChunkResult()
         members = dict(
             sql.select_in(Member, ["phone_hash", "id"], "phone_hash", {r.phone_hash for r in rows})

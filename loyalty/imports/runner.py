@@ -363,7 +363,7 @@ def _chunk(job, token, batch, validator, writer, repeated, counts, done) -> int:
             with transaction.atomic():
                 _no_flush_wait()
                 if not dry:
-                    result = writer.write(good, dry_run=False)
+                    result = writer.write(good, dry_run=False, retry=attempt > 0)
                 refused = bad + [
                     (r.line, r.cells, [[validator.header_of(key), text] for key, text in p])
                     for r, p in result.problems

@@ -155,16 +155,22 @@ def new_ids(model: type[models.Model], count: int) -> list[int]:
     return list(range(last + 1, last + 1 + count))
 
 
-def rows_after(model: type[models.Model], columns: list[str], after: int, limit: int):
-    """(pk, *columns) of the rows whose primary key is above `after`, in key order."""
+def rows_after(
+    model: type[models.Model], columns: list[str], after: int, limit: int, before: int | None = None
+):
+    """(pk, *columns) of the rows whose primary key is above `after` (and below
+    `before`, if given), in key order, at most `limit`."""
     meta = model._meta
     quote = connection.ops.quote_name
     pk = quote(meta.pk.column)
     names = ", ".join(quote(meta.get_field(c).column) for c in columns)
+    below, params = "", [after, limit]
+    if before is not None:
+        below, params = f" AND {pk} < %s", [after, before, limit]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {pk}, {names} FROM {quote(meta.db_table)} WHERE {pk} > %s "
+            f"SELECT {pk}, {names} FROM {quote(meta.db_table)} WHERE {pk} > %s{below} "
             f"ORDER BY {pk} LIMIT %s",
-            [after, limit],
+            params,
         )
         return cursor.fetchall()

@@ -79,44 +79,109 @@ def member_number(body: int | None = None) -> str:
     return body + str((10 - total % 10) % 10)
 
 
-class MemberNumbers:
-    """Free member numbers, drawn at random without asking the database about each.
+class Taken:
+    """What members hold already: their numbers, and (roughly) their phones.
 
-    A bitmap of every possible number (9 x 10^7 bodies: 11 MB) marks those taken:
-    filled from the members table once, then, before each chunk, from the members
-    added since (this import's and any registration's meanwhile), read by primary
-    key. A number a registration takes between that read and the chunk's INSERT
-    fails the chunk with IntegrityError; the runner writes it again, with new numbers.
-    (Asking for each chunk's 2,000 numbers cost a tenth of a PostgreSQL import.)
+    Numbers: a bitmap of every possible number (9 x 10^7 bodies: 11 MB), so that new
+    ones are drawn at random without asking the database about each (asking for each
+    chunk's 2,000 numbers cost a tenth of a PostgreSQL import). Phones: a 16 MB
+    bitmap of 27 bits of each phone hash, so that a chunk asks the database only
+    about phones that may be members (on a first import: about the odd false
+    positive, 0.75 % of rows at a million members, instead of every row; probing
+    the unique index for every phone took a sixth of a million-row PostgreSQL import).
+
+    Both are filled from the members table once, then, before each chunk, from the
+    members added since by others (registrations meanwhile), read by primary key;
+    this import's own rows are marked as they are written and not read back. That
+    can miss a registration: one that commits between the read and the chunk's
+    INSERT, or (PostgreSQL) one whose id was taken before the last read and committed
+    after it, and a phone changed by an edit. The unique indexes catch each: the chunk
+    fails with IntegrityError and the runner writes it again, then with new numbers
+    and asking the database about every phone (MemberWriter.write's `retry`).
     """
 
     PAGE = 50_000
+    PHONE_BITS = 27
 
     def __init__(self):
-        self.taken = bytearray(_SPAN // 8 + 1)
-        self.seen = 0  # the highest member id read
+        self.numbers = bytearray(_SPAN // 8 + 1)
+        self.phones = bytearray((1 << self.PHONE_BITS) // 8)
+        self.seen = 0  # the highest member id read (or of our own, skipped)
+        self.pending = None  # (ids, phone hashes) of the chunk being written
+        self.own: list[tuple[int, int]] = []  # id runs (first, last) we wrote, above seen
 
     def _mark(self, body: int) -> bool:
-        """Mark a body taken; False when it was already."""
+        """Mark a number's body taken; False when it was already."""
         byte, bit = divmod(body - _LOW, 8)
-        if self.taken[byte] >> bit & 1:
+        if self.numbers[byte] >> bit & 1:
             return False
-        self.taken[byte] |= 1 << bit
+        self.numbers[byte] |= 1 << bit
         return True
 
+    def _phone_slot(self, phone_hash: str) -> tuple[int, int]:
+        # The hash is HMAC-SHA256 in hex: any 7 of its digits are uniform.
+        return divmod(int(phone_hash[:7], 16) >> (28 - self.PHONE_BITS), 8)
+
+    def may_be_member(self, phone_hash: str) -> bool:
+        """False: no member read so far has this phone; True: one may have."""
+        byte, bit = self._phone_slot(phone_hash)
+        return bool(self.phones[byte] >> bit & 1)
+
+    def _mark_phone(self, phone_hash: str) -> None:
+        byte, bit = self._phone_slot(phone_hash)
+        self.phones[byte] |= 1 << bit
+
+    def written(self, ids: list[int], phone_hashes: list[str]) -> None:
+        """This chunk inserted these members (numbers drawn here are marked already)."""
+        self.pending = (ids, phone_hashes)
+
+    def committed(self) -> None:
+        """The chunk written last is in: its members count, and are not read back."""
+        if self.pending is None:
+            return
+        ids, phone_hashes = self.pending
+        self.pending = None
+        for phone_hash in phone_hashes:
+            self._mark_phone(phone_hash)
+        for pk in sorted(ids):  # runs of consecutive ids (others may take ids between)
+            if self.own and self.own[-1][1] == pk - 1:
+                self.own[-1] = (self.own[-1][0], pk)
+            else:
+                self.own.append((pk, pk))
+
+    def rolled_back(self) -> None:
+        self.pending = None
+
     def refresh(self) -> None:
-        while rows := sql.rows_after(Member, ["member_no"], self.seen, self.PAGE):
-            for _pk, number in rows:
+        """Read the members added since the last read, but for our own committed rows."""
+        gaps = []
+        after = self.seen
+        for first, last in self.own:
+            if first > after + 1:
+                gaps.append((after, first))
+            after = max(after, last)
+        gaps.append((after, None))
+        self.own = []
+        for after, before in gaps:
+            self._read(after, before)
+        self.seen = max(self.seen, after)
+
+    def _read(self, after: int, before: int | None) -> None:
+        columns = ["member_no", "phone_hash"]
+        while rows := sql.rows_after(Member, columns, after, self.PAGE, before):
+            for _pk, number, phone_hash in rows:
                 if len(number) == MEMBER_NO_DIGITS + 1 and number.isdigit():
                     body = int(number[:-1])
                     if _LOW <= body < _LOW + _SPAN:
                         self._mark(body)
-            self.seen = rows[-1][0]
+                if phone_hash:  # an erased member has none
+                    self._mark_phone(phone_hash)
+            after = self.seen = max(self.seen, rows[-1][0])
             if len(rows) < self.PAGE:
                 break
 
     def draw(self, count: int) -> list[str]:
-        self.refresh()
+        """`count` free member numbers (call refresh() first)."""
         numbers = []
         while len(numbers) < count:
             body = secrets.randbelow(_SPAN) + _LOW
@@ -193,28 +258,40 @@ class MemberWriter:
         self.fetch += ["store_id", "created_at", "note"]
         # Encrypted columns are decrypted only when the file can change them.
         self.fetch += [f for f in ("email", "addresses") if f in columns]
-        self.numbers = MemberNumbers()
+        self.taken = Taken()
         if not job.dry_run:
             # Filled here, not in the first chunk's transaction: on SQLite reading every
             # member's number there would hold the one write lock for a second or more.
-            self.numbers.refresh()
+            self.taken.refresh()
 
     def _review_day(self, tier_id):
         return None if tier_id in (None, self.lowest_id) else self.review_on
 
     # --- planning ---------------------------------------------------------------------
 
-    def write(self, rows: list[MemberRow], *, dry_run: bool) -> ChunkResult:
+    def write(self, rows: list[MemberRow], *, dry_run: bool, retry=False) -> ChunkResult:
+        """Plan the chunk and (unless dry_run) write it, in the caller's transaction.
+
+        The caller writes chunk after chunk, and a chunk again (`retry`) only when its
+        transaction was rolled back: so a first attempt means the chunk before is in.
+        A retry asks the database about every phone, not only those that the Taken
+        bitmap says may be members; so does a dry run (it reads no bitmap).
+        """
         result = ChunkResult()
         plan = _Plan()
+        if not dry_run:
+            if retry:
+                self.taken.rolled_back()
+            else:
+                self.taken.committed()
+            self.taken.refresh()  # the members others added since the last chunk
         # Which phones are members already: a plain index probe first; the full
         # (decrypted, typed) rows only of those found, few on a first import.
-        known = [
-            h
-            for (h,) in sql.select_in(
-                Member, ["phone_hash"], "phone_hash", [r.phone_hash for r in rows]
-            )
-        ]
+        if dry_run or retry:
+            asked = [r.phone_hash for r in rows]
+        else:
+            asked = [r.phone_hash for r in rows if self.taken.may_be_member(r.phone_hash)]
+        known = [h for (h,) in sql.select_in(Member, ["phone_hash"], "phone_hash", asked)]
         existing = {}
         if known:
             existing = {
@@ -503,7 +580,7 @@ class MemberWriter:
         """Insert the new members; {phone hash: id}, the ids taken before the INSERT."""
         if not rows:
             return {}
-        numbers = self.numbers.draw(len(rows))
+        numbers = self.taken.draw(len(rows))
         ids = sql.new_ids(Member, len(rows))
         values = []
         for row, pk, number in zip(rows, ids, numbers, strict=True):
@@ -516,6 +593,7 @@ class MemberWriter:
                  row.store_id or self.default_store_id, row.created_at or self.now, self.now)
             )  # fmt: skip
         sql.insert(Member, ["id", *MEMBER_FIELDS], values)
+        self.taken.written(ids, [row.phone_hash for row in rows])
         return {row.phone_hash: pk for row, pk in zip(rows, ids, strict=True)}
 
     def _link_tags(self, links: list[tuple[int, str]]) -> None:

@@ -18,6 +18,7 @@ from loyalty.models import (
     TierChange,
 )
 from loyalty.services import expiry_for, points_spend, purchase_record, purchase_refund
+from members.crypto import phone_hash
 from members.models import AuditEntry, Member, Tag
 from members.services import member_by_phone, member_join
 from tests.factories import StoreFactory
@@ -118,6 +119,40 @@ def test_an_existing_member_gets_only_what_the_file_has(tmp_path, store, tiers, 
     audit = AuditEntry.objects.get(action="member.import", object_id=str(member.pk))
     assert audit.changes["name"] == ["老名字", "新名字"]
     assert_ledger_ok()
+
+
+def test_a_phone_the_bitmap_missed_is_caught_and_the_chunk_written_again(
+    tmp_path, store, tiers, monkeypatch, assert_ledger_ok
+):
+    """A registration (or a phone edit) the Taken bitmap has not read: the unique index
+    refuses the INSERT, and the retry asks the database about every phone."""
+    from loyalty.imports import writer
+
+    member, _created = member_join(phone=phone(1), consent_version="v1", name="老名字", store=store)
+    asked = []
+    real = writer.Taken.may_be_member
+
+    def blind(self, phone_hash):  # as if the member had registered after the last read
+        asked.append(phone_hash)
+        return False
+
+    monkeypatch.setattr(writer.Taken, "may_be_member", blind)
+    rows = [[phone(1), "新名字", "", "", "", "金卡", "", "", "", ""]]
+    rows += [[phone(i), f"会员{i}", "", "", "", "", "", "", "", ""] for i in range(2, 5)]
+    _output, counts = run_import(_file(tmp_path, rows))
+    assert counts == {"created": 3, "updated": 1, "unchanged": 0, "errors": 0}
+    assert len(asked) == 4  # the first attempt trusted the bitmap, the retry did not
+    assert Member.objects.count() == 4
+    member.refresh_from_db()
+    assert member.name == "新名字"
+    assert Card.objects.get(pk=member.pk).tier == tiers["金卡"]
+    assert_ledger_ok()
+    # Unblinded, the bitmap knows every member now and no other phone.
+    monkeypatch.setattr(writer.Taken, "may_be_member", real)
+    taken = writer.Taken()
+    taken.refresh()
+    assert all(taken.may_be_member(m.phone_hash) for m in Member.objects.all())
+    assert not any(taken.may_be_member(phone_hash(f"+86{phone(i)}")) for i in range(100, 120))
 
 
 def test_a_different_opening_balance_is_refused_not_added(tmp_path, store):

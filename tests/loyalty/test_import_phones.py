@@ -64,7 +64,8 @@ def test_member_numbers_drawn_for_an_import_skip_every_taken_one(db, monkeypatch
     from tests.factories import MemberFactory
 
     first = MemberFactory()
-    numbers = writer.MemberNumbers()
+    numbers = writer.Taken()
+    numbers.refresh()
     bodies = iter([int(first.member_no[:-1]) - writer._LOW] * 3 + list(range(1000, 1100)))
     monkeypatch.setattr(writer.secrets, "randbelow", lambda _span: next(bodies))
     drawn = numbers.draw(2)  # the first member's number comes up three times: skipped
@@ -73,5 +74,34 @@ def test_member_numbers_drawn_for_an_import_skip_every_taken_one(db, monkeypatch
     later = MemberFactory()  # a registration between two chunks, on a number to come
     taken = writer.member_number(writer._LOW + 1002)
     type(later).objects.filter(pk=later.pk).update(member_no=taken)
-    assert taken not in numbers.draw(5)  # read before the next chunk
+    numbers.refresh()  # before the next chunk
+    assert taken not in numbers.draw(5)
     assert numbers.seen == later.pk
+
+
+def test_the_bitmaps_read_what_others_added_and_not_the_imports_own_rows(db):
+    """Between chunks only others' members are read: this import's own are marked as
+    written (once their chunk is in), and a rolled-back chunk's are forgotten."""
+    from loyalty.imports import writer
+    from tests.factories import MemberFactory
+
+    before = MemberFactory()
+    taken = writer.Taken()
+    taken.refresh()
+    assert taken.may_be_member(before.phone_hash) and taken.seen == before.pk
+    ours = [MemberFactory(), MemberFactory()]  # stand-ins for a chunk's INSERT
+    between = MemberFactory()  # a registration meanwhile, after our ids
+    taken.written([m.pk for m in ours], [m.phone_hash for m in ours])
+    taken.committed()
+    # Our rows are not read back: a number changed on one of them stays unknown.
+    sneaked = writer.member_number(writer._LOW + 77)
+    type(ours[0]).objects.filter(pk=ours[0].pk).update(member_no=sneaked)
+    taken.refresh()
+    assert all(taken.may_be_member(m.phone_hash) for m in [*ours, between])
+    assert not taken.numbers[77 // 8] >> (77 % 8) & 1
+    assert taken.seen == between.pk
+    lost = "ab" * 32  # the phone hash of a member whose chunk was rolled back
+    taken.written([between.pk + 1000], [lost])
+    taken.rolled_back()
+    taken.refresh()
+    assert not taken.may_be_member(lost) and taken.seen == between.pk
