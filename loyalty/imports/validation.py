@@ -314,9 +314,9 @@ class Validator:
         row = self.row_class(line=line, cells=cells)
         problems = []
         width = len(cells)
-        for index, key, header in self.columns:
+        for index, header, attribute, convert, required in self.plan:
             value = cells[index] if index < width else None
-            if key == "phone":
+            if convert is None:  # the phone
                 raw = phones.phone_text(value)
                 if not raw:
                     problems.append([header, _("A mobile number is required.")])
@@ -329,17 +329,29 @@ class Validator:
                 row.phone_hash = self.hash(row.e164)
                 continue
             if value is None or value == "" or (value.__class__ is str and value.isspace()):
-                if key in self.required:
+                if required:
                     problems.append([header, _("A value is required.")])
                 continue
             try:
-                setattr(row, ATTRIBUTES.get(key, key), self._convert(key, value))
+                setattr(row, attribute, convert(value))
             except Problem as exc:
                 problems.append([header, str(exc)])
         return row, problems
 
-    def _convert(self, key: str, value):
-        return self.converters[key](value)
+    @cached_property
+    def plan(self) -> list[tuple]:
+        """Per mapped column: (index, header, row attribute, converter, required);
+        the phone's converter is None (it is checked in validate itself)."""
+        return [
+            (
+                index,
+                header,
+                ATTRIBUTES.get(key, key),
+                None if key == "phone" else self.converters[key],
+                key in self.required,
+            )  # fmt: skip
+            for index, key, header in self.columns
+        ]
 
     @cached_property
     def converters(self) -> dict:
