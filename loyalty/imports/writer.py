@@ -155,16 +155,16 @@ class Taken:
     def refresh(self) -> None:
         """Read the members added since the last read, but for our own committed rows."""
         gaps = []
-        after = self.seen
+        top = self.seen  # the highest id known: read, or one of our own
         for first, last in self.own:
-            if first > after + 1:
-                gaps.append((after, first))
-            after = max(after, last)
-        gaps.append((after, None))
+            if first > top + 1:
+                gaps.append((top, first))
+            top = max(top, last)
+        gaps.append((top, None))
         self.own = []
         for after, before in gaps:
             self._read(after, before)
-        self.seen = max(self.seen, after)
+        self.seen = max(self.seen, top)
 
     def _read(self, after: int, before: int | None) -> None:
         columns = ["member_no", "phone_hash"]
@@ -282,6 +282,8 @@ class MemberWriter:
         if not dry_run:
             if retry:
                 self.taken.rolled_back()
+                # Tags the rolled-back attempt created are gone again.
+                self.tag_ids = dict(Tag.objects.values_list("name", "pk"))
             else:
                 self.taken.committed()
             self.taken.refresh()  # the members others added since the last chunk

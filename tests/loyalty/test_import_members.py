@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
+from django.db import IntegrityError
 
 from loyalty.imports.writer import opening_key
 from loyalty.models import (
@@ -153,6 +154,72 @@ def test_a_phone_the_bitmap_missed_is_caught_and_the_chunk_written_again(
     taken.refresh()
     assert all(taken.may_be_member(m.phone_hash) for m in Member.objects.all())
     assert not any(taken.may_be_member(phone_hash(f"+86{phone(i)}")) for i in range(100, 120))
+
+
+def _chunks_of_two(path):
+    from loyalty.imports.runner import import_file
+
+    job = import_file(path=str(path), dry_run=False, chunk_size=2)
+    return {k: getattr(job, k) for k in ("created", "updated", "unchanged", "errors")}
+
+
+def test_a_registration_between_chunks_is_read_not_duplicated(
+    tmp_path, store, monkeypatch, assert_ledger_ok
+):
+    """Someone registers a phone of a later chunk while the import runs: the next
+    chunk's read of the ids between the import's own finds it, without a retry."""
+    from loyalty.imports import writer
+
+    real_refresh, real_write, retries = writer.Taken.refresh, writer.MemberWriter.write, []
+
+    def refresh(self):
+        real_refresh(self)
+        if self.seen and not Member.objects.filter(source=Member.Source.QR).exists():
+            member_join(phone=phone(5), consent_version="v1", name="先注册", store=store)
+
+    def write(self, rows, *, dry_run, retry=False):
+        retries.append(retry)
+        return real_write(self, rows, dry_run=dry_run, retry=retry)
+
+    monkeypatch.setattr(writer.Taken, "refresh", refresh)
+    monkeypatch.setattr(writer.MemberWriter, "write", write)
+    rows = [[phone(i), f"会员{i}", "", "", "10", "", "", "", "", ""] for i in range(1, 7)]
+    counts = _chunks_of_two(_file(tmp_path, rows))
+    assert counts == {"created": 5, "updated": 1, "unchanged": 0, "errors": 0}
+    assert retries == [False, False, False]
+    assert Member.objects.count() == 6
+    registered = member_by_phone(phone(5))
+    assert (registered.name, registered.source) == ("会员5", Member.Source.QR)
+    assert_ledger_ok()
+
+
+def test_a_chunk_rolled_back_after_its_insert_is_written_again_whole(
+    tmp_path, store, monkeypatch, assert_ledger_ok
+):
+    """A chunk that fails after its members went in (here: at its tags) is rolled back
+    and written again; the ids it had are forgotten, nothing is doubled."""
+    from loyalty.imports import writer
+
+    real, failed = writer.MemberWriter._link_tags, []
+
+    def link_tags(self, links):
+        if len(failed) < 1 and links:
+            failed.append(links)
+            real(self, links)  # creates the new tag, which the rollback takes away again
+            raise IntegrityError("as if a clash had come up at the tags")
+        return real(self, links)
+
+    monkeypatch.setattr(writer.MemberWriter, "_link_tags", link_tags)
+    rows = [
+        [phone(i), f"会员{i}", "", "", "10", "", "", "", f"新标签{i % 2}", ""] for i in range(1, 7)
+    ]
+    counts = _chunks_of_two(_file(tmp_path, rows))
+    assert counts == {"created": 6, "updated": 0, "unchanged": 0, "errors": 0}
+    assert failed
+    assert Member.objects.count() == 6 and Card.objects.count() == 6
+    assert sorted(Tag.objects.values_list("name", flat=True)) == ["新标签0", "新标签1"]
+    assert Member.tags.through.objects.count() == 6
+    assert_ledger_ok()
 
 
 def test_a_different_opening_balance_is_refused_not_added(tmp_path, store):
