@@ -101,3 +101,52 @@ def test_concurrent_purchases_of_one_member_all_count(store):
 def test_the_database_in_use(request):
     # Documents in the test report which engine ran the concurrency tests.
     assert connection.vendor in ("sqlite", "postgresql")
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="SQLite: the chunk holds the one write lock, so no registration can commit inside it",
+)
+def test_a_registration_committed_inside_an_import_chunk_is_not_duplicated(
+    store, tmp_path, settings
+):
+    """A customer registers, on another connection, a phone of the chunk being written,
+    after the chunk read the members and before its COPY: the unique index refuses the
+    chunk, it rolls back and is written again, and that row updates the new member."""
+    from loyalty.imports import writer
+    from loyalty.imports.runner import import_file
+    from members.models import Member
+    from members.services import member_by_phone, member_join
+    from tests.loyalty.import_files import HEADERS_ZH, phone, write_csv
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    rows = [[phone(i), f"会员{i}", "", "", "10", "", "", "", "", ""] for i in range(1, 7)]
+    path = write_csv(tmp_path / "m.csv", [HEADERS_ZH, *rows], encoding="gbk")
+    real_refresh, refreshes = writer.Taken.refresh, []
+
+    def refresh(self):
+        real_refresh(self)
+        refreshes.append(self.seen)
+        if len(refreshes) == 3:  # the second chunk's first read (the first: __init__)
+
+            def register():
+                try:
+                    member_join(phone=phone(3), consent_version="v1", name="先注册", store=store)
+                finally:
+                    connections.close_all()
+
+            other = threading.Thread(target=register)
+            other.start()
+            other.join(timeout=60)
+
+    writer.Taken.refresh = refresh
+    try:
+        job = import_file(path=str(path), dry_run=False, chunk_size=2)
+    finally:
+        writer.Taken.refresh = real_refresh
+    assert (job.created, job.updated, job.unchanged, job.errors) == (5, 1, 0, 0)
+    assert len(refreshes) == 5  # the start, three chunks, and the second chunk once more
+    assert Member.objects.count() == 6
+    registered = member_by_phone(phone(3))
+    assert (registered.name, registered.source) == ("会员3", Member.Source.QR)
+    assert not ledger_problems()
