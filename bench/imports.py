@@ -123,20 +123,16 @@ def bulk_create_baseline(path: str) -> None:
     from django.db import transaction
     from django.utils import timezone
 
-    from loyalty.imports.writer import member_number
+    from loyalty.imports.writer import Taken
     from members import crypto
     from members.models import Member
 
     started = time.monotonic()
     now = timezone.now()
-    batch, count, numbers = [], 0, set()
-
-    def new_number() -> str:
-        # A card number as members get them (random, Luhn-checked): what the import writes.
-        while (number := member_number()) in numbers:
-            pass
-        numbers.add(number)
-        return number
+    batch, count = [], 0
+    # Card numbers as members get them (random, Luhn-checked, each once), drawn as the
+    # import draws them; the table starts empty, so there is nothing to read first.
+    numbers = Taken()
 
     def flush():
         with transaction.atomic():
@@ -150,7 +146,7 @@ def bulk_create_baseline(path: str) -> None:
             e164 = "+86" + row[0]
             batch.append(
                 Member(
-                    member_no=new_number(),
+                    member_no=numbers.draw(1)[0],
                     phone=e164,
                     phone_hash=crypto.phone_hash(e164),
                     phone_last4=e164[-4:],

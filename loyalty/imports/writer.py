@@ -176,7 +176,8 @@ class Taken:
                         self._mark(body)
                 if phone_hash:  # an erased member has none
                     self._mark_phone(phone_hash)
-            after = self.seen = max(self.seen, rows[-1][0])
+            after = rows[-1][0]
+            self.seen = max(self.seen, after)
             if len(rows) < self.PAGE:
                 break
 
