@@ -144,11 +144,8 @@ CACHES["local"] = {
 # With Redis, sessions are read from the shared cache (cached_db). Without it they
 # stay in the database: a per-process cache would let a session that was logged
 # out through one worker live on in another.
-SESSION_ENGINE = (
-    "django.contrib.sessions.backends.cached_db"
-    if REDIS_URL
-    else "django.contrib.sessions.backends.db"
-)
+# Django's stores, reading the session with one fixed SELECT, not the ORM (members/sessions.py).
+SESSION_ENGINE = "members.cached_sessions" if REDIS_URL else "members.sessions"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 12)
 
 # --- Auth ---------------------------------------------------------------------

@@ -62,6 +62,20 @@ def _code_shaped(text: str, length: int) -> bool:
     return len(text) == length and all(ch in CODE_ALPHABET for ch in text)
 
 
+# What the counter's result list and card show (loyalty/staff/_lookup.html, _card*.html,
+# tier_progress): the lookup reads these columns of member, store, card and tier, not the
+# ~190 of all four, whose SELECT took longer to build than to run. A column left out
+# here and shown after all would cost a query per member (test_counter_queries).
+COUNTER_COLUMNS = (
+    "member_no", "phone", "phone_last4", "name", "status", "created_at", "guide",
+    "store__code", "store__name",
+    "card__tier", "card__tier_since", "card__points_balance", "card__points_debt",
+    "card__growth_value", "card__total_spent", "card__purchase_count",
+    "card__last_purchase_at",
+    "card__tier__level", "card__tier__name", "card__tier__qualify_threshold",
+)  # fmt: skip
+
+
 def counter_lookup(user: User, q: str) -> Lookup:
     """Phone (full or last 4), member number (typed or the card's QR), or a coupon or
     pickup code. Each is one indexed lookup; codes of another store's members are not found."""
@@ -85,7 +99,7 @@ def counter_lookup(user: User, q: str) -> Lookup:
         )
         return Lookup(kind="pickup", redemption=redemption)
     # One member found shows their card: join it (and its tier) to the search.
-    kind, members = member_search(user, q, related=("card__tier",))
+    kind, members = member_search(user, q, related=("card__tier",), only=COUNTER_COLUMNS)
     return Lookup(kind=kind, members=members)
 
 

@@ -66,14 +66,19 @@ def classify_query(q: str) -> tuple[str, str]:
     return "name", q
 
 
-def member_search(user: User, q: str, related: tuple[str, ...] = ()) -> tuple[str, list[Member]]:
+def member_search(
+    user: User, q: str, related: tuple[str, ...] = (), only: tuple[str, ...] = ()
+) -> tuple[str, list[Member]]:
     """Members matching the query, each lookup on an index; at most SEARCH_LIMIT rows.
 
-    `related`: more relations to join (the counter joins the loyalty card)."""
+    `related`: more relations to join (the counter joins the loyalty card); `only`:
+    the columns to read (QuerySet.only), when the caller knows what it shows."""
     kind, value = classify_query(q)
     if not value:
         return kind, []
     qs = members_visible_to(user).select_related("store", *related)
+    if only:
+        qs = qs.only(*only)
     if kind == "phone":
         qs = qs.filter(phone_hash=crypto.phone_hash(value))
     elif kind == "member_no":

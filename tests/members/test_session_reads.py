@@ -1,0 +1,89 @@
+"""The signed-in request's two reads, written as fixed SQL (members/sessions.py,
+members/backends.py): they must answer exactly what Django's ORM reads answered."""
+
+import datetime as dt
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.sessions.models import Session
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from members import cached_sessions, sessions
+from members.backends import StaffBackend, user_with_profile
+from members.models import StaffProfile
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("engine", [sessions, cached_sessions], ids=["db", "cached_db"])
+def test_a_live_session_loads_and_an_expired_one_does_not(engine):
+    store = engine.SessionStore()
+    store["who"] = "店员"
+    store.set_expiry(600)
+    store.save()
+    key = store.session_key
+
+    cached = hasattr(store, "cache_key")
+    if cached:  # read from the database, then kept in the cache
+        store._cache.delete(store.cache_key)
+    again = engine.SessionStore(session_key=key)
+    assert again["who"] == "店员"
+    if cached:
+        assert again._cache.get(again.cache_key) == {"who": "店员", "_session_expiry": 600}
+
+    Session.objects.filter(pk=key).update(expire_date=timezone.now() - dt.timedelta(seconds=1))
+    if cached:
+        again._cache.delete(again.cache_key)
+    expired = engine.SessionStore(session_key=key)
+    assert expired.get("who") is None
+    assert expired.session_key is None  # as Django's: a new key on the next save
+
+
+@pytest.mark.django_db
+def test_an_unknown_or_malformed_key_is_an_empty_session():
+    assert sessions.SessionStore(session_key="x" * 32).load() == {}
+    assert sessions.SessionStore(session_key="short").load() == {}  # invalid: never queried
+
+
+@pytest.mark.django_db
+def test_the_user_comes_with_its_profile_in_one_query(clerk, store, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        user = user_with_profile(clerk.pk)
+        assert user.staff_profile.store_id == store.pk
+        assert user.staff_profile.user is user
+    fresh = get_user_model().objects.get(pk=clerk.pk)
+    for field in get_user_model()._meta.concrete_fields:
+        assert getattr(user, field.attname) == getattr(fresh, field.attname), field.name
+    assert timezone.is_aware(user.date_joined)
+    assert user._state.adding is False and user._state.db == "default"
+
+
+@pytest.mark.django_db
+def test_a_user_without_profile_has_none_cached(django_assert_num_queries):
+    plain = get_user_model().objects.create_user("plain", password="x")
+    with django_assert_num_queries(1):
+        user = user_with_profile(plain.pk)
+        with pytest.raises(StaffProfile.DoesNotExist):
+            _ = user.staff_profile
+
+
+@pytest.mark.django_db
+def test_unknown_inactive_and_malformed_ids_are_nobody(clerk):
+    backend = StaffBackend()
+    assert backend.get_user(10**9) is None
+    assert backend.get_user("not a number") is None
+    assert backend.get_user(str(clerk.pk)).pk == clerk.pk  # sessions keep ids as text
+    clerk.is_active = False
+    clerk.save(update_fields=["is_active"])
+    assert backend.get_user(clerk.pk) is None
+
+
+@pytest.mark.django_db
+def test_a_staff_request_reads_session_and_user_once_each(clerk_client, clerk):
+    with CaptureQueriesContext(connection) as queries:
+        response = clerk_client.get("/staff/")
+    assert response.status_code == 200
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert sum("django_session" in s for s in sql) == 1
+    assert sum('"members_user"' in s and "staffprofile" in s for s in sql) == 1
