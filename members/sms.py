@@ -216,7 +216,15 @@ def get_backend() -> BaseSmsBackend:
 
 
 def send_code(*, phone: str, code: str, minutes: int) -> BaseSmsBackend:
-    """Send `code` to `phone` through the configured backend; returns the backend used."""
-    backend = get_backend()
+    """Send `code` to `phone` through the configured backend; returns the backend used.
+
+    A backend that cannot start (settings missing: `check --deploy` says so too) is
+    an SmsError like a provider's refusal: the customer is asked to try again later,
+    the operator finds the reason in the log."""
+    try:
+        backend = get_backend()
+    except ImproperlyConfigured as exc:
+        log.error("SMS backend %s cannot start: %s", settings.SMS_BACKEND, exc)
+        raise SmsError("backend not configured") from exc
     backend.send_code(phone=phone, code=code, minutes=minutes)
     return backend

@@ -13,6 +13,13 @@ PRODUCTION_ENV = {
     "ALLOWED_HOSTS": "members.example.com",
     "FIELD_ENCRYPTION_KEYS": "q1D8pOObcC1xu0Rk2JJ1s8hp3v3t9xK0Jm3wD2mXl7E=",
     "PHONE_HASH_KEY": "a-long-random-phone-hash-key-from-the-vault",
+    "TRUSTED_PROXIES": "1",
+    "SMS_BACKEND": "members.sms.TencentCloudBackend",
+    "TENCENT_SMS_SECRET_ID": "AKIDexample",
+    "TENCENT_SMS_SECRET_KEY": "example-secret",
+    "TENCENT_SMS_SDK_APP_ID": "1400000000",
+    "TENCENT_SMS_SIGN_NAME": "慧员",
+    "TENCENT_SMS_TEMPLATE_ID": "100000",
 }
 
 
@@ -58,3 +65,23 @@ def test_production_without_secrets_refuses_to_start(tmp_path):
 def test_a_bad_boolean_fails_loudly(tmp_path):
     result = _manage("check", env_extra={"DEBUG": "perhaps"}, tmp_path=tmp_path)
     assert result.returncode != 0
+
+
+def test_production_without_an_sms_provider_or_proxy_setting_is_a_deploy_warning(tmp_path):
+    """Customers sign in by SMS code: the console backend is for development only; and
+    behind nginx TRUSTED_PROXIES=0 would make the per-address code limit site-wide."""
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k not in ("SMS_BACKEND", "TRUSTED_PROXIES")}
+    result = _manage(
+        "check", "--deploy", "--fail-level", "WARNING", env_extra=env, tmp_path=tmp_path
+    )
+    assert result.returncode != 0
+    assert "members.W002" in result.stderr and "members.W004" in result.stderr
+
+
+def test_an_sms_provider_missing_settings_is_a_deploy_warning(tmp_path):
+    env = {**PRODUCTION_ENV, "TENCENT_SMS_SECRET_KEY": ""}
+    result = _manage(
+        "check", "--deploy", "--fail-level", "WARNING", env_extra=env, tmp_path=tmp_path
+    )
+    assert result.returncode != 0 and "members.W003" in result.stderr
+    assert "TENCENT_SMS_SECRET_KEY" in result.stderr

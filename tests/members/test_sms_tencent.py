@@ -190,3 +190,17 @@ def test_missing_configuration_names_the_env_vars(settings):
 
     with pytest.raises(ImproperlyConfigured, match="TENCENT_SMS_SECRET_KEY"):
         sms.TencentCloudBackend()
+
+
+@pytest.mark.django_db
+def test_a_backend_missing_settings_is_a_try_again_not_a_500(settings, web):
+    """Half-configured in production (check --deploy warns too): the customer is asked to
+    try again, the code is void, the operator reads the reason in the log."""
+    settings.SMS_BACKEND = "members.sms.TencentCloudBackend"
+    settings.SMS_TENCENT = {"secret_id": "x"}
+
+    response = web.post("/join/", {"action": "send", "phone": "13800138000"})
+
+    assert response.status_code == 200
+    assert "could not be sent" in text_of(response)
+    assert OneTimeCode.objects.get().failed
