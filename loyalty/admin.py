@@ -27,12 +27,14 @@ from .models import (
     CouponEvent,
     CouponTemplate,
     EarnRule,
+    GrowthEntry,
     JobRun,
     LoyaltySettings,
     PointsEntry,
     Purchase,
     Redemption,
     Referral,
+    Refund,
     Reward,
     Tier,
     TierChange,
@@ -99,6 +101,25 @@ class LoyaltySettingsAdmin(admin.ModelAdmin):
                     "profile_points",
                 ]
             },
+        ),
+        (_("Welcome offer"), {"fields": ["welcome_points", "welcome_coupon"]}),
+        (
+            _("Tier review (keeping a tier)"),
+            {
+                "fields": [
+                    "tier_review_months",
+                    "downgrade_inactive_months",
+                    "downgrade_notice_days",
+                ]
+            },
+        ),
+        (
+            _("Member day and birthdays"),
+            {"fields": ["member_day", "member_day_multiplier", "birthday_days_before"]},
+        ),
+        (
+            _("Lifecycle stages"),
+            {"fields": ["lifecycle_new_days", "lifecycle_active_days", "lifecycle_dormant_days"]},
         ),
     ]
 
@@ -223,8 +244,24 @@ class CardAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
             )
 
 
+class RefundInline(admin.TabularInline):
+    model = Refund
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "amount", "points_clawed_back", "points_returned", "points_debt",
+              "reason", "actor"]  # fmt: skip
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Purchase)
 class PurchaseAdmin(StoreScopedAdminMixin, ReadOnlyAdmin):
+    inlines = [RefundInline]
     list_display = [
         "external_ref", "member", "store", "gross_amount", "tier_discount", "points_used",
         "cash_paid", "points_earned", "status", "channel", "occurred_at",
@@ -261,6 +298,43 @@ class PointsEntryAdmin(StoreScopedAdminMixin, ReadOnlyAdmin):
     ]
     list_filter = ["kind"]
     list_select_related = ["member", "actor"]
+    search_fields = ["member__member_no"]
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term.strip():
+            return queryset, False
+        return member_search(queryset, search_term), False
+
+
+@admin.register(Refund)
+class RefundAdmin(StoreScopedAdminMixin, ReadOnlyAdmin):
+    """Every refund: how much, the points clawed back or given back, what stayed owed."""
+
+    store_field = "purchase__store"
+    list_display = ["created_at", "purchase", "amount", "points_clawed_back", "points_returned",
+                    "points_debt", "reason", "actor"]  # fmt: skip
+    list_select_related = ["purchase", "actor"]
+    search_fields = ["purchase__external_ref"]
+    search_help_text = _("Exact purchase reference, member number or mobile number.")
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        by_ref = queryset.filter(purchase__external_ref=term)
+        kind, _value = classify_query(term)
+        if kind in ("phone", "member_no"):
+            return by_ref | member_search(queryset, term, prefix="purchase__member__"), False
+        return by_ref, False
+
+
+@admin.register(GrowthEntry)
+class GrowthEntryAdmin(StoreScopedAdminMixin, ReadOnlyAdmin):
+    """The growth value ledger (成长值), when tiers are reached by growth."""
+
+    store_field = "member__store"
+    list_display = ["created_at", "member", "delta", "balance_after", "reason", "purchase"]
+    list_select_related = ["member", "purchase"]
     search_fields = ["member__member_no"]
 
     def get_search_results(self, request, queryset, search_term):

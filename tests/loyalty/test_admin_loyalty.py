@@ -94,3 +94,56 @@ def test_seed_demo_writes_a_ledger_that_checks_out():
     assert PointsEntry.objects.filter(kind="redeem").exists()
     assert PointsEntry.objects.filter(kind="expire").exists()
     assert not ledger_problems()
+
+
+def test_refunds_and_growth_have_read_only_pages(owner_client, member):
+    from loyalty.models import LoyaltySettings
+    from loyalty.services import purchase_refund
+
+    LoyaltySettings.objects.filter(pk=LoyaltySettings.current().pk).update(tier_basis="growth")
+    purchase, _ = purchase_record(member=member, amount="100", external_ref="POS-9")
+    purchase_refund(purchase=purchase, amount="40", reason="退货一件")
+
+    refunds = owner_client.get(reverse("admin:loyalty_refund_changelist"), {"q": "POS-9"})
+    assert refunds.status_code == 200
+    [refund] = refunds.context["cl"].result_list
+    assert refund.reason == "退货一件" and str(refund.amount) == "40.00"
+    by_phone = owner_client.get(reverse("admin:loyalty_refund_changelist"), {"q": "13800138000"})
+    assert list(by_phone.context["cl"].result_list) == [refund]
+    page = owner_client.get(reverse("admin:loyalty_purchase_change", args=[purchase.pk]))
+    assert "退货一件" in page.content.decode()  # the refunds inline on the purchase
+    assert owner_client.get(reverse("admin:loyalty_refund_add")).status_code == 403
+
+    ledger = reverse("admin:loyalty_growthentry_changelist")
+    growth = owner_client.get(ledger, {"q": member.member_no})
+    assert growth.status_code == 200
+    assert sorted(e.delta for e in growth.context["cl"].result_list) == [-40, 100]
+
+
+def test_every_setting_is_on_the_settings_page(owner_client):
+    from loyalty.admin import LoyaltySettingsAdmin
+    from loyalty.models import LoyaltySettings
+
+    shown = {f for _name, opts in LoyaltySettingsAdmin.fieldsets for f in opts["fields"]}
+    editable = {f.name for f in LoyaltySettings._meta.concrete_fields if f.editable} - {"id"}
+    assert editable <= shown, editable - shown
+    LoyaltySettings.current()
+    page = owner_client.get(reverse("admin:loyalty_loyaltysettings_change", args=[1]))
+    assert 'name="welcome_points"' in page.content.decode()
+
+
+def test_managers_read_the_loyalty_configuration_but_do_not_change_it(manager_client, member):
+    from loyalty.models import LoyaltySettings
+
+    LoyaltySettings.current()
+    pages = ["loyaltysettings_change", "tier_changelist", "earnrule_changelist",
+             "tierchange_changelist", "growthentry_changelist", "refund_changelist"]  # fmt: skip
+    for name in pages:
+        url = reverse(f"admin:loyalty_{name}", args=[1] if name.endswith("_change") else [])
+        assert manager_client.get(url).status_code == 200, name
+    before = LoyaltySettings.current().points_per_yuan
+    response = manager_client.post(
+        reverse("admin:loyalty_loyaltysettings_change", args=[1]), {"points_per_yuan": "99"}
+    )
+    assert response.status_code == 403
+    assert LoyaltySettings.current().points_per_yuan == before
