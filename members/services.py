@@ -346,26 +346,31 @@ def member_tags_add(*, members, tag: Tag, actor: User | None) -> int:
     """Give `tag` to every member of the queryset `members`; returns how many gained it.
 
     Set-based (one INSERT per batch of ids, duplicates ignored), so an admin action
-    over "all 1,000,000 selected" stays fast.
+    over "all 1,000,000 selected" stays fast. Each member who gained it has a line in
+    their own change history (one INSERT per batch too), and the tag one summary line.
     """
     through = Member.tags.through
     added = 0
-    ids = members.values_list("pk", flat=True).order_by("pk")
-    batch: list[int] = []
+    rows = members.values_list("pk", "name", "member_no", "store_id").order_by("pk")
+    batch: list[tuple] = []
 
     def flush():
         nonlocal added
+        ids = [row[0] for row in batch]
         existing = set(
-            through.objects.filter(tag=tag, member_id__in=batch).values_list("member_id", flat=True)
+            through.objects.filter(tag=tag, member_id__in=ids).values_list("member_id", flat=True)
         )
-        rows = [through(member_id=mid, tag=tag) for mid in batch if mid not in existing]
-        through.objects.bulk_create(rows, ignore_conflicts=True)
-        added += len(rows)
+        gained = [row for row in batch if row[0] not in existing]
+        through.objects.bulk_create(
+            [through(member_id=row[0], tag=tag) for row in gained], ignore_conflicts=True
+        )
+        _audit_tag_change(gained, tag, actor, added=True)
+        added += len(gained)
         batch.clear()
 
     with transaction.atomic():
-        for mid in ids.iterator(chunk_size=5000):
-            batch.append(mid)
+        for row in rows.iterator(chunk_size=5000):
+            batch.append(row)
             if len(batch) >= 5000:
                 flush()
         if batch:
@@ -378,9 +383,15 @@ def member_tags_add(*, members, tag: Tag, actor: User | None) -> int:
 
 @transaction.atomic
 def member_tags_remove(*, members, tag: Tag, actor: User | None) -> int:
-    removed, _detail = Member.tags.through.objects.filter(
-        tag=tag, member_id__in=members.values("pk")
-    ).delete()
+    """Take `tag` from every member of `members`, in batches by id; each member who lost
+    it has a line in their change history, the tag one summary line."""
+    through = Member.tags.through
+    holders = members.filter(tags=tag).values_list("pk", "name", "member_no", "store_id")
+    removed, last = 0, 0
+    while batch := list(holders.filter(pk__gt=last).order_by("pk")[:5000]):
+        last = batch[-1][0]
+        removed += through.objects.filter(tag=tag, member_id__in=[r[0] for r in batch]).delete()[0]
+        _audit_tag_change(batch, tag, actor, added=False)
     audit_record(
         actor=actor,
         action="member.tag_remove",
@@ -388,6 +399,28 @@ def member_tags_remove(*, members, tag: Tag, actor: User | None) -> int:
         changes={"tag": tag.name, "removed": removed},
     )
     return removed
+
+
+def _audit_tag_change(rows: list[tuple], tag: Tag, actor: User | None, *, added: bool) -> None:
+    """One line per member (pk, name, member_no, store_id) in their change history."""
+    now = timezone.now()
+    change = {"tags": [None, tag.name] if added else [tag.name, None]}
+    AuditEntry.objects.bulk_create(
+        [
+            AuditEntry(
+                at=now,
+                actor=actor if getattr(actor, "pk", None) else None,
+                action="member.tags",
+                object_type=Member._meta.label_lower,
+                object_id=str(pk),
+                object_repr=f"{name or _('(no name)')} · {member_no}"[:200],
+                changes=change,
+                store_id=store_id,
+            )
+            for pk, name, member_no, store_id in rows
+        ],
+        batch_size=1000,
+    )
 
 
 @transaction.atomic

@@ -149,6 +149,28 @@ def test_bulk_tag_action_tags_the_selected_members(owner_client, store):
     owner_client.post(LIST_URL, {**data, "apply": "1", "tag": tag.pk})
     assert tag.members.count() == 2
     assert AuditEntry.objects.filter(action="member.tag_add").count() == 2
+    # Each tagged member's own change history says so, once (the second run added nobody).
+    page = owner_client.get(_change_url(members[0])).content.decode()
+    assert page.count("常客") >= 1 and "→ 常客" in page
+    lines = AuditEntry.objects.filter(action="member.tags", object_id=str(members[0].pk))
+    assert [e.changes for e in lines] == [{"tags": [None, "常客"]}]
+    assert not AuditEntry.objects.filter(action="member.tags", object_id=str(members[2].pk))
+
+
+@pytest.mark.django_db
+def test_bulk_tag_removal_is_in_each_members_history(owner_client, store):
+    members = MemberFactory.create_batch(3, store=store)
+    tag = TagFactory(name="流失预警")
+    tag.members.add(members[0], members[1])
+    data = {"action": "remove_tag", "_selected_action": [m.pk for m in members], "apply": "1"}
+    owner_client.post(LIST_URL, {**data, "tag": tag.pk})
+    assert tag.members.count() == 0
+    lines = AuditEntry.objects.filter(action="member.tags").order_by("object_id")
+    assert [(e.object_id, e.changes) for e in lines] == [
+        (str(m.pk), {"tags": ["流失预警", None]}) for m in members[:2]
+    ]
+    summary = AuditEntry.objects.get(action="member.tag_remove")
+    assert summary.changes == {"tag": "流失预警", "removed": 2}
 
 
 @pytest.mark.django_db
