@@ -892,7 +892,17 @@ def _purchase_record(
     return purchase, True
 
 
-@transaction.atomic
+def _refund_twin(key: str, purchase: Purchase) -> tuple[Refund, bool] | None:
+    """The answer to a retry: the refund already made under this key (of this purchase,
+    else ReferenceConflict), or None when there is none."""
+    existing = Refund.objects.filter(idempotency_key=key)[:1]  # unique: no ORDER BY
+    if not existing:
+        return None
+    if existing[0].purchase_id != purchase.pk:
+        raise ReferenceConflict(_("Refund reference %(ref)s was already used.") % {"ref": key})
+    return existing[0], False
+
+
 def purchase_refund(
     *,
     purchase: Purchase,
@@ -906,17 +916,37 @@ def purchase_refund(
 
     Points used on the purchase come back in proportion. When the clawback exceeds
     the balance (the points were already spent), the balance stops at zero and the
-    rest is owed, repaid from the member's next earnings. Idempotent on `key`.
+    rest is owed, repaid from the member's next earnings. Idempotent on `key`: a
+    retry, even one sent at the same moment, returns the first refund with
+    created=False and changes nothing.
     """
-    now = now or timezone.now()
     key = key or f"{purchase.external_ref}:refund:{amount if amount is not None else 'full'}"
-    existing = Refund.objects.filter(idempotency_key=key).first()
-    if existing:
-        if existing.purchase_id != purchase.pk:
-            raise ReferenceConflict(_("Refund reference %(ref)s was already used.") % {"ref": key})
-        return existing, False
+    if twin := _refund_twin(key, purchase):  # a retry: no lock taken
+        return twin
+    try:
+        return _purchase_refund(
+            purchase=purchase, amount=amount, key=key, actor=actor, reason=reason,
+            now=now or timezone.now(),
+        )  # fmt: skip
+    except IntegrityError:
+        # The key was taken meanwhile by a refund that held other locks (of another
+        # member's purchase), so the check under ours could not see it: the loser,
+        # rolled back, answers with the winner (ReferenceConflict) rather than a 500.
+        if twin := _refund_twin(key, purchase):
+            return twin
+        raise
+
+
+@transaction.atomic
+def _purchase_refund(*, purchase, amount, key, actor, reason, now) -> tuple[Refund, bool]:
     card = _lock_card(purchase.member_id)
     purchase = Purchase.objects.select_for_update().get(pk=purchase.pk)
+    # Looked up again under the locks: a retry sent at the same moment passed the check
+    # in purchase_refund before the first committed (on PostgreSQL; SQLite's IMMEDIATE
+    # transaction queues them at BEGIN). It returns the first refund, not a second one,
+    # nor "already refunded" for a full refund.
+    if twin := _refund_twin(key, purchase):
+        return twin
     if purchase.status == Purchase.Status.REFUNDED:
         raise RefundNotPossible(_("This purchase has already been refunded in full."))
     refundable = purchase.refundable_amount

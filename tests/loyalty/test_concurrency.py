@@ -4,12 +4,14 @@ Runs on SQLite (IMMEDIATE transactions queue the writers) and on PostgreSQL
 (row locks on the card), which CI runs with DATABASE_URL set.
 """
 
+import json
 import threading
+from decimal import Decimal
 
 import pytest
 from django.db import connection, connections
 
-from loyalty.models import ApiKey, PointsEntry, Purchase
+from loyalty.models import ApiKey, PointsEntry, Purchase, Refund
 from loyalty.services import NotEnoughPoints, ledger_problems, points_award, points_spend
 from tests.factories import MemberFactory
 from tests.loyalty.conftest import card_of
@@ -149,4 +151,71 @@ def test_a_registration_committed_inside_an_import_chunk_is_not_duplicated(
     assert Member.objects.count() == 6
     registered = member_by_phone(phone(3))
     assert (registered.name, registered.source) == ("会员3", Member.Source.QR)
+    assert not ledger_problems()
+
+
+def _refund_at_once(store, member, data: str, n: int = 8):
+    """n tills send the same refund of ORDER-7 (a 100-yuan purchase) at the same moment."""
+    from django.test import Client
+
+    from loyalty.services import purchase_record
+
+    _key_obj, key = ApiKey.issue(store=store, name="POS")
+    purchase_record(member=member, amount="100.00", external_ref="ORDER-7", store=store)
+
+    def post(i):
+        response = Client(raise_request_exception=False).post(
+            "/api/v1/purchases/ORDER-7/refund",
+            data=data,
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {key}",
+        )
+        return response.status_code, response.content
+
+    return run_at_once(post, n=n)
+
+
+def test_eight_identical_partial_refunds_make_one(store):
+    # Each retry once passed the key check before the lock: on PostgreSQL the losers
+    # then hit the ledger's unique key (a 500).
+    member = MemberFactory(store=store)
+
+    results = _refund_at_once(store, member, '{"amount": "30.00", "refund_ref": "RF-1"}')
+
+    assert {r[0] for r in results if isinstance(r, tuple)} == {200}, results
+    assert len({r[1] for r in results}) == 1  # every till gets the first answer
+    assert json.loads(results[0][1]) == {
+        "external_ref": "ORDER-7",
+        "refunded": "30.00",
+        "refunded_total": "30.00",
+        "status": "partially_refunded",
+        "points_clawed_back": 30,
+        "points_returned": 0,
+        "points_owed": 0,
+        "points_balance": 70,
+    }
+    assert Refund.objects.get().idempotency_key == "ORDER-7:refund:RF-1"
+    assert Purchase.objects.get().refunded_amount == Decimal("30.00")
+    assert (card_of(member).points_balance, card_of(member).total_spent) == (70, Decimal("70.00"))
+    assert not ledger_problems()
+
+
+def test_eight_identical_full_refunds_without_a_body_make_one(store):
+    # Without refund_ref a full refund's key is "<ref>:refund:full": the losers once
+    # answered 422 (already refunded) or 500 instead of the first refund.
+    member = MemberFactory(store=store)
+
+    results = _refund_at_once(store, member, "")
+
+    assert {r[0] for r in results if isinstance(r, tuple)} == {200}, results
+    assert len({r[1] for r in results}) == 1
+    body = json.loads(results[0][1])
+    assert (body["refunded"], body["status"], body["points_clawed_back"]) == (
+        "100.00",
+        "refunded",
+        100,
+    )
+    assert Refund.objects.get().idempotency_key == "ORDER-7:refund:full"
+    card = card_of(member)
+    assert (card.points_balance, card.total_spent, card.purchase_count) == (0, 0, 0)
     assert not ledger_problems()
