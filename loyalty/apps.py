@@ -7,7 +7,7 @@ class LoyaltyConfig(AppConfig):
     verbose_name = _("Loyalty")
 
     def ready(self):
-        from members.signals import demo_seeded, member_registered, member_updated
+        from members.signals import demo_seeded, member_erased, member_registered, member_updated
 
         from . import receivers
 
@@ -16,6 +16,10 @@ class LoyaltyConfig(AppConfig):
         member_registered.connect(receivers.welcome, dispatch_uid="loyalty.welcome")
         member_registered.connect(receivers.reward_referrer, dispatch_uid="loyalty.reward_referrer")
         member_updated.connect(receivers.reward_profile, dispatch_uid="loyalty.reward_profile")
+        # Inside the erasure transaction: points forfeited, coupons voided, pickups
+        # cancelled. Connected before campaigns' erase_messages (INSTALLED_APPS order),
+        # so the notices these changes write are deleted with the member's other messages.
+        member_erased.connect(receivers.erase, dispatch_uid="loyalty.erase")
         demo_seeded.connect(receivers.seed_demo, dispatch_uid="loyalty.seed_demo")
 
         # Screens show settings and tiers from short-lived per-process copies.

@@ -33,6 +33,13 @@ def reward_profile(sender, member, fields, **kwargs):
         profile_reward(member=member)
 
 
+def erase(sender, member, actor=None, **kwargs):
+    """Inside the erasure transaction: the points, coupons and pickups the member gave up."""
+    from .erasure import loyalty_erase
+
+    loyalty_erase(member=member, actor=actor, now=member.erased_at)
+
+
 def seed_demo(sender, member_ids, purchases, rng, stdout, **kwargs):
     from .demo import seed_loyalty
 

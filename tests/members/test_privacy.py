@@ -93,6 +93,7 @@ def test_deleting_the_account_needs_the_confirmation(web, shopper):
 def test_deleting_the_account_erases_the_profile_keeps_the_ledger_and_signs_out(web, shopper):
     sign_in(web, shopper)
     balance = Card.objects.get(pk=shopper.pk).points_balance
+    assert balance > 0
 
     response = web.post("/me/privacy/delete/", {"confirm": "on"})
 
@@ -103,10 +104,13 @@ def test_deleting_the_account_erases_the_profile_keeps_the_ledger_and_signs_out(
     assert erased.status == Member.Status.ERASED and erased.erased_at is not None
     assert (erased.phone, erased.phone_hash, erased.email, erased.addresses) == ("", None, "", "")
     assert erased.name != "李雷" and erased.member_no == shopper.member_no
-    # The books still balance: ledger rows and purchases stay.
+    # The books still balance: ledger rows and purchases stay; the points and coupons the
+    # page said are lost are forfeited through the ledger (tests/loyalty/test_erasure.py).
     assert Purchase.objects.filter(member=erased).count() == 1
-    assert PointsEntry.objects.filter(member=erased).exists()
-    assert Card.objects.get(pk=shopper.pk).points_balance == balance
+    forfeit = PointsEntry.objects.get(member=erased, idempotency_key=f"erase:{erased.pk}")
+    assert forfeit.delta == -balance
+    assert Card.objects.get(pk=shopper.pk).points_balance == 0
+    assert Coupon.objects.get(member=erased).status == Coupon.Status.VOID
     assert not ledger_problems()
 
 
