@@ -6,7 +6,9 @@ member's purchase history, first and last purchase dates (lifecycle, RFM, the
 qualification window), and the card's counters, except for members whose member
 file gave a total spent / purchase count: those totals already include them
 (OpeningBalance: the imported totals, else the imported purchases, count once).
-Importing the file again finds every order and changes nothing.
+Importing the file again finds every order and changes nothing. An order number on
+more than one row of a file is refused on all of them (the runner's pre-pass, over
+the whole file, as a phone twice in a member file).
 """
 
 import datetime as dt
@@ -72,7 +74,7 @@ class PurchaseWriter:
                 else:
                     message = _("This order number was imported already, for another purchase.")
                     result.problems.append((row, [["order_no", message]]))
-            elif ref in seen:
+            elif ref in seen:  # not from the runner: its pre-pass refused both rows already
                 message = _("This order number is on more than one row of the file.")
                 result.problems.append((row, [["order_no", message]]))
             else:

@@ -1,10 +1,11 @@
 """Import jobs: create from a file, queue, run (dry or real), resume after a crash.
 
 A run reads the file twice, never holding it whole:
-1. a pre-pass counts the rows (the progress bar's total) and finds phones that
-   appear more than once: every phone as an exact integer in an array (8 bytes a
-   row), sorted once; all rows of a repeated phone are refused, since the file
-   cannot say which of them is right;
+1. a pre-pass counts the rows (the progress bar's total) and finds what must be
+   on one row only: in a member file the phone (as an exact integer), in a purchase
+   file the order number (as a 64-bit hash), each in an array (8 bytes a row),
+   sorted once; all rows of a repeated phone or order number are refused, in
+   whichever chunks they are, since the file cannot say which of them is right;
 2. the import proper, in chunks (default_chunk() rows): each chunk is checked, then written
    in one transaction together with its error rows and the job's progress and
    counts. A run killed at any point (kill -9 included) leaves whole chunks only;
@@ -39,7 +40,7 @@ from members.models import Store, User
 from ..models import ImportJob, ImportRowError
 from . import columns, phones, report
 from .reading import Table, UnusableFile, cell_json, open_table
-from .validation import Validator, duplicate_message
+from .validation import Validator, duplicate_message, duplicate_order_message, order_key
 from .writer import MemberWriter
 
 log = logging.getLogger(__name__)
@@ -311,16 +312,21 @@ def _seconds(since) -> float:
 
 
 def _prepass(job: ImportJob, token: str, table: Table, validator: Validator):
-    """(number of rows, {phone key: [lines]} of phones on more than one row)."""
+    """(number of rows, {key: [lines]} of keys on more than one row): phone keys
+    (phones.key_of) in a member file, order keys (validation.order_key) in a purchase file."""
     keys, lines = array("q"), array("l")
     total = 0
-    # A member file has one row per member; a purchase file many per member.
-    once = job.kind == ImportJob.Kind.MEMBERS
+    # A member file has one row per member; a purchase file one per order (many per member).
+    members = job.kind == ImportJob.Kind.MEMBERS
     for line, cells in table.rows():
         total += 1
-        e164 = validator.phone_of(cells) if once else None
-        if e164:
-            keys.append(phones.key_of(e164))
+        if members:
+            e164 = validator.phone_of(cells)
+            key = phones.key_of(e164) if e164 else None
+        else:
+            key = validator.order_key_of(cells)
+        if key is not None:
+            keys.append(key)
             lines.append(line)
         if total % PREPASS_BEAT == 0:
             _beat(job, token, rows_total=total)
@@ -343,13 +349,33 @@ def _beat(job: ImportJob, token: str, **fields) -> None:
         raise LostClaim
 
 
+def _repeated_rows(validator: Validator, repeated: dict[int, list[int]]):
+    """row, problems -> problems with the "on more than one row" one added when due."""
+    if validator.kind == ImportJob.Kind.MEMBERS:
+        header, message = validator.header_of("phone"), duplicate_message
+
+        def key(row):
+            return phones.key_of(row.e164) if row.e164 else None
+    else:
+        header, message = validator.header_of("order_no"), duplicate_order_message
+
+        def key(row):
+            return order_key(row.order_no) if row.order_no else None
+
+    def check(row, problems):
+        if lines := repeated.get(key(row)):
+            problems.append([header, message(lines)])
+
+    return check
+
+
 def _chunk(job, token, batch, validator, writer, repeated, counts, done) -> int:
     good, bad = [], []
-    phone_header = validator.header_of("phone")
+    check = _repeated_rows(validator, repeated) if repeated else None
     for line, cells in batch:
         row, problems = validator.validate(line, cells)
-        if row.e164 and (lines := repeated.get(phones.key_of(row.e164))):
-            problems.append([phone_header, duplicate_message(lines)])
+        if check is not None:
+            check(row, problems)
         if problems:
             bad.append((line, cells, problems))
         else:

@@ -6,6 +6,7 @@ at all; it comes back in the error file with all of its problems.
 """
 
 import datetime as dt
+import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -34,6 +35,11 @@ POINTS_MAX = 100_000_000
 COUNT_MAX = 1_000_000
 MONEY_MAX = Decimal("9999999999.99")
 EXCEL_EPOCH = dt.date(1899, 12, 30)
+# A bare number is read as an Excel serial (a date cell that lost its format: a CSV
+# saved from a General column) only from 10000 (1927-05-18) to 99999: a smaller one is
+# far likelier a year (1990) or a day (12) than a date before 1927, and is refused.
+SERIAL_MIN = 10_000
+YEARS = range(1900, 2101)  # a bare number in here is "a year alone", said as such
 EARLIEST_DAY = dt.date(1900, 1, 1)
 
 GENDERS = {
@@ -48,7 +54,8 @@ _DATE = re.compile(
     r"(?:[T\s]+(\d{1,2})[:：](\d{1,2})(?:[:：](\d{1,2}(?:\.\d+)?))?)?\s*(?:Z|[+-]\d\d:?\d\d)?$"
 )
 _COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
-_SERIAL = re.compile(r"^\d{1,5}(?:\.\d+)?$")
+_SERIAL = re.compile(r"^[1-9]\d{4}(?:\.\d+)?$")  # SERIAL_MIN to 99999, maybe a time
+_NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
 _MONEY_NOISE = re.compile(r"[,\s¥￥元]|rmb|cny", re.I)
 
 
@@ -147,11 +154,29 @@ def day(value) -> dt.date:
             return dt.date(int(found[1]), int(found[2]), int(found[3]))
         if found := _COMPACT_DATE.match(raw):
             return dt.date(int(found[1]), int(found[2]), int(found[3]))
-        if _SERIAL.match(raw) and 0 < float(raw) < 2958466:
+        if _SERIAL.match(raw):
             return EXCEL_EPOCH + dt.timedelta(days=int(float(raw)))
     except (ValueError, OverflowError):
         pass
-    raise Problem(_("“%(value)s” is not a date (write it as 1990-01-02).") % {"value": value})
+    raise _not_a_date(value, raw)
+
+
+def _not_a_date(value, raw: str) -> Problem:
+    """Why `raw` is no date: a bare number (a year, a day) gets its own message."""
+    if _NUMBER.match(raw) and (number := float(raw)) < SERIAL_MIN:
+        if number.is_integer() and int(number) in YEARS:
+            return Problem(
+                _("“%(value)s” is a year alone, not a date (write it as 1990-01-02).")
+                % {"value": value}
+            )
+        return Problem(
+            _(
+                "“%(value)s” is a number, not a date: only numbers from 10000 (Excel's "
+                "1927-05-18) are read as Excel dates. Write it as 1990-01-02."
+            )
+            % {"value": value}
+        )
+    return Problem(_("“%(value)s” is not a date (write it as 1990-01-02).") % {"value": value})
 
 
 def _plain_moment(value: str, tz) -> dt.datetime | None:
@@ -199,12 +224,10 @@ def moment(value) -> dt.datetime:
                 )  # fmt: skip
             except ValueError:
                 raise Problem(_("“%(value)s” is not a date.") % {"value": value}) from None
-        if _SERIAL.match(raw) and "." in raw:
-            fraction = float(raw)
-            if 0 < fraction < 2958466:
-                naive = dt.datetime.combine(EXCEL_EPOCH, dt.time.min) + dt.timedelta(days=fraction)
-                return timezone.make_aware(naive.replace(microsecond=0), tz)
-    if isinstance(value, float) and not value.is_integer() and 0 < value < 2958466:
+        if "." in raw and _SERIAL.match(raw):
+            naive = dt.datetime.combine(EXCEL_EPOCH, dt.time.min) + dt.timedelta(days=float(raw))
+            return timezone.make_aware(naive.replace(microsecond=0), tz)
+    if isinstance(value, float) and not value.is_integer() and SERIAL_MIN <= value < 100_000:
         naive = dt.datetime.combine(EXCEL_EPOCH, dt.time.min) + dt.timedelta(days=value)
         return timezone.make_aware(naive.replace(microsecond=0), tz)
     return timezone.make_aware(dt.datetime.combine(day(value), dt.time.min), tz)
@@ -308,6 +331,23 @@ class Validator:
                 except ValidationError:
                     return None
         return None
+
+    @cached_property
+    def order_index(self) -> int | None:
+        return next((index for index, key, _header in self.columns if key == "order_no"), None)
+
+    def order_key_of(self, cells: list) -> int | None:
+        """The row's order number as a key (order_key), or None (none, or a bad one):
+        the pre-pass of a purchase file."""
+        index = self.order_index
+        value = cells[index] if index is not None and index < len(cells) else None
+        if value is None or value == "":
+            return None
+        try:
+            order_no = text(value, ORDER_NO_MAX)
+        except Problem:
+            return None
+        return order_key(order_no) if order_no else None
 
     def validate(self, line: int, cells: list):
         """(row, problems): problems is [[column header, message], ...], empty when good."""
@@ -434,9 +474,28 @@ class Validator:
         return names
 
 
+def order_key(order_no: str) -> int:
+    """An order number (as validated) as a signed 64-bit integer: the in-file duplicate
+    key of a purchase file, 8 bytes a row in the pre-pass's array. Two different
+    numbers share a key with a chance under 1 in 30 million in a file of 10^6 rows (they
+    would both be refused as duplicates, never merged)."""
+    digest = hashlib.blake2b(order_no.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
+
+
+def _lines_shown(lines: list[int]) -> str:
+    return ", ".join(str(n) for n in lines[:5]) + (" …" if len(lines) > 5 else "")
+
+
 def duplicate_message(lines: list[int]) -> str:
-    shown = ", ".join(str(n) for n in lines[:5]) + (" …" if len(lines) > 5 else "")
     return _(
         "This mobile number is on %(count)d rows of the file (lines %(lines)s): none of "
         "them is imported. Keep one row."
-    ) % {"count": len(lines), "lines": shown}
+    ) % {"count": len(lines), "lines": _lines_shown(lines)}
+
+
+def duplicate_order_message(lines: list[int]) -> str:
+    return _(
+        "This order number is on %(count)d rows of the file (lines %(lines)s): none of "
+        "them is imported. Keep one row."
+    ) % {"count": len(lines), "lines": _lines_shown(lines)}
