@@ -17,11 +17,12 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bench import common, coupons, dashboard, imports, jobs, join, ledger, lookup, purchase
+from bench import common, coupons, crypto, dashboard, imports, jobs, join, ledger, lookup, purchase
 from bench.common import BenchError, Load, Workspace, say, step
 
 BENCHMARKS = {
     "lookup": lookup,
+    "crypto": crypto,
     "purchase": purchase,
     "coupons": coupons,
     "join": join,
