@@ -12,6 +12,7 @@ import codecs
 import csv
 import io
 import pickle
+import re
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterator
@@ -190,8 +191,25 @@ def xlsx_file(rows: Iterator[list], header: list[str], counter: list):
     return out
 
 
+# A phone number (or any long number) typed into the list's search, as the export's
+# description carries it: digits with spaces, dashes or a leading +.
+_LONG_NUMBER = re.compile(r"\+?\d[\d \-]{5,}\d")
+
+
+def mask_numbers(text: str) -> str:
+    """`text` with every number of 7 digits or more shown by its last 4 only: the audit
+    trail and the job list say what was exported without keeping a searched phone."""
+
+    def mask(found: re.Match) -> str:
+        digits = re.sub(r"\D", "", found[0])
+        return found[0] if len(digits) < 7 else "*" * (len(digits) - 4) + digits[-4:]
+
+    return _LONG_NUMBER.sub(mask, text)
+
+
 def export_audit(*, actor, what: str, fmt: str, full_contact: bool, rows: int) -> AuditEntry:
     """The audit row of an export, written before the first byte leaves."""
+    what = mask_numbers(what)
     profile = staff_profile_of(actor) if actor is not None else None
     return AuditEntry.objects.create(
         actor=actor if getattr(actor, "pk", None) else None,
@@ -219,7 +237,7 @@ def export_job_create(*, queryset: QuerySet, fmt: str, actor, what: str, full_co
         rows = min(rows, XLSX_MAX_ROWS)
     job = ExportJob.objects.create(
         file_format=fmt,
-        what=what[:255],
+        what=mask_numbers(what)[:255],
         full_contact=full_contact,
         query=pickle.dumps(queryset.query),
         rows_total=rows,

@@ -6,6 +6,8 @@ Registered from loyalty/admin.py. The member list's Import and Export buttons
 member_export_view through members.admin.MEMBER_TRANSFER.
 """
 
+from urllib.parse import unquote_plus
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
@@ -254,7 +256,8 @@ def member_export_view(request, model_admin):
     if request.method == "POST" and form.is_valid():
         queryset = model_admin.get_export_queryset(request)
         tag = form.cleaned_data["tag"]
-        what = _("filter: %(query)s") % {"query": request.GET.urlencode() or _("all members")}
+        query = unquote_plus(request.GET.urlencode())  # as typed: its phones get masked
+        what = _("filter: %(query)s") % {"query": query or _("all members")}
         if tag is not None:
             queryset = queryset.filter(tags=tag)
             what += " · " + _("tag: %(tag)s") % {"tag": tag.name}

@@ -86,6 +86,16 @@ def test_every_export_is_audited(owner_client, people):
     assert entry.changes == {"format": "csv", "phones": "full", "rows": 3}
 
 
+def test_a_searched_phone_is_masked_in_the_audit_trail(owner_client, people):
+    from loyalty.exports import mask_numbers
+
+    _csv(owner_client.post(EXPORT + "?q=%2B86+138-0013-8000", {"format": "csv"}))
+    entry = AuditEntry.objects.get(action="member.export")
+    assert "0013" not in entry.object_repr and "*********8000" in entry.object_repr
+    masked = mask_numbers("q=138 0013 8000&store__id__exact=12")
+    assert masked == "q=*******8000&store__id__exact=12"
+
+
 def test_xlsx(owner_client, people):
     response = owner_client.post(EXPORT, {"format": "xlsx"})
     assert response["Content-Disposition"].endswith('.xlsx"')
