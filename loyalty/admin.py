@@ -75,7 +75,17 @@ def member_search(queryset, search_term, prefix="member__"):
 class LoyaltySettingsAdmin(admin.ModelAdmin):
     fieldsets = [
         (_("Tiers"), {"fields": ["tier_basis", "qualification_months"]}),
-        (_("Earning"), {"fields": ["points_per_yuan", "growth_per_yuan", "daily_points_cap"]}),
+        (
+            _("Earning"),
+            {
+                "fields": [
+                    "points_per_yuan",
+                    "points_rounding",
+                    "growth_per_yuan",
+                    "daily_points_cap",
+                ]
+            },
+        ),
         (_("Paying with points"), {"fields": ["points_per_cash_yuan", "points_cap_percent"]}),
         (_("Expiry"), {"fields": ["expiry_policy", "expiry_months", "notice_days"]}),
         (_("Discounts"), {"fields": ["discount_excluded_categories"]}),

@@ -16,7 +16,7 @@ import calendar
 import datetime as dt
 import math
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -599,8 +599,19 @@ def _earn_points(
     if conf.member_day and day.day == conf.member_day and conf.member_day_multiplier != 1:
         multiplier *= conf.member_day_multiplier
         parts.append(_("member day ×%(m)s") % {"m": f"{conf.member_day_multiplier.normalize():f}"})
-    # Points are whole: round down, so a rule never gives a fraction more than promised.
-    return math.floor(cash * conf.points_per_yuan * multiplier), " · ".join(parts)
+    points = _whole_points(cash, conf.points_per_yuan * multiplier, conf.points_rounding)
+    return points, " · ".join(parts)
+
+
+def _whole_points(cash: Decimal, rate: Decimal, rounding: str) -> int:
+    """Points are whole: the settings say how the fraction goes (down by default, so a
+    rule never gives a fraction more than promised)."""
+    Rounding = LoyaltySettings.Rounding
+    if rounding == Rounding.WHOLE_YUAN:
+        return math.floor(cash.to_integral_value(rounding=ROUND_FLOOR) * rate)
+    if rounding == Rounding.HALF_UP:
+        return int((cash * rate).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return math.floor(cash * rate)
 
 
 def purchase_quote(

@@ -35,6 +35,11 @@ class LoyaltySettings(models.Model):
         END_OF_NEXT_YEAR = "next_year_end", _("End of the year after earning")
         NEVER = "never", _("Never")
 
+    class Rounding(models.TextChoices):
+        DOWN = "down", _("Round down (a fraction of a point is dropped)")
+        HALF_UP = "half_up", _("Round half up (0.5 points and more make a point)")
+        WHOLE_YUAN = "whole_yuan", _("Whole yuan only (每满1元: the odd jiao and fen earn nothing)")
+
     tier_basis = models.CharField(
         _("tier basis"), max_length=16, choices=TierBasis.choices, default=TierBasis.SPEND
     )
@@ -50,6 +55,13 @@ class LoyaltySettings(models.Model):
         default=Decimal("1.00"),
         validators=[MinValueValidator(0)],
         help_text=_("Base points for each yuan paid in cash, before tier and rule multipliers."),
+    )
+    points_rounding = models.CharField(
+        _("points rounding"),
+        max_length=16,
+        choices=Rounding.choices,
+        default=Rounding.DOWN,
+        help_text=_("How a purchase's points become whole points, after every multiplier."),
     )
     growth_per_yuan = models.DecimalField(
         _("growth value per yuan"), max_digits=6, decimal_places=2, default=Decimal("1.00")
