@@ -94,6 +94,7 @@ class LoyaltySettingsAdmin(admin.ModelAdmin):
             {
                 "fields": [
                     "checkin_points",
+                    "checkin_growth",
                     "checkin_streak_days",
                     "checkin_streak_points",
                     "checkin_streak_coupon",
@@ -109,6 +110,7 @@ class LoyaltySettingsAdmin(admin.ModelAdmin):
                     "referral_points_friend_first_purchase",
                     "referral_monthly_cap",
                     "profile_points",
+                    "action_growth",
                 ]
             },
         ),

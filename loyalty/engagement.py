@@ -18,13 +18,16 @@ from .coupons import CouponNotIssued, coupon_issue
 from .models import Card, CheckIn, Coupon, LoyaltySettings, PointsEntry, Purchase, Referral
 from .services import (
     LoyaltyError,
+    _add_growth,
     _add_lot,
     _clawback,
     _existing_entry,
     _local_midnight,
     _lock_card,
     _notify_points,
+    _upgrade_if_qualified,
     expiry_for,
+    growth_award,
     points_award,
 )
 
@@ -107,12 +110,21 @@ def checkin(*, member: Member, now: dt.datetime | None = None) -> CheckIn:
                 apply_limits=False,
                 now=now,
             )
+    figures = ["points_balance", "points_debt"]
+    if conf.checkin_growth:
+        _add_growth(card, conf.checkin_growth, key=f"{key}:growth", reason=_("Daily check-in"),
+                    now=now)  # fmt: skip
+        figures.append("growth_value")
+        if conf.tier_basis == LoyaltySettings.TierBasis.GROWTH and _upgrade_if_qualified(
+            card, conf, now
+        ):
+            figures += ["tier", "tier_since", "tier_review_on"]
     try:
         with transaction.atomic():
             row.save(force_insert=True)
     except IntegrityError as exc:  # pragma: no cover - the card lock makes this a race of none
         raise AlreadyCheckedIn(_("You have already checked in today.")) from exc
-    card.save(update_fields=["points_balance", "points_debt"])
+    card.save(update_fields=figures)
     for entry in entries:
         _notify_points(member.pk, entry)
     return row
@@ -124,18 +136,28 @@ def checkin(*, member: Member, now: dt.datetime | None = None) -> CheckIn:
 def award_action(
     *, member: Member, action: str, points: int, reason: str, now=None
 ) -> tuple[PointsEntry | None, bool]:
-    """Points for an action a member can do once (complete the profile, follow the
-    official account, bind WeChat). The key is per member and action: never twice."""
-    if points <= 0:
+    """Points, and the settings' growth value, for an action a member can do once
+    (complete the profile, follow the official account, bind WeChat). The keys are per
+    member and action: never twice. Returns the points entry (None without points)."""
+    growth = LoyaltySettings.current().action_growth
+    if points <= 0 and growth <= 0:
         return None, False
-    return points_award(
-        member=member,
-        points=points,
-        key=f"action:{member.pk}:{action}",
-        reason=reason,
-        source=f"action:{action}",
-        now=now,
-    )
+    with transaction.atomic():
+        entry, created = None, False
+        if points > 0:
+            entry, created = points_award(
+                member=member,
+                points=points,
+                key=f"action:{member.pk}:{action}",
+                reason=reason,
+                source=f"action:{action}",
+                now=now,
+            )
+        growth_award(
+            member=member, growth=growth, key=f"action:{member.pk}:{action}:growth",
+            reason=reason, now=now,
+        )  # fmt: skip
+    return entry, created
 
 
 def profile_is_complete(member: Member) -> bool:

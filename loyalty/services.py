@@ -511,6 +511,44 @@ def _upgrade_if_qualified(
     return False
 
 
+def _add_growth(card: Card, growth: int, *, key: str, reason: str, now) -> GrowthEntry:
+    """On a locked card: growth value up by `growth`, a ledger row under `key` (unique)."""
+    card.growth_value += growth
+    return GrowthEntry.objects.create(
+        member_id=card.pk,
+        delta=growth,
+        balance_after=card.growth_value,
+        reason=reason,
+        idempotency_key=key,
+        created_at=now,
+    )
+
+
+@transaction.atomic
+def growth_award(
+    *, member: Member, growth: int, key: str, reason: str, now=None
+) -> tuple[GrowthEntry | None, bool]:
+    """Growth value (成长值) for an action, not a purchase: a check-in, a completed
+    profile. Once per key; on the growth tier basis the member goes up a tier at once
+    when it makes them qualify (with a TierChange row, as a purchase would)."""
+    if growth <= 0:
+        return None, False
+    now = now or timezone.now()
+    card = _lock_card(member.pk)
+    existing = GrowthEntry.objects.filter(idempotency_key=key).first()  # under the lock
+    if existing:
+        return existing, False
+    entry = _add_growth(card, growth, key=key, reason=reason, now=now)
+    fields = ["growth_value"]
+    conf = LoyaltySettings.current()
+    if conf.tier_basis == LoyaltySettings.TierBasis.GROWTH and _upgrade_if_qualified(
+        card, conf, now
+    ):
+        fields += ["tier", "tier_since", "tier_review_on"]
+    card.save(update_fields=fields)
+    return entry, True
+
+
 @transaction.atomic
 def tier_set(*, member: Member, tier: Tier, actor: User, note: str = "", now=None) -> Card:
     """Staff put a member on a tier (audited); the downgrade job may review it later."""

@@ -99,6 +99,11 @@ class LoyaltySettings(models.Model):
     checkin_points = models.PositiveIntegerField(
         _("points per daily check-in"), default=5, help_text=_("0: check-in gives no points.")
     )
+    checkin_growth = models.PositiveIntegerField(
+        _("growth value per daily check-in"),
+        default=0,
+        help_text=_("成长值 for each check-in (counts toward tiers on the growth basis). 0: none."),
+    )
     checkin_streak_days = models.PositiveSmallIntegerField(
         _("streak bonus every N days"),
         default=7,
@@ -131,6 +136,14 @@ class LoyaltySettings(models.Model):
         _("points for completing the profile"),
         default=50,
         help_text=_("Given once, when name, gender and birthday are all filled in."),
+    )
+    action_growth = models.PositiveIntegerField(
+        _("growth value per member action"),
+        default=0,
+        help_text=_(
+            "成长值 given once for each one-time action: completing the profile, binding "
+            "WeChat, following the official account. 0: none."
+        ),
     )
     welcome_points = models.PositiveIntegerField(
         _("welcome points"), default=100, help_text=_("Given once, on registration.")
