@@ -171,6 +171,18 @@ def csv_stream(rows: Iterator[list], header: list[str], counter: list) -> Iterat
     yield buffer.getvalue().encode()
 
 
+def xlsx_too_many(queryset: QuerySet) -> str | None:
+    """Why these members cannot go into one .xlsx (an Excel sheet holds 1,048,576 rows),
+    or None when they can: said before anything is written, never cut off silently."""
+    count = queryset.count()
+    if count <= XLSX_MAX_ROWS:
+        return None
+    return _(
+        "%(n)s members are more than an Excel sheet holds (%(max)s rows): export them as "
+        "CSV, or narrow the list with a filter or a tag."
+    ) % {"n": f"{count:,}", "max": f"{XLSX_MAX_ROWS:,}"}
+
+
 def xlsx_file(rows: Iterator[list], header: list[str], counter: list):
     """An .xlsx in a temporary file (openpyxl's write-only mode streams rows to disk)."""
     from openpyxl import Workbook
@@ -233,8 +245,6 @@ def export_job_create(*, queryset: QuerySet, fmt: str, actor, what: str, full_co
     from .models import ExportJob
 
     rows = queryset.count()
-    if fmt == "xlsx":
-        rows = min(rows, XLSX_MAX_ROWS)
     job = ExportJob.objects.create(
         file_format=fmt,
         what=mask_numbers(what)[:255],

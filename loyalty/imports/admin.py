@@ -261,9 +261,11 @@ def member_export_view(request, model_admin):
         if tag is not None:
             queryset = queryset.filter(tags=tag)
             what += " · " + _("tag: %(tag)s") % {"tag": tag.name}
-        return export_response(
-            queryset, fmt=form.cleaned_data["format"], actor=request.user, what=what, full=full
-        )
+        fmt = form.cleaned_data["format"]
+        too_many = exports.xlsx_too_many(queryset) if fmt == "xlsx" else None
+        if too_many is None:
+            return export_response(queryset, fmt=fmt, actor=request.user, what=what, full=full)
+        form.add_error("format", too_many)
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,

@@ -190,3 +190,20 @@ def test_names_edited_in_an_export_import_back_without_doubling_points(
     assert counts == {"created": 0, "updated": 1, "unchanged": 2, "errors": 0}
     zhang.refresh_from_db()
     assert zhang.name == "张三丰" and zhang.card.points_balance == 120
+
+
+def test_more_members_than_a_sheet_holds_is_said_not_cut_off(
+    owner_client, people, monkeypatch, tmp_path
+):
+    from django.core.management import CommandError
+
+    from loyalty import exports
+
+    monkeypatch.setattr(exports, "XLSX_MAX_ROWS", 2)  # three people: one too many
+    response = owner_client.post(EXPORT, {"format": "xlsx"})
+    assert response.status_code == 200  # the form again, with the reason
+    assert "CSV" in str(response.context["form"].errors["format"])
+    assert not AuditEntry.objects.filter(action="member.export").exists()
+    with pytest.raises(CommandError, match="CSV"):
+        call_command("export_members", "--format", "xlsx", "--output", str(tmp_path / "m.xlsx"))
+    assert len(_csv(owner_client.post(EXPORT, {"format": "csv"}))) == 4  # CSV has no limit

@@ -1,3 +1,4 @@
+import shutil
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
@@ -41,6 +42,8 @@ class Command(BaseCommand):
             what.append(f"store: {found.code}")
         if format == "xlsx" and not output:
             raise CommandError("--format xlsx needs --output FILE")
+        if format == "xlsx" and (too_many := exports.xlsx_too_many(queryset)):
+            raise CommandError(too_many)
         rows_total = queryset.count()
         exports.export_audit(
             actor=None, what=" · ".join(what), fmt=format, full_contact=full_phones, rows=rows_total
@@ -50,7 +53,7 @@ class Command(BaseCommand):
         counter = [0]
         if format == "xlsx":
             with exports.xlsx_file(rows, header, counter) as made, open(output, "wb") as out:
-                out.write(made.read())
+                shutil.copyfileobj(made, out)  # in blocks: the workbook may be large
         else:
             target = open(output, "wb") if output else sys.stdout.buffer  # noqa: SIM115
             try:
