@@ -288,6 +288,9 @@ TRUSTED_PROXIES = env.int("TRUSTED_PROXIES", default=0)
 # The customers' site, e.g. https://vip.example.com: QR posters printed from the admin
 # point there. Empty: the host the admin was opened on.
 PUBLIC_URL = env.str("PUBLIC_URL", default="")
+# Days an import's files and refused rows, and an export's file, are kept (personal
+# data); the jobs' history stays (loyalty/imports/retention.py).
+TRANSFER_RETENTION_DAYS = env.int("TRANSFER_RETENTION_DAYS", default=30)
 MEMBER_SESSION_AGE = env.int("MEMBER_SESSION_AGE", default=60 * 60 * 24 * 30)
 MEMBER_LOGIN_REDIRECT_URL = "centre:home"
 

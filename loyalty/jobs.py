@@ -571,6 +571,21 @@ register(
 )
 
 
+def _prune_transfers(day, now=None):
+    from .imports.retention import prune_transfers
+
+    return prune_transfers(day, now=now)
+
+
+register(
+    "prune_transfers",
+    _prune_transfers,
+    "30 3 * * *",
+    "03:30 daily: delete import and export files and refused rows older than "
+    "TRANSFER_RETENTION_DAYS (the job history stays)",
+)
+
+
 class JobFailed(Exception):
     pass
 

@@ -154,7 +154,7 @@ def import_job_queue(*, job: ImportJob, dry_run: bool, task: bool = True) -> boo
     queued or running, or imported).
     """
     Status = ImportJob.Status
-    jobs = ImportJob.objects.filter(pk=job.pk)
+    jobs = ImportJob.objects.filter(pk=job.pk).exclude(file="")  # "": deleted (retention)
     fresh = {"rows_done": 0, "created": 0, "updated": 0, "unchanged": 0, "errors": 0}
     queue = {"status": Status.QUEUED, "message": ""}
     if dry_run:
