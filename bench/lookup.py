@@ -21,6 +21,7 @@ from bench.common import (
     gunicorn,
     run_wrk,
     say,
+    server_log,
     staff_login,
     write_wrk_script,
 )
@@ -45,7 +46,7 @@ def run(ctx) -> Result:
     with gunicorn(ws) as base:
         cookie = staff_login(base, CLERK, ctx.password)
         headers = {"Cookie": cookie, "HX-Request": "true"}
-        verify(base, headers, members[0])
+        verify(base, headers, members[0], server_log(ws, base))
         verify_hello(base)
         say(f"    wrk {ctx.load.duration} x3: lookup ({len(paths)} phones), hello, staff floor")
         lookup = run_wrk(base, lookup_script, "lookup", ctx.load, headers)
@@ -89,12 +90,14 @@ def pick_members(ws: Workspace, count: int) -> list[tuple[str, str]]:
     return members
 
 
-def verify(base: str, headers: dict[str, str], member: tuple[str, str]) -> None:
+def verify(base: str, headers: dict[str, str], member: tuple[str, str], log=None) -> None:
     phone, member_no = member
     page = get(base, f"/staff/?q={phone}", headers)
     if page.status_code != 200 or f'data-member-no="{member_no}"' not in page.text:
+        tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
         raise BenchError(
             f"lookup of {phone} did not return member {member_no} (HTTP {page.status_code})"
+            + (f"\nserver log:\n{tail}" if tail else "")
         )
 
 
