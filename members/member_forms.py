@@ -58,6 +58,8 @@ class JoinForm(CodeForm):
         error_messages={"required": _("Please agree to the privacy notice to join.")},
         widget=forms.CheckboxInput(attrs={"class": "form-check-input"}),
     )
+    # The version of the notice the page showed: the one the person agrees to.
+    notice_version = forms.CharField(max_length=32, required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, verified: bool = False, **kwargs):
         super().__init__(*args, **kwargs)

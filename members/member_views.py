@@ -164,6 +164,14 @@ def _join(request, state: dict, form: JoinForm):
         return redirect(request.get_full_path())
     if not form.is_valid():
         return None
+    notice = current_notice()
+    shown = form.cleaned_data.get("notice_version") or notice.version
+    if shown != notice.version:  # a new version was published while they read the old one
+        form.add_error(
+            "consent",
+            _("The privacy notice has just changed: please read the new version and agree again."),
+        )
+        return None  # before the code is checked: it stays usable
     try:
         phone = state["phone"] if _verified(state) else None
         phone = phone or otp_check(phone=state["phone"], code=form.cleaned_data["code"])
@@ -173,7 +181,7 @@ def _join(request, state: dict, form: JoinForm):
     try:
         member, created = member_join(
             phone=phone,
-            consent_version=current_notice().version,
+            consent_version=shown,
             name=form.cleaned_data["name"],
             **JoinContextForm(request.GET).context(),
         )

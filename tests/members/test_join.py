@@ -57,6 +57,26 @@ def test_a_plain_qr_sign_up_is_source_qr_and_records_the_published_notice(web, s
     assert member.consent_version == notice.version
 
 
+def test_the_consent_is_to_the_version_the_page_showed(web, store):
+    old = PrivacyNotice.objects.create(
+        version="2026-10", title="隐私政策", body="旧", published_at=timezone.now()
+    )
+    page = send_code(web, "/join/", PHONE)
+    assert f'name="notice_version" value="{old.version}"' in web.get("/join/").content.decode()
+    # The owner publishes a new version while the customer reads the old one.
+    PrivacyNotice.objects.create(
+        version="2026-11", title="隐私政策", body="新", published_at=timezone.now()
+    )
+    data = {"action": "join", "code": last_code(PHONE[-4:]), "consent": "on"}
+    response = web.post("/join/", {**data, "notice_version": old.version})
+    assert response.status_code == 200 and "has just changed" in text_of(response)
+    assert not Member.objects.exists()
+    assert 'value="2026-11"' in response.content.decode()  # the new one is shown now
+    web.post("/join/", {**data, "notice_version": "2026-11"})
+    assert Member.objects.get().consent_version == "2026-11"
+    assert page is not None
+
+
 def test_it_refuses_to_register_without_consent(web):
     response = join(web, PHONE, consent=False)
 
