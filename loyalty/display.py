@@ -34,7 +34,12 @@ def settings() -> LoyaltySettings:
 
 def tiers() -> tuple[Tier, ...]:
     """All tiers, lowest level first, as of at most REFRESH_SECONDS ago."""
-    return _copy("tiers", lambda: tuple(Tier.objects.order_by("level")))
+    return _copy(
+        "tiers",
+        lambda: tuple(
+            Tier.objects.select_related("birthday_coupon", "monthly_coupon").order_by("level")
+        ),
+    )
 
 
 def forget(**kwargs) -> None:

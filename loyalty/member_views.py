@@ -40,7 +40,7 @@ from .models import (
 )
 from .money import yuan_down
 from .rewards import available_rewards, reward_redeem
-from .selectors import card_of, expiring_points, tier_progress
+from .selectors import card_of, expiring_points, tier_perks, tier_progress
 from .services import LoyaltyError
 
 PAGE_SIZE = 20
@@ -60,11 +60,14 @@ def card_summary(member: Member, now=None) -> dict:
     now = now or timezone.now()
     conf = display.settings()
     card = card_of(member)
+    progress = tier_progress(card, conf, now)
     return {
         "card": card,
         "conf": conf,
         "cash_value": yuan_down(Decimal(card.points_balance) / conf.points_per_cash_yuan),
-        "progress": tier_progress(card, conf, now),
+        "progress": progress,
+        "my_perks": tier_perks(card.tier),
+        "next_perks": tier_perks(progress["tier"]) if progress else [],
         "expiring": expiring_points(member, now),
         "checkin": _checkin_state(member, now),
         "usable_coupons": usable_coupons(member.pk, now=now).count(),

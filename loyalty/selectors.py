@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from members.models import Member
 
 from . import display
-from .models import Card, LoyaltySettings, PointsEntry
+from .models import Card, LoyaltySettings, PointsEntry, Tier
 from .services import _qualifying_metric
 
 EXPIRING_DAYS = 30
@@ -51,6 +51,35 @@ def tier_progress(card: Card, conf: LoyaltySettings, now) -> dict | None:
             "tier": upcoming.name,
         }
     return {"tier": upcoming, "percent": percent, "text": text}
+
+
+def tier_perks(tier: Tier | None) -> list[str]:
+    """What a tier brings, said from its own rules (the price rate, the points
+    multiplier, the birthday and monthly coupons: what the counter and the jobs apply),
+    then the merchant's free text. The coupon names come from the tiers the screens
+    keep a few seconds (loyalty.display), read with their coupons."""
+    if tier is None:
+        return []
+    tier = next((t for t in display.tiers() if t.pk == tier.pk), tier)
+    perks = []
+    if tier.discount_rate < 1:
+        zhe = f"{(tier.discount_rate * 10).normalize():f}"
+        off = f"{((1 - tier.discount_rate) * 100).normalize():f}"
+        perks.append(_("%(off)s%% off every purchase (%(zhe)s折)") % {"off": off, "zhe": zhe})
+    if tier.points_multiplier != 1:
+        perks.append(
+            _("points ×%(m)s on purchases") % {"m": f"{tier.points_multiplier.normalize():f}"}
+        )
+    if tier.birthday_coupon_id:
+        perks.append(_("a birthday coupon: %(name)s") % {"name": tier.birthday_coupon.name})
+    if tier.monthly_coupon_id and tier.monthly_coupon_count:
+        perks.append(
+            _("%(n)d × %(name)s every month")
+            % {"n": tier.monthly_coupon_count, "name": tier.monthly_coupon.name}
+        )
+    if tier.benefits.strip():
+        perks.append(tier.benefits.strip())
+    return perks
 
 
 def expiring_points(member: Member, now, days: int = EXPIRING_DAYS) -> dict:

@@ -188,3 +188,25 @@ def test_a_member_sees_only_their_own_data(web, member, store, template):
     assert other.member_no not in pages and theirs.display_code not in pages
     assert "their secret gift" not in pages and "66.00" not in pages
     assert not PointsEntry.objects.filter(member=member).exists()
+
+
+def test_the_card_says_what_a_tier_brings_from_its_rules(me, member, tiers):
+    """Not only the free text: the price rate, the multiplier and the coupons, as applied."""
+    from decimal import Decimal
+
+    from loyalty.services import tier_set
+    from members.models import User
+
+    gold = list(tiers.values())[1]
+    gold.discount_rate, gold.points_multiplier, gold.benefits = Decimal("0.95"), 2, "免费停车"
+    gold.birthday_coupon = CouponTemplate.objects.create(
+        name="生日蛋糕券", kind="cash", value=20, valid_days=30
+    )
+    gold.save()
+    page = text_of(me.get("/me/"))  # gold is the next tier
+    assert f"{gold.name} brings:" in page
+    for perk in ("5% off every purchase (9.5折)", "points ×2 on purchases",
+                 "a birthday coupon: 生日蛋糕券", "免费停车"):  # fmt: skip
+        assert perk in page, perk
+    tier_set(member=member, tier=gold, actor=User.objects.create_user("boss"))
+    assert "Your benefits: 5% off every purchase (9.5折)" in text_of(me.get("/me/"))
