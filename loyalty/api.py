@@ -13,7 +13,6 @@ from decimal import Decimal
 from typing import Annotated
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -25,6 +24,7 @@ from ninja.security import HttpBearer
 from pydantic import WithJsonSchema, field_validator
 
 from members import crypto
+from members.fixed_sql import FixedRead
 from members.models import Member
 from members.phones import normalize_phone
 from members.services import DuplicatePhone, member_by_referral_code, member_create
@@ -80,16 +80,21 @@ class StrictJSON(Parser):
         return data
 
 
+# Every API request reads its key (and the key's store): written once, members/fixed_sql.py.
+_live_key = FixedRead(
+    ApiKey,
+    "t0.key_hash = %s AND t0.revoked_at IS NULL AND t1.active = %s",  # the hash is unique
+    related=("store",),
+)
+
+
 class StoreKeyAuth(HttpBearer):
     """`Authorization: Bearer <key>`; the key says which store is calling."""
 
     def authenticate(self, request, token):
-        keys = ApiKey.objects.select_related("store").filter(
-            key_hash=ApiKey.hash(token), revoked_at__isnull=True, store__active=True
-        )[:1]  # the hash is unique: no ORDER BY (first() would build one)
-        if not keys:
+        key = _live_key.first(ApiKey.hash(token), True)
+        if key is None:
             return None
-        key = keys[0]
         now = timezone.now()
         # Touch last_used_at at most once a minute: not a write on every request.
         if (
@@ -302,6 +307,12 @@ class RefundOut(Schema):
 PURCHASE_MEMBER_FIELDS = ("id", "member_no", "referred_by_id", "status")
 
 
+_purchase_member = {
+    key: FixedRead(Member, f"t0.{key} = %s AND t0.status = %s", fields=PURCHASE_MEMBER_FIELDS)
+    for key in ("phone_hash", "member_no")  # both unique
+}
+
+
 def _member_by(
     *, phone: str | None = None, member_no: str | None = None, only: tuple[str, ...] = ()
 ) -> Member:
@@ -310,18 +321,21 @@ def _member_by(
             _("Text must not contain NUL or unpaired surrogate characters.")
         )
     if phone:
-        e164 = normalize_phone(phone)
-        query = Q(phone_hash=crypto.phone_hash(e164))
+        key, value = "phone_hash", crypto.phone_hash(normalize_phone(phone))
     elif member_no:
-        query = Q(member_no=member_no.strip())
+        key, value = "member_no", member_no.strip()
     else:
         raise DjangoValidationError(_("Give a phone or a member_no."))
-    members = Member.objects.filter(query, status=Member.Status.ACTIVE)
-    members = members.only(*only) if only else members.select_related("card__tier")
-    member = members[:1]  # one at most (both keys are unique): no ORDER BY as first() adds
-    if not member:
+    if only == PURCHASE_MEMBER_FIELDS:  # recording a purchase: a fixed SELECT
+        member = _purchase_member[key].first(value, Member.Status.ACTIVE)
+    else:
+        members = Member.objects.filter(**{key: value}, status=Member.Status.ACTIVE)
+        members = members.only(*only) if only else members.select_related("card__tier")
+        member = members[:1]  # one at most (both keys are unique): no ORDER BY
+        member = member[0] if member else None
+    if member is None:
         raise Http404(_("No member with that phone or number."))
-    return member[0]
+    return member
 
 
 def _coupon_out(coupon: Coupon, member_no: str | None = None) -> dict:

@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members.audit import audit_record
+from members.fixed_sql import FixedInsert, FixedRead, FixedUpdate
 from members.models import Member, Store, User
 
 from . import signals
@@ -46,6 +47,7 @@ CARD_FIGURES = [
     "tier", "tier_since", "tier_review_on", "points_balance", "points_debt", "growth_value",
     "total_spent", "purchase_count", "first_purchase_at", "last_purchase_at",
 ]  # fmt: skip
+_update_card_figures = FixedUpdate(Card, CARD_FIGURES)  # card.save(update_fields=...)
 
 
 class LoyaltyError(Exception):
@@ -135,19 +137,23 @@ def card_create(*, member: Member, now: dt.datetime | None = None) -> Card:
     return card
 
 
+# The card and its tier, locked (FOR UPDATE OF the card on PostgreSQL; SQLite's
+# IMMEDIATE transaction holds the database): every points, coupon and tier change
+# starts here, so it is written once (members/fixed_sql.py), not built per call.
+_card_locked = FixedRead(Card, "t0.member_id = %s", related=("tier",), lock=True)
+
+
 def _lock_card(member_id: int) -> Card:
     """The member's card, locked for this transaction (made if a bulk path skipped it)."""
-    cards = Card.objects.select_for_update(of=("self",)).select_related("tier")
-    try:
-        return cards.get(pk=member_id)  # no ORDER BY to build, unlike first()
-    except Card.DoesNotExist:
-        pass
+    card = _card_locked.first(member_id)
+    if card is not None:
+        return card
     try:
         with transaction.atomic():
             card_create(member=Member.objects.get(pk=member_id))
     except IntegrityError:
         pass  # made by a concurrent request; lock that one
-    return cards.get(pk=member_id)
+    return _card_locked.first(member_id)
 
 
 # --- the points ledger -------------------------------------------------------
@@ -164,8 +170,16 @@ def _append(card: Card, *, kind: str, delta: int, key: str, now, **fields) -> Po
         created_at=now,
         **fields,
     )
-    entry.save(force_insert=True)
+    _insert_entry(entry)
     return entry
+
+
+# The ledgers' and the purchase's writes, each written once (members/fixed_sql.py): they
+# run inside the card's lock, where on SQLite every other till waits. These models have
+# no save() of their own and no signal receivers.
+_insert_entry = FixedInsert(PointsEntry)
+_insert_growth = FixedInsert(GrowthEntry)
+_insert_purchase = FixedInsert(Purchase)
 
 
 def _add_lot(card: Card, *, kind: str, points: int, key: str, now, expires_at, **fields):
@@ -759,8 +773,19 @@ def _same_request(purchase: Purchase, member: Member, amount: Decimal) -> Purcha
 def _twin(external_ref: str, member: Member, amount: Decimal) -> tuple[Purchase, bool] | None:
     """The answer to a retry: the purchase already recorded under this reference (the
     same request, else ReferenceConflict), or None when there is none."""
-    existing = Purchase.objects.filter(external_ref=external_ref)[:1]  # unique: no ORDER BY
-    return (_same_request(existing[0], member, amount), False) if existing else None
+    existing = _purchase_by_ref.first(external_ref)
+    return (_same_request(existing, member, amount), False) if existing else None
+
+
+_purchase_by_ref = FixedRead(Purchase, "t0.external_ref = %s")  # unique
+_active_rules = FixedRead(EarnRule, "t0.active = %s")
+_all_tiers = FixedRead(Tier, "1 = 1", order_by="t0.level")
+
+
+def purchase_rules() -> Rules:
+    """The settings, tiers and active earn rules, as they are now (read every time, as
+    plain SELECTs: nothing is cached, so a change applies from the next purchase)."""
+    return Rules(conf=LoyaltySettings.current(), tiers=_all_tiers(), earn=_active_rules(True))
 
 
 def purchase_record(
@@ -792,11 +817,7 @@ def purchase_record(
         return twin
     # What needs no lock is read before the transaction: on SQLite it holds the one
     # write lock from BEGIN, so every read done inside it delays every other till.
-    rules = Rules(
-        conf=LoyaltySettings.current(),
-        tiers=list(Tier.objects.order_by("level")),
-        earn=list(EarnRule.objects.filter(active=True)),
-    )
+    rules = purchase_rules()
     coupon, coupon_code = None, (coupon_code or "").strip()
     if coupon_code:
         from .coupons import coupon_by_code
@@ -877,7 +898,7 @@ def _purchase_record(
         earn_rule=" · ".join(filter(None, [quote.earn_rule, cap_note])),
         occurred_at=occurred_at,
     )
-    purchase.save(force_insert=True)
+    _insert_purchase(purchase)
     if coupon is not None:
         from .coupons import coupon_apply_to_purchase
 
@@ -911,14 +932,16 @@ def _purchase_record(
     growth = math.floor(quote.cash_paid * conf.growth_per_yuan)
     if growth:
         card.growth_value += growth
-        GrowthEntry.objects.create(
-            member=member,
-            delta=growth,
-            balance_after=card.growth_value,
-            reason=_("Purchase"),
-            idempotency_key=f"purchase:{external_ref}:growth",
-            purchase=purchase,
-            created_at=now,
+        _insert_growth(
+            GrowthEntry(
+                member=member,
+                delta=growth,
+                balance_after=card.growth_value,
+                reason=_("Purchase"),
+                idempotency_key=f"purchase:{external_ref}:growth",
+                purchase=purchase,
+                created_at=now,
+            )
         )
     card.total_spent += quote.cash_paid
     card.purchase_count += 1
@@ -931,14 +954,17 @@ def _purchase_record(
         from .engagement import referral_first_purchase
 
         referral_first_purchase(card=card, invitee=member, purchase=purchase, now=now, conf=conf)
-    card.save(update_fields=CARD_FIGURES)
+    _update_card_figures(card)
     purchase.points_balance_after = card.points_balance
     purchase.tier_after = card.tier.name if card.tier else ""
-    purchase.save(update_fields=["points_balance_after", "tier_after"])
+    _update_purchase_after(purchase)
     signals.purchase_recorded.send(
         sender=Purchase, purchase_id=purchase.pk, member_id=member.pk, purchase=purchase
     )
     return purchase, True
+
+
+_update_purchase_after = FixedUpdate(Purchase, ["points_balance_after", "tier_after"])
 
 
 def _refund_twin(key: str, purchase: Purchase) -> tuple[Refund, bool] | None:
@@ -1078,7 +1104,7 @@ def _purchase_refund(*, purchase, amount, key, actor, reason, now) -> tuple[Refu
 
         coupons_restore_for_refund(purchase=purchase, actor=actor, now=now)
         referral_refund(card=card, purchase=purchase, actor=actor, now=now)
-    card.save(update_fields=CARD_FIGURES)
+    _update_card_figures(card)
     purchase.refunded_amount += amount
     purchase.status = Purchase.Status.REFUNDED if full else Purchase.Status.PARTIALLY_REFUNDED
     purchase.save(update_fields=["refunded_amount", "status"])

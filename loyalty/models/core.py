@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from members.fixed_sql import FixedRead
 from members.models import Member, Store
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
@@ -210,11 +211,12 @@ class LoyaltySettings(models.Model):
 
     @classmethod
     def current(cls) -> "LoyaltySettings":
-        try:
-            return cls.objects.get(pk=1)
-        except cls.DoesNotExist:
+        """The one row, read as it is now (a fixed SELECT: every purchase reads it)."""
+        found = _settings_row.first(1)
+        if found is None:
             cls.objects.get_or_create(pk=1)
             return cls.objects.get(pk=1)  # read back: field values as the database types them
+        return found
 
     def excluded_categories(self) -> set[str]:
         return {
@@ -222,6 +224,9 @@ class LoyaltySettings(models.Model):
             for c in self.discount_excluded_categories.replace("，", ",").split(",")
             if c.strip()
         }
+
+
+_settings_row = FixedRead(LoyaltySettings, "t0.id = %s")
 
 
 class Tier(models.Model):

@@ -1,0 +1,228 @@
+"""Hot reads written once as SQL, giving the same model instances the ORM would.
+
+The ORM builds and compiles its SQL on every call; for the few reads that every
+request of a hot path makes (the signed-in user, an API key, the card locked by a
+purchase), building took longer than the database took to answer (docs/benchmarks.md).
+A FixedRead is declared like a small queryset: the model, the columns (all concrete
+fields by default), forward foreign keys or reverse one-to-ones to join, a WHERE
+clause with %s parameters over the aliases t0 (the model) and t1, t2... (the joined
+models, in order), an ORDER BY, a LIMIT, a row lock. Its SQL is built once per
+database connection alias; each row becomes instances through Model.from_db, every
+value through the converters the ORM applies (connection.ops and the field's own:
+aware datetimes, Decimals, booleans, JSON, encrypted fields), the joined ones cached
+on the instance as select_related caches them (None when the LEFT JOIN found none).
+"""
+
+from django.db import connections, models, router
+
+
+class FixedRead:
+    def __init__(
+        self,
+        model: type[models.Model],
+        where: str,
+        *,
+        fields: tuple[str, ...] = (),
+        related: tuple[str, ...] = (),
+        order_by: str = "",
+        limit: int | None = None,
+        lock: bool = False,
+    ):
+        self.model, self.where, self.fields, self.related = model, where, fields, related
+        self.order_by, self.limit, self.lock = order_by, limit, lock
+        self._built: dict[str, tuple] = {}
+
+    def _parts(self) -> list[tuple]:
+        """(model, fields read, how it joins) for t0, t1, ...; how: (field, reverse)."""
+        meta = self.model._meta
+        base_fields = (
+            [meta.get_field(name) for name in self.fields] if self.fields else meta.concrete_fields
+        )
+        wanted = {*base_fields, meta.pk}
+        # In the model's field order: Model.from_db fills the rest in as deferred by it.
+        base_fields = [f for f in meta.concrete_fields if f in wanted]
+        parts = [(self.model, base_fields, None)]
+        for name in self.related:
+            field = meta.get_field(name)
+            if field.concrete and (field.many_to_one or field.one_to_one):
+                parts.append((field.related_model, list(field.related_model._meta.concrete_fields),
+                              (field, False)))  # fmt: skip
+            elif field.one_to_one:  # the reverse side of a OneToOneField
+                parts.append((field.related_model, list(field.related_model._meta.concrete_fields),
+                              (field, True)))  # fmt: skip
+            else:
+                raise ValueError(f"{name}: only foreign keys and one-to-ones can be joined")
+        return parts
+
+    def _build(self, alias: str) -> tuple:
+        connection = connections[alias]
+        quote = connection.ops.quote_name
+        parts = self._parts()
+        columns, converters, joins = [], [], []
+        for index, (model, fields, how) in enumerate(parts):
+            table = f"t{index}"
+            if how is not None:
+                field, reverse = how
+                if reverse:  # the joined model holds the key: t<i>.fk = t0.pk
+                    remote = field.field
+                    on = f"{table}.{quote(remote.column)} = t0.{quote(self.model._meta.pk.column)}"
+                else:
+                    target = model._meta.pk.column
+                    on = f"{table}.{quote(target)} = t0.{quote(field.column)}"
+                joins.append(f"LEFT JOIN {quote(model._meta.db_table)} {table} ON {on}")
+            for field in fields:
+                position = len(columns)
+                columns.append(f"{table}.{quote(field.column)}")
+                column = field.get_col(model._meta.db_table)
+                found = connection.ops.get_db_converters(column) + field.get_db_converters(
+                    connection
+                )
+                if found:
+                    converters.append((position, column, found))
+        sql = (
+            f"SELECT {', '.join(columns)} FROM {quote(self.model._meta.db_table)} t0 "
+            + " ".join(joins)
+            + f" WHERE {self.where}"
+        )
+        if self.order_by:
+            sql += f" ORDER BY {self.order_by}"
+        if self.limit is not None:
+            sql += f" LIMIT {int(self.limit)}"
+        if self.lock and connection.features.has_select_for_update:
+            sql += (
+                " FOR UPDATE OF t0"
+                if connection.features.has_select_for_update_of
+                else (" FOR UPDATE")
+            )
+        layout = [
+            (model, [f.attname for f in fields], fields.index(model._meta.pk), how)
+            for model, fields, how in parts
+        ]
+        return sql, converters, layout
+
+    def __call__(self, *params) -> list[models.Model]:
+        route = router.db_for_write if self.lock else router.db_for_read
+        alias = route(self.model)
+        built = self._built.get(alias)
+        if built is None:
+            built = self._built[alias] = self._build(alias)
+        sql, converters, layout = built
+        connection = connections[alias]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, list(params))
+            rows = cursor.fetchall()
+        found = []
+        for row in rows:
+            row = list(row)
+            for position, column, convert_all in converters:
+                for convert in convert_all:
+                    row[position] = convert(row[position], column, connection)
+            start = 0
+            obj = None
+            for model, names, pk_at, how in layout:
+                values = row[start : start + len(names)]
+                start += len(names)
+                if how is None:
+                    obj = model.from_db(alias, names, values)
+                    continue
+                field, reverse = how
+                other = None if values[pk_at] is None else model.from_db(alias, names, values)
+                if reverse:
+                    field.set_cached_value(obj, other)  # member.card, user.staff_profile
+                    if other is not None:
+                        field.field.set_cached_value(other, obj)
+                else:
+                    field.set_cached_value(obj, other)  # card.tier
+            found.append(obj)
+        return found
+
+    def first(self, *params) -> models.Model | None:
+        rows = self(*params)
+        return rows[0] if rows else None
+
+
+class FixedInsert:
+    """`obj.save(force_insert=True)` for one model, the INSERT written once.
+
+    What save() does for these models is kept: each field's pre_save (auto_now_add,
+    defaults already set by the constructor), its database preparation
+    (get_db_prep_save: Decimals, aware datetimes, JSON, encrypted text), the new id
+    set on the instance, the instance marked as saved in that database. Not sent:
+    pre_save / post_save signals, so it serves only models that have no receivers and
+    no save() of their own (the ledgers and purchases: the callers say so). A value
+    that is a query expression goes through save() as before.
+    """
+
+    def __init__(self, model: type[models.Model]):
+        self.model = model
+        meta = model._meta
+        self.fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field]
+        if any(f.db_default is not models.NOT_PROVIDED for f in self.fields) or (
+            meta.auto_field is None
+        ):  # pragma: no cover - not the models this serves
+            raise ValueError(f"{meta.label}: FixedInsert needs an auto id and no db_default")
+        self._sql: dict[str, str] = {}
+
+    def __call__(self, obj: models.Model) -> models.Model:
+        alias = router.db_for_write(self.model, instance=obj)
+        connection = connections[alias]
+        values = []
+        for field in self.fields:
+            value = field.pre_save(obj, True)
+            if hasattr(value, "resolve_expression"):
+                obj.save(force_insert=True, using=alias)
+                return obj
+            values.append(field.get_db_prep_save(value, connection))
+        sql = self._sql.get(alias)
+        if sql is None:
+            quote = connection.ops.quote_name
+            meta = self.model._meta
+            sql = (
+                f"INSERT INTO {quote(meta.db_table)} "
+                f"({', '.join(quote(f.column) for f in self.fields)}) "
+                f"VALUES ({', '.join(['%s'] * len(self.fields))})"
+            )
+            if connection.features.can_return_columns_from_insert:
+                sql += f" RETURNING {quote(meta.auto_field.column)}"
+            self._sql[alias] = sql
+        with connection.cursor() as cursor:
+            cursor.execute(sql, values)
+            if connection.features.can_return_columns_from_insert:
+                new_id = cursor.fetchone()[0]
+            else:  # pragma: no cover - SQLite >= 3.35 and PostgreSQL return it
+                new_id = connection.ops.last_insert_id(
+                    cursor, self.model._meta.db_table, self.model._meta.pk.column
+                )
+        setattr(obj, self.model._meta.auto_field.attname, new_id)
+        obj._state.adding, obj._state.db = False, alias
+        return obj
+
+
+class FixedUpdate:
+    """`obj.save(update_fields=fields)` for one model, the UPDATE written once: the same
+    preparation of each value, the same error when no row was updated; no signals (see
+    FixedInsert)."""
+
+    def __init__(self, model: type[models.Model], fields: list[str] | tuple[str, ...]):
+        self.model = model
+        meta = model._meta
+        self.fields = [meta.get_field(name) for name in fields]
+        self._sql: dict[str, str] = {}
+
+    def __call__(self, obj: models.Model) -> None:
+        from django.db import DatabaseError
+
+        alias = obj._state.db or router.db_for_write(self.model, instance=obj)
+        connection = connections[alias]
+        values = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in self.fields]
+        sql = self._sql.get(alias)
+        if sql is None:
+            quote = connection.ops.quote_name
+            meta = self.model._meta
+            sets = ", ".join(f"{quote(f.column)} = %s" for f in self.fields)
+            sql = f"UPDATE {quote(meta.db_table)} SET {sets} WHERE {quote(meta.pk.column)} = %s"
+            self._sql[alias] = sql
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*values, obj.pk])
+            if cursor.rowcount != 1:
+                raise DatabaseError("Save with update_fields did not affect any rows.")

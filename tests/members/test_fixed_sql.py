@@ -1,0 +1,88 @@
+"""members/fixed_sql.py: reads and writes written once as SQL must give and store exactly
+what the ORM gives and stores (they serve the hot paths: sign-in, API key, purchase)."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.db import DatabaseError, IntegrityError, transaction
+from django.utils import timezone
+
+from loyalty.models import Card, GrowthEntry, PointsEntry, Purchase, Tier
+from members.fixed_sql import FixedInsert, FixedRead, FixedUpdate
+from members.models import Member
+from tests.factories import MemberFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _same(a, b, model) -> None:
+    for field in model._meta.concrete_fields:
+        assert getattr(a, field.attname) == getattr(b, field.attname), field.name
+
+
+def test_a_read_with_a_join_gives_the_orms_instances(store):
+    member = MemberFactory(store=store)
+    gold = Tier.objects.order_by("level")[1]
+    Card.objects.filter(pk=member.pk).update(tier=gold, total_spent=Decimal("1234.50"))
+    read = FixedRead(Card, "t0.member_id = %s", related=("tier",))
+    [card] = read(member.pk)
+    orm = Card.objects.select_related("tier").get(pk=member.pk)
+    _same(card, orm, Card)
+    assert Card.tier.is_cached(card) and card.tier.name == gold.name
+    _same(card.tier, orm.tier, Tier)
+    assert isinstance(card.total_spent, Decimal) and timezone.is_aware(card.tier_since)
+    assert card._state.adding is False and card._state.db == "default"
+
+
+def test_a_missing_join_is_cached_as_none_and_a_subset_defers_the_rest(store):
+    member = MemberFactory(store=store, name="李雷")
+    Card.objects.filter(pk=member.pk).update(tier=None)
+    [card] = FixedRead(Card, "t0.member_id = %s", related=("tier",))(member.pk)
+    assert Card.tier.is_cached(card) and card.tier is None
+    read = FixedRead(Member, "t0.member_no = %s", fields=("member_no", "status"))
+    found = read.first(member.member_no)
+    assert found.pk == member.pk and found.get_deferred_fields() >= {"name", "phone"}
+    assert found.name == "李雷"  # deferred: loaded on access, as the ORM does
+    assert read.first("nobody") is None
+
+
+def test_an_insert_stores_what_save_stores(store):
+    member = MemberFactory(store=store)
+    now = timezone.now()
+    fields = dict(member_id=member.pk, kind=PointsEntry.Kind.EARN, delta=7, balance_after=7,
+                  remaining=7, expires_at=now + dt.timedelta(days=30), reason="测试",
+                  created_at=now)  # fmt: skip
+    fast = FixedInsert(PointsEntry)(PointsEntry(**fields, idempotency_key="fast"))
+    slow = PointsEntry(**fields, idempotency_key="slow")
+    slow.save(force_insert=True)
+    assert fast.pk and fast._state.adding is False
+    a, b = PointsEntry.objects.get(pk=fast.pk), PointsEntry.objects.get(pk=slow.pk)
+    for field in PointsEntry._meta.concrete_fields:
+        if field.name not in ("id", "idempotency_key"):
+            assert getattr(a, field.attname) == getattr(b, field.attname), field.name
+
+
+def test_an_insert_refused_by_a_unique_index_is_djangos_integrity_error(store):
+    member = MemberFactory(store=store)
+    insert = FixedInsert(GrowthEntry)
+    row = dict(member_id=member.pk, delta=1, balance_after=1, reason="x", idempotency_key="k")
+    insert(GrowthEntry(**row))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert(GrowthEntry(**row))
+    assert GrowthEntry.objects.count() == 1
+
+
+def test_an_update_writes_the_fields_and_refuses_a_missing_row(store):
+    member = MemberFactory(store=store)
+    purchase = Purchase.objects.create(
+        member=member, external_ref="R1", gross_amount=10, cash_paid=10, occurred_at=timezone.now()
+    )
+    purchase.points_balance_after, purchase.tier_after = 10, "银卡"
+    update = FixedUpdate(Purchase, ["points_balance_after", "tier_after"])
+    update(purchase)
+    purchase.refresh_from_db()
+    assert (purchase.points_balance_after, purchase.tier_after) == (10, "银卡")
+    purchase.pk = 10**9
+    with pytest.raises(DatabaseError, match="did not affect any rows"):
+        update(purchase)
