@@ -17,6 +17,7 @@ from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from members.fixed_sql import FixedInsert, FixedRead, FixedUpdate
 from members.models import Member, Store, User
 
 from . import signals
@@ -43,12 +44,19 @@ class CouponNotFound(LoyaltyError):
 # --- reading ------------------------------------------------------------------
 
 
+# A till reads the coupon it is given, and uses it with one conditional UPDATE: both
+# written once (members/fixed_sql.py), as the purchase they are part of.
+_coupon_by_code = FixedRead(Coupon, "t0.code = %s", related=("template", "member"))  # unique
+_claim_update = FixedUpdate(
+    Coupon,
+    ["status", "redeemed_at", "redeemed_store", "redeemed_by", "purchase", "discount"],
+    where=(("status", "="), ("valid_from", "<="), ("valid_until", ">")),
+)
+_insert_event = FixedInsert(CouponEvent)  # no save() of its own, no receivers
+
+
 def coupon_by_code(code: str) -> Coupon:
-    found = (
-        Coupon.objects.select_related("template", "member")
-        .filter(code=normalize_code(code))
-        .first()
-    )
+    found = _coupon_by_code.first(normalize_code(code))
     if found is None:
         raise CouponNotFound(_("No coupon with code %(code)s.") % {"code": code})
     return found
@@ -157,8 +165,10 @@ def _may_receive(template: CouponTemplate, member: Member, card: Card) -> bool:
 
 
 def _event(coupon: Coupon, kind: str, *, now, actor=None, store=None, purchase=None, note=""):
-    CouponEvent.objects.create(
-        coupon=coupon, kind=kind, actor=actor, store=store, purchase=purchase, note=note, at=now
+    _insert_event(
+        CouponEvent(
+            coupon=coupon, kind=kind, actor=actor, store=store, purchase=purchase, note=note, at=now
+        )
     )
 
 
@@ -318,21 +328,21 @@ def coupons_issue_bulk(
 
 def _claim(coupon: Coupon, *, now, store, actor, purchase, discount) -> bool:
     """Mark the coupon used if it still is usable: one conditional UPDATE."""
-    return bool(
-        Coupon.objects.filter(
-            pk=coupon.pk,
-            status=Coupon.Status.ISSUED,
-            valid_from__lte=now,
-            valid_until__gt=now,
-        ).update(
-            status=Coupon.Status.REDEEMED,
-            redeemed_at=now,
-            redeemed_store=store,
-            redeemed_by=actor,
-            purchase=purchase,
-            discount=discount,
-        )
+    changed = _claim_update.set(
+        coupon.pk,
+        {
+            "status": Coupon.Status.REDEEMED,
+            "redeemed_at": now,
+            "redeemed_store": store,
+            "redeemed_by": actor,
+            "purchase": purchase,
+            "discount": discount,
+        },
+        Coupon.Status.ISSUED,  # WHERE status = issued AND valid_from <= now < valid_until
+        now,
+        now,
     )
+    return bool(changed)
 
 
 def coupon_apply_to_purchase(*, coupon: Coupon, purchase: Purchase, discount: Decimal, now) -> None:

@@ -14,6 +14,7 @@ on the instance as select_related caches them (None when the LEFT JOIN found non
 """
 
 from django.db import connections, models, router
+from django.db.models.expressions import DatabaseDefault
 
 
 class FixedRead:
@@ -147,25 +148,34 @@ class FixedInsert:
     What save() does for these models is kept: each field's pre_save (auto_now_add,
     defaults already set by the constructor), its database preparation
     (get_db_prep_save: Decimals, aware datetimes, JSON, encrypted text), the new id
-    set on the instance, the instance marked as saved in that database. Not sent:
-    pre_save / post_save signals, so it serves only models that have no receivers and
-    no save() of their own (the ledgers and purchases: the callers say so). A value
-    that is a query expression goes through save() as before.
+    and the columns the database fills in (db_default) read back into the instance,
+    the instance marked as saved in that database. Not sent: pre_save / post_save
+    signals, so it serves only models that have no receivers and no save() of their
+    own (the callers say so). A value that is a query expression (other than a
+    db_default left to the database) goes through save() as before.
     """
 
     def __init__(self, model: type[models.Model]):
         self.model = model
         meta = model._meta
-        self.fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field]
-        if any(f.db_default is not models.NOT_PROVIDED for f in self.fields) or (
-            meta.auto_field is None
-        ):  # pragma: no cover - not the models this serves
-            raise ValueError(f"{meta.label}: FixedInsert needs an auto id and no db_default")
+        if meta.parents:  # pragma: no cover - not the models this serves
+            raise ValueError(f"{meta.label}: FixedInsert serves no multi-table inheritance")
+        given = [f for f in meta.local_concrete_fields if f is not meta.auto_field]
+        self.fields = [f for f in given if f.db_default is models.NOT_PROVIDED]
+        self.db_defaults = [f for f in given if f.db_default is not models.NOT_PROVIDED]
+        # Read back: the id (None when the key is a field given: Card's member) and
+        # what the database fills in.
+        self.returns = ([meta.auto_field] if meta.auto_field else []) + self.db_defaults
         self._sql: dict[str, str] = {}
 
     def __call__(self, obj: models.Model) -> models.Model:
         alias = router.db_for_write(self.model, instance=obj)
         connection = connections[alias]
+        if not connection.features.can_return_columns_from_insert or any(
+            not isinstance(getattr(obj, f.attname), DatabaseDefault) for f in self.db_defaults
+        ):  # pragma: no cover - SQLite >= 3.35 and PostgreSQL return columns
+            obj.save(force_insert=True, using=alias)
+            return obj
         values = []
         for field in self.fields:
             value = field.pre_save(obj, True)
@@ -182,18 +192,18 @@ class FixedInsert:
                 f"({', '.join(quote(f.column) for f in self.fields)}) "
                 f"VALUES ({', '.join(['%s'] * len(self.fields))})"
             )
-            if connection.features.can_return_columns_from_insert:
-                sql += f" RETURNING {quote(meta.auto_field.column)}"
+            if self.returns:
+                sql += f" RETURNING {', '.join(quote(f.column) for f in self.returns)}"
             self._sql[alias] = sql
         with connection.cursor() as cursor:
             cursor.execute(sql, values)
-            if connection.features.can_return_columns_from_insert:
-                new_id = cursor.fetchone()[0]
-            else:  # pragma: no cover - SQLite >= 3.35 and PostgreSQL return it
-                new_id = connection.ops.last_insert_id(
-                    cursor, self.model._meta.db_table, self.model._meta.pk.column
-                )
-        setattr(obj, self.model._meta.auto_field.attname, new_id)
+            row = cursor.fetchone() if self.returns else ()
+        for field, value in zip(self.returns, row, strict=True):
+            for convert in connection.ops.get_db_converters(
+                column := field.get_col(self.model._meta.db_table)
+            ) + field.get_db_converters(connection):
+                value = convert(value, column, connection)
+            setattr(obj, field.attname, value)
         obj._state.adding, obj._state.db = False, alias
         return obj
 
@@ -201,13 +211,39 @@ class FixedInsert:
 class FixedUpdate:
     """`obj.save(update_fields=fields)` for one model, the UPDATE written once: the same
     preparation of each value, the same error when no row was updated; no signals (see
-    FixedInsert)."""
+    FixedInsert).
 
-    def __init__(self, model: type[models.Model], fields: list[str] | tuple[str, ...]):
+    With `where` (field, operator) pairs it is also a conditional UPDATE of one row,
+    `set(pk, values, *where_values)`, answering how many rows it changed (0 or 1): a
+    coupon used only if it is still usable, in one statement.
+    """
+
+    def __init__(
+        self,
+        model: type[models.Model],
+        fields: list[str] | tuple[str, ...],
+        where: tuple[tuple[str, str], ...] = (),
+    ):
         self.model = model
         meta = model._meta
         self.fields = [meta.get_field(name) for name in fields]
+        self.where = [(meta.get_field(name), op) for name, op in where]
+        if any(op not in ("=", "<", "<=", ">", ">=", "<>") for _f, op in self.where):
+            raise ValueError("where: one of = < <= > >= <>")
         self._sql: dict[str, str] = {}
+
+    def _statement(self, alias: str) -> str:
+        sql = self._sql.get(alias)
+        if sql is None:
+            quote = connections[alias].ops.quote_name
+            meta = self.model._meta
+            sets = ", ".join(f"{quote(f.column)} = %s" for f in self.fields)
+            conditions = "".join(f" AND {quote(f.column)} {op} %s" for f, op in self.where)
+            sql = self._sql[alias] = (
+                f"UPDATE {quote(meta.db_table)} SET {sets} "
+                f"WHERE {quote(meta.pk.column)} = %s{conditions}"
+            )
+        return sql
 
     def __call__(self, obj: models.Model) -> None:
         from django.db import DatabaseError
@@ -215,14 +251,26 @@ class FixedUpdate:
         alias = obj._state.db or router.db_for_write(self.model, instance=obj)
         connection = connections[alias]
         values = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in self.fields]
-        sql = self._sql.get(alias)
-        if sql is None:
-            quote = connection.ops.quote_name
-            meta = self.model._meta
-            sets = ", ".join(f"{quote(f.column)} = %s" for f in self.fields)
-            sql = f"UPDATE {quote(meta.db_table)} SET {sets} WHERE {quote(meta.pk.column)} = %s"
-            self._sql[alias] = sql
         with connection.cursor() as cursor:
-            cursor.execute(sql, [*values, obj.pk])
+            cursor.execute(self._statement(alias), [*values, obj.pk])
             if cursor.rowcount != 1:
                 raise DatabaseError("Save with update_fields did not affect any rows.")
+
+    def set(self, pk, values: dict, *where_values) -> int:
+        """UPDATE ... SET values (by field name; related objects or ids) WHERE pk AND the
+        `where` conditions hold for where_values; the number of rows changed."""
+        alias = router.db_for_write(self.model)
+        connection = connections[alias]
+        prepared = []
+        for field in self.fields:
+            value = values[field.name]
+            if isinstance(value, models.Model):
+                value = value.pk
+            prepared.append(field.get_db_prep_save(value, connection))
+        conditions = [
+            field.get_db_prep_value(value, connection, prepared=False)
+            for (field, _op), value in zip(self.where, where_values, strict=True)
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(self._statement(alias), [*prepared, pk, *conditions])
+            return cursor.rowcount
