@@ -86,3 +86,26 @@ def test_an_update_writes_the_fields_and_refuses_a_missing_row(store):
     purchase.pk = 10**9
     with pytest.raises(DatabaseError, match="did not affect any rows"):
         update(purchase)
+
+
+def test_a_conditional_update_changes_the_row_only_while_the_condition_holds(store):
+    from loyalty.coupons import coupon_issue
+    from loyalty.models import Coupon, CouponTemplate
+
+    member = MemberFactory(store=store)
+    template = CouponTemplate.objects.create(name="券", kind="cash", value=5, valid_days=30)
+    coupon, _ = coupon_issue(template=template, member=member)
+    claim = FixedUpdate(Coupon, ["status", "redeemed_store"], where=(("status", "="),))
+    used = {"status": Coupon.Status.REDEEMED, "redeemed_store": store}
+    assert claim.set(coupon.pk, used, Coupon.Status.ISSUED) == 1
+    assert claim.set(coupon.pk, used, Coupon.Status.ISSUED) == 0  # used already
+    coupon.refresh_from_db()
+    assert (coupon.status, coupon.redeemed_store_id) == (Coupon.Status.REDEEMED, store.pk)
+
+
+def test_an_insert_reads_back_what_the_database_fills_in(store):
+    member = MemberFactory(store=store)
+    Card.objects.filter(pk=member.pk).delete()
+    card = FixedInsert(Card)(Card(member=member, tier_since=timezone.now()))
+    assert (card.lifecycle, card.rfm_r, card.rfm_m) == ("", 0, 0)  # db_default, as save() reads
+    assert Card.objects.get(pk=member.pk).points_balance == 0
