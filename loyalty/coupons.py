@@ -53,6 +53,10 @@ _claim_update = FixedUpdate(
     where=(("status", "="), ("valid_from", "<="), ("valid_until", ">")),
 )
 _insert_event = FixedInsert(CouponEvent)  # no save() of its own, no receivers
+# Issuing (the welcome coupon of every registration, the nightly tier coupons).
+_coupon_by_issue_key = FixedRead(Coupon, "t0.issue_key = %s")  # unique
+_template_by_id = FixedRead(CouponTemplate, "t0.id = %s")
+_insert_coupon = FixedInsert(Coupon)
 
 
 def coupon_by_code(code: str) -> Coupon:
@@ -212,10 +216,12 @@ def _issue_coupon(
     refusal (CouponNotIssued) comes before the first write, so the caller's
     transaction goes on after catching it."""
     if key:
-        existing = Coupon.objects.filter(issue_key=key).first()
+        existing = _coupon_by_issue_key.first(key)
         if existing:
             return existing, False
-    template = CouponTemplate.objects.get(pk=template.pk)
+    template = _template_by_id.first(template.pk)
+    if template is None:
+        raise CouponTemplate.DoesNotExist
     if not template.active:
         raise CouponNotIssued(_("Coupon %(name)s is not active.") % {"name": template.name})
     valid_from, valid_until = _validity(template, now)
@@ -264,7 +270,7 @@ def _issue_coupon(
         coupon.code = Coupon.new_code()
         try:
             with transaction.atomic():
-                coupon.save(force_insert=True)
+                _insert_coupon(coupon)
             break
         except IntegrityError:
             if key and Coupon.objects.filter(issue_key=key).exists():

@@ -121,18 +121,26 @@ def local_day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
 # --- cards ------------------------------------------------------------------
 
 
+_lowest_tier = FixedRead(Tier, "1 = 1", order_by="t0.level", limit=1)
+# Every registration writes these: once as SQL (no save() of their own, no receivers).
+_insert_card = FixedInsert(Card)
+_insert_tier_change = FixedInsert(TierChange)
+
+
 def lowest_tier() -> Tier | None:
-    return Tier.objects.order_by("level").first()
+    return _lowest_tier.first()
 
 
 def card_create(*, member: Member, now: dt.datetime | None = None) -> Card:
     """The member's card at the lowest tier, with its first tier-history row."""
     now = now or timezone.now()
     tier = lowest_tier()
-    card = Card.objects.create(member=member, tier=tier, tier_since=now)
+    card = _insert_card(Card(member=member, tier=tier, tier_since=now))
     if tier is not None:
-        TierChange.objects.create(
-            member=member, to_tier=tier, reason=TierChange.Reason.REGISTERED, created_at=now
+        _insert_tier_change(
+            TierChange(
+                member=member, to_tier=tier, reason=TierChange.Reason.REGISTERED, created_at=now
+            )
         )
     return card
 
@@ -278,7 +286,11 @@ def _clawback(card: Card, *, points: int, key: str, now, reason: str, reason_owe
 
 
 def _existing_entry(key: str) -> PointsEntry | None:
-    return PointsEntry.objects.filter(idempotency_key=key).first()
+    return _entry_by_key.first(key)
+
+
+_entry_by_key = FixedRead(PointsEntry, "t0.idempotency_key = %s")  # unique
+_update_balance = FixedUpdate(Card, ["points_balance", "points_debt"])
 
 
 @transaction.atomic
@@ -332,7 +344,7 @@ def _award_points(
         actor=actor,
         purchase=purchase,
     )
-    card.save(update_fields=["points_balance", "points_debt"])
+    _update_balance(card)  # card.save(update_fields=["points_balance", "points_debt"])
     _notify_points(card.pk, entry)
     return entry, True
 

@@ -228,8 +228,8 @@ class FixedUpdate:
         meta = model._meta
         self.fields = [meta.get_field(name) for name in fields]
         self.where = [(meta.get_field(name), op) for name, op in where]
-        if any(op not in ("=", "<", "<=", ">", ">=", "<>") for _f, op in self.where):
-            raise ValueError("where: one of = < <= > >= <>")
+        if any(op not in ("=", "<", "<=", ">", ">=", "<>", "IS NULL") for _f, op in self.where):
+            raise ValueError("where: one of = < <= > >= <> IS NULL")
         self._sql: dict[str, str] = {}
 
     def _statement(self, alias: str) -> str:
@@ -238,7 +238,10 @@ class FixedUpdate:
             quote = connections[alias].ops.quote_name
             meta = self.model._meta
             sets = ", ".join(f"{quote(f.column)} = %s" for f in self.fields)
-            conditions = "".join(f" AND {quote(f.column)} {op} %s" for f, op in self.where)
+            conditions = "".join(
+                f" AND {quote(f.column)} {op}" + ("" if op == "IS NULL" else " %s")
+                for f, op in self.where
+            )
             sql = self._sql[alias] = (
                 f"UPDATE {quote(meta.db_table)} SET {sets} "
                 f"WHERE {quote(meta.pk.column)} = %s{conditions}"
@@ -267,9 +270,10 @@ class FixedUpdate:
             if isinstance(value, models.Model):
                 value = value.pk
             prepared.append(field.get_db_prep_save(value, connection))
+        compared = [(field, op) for field, op in self.where if op != "IS NULL"]
         conditions = [
             field.get_db_prep_value(value, connection, prepared=False)
-            for (field, _op), value in zip(self.where, where_values, strict=True)
+            for (field, _op), value in zip(compared, where_values, strict=True)
         ]
         with connection.cursor() as cursor:
             cursor.execute(self._statement(alias), [*prepared, pk, *conditions])

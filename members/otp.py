@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from . import crypto, sms
+from .fixed_sql import FixedRead, FixedUpdate
 from .models import OneTimeCode
 from .phones import normalize_phone
 
@@ -172,6 +173,16 @@ def otp_send(*, phone: str, ip: str = "", now: dt.datetime | None = None) -> dic
     return {"phone": e164, "code": code if backend.reveals_code else None}
 
 
+# Every sign-in and registration checks a code: the two statements written once.
+_latest_code = FixedRead(
+    OneTimeCode,
+    "t0.phone_hash = %s AND t0.failed = %s",
+    order_by="t0.created_at DESC, t0.id DESC",
+    limit=1,
+)
+_use_code = FixedUpdate(OneTimeCode, ["used_at"], where=(("used_at", "IS NULL"), ("attempts", "<")))
+
+
 def otp_check(*, phone: str, code: str, now: dt.datetime | None = None) -> str:
     """Check `code` against the latest code sent to `phone`; use it up when right.
 
@@ -181,11 +192,7 @@ def otp_check(*, phone: str, code: str, now: dt.datetime | None = None) -> str:
     now = now or timezone.now()
     e164 = normalize_phone(phone)
     phone_key = crypto.phone_hash(e164)
-    row = (
-        OneTimeCode.objects.filter(phone_hash=phone_key, failed=False)
-        .order_by("-created_at", "-id")
-        .first()
-    )
+    row = _latest_code.first(phone_key, False)
     if row is None or row.used_at is not None:
         raise OtpError("no_code", _("Please ask for a code first."))
     if row.attempts >= MAX_TRIES:
@@ -211,9 +218,7 @@ def otp_check(*, phone: str, code: str, now: dt.datetime | None = None) -> str:
             )
             % {"n": left},
         )
-    used = OneTimeCode.objects.filter(
-        pk=row.pk, used_at__isnull=True, attempts__lt=MAX_TRIES
-    ).update(used_at=now)
+    used = _use_code.set(row.pk, {"used_at": now}, MAX_TRIES)  # if unused, tries left
     if not used:  # the same code raced in from two tabs: only one wins
         raise OtpError("no_code", _("Please ask for a code first."))
     return e164

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from . import crypto
 from .audit import audit_record, diff
+from .fixed_sql import FixedInsert, FixedRead
 from .models import AuditEntry, Member, Role, StaffProfile, Store, Tag, User
 from .phones import normalize_phone
 from .roles import ROLE_GROUP_NAMES
@@ -73,7 +74,13 @@ def phone_fields(e164: str) -> dict:
 def member_by_phone(raw_phone: str) -> Member | None:
     """The member who owns this phone (any written form), or None. Raises on a bad phone."""
     e164 = normalize_phone(raw_phone)
-    return Member.objects.filter(phone_hash=crypto.phone_hash(e164)).first()
+    return _member_by_phone_hash.first(crypto.phone_hash(e164))
+
+
+# Registration and sign-in look the phone up on every request: written once
+# (members/fixed_sql.py). Member has no save() of its own and no signal receivers.
+_member_by_phone_hash = FixedRead(Member, "t0.phone_hash = %s")  # unique
+_insert_member = FixedInsert(Member)
 
 
 def _ensure_phone_free(e164: str, *, exclude_pk: int | None = None) -> None:
@@ -139,7 +146,7 @@ def member_create(
             # A savepoint per try: a member_no collision (1 in ~100 at 1M members)
             # retries with a new number; a taken phone surfaces as DuplicatePhone.
             with transaction.atomic():
-                member.save(force_insert=True)
+                _insert_member(member)
             break
         except IntegrityError:
             _ensure_phone_free(e164)
