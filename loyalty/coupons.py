@@ -59,6 +59,19 @@ _template_by_id = FixedRead(CouponTemplate, "t0.id = %s")
 _insert_coupon = FixedInsert(Coupon)
 
 
+def _take_from_stock(template_id: int) -> int:
+    """issued_count + 1 while below the stock (or without one): 1, or 0 when sold out."""
+    with connection.cursor() as cursor:
+        cursor.execute(_TAKE_SQL, [template_id])
+        return cursor.rowcount
+
+
+_TAKE_SQL = (
+    f"UPDATE {CouponTemplate._meta.db_table} SET issued_count = issued_count + 1 "
+    "WHERE id = %s AND (stock IS NULL OR issued_count < stock)"
+)
+
+
 def coupon_by_code(code: str) -> Coupon:
     found = _coupon_by_code.first(normalize_code(code))
     if found is None:
@@ -249,11 +262,7 @@ def _issue_coupon(
                 }
             )
     # Take one from stock: a conditional UPDATE, so concurrent issues cannot oversell.
-    taken = (
-        CouponTemplate.objects.filter(pk=template.pk)
-        .filter(Q(stock__isnull=True) | Q(issued_count__lt=F("stock")))
-        .update(issued_count=F("issued_count") + 1)
-    )
+    taken = _take_from_stock(template.pk)
     if not taken:
         raise CouponNotIssued(_("Coupon %(name)s is out of stock.") % {"name": template.name})
     coupon = Coupon(

@@ -1,10 +1,10 @@
-"""Django's cached_db session store (Redis in front of the database), with the
-database read of members.sessions when the cache misses."""
+"""Django's cached_db session store (Redis in front of the database), reading and writing
+the database as members.sessions does when the cache misses or is written through."""
 
 from django.contrib.sessions.backends import cached_db
 
-from .sessions import RawRead
+from . import sessions
 
 
-class SessionStore(RawRead, cached_db.SessionStore):
+class SessionStore(cached_db.SessionStore, sessions.SessionStore):
     pass

@@ -13,8 +13,24 @@ aware datetimes, Decimals, booleans, JSON, encrypted fields), the joined ones ca
 on the instance as select_related caches them (None when the LEFT JOIN found none).
 """
 
+import datetime as dt
+from decimal import Decimal
+
 from django.db import connections, models, router
 from django.db.models.expressions import DatabaseDefault
+
+
+def _adapted(value, connection):
+    """A parameter as the ORM would pass it: SQLite keeps datetimes as naive UTC text, so
+    an aware datetime is compared as that text, not as Python's isoformat."""
+    ops = connection.ops
+    if isinstance(value, dt.datetime):
+        return ops.adapt_datetimefield_value(value)
+    if isinstance(value, dt.date):
+        return ops.adapt_datefield_value(value)
+    if isinstance(value, Decimal):
+        return ops.adapt_decimalfield_value(value)
+    return value
 
 
 class FixedRead:
@@ -110,7 +126,7 @@ class FixedRead:
         sql, converters, layout = built
         connection = connections[alias]
         with connection.cursor() as cursor:
-            cursor.execute(sql, list(params))
+            cursor.execute(sql, [_adapted(p, connection) for p in params])
             rows = cursor.fetchall()
         found = []
         for row in rows:

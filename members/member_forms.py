@@ -6,6 +6,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .fixed_sql import FixedRead
 from .models import Member, Store, User
 from .phones import normalize_phone
 from .services import member_by_referral_code
@@ -67,6 +68,9 @@ class JoinForm(CodeForm):
             del self.fields["code"]
 
 
+_active_store = FixedRead(Store, "t0.code = %s AND t0.active = %s")  # the code is unique
+
+
 class JoinContextForm(forms.Form):
     """The QR code's query string: ?store=CODE&staff=ID&ref=REFERRAL_CODE, all optional.
 
@@ -81,7 +85,7 @@ class JoinContextForm(forms.Form):
         data = self.cleaned_data if self.is_valid() else {}
         store = guide = referrer = None
         if data.get("store"):
-            store = Store.objects.filter(code=data["store"], active=True).first()
+            store = _active_store.first(data["store"], True)
         if data.get("staff", "").isdigit() and len(data["staff"]) < 12:
             guide = (
                 User.objects.filter(

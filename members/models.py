@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .crypto import EncryptedTextField
+from .fixed_sql import FixedRead
 from .phones import mask_phone
 
 
@@ -264,12 +265,20 @@ class PrivacyNotice(models.Model):
 
     @classmethod
     def current(cls, now=None) -> "PrivacyNotice | None":
-        now = now or timezone.now()
-        return cls.objects.filter(published_at__lte=now).order_by("-published_at", "-id").first()
+        return _published_notice.first(now or timezone.now())
 
     @property
     def paragraphs(self) -> list[str]:
         return [p.strip() for p in self.body.replace("\r\n", "\n").split("\n\n") if p.strip()]
+
+
+# The registration page reads it on every visit: written once (members/fixed_sql.py).
+_published_notice = FixedRead(
+    PrivacyNotice,
+    "t0.published_at <= %s",
+    order_by="t0.published_at DESC, t0.id DESC",
+    limit=1,
+)
 
 
 class OneTimeCode(models.Model):

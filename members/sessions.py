@@ -14,8 +14,15 @@ SESSION_ENGINE is `members.sessions` (sessions in the database) or, with Redis,
 import datetime as dt
 
 from django.contrib.sessions.backends import db
-from django.db import connections, router
+from django.contrib.sessions.backends.base import CreateError, UpdateError
+from django.contrib.sessions.models import Session
+from django.db import DatabaseError, IntegrityError, connections, router, transaction
 from django.utils import timezone
+
+from .fixed_sql import FixedInsert, FixedUpdate
+
+_insert_session = FixedInsert(Session)
+_update_session = FixedUpdate(Session, ["session_data", "expire_date"])
 
 
 class RawRead:
@@ -49,5 +56,55 @@ class RawRead:
         return model(session_key=key, session_data=data, expire_date=expire)
 
 
-class SessionStore(RawRead, db.SessionStore):
+class RawWrite:
+    """Django's exists / save / delete of a database session, each one statement written
+    once: Django's delete reads the row before deleting it, and every save builds its
+    INSERT or UPDATE anew. Signing in (a new session key) does all three."""
+
+    def _table(self, connection) -> str:
+        return connection.ops.quote_name(self.model._meta.db_table)
+
+    def exists(self, session_key):
+        connection = connections[router.db_for_read(self.model)]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT 1 FROM {self._table(connection)} WHERE session_key = %s", [session_key]
+            )
+            return cursor.fetchone() is not None
+
+    def delete(self, session_key=None):
+        if session_key is None:
+            if self.session_key is None:
+                return
+            session_key = self.session_key
+        connection = connections[router.db_for_write(self.model)]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {self._table(connection)} WHERE session_key = %s", [session_key]
+            )
+
+    def save(self, must_create=False):
+        if self.session_key is None:
+            return self.create()
+        data = self._get_session(no_load=must_create)
+        obj = self.create_model_instance(data)
+        alias = router.db_for_write(self.model, instance=obj)
+        write = _insert_session if must_create else _update_session
+        try:
+            if connections[alias].in_atomic_block:  # a savepoint keeps the caller's going
+                with transaction.atomic(using=alias):
+                    write(obj)
+            else:  # one statement: atomic by itself
+                write(obj)
+        except IntegrityError:
+            if must_create:
+                raise CreateError from None
+            raise
+        except DatabaseError:
+            if not must_create:
+                raise UpdateError from None
+            raise
+
+
+class SessionStore(RawRead, RawWrite, db.SessionStore):
     pass

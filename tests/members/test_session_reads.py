@@ -87,3 +87,26 @@ def test_a_staff_request_reads_session_and_user_once_each(clerk_client, clerk):
     sql = [q["sql"] for q in queries.captured_queries]
     assert sum("django_session" in s for s in sql) == 1
     assert sum('"members_user"' in s and "staffprofile" in s for s in sql) == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("engine", [sessions, cached_sessions], ids=["db", "cached_db"])
+def test_sessions_are_written_exists_and_deleted_as_djangos(engine):
+    from django.contrib.sessions.backends.base import CreateError, UpdateError
+
+    store = engine.SessionStore()
+    store["n"] = 1
+    store.create()  # a new key, INSERTed
+    key = store.session_key
+    assert store.exists(key) and Session.objects.filter(pk=key).exists()
+    store["n"] = 2
+    store.save()  # an UPDATE of the same row
+    assert Session.objects.get(pk=key).get_decoded()["n"] == 2
+    with pytest.raises(CreateError):
+        store.save(must_create=True)  # the key is taken
+    store.delete()
+    assert not store.exists(key) and not Session.objects.filter(pk=key).exists()
+    gone = engine.SessionStore(session_key=key)
+    gone._session_cache = {"n": 3}
+    with pytest.raises(UpdateError):
+        gone.save()  # the row was deleted meanwhile (a logout elsewhere)
