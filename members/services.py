@@ -92,7 +92,6 @@ def _ensure_phone_free(e164: str, *, exclude_pk: int | None = None) -> None:
         raise DuplicatePhone(member_no)
 
 
-@transaction.atomic
 def member_create(
     *,
     phone: str,
@@ -141,6 +140,14 @@ def member_create(
     # above; a race is the insert's unique index), nor the store, guide and referrer
     # the caller passed as rows it read (a query each otherwise).
     member.full_clean(exclude=["member_no", "phone_hash", "store", "guide", "referred_by"])
+    # Everything above is Python (normalising, encrypting, validating): done before the
+    # transaction, which on SQLite holds the one write lock every other till waits for.
+    with transaction.atomic():
+        _member_insert(member, e164, tags=tags, actor=actor, store=store)
+    return member
+
+
+def _member_insert(member: Member, e164: str, *, tags, actor, store) -> None:
     for _attempt in range(5):
         try:
             # A savepoint per try: a member_no collision (1 in ~100 at 1M members)
@@ -165,7 +172,6 @@ def member_create(
             store=store,
         )
     member_registered.send(sender=Member, member=member, actor=actor)
-    return member
 
 
 EDITABLE_FIELDS = (
