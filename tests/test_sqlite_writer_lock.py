@@ -159,3 +159,49 @@ def test_an_unusable_lock_file_leaves_the_waiting_to_sqlite(monkeypatch, tmp_pat
         Store.objects.create(code="LK7", name="锁七")
     assert Store.objects.filter(code="LK7").exists()
     assert "unusable" in caplog.text
+
+
+def test_the_main_thread_waits_in_the_kernel_and_gives_sigalrm_back(tmp_path):
+    import signal
+
+    from config.sqlite.base import _wait_blocking
+
+    path = str(tmp_path / "w.lock")
+    holder, waiter = (os.open(path, os.O_RDWR | os.O_CREAT, 0o600) for _ in range(2))
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    try:
+        threading.Timer(0.05, os.close, [holder]).start()  # freed after 50 ms
+        started = time.monotonic()
+        assert _wait_blocking(waiter, 5) is True
+        assert 0.04 <= time.monotonic() - started < 1
+        assert signal.getsignal(signal.SIGALRM) is signal.SIG_DFL  # as it was
+        assert signal.getitimer(signal.ITIMER_REAL)[0] == 0
+    finally:
+        os.close(waiter)
+
+
+def test_the_wait_in_the_kernel_has_a_time_limit_and_is_for_the_main_thread_only(tmp_path):
+    import signal
+
+    from config.sqlite.base import _wait_blocking
+
+    path = str(tmp_path / "w.lock")
+    holder, waiter = (os.open(path, os.O_RDWR | os.O_CREAT, 0o600) for _ in range(2))
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    try:
+        started = time.monotonic()
+        assert _wait_blocking(waiter, 0.05) is False  # still held: the time ran out
+        assert time.monotonic() - started < 1
+        found = []
+        thread = threading.Thread(target=lambda: found.append(_wait_blocking(waiter, 5)))
+        thread.start()
+        thread.join(2)
+        assert found == [False]  # not the main thread: the caller polls instead
+        previous = signal.signal(signal.SIGALRM, lambda *a: None)  # someone else's
+        try:
+            assert _wait_blocking(waiter, 5) is False
+        finally:
+            signal.signal(signal.SIGALRM, previous)
+    finally:
+        os.close(holder)
+        os.close(waiter)

@@ -5,9 +5,11 @@ put to sleep by SQLite's busy handler for 1, 2, 5, 10, 15, 20, 25 ... ms between
 tries, so under load the lock often sits free while the next writer sleeps: two
 gunicorn workers recording purchases got less done than one. Python's sqlite3 module
 cannot install another busy handler, so here every transaction that Django opens
-(BEGIN IMMEDIATE, see settings) first takes an exclusive flock on `<database>-writer.lock`,
-trying again after 0.1 ms, doubling up to 0.5 ms; the lock is dropped at COMMIT or
-ROLLBACK (and by the kernel if the process dies). A write statement outside a
+(BEGIN IMMEDIATE, see settings) first takes an exclusive flock on `<database>-writer.lock`.
+The main thread (a gunicorn sync worker, a command) waits for it in the kernel, woken
+the moment it is free, with a SIGALRM as its time limit; other threads try again after
+0.1 ms, doubling up to 0.5 ms. The lock is dropped at COMMIT or ROLLBACK (and by the
+kernel if the process dies). A write statement outside a
 transaction (autocommit: a transaction of its own) queues the same way for its duration.
 After the connection's `timeout` without the lock file the write fails as SQLite's
 would ("database is locked"), so the longest wait stays `timeout`. A lock file that
@@ -19,6 +21,8 @@ take the file: SQLite still serialises them, as before.
 import fcntl
 import logging
 import os
+import signal
+import threading
 import time
 from contextlib import contextmanager
 
@@ -28,6 +32,45 @@ from django.db.utils import OperationalError
 log = logging.getLogger(__name__)
 WAIT_FIRST, WAIT_MOST = 0.0001, 0.0005  # seconds between tries: doubling up to 0.5 ms
 WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC")  # the first six letters of a write
+
+
+class _Expired(Exception):
+    pass
+
+
+def _expired(signum, frame):
+    raise _Expired
+
+
+def _wait_blocking(fd: int, seconds: float) -> bool:
+    """Wait in the kernel for the lock (woken the moment it is free, where polling would
+    sleep through up to WAIT_MOST of every hand-over), for at most `seconds`: True when
+    taken, False when the time ran out or this thread cannot wait so.
+
+    The time limit is a SIGALRM, which only the main thread receives; and only when no
+    one else uses SIGALRM or the real-time timer (a gunicorn sync worker, manage.py
+    commands and tests do not). Elsewhere (threads) the caller polls as before.
+    """
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        return False
+    if signal.getsignal(signal.SIGALRM) not in (signal.SIG_DFL, _expired):
+        return False
+    if signal.getitimer(signal.ITIMER_REAL)[0]:
+        return False
+    previous = signal.signal(signal.SIGALRM, _expired)
+    taken = False
+    try:
+        try:
+            signal.setitimer(signal.ITIMER_REAL, seconds)  # one shot
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            taken = True
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except _Expired:
+        pass  # the time ran out (or ran out just as the lock came: `taken` says which)
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    return taken
 
 
 class CursorWrapper(base.SQLiteCursorWrapper):
@@ -122,6 +165,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
                     self._writer_lock, fd = fd, None
                     return
                 except BlockingIOError:
+                    if _wait_blocking(fd, deadline - time.monotonic()):
+                        self._writer_lock, fd = fd, None
+                        return
                     if time.monotonic() >= deadline:
                         # As SQLite would answer after its own busy timeout: not a
                         # second timeout after this one (a worker would be killed first).
