@@ -1,0 +1,42 @@
+"""Purchases keep the settings, tiers and earn rules beside a stamp the database changes
+on any change to them (loyalty migration 0009): a change applies from the next purchase,
+however it was made, and a rolled-back change is never kept."""
+
+from decimal import Decimal
+
+import pytest
+from django.db import transaction
+
+from loyalty.models import EarnRule, LoyaltySettings, Tier
+from loyalty.services import purchase_record, purchase_rules
+from tests.factories import MemberFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _buy(member, ref, amount="10"):
+    return purchase_record(member=member, amount=amount, external_ref=ref)[0].points_earned
+
+
+def test_a_change_made_with_update_applies_to_the_next_purchase(store):
+    member = MemberFactory(store=store)
+    assert _buy(member, "A") == 10
+    assert purchase_rules() is purchase_rules()  # kept while nothing changes
+    LoyaltySettings.objects.update(points_per_yuan=Decimal("3"))  # no signal, no save()
+    assert _buy(member, "B") == 30
+    EarnRule.objects.create(name="双倍", multiplier=2)
+    assert _buy(member, "C") == 60
+    Tier.objects.filter(pk=member.card.tier_id).update(points_multiplier=Decimal("1.5"))
+    assert _buy(member, "D") == 90
+
+
+def test_a_rolled_back_change_is_not_kept(store):
+    member = MemberFactory(store=store)
+    assert _buy(member, "A") == 10
+    with pytest.raises(RuntimeError), transaction.atomic():
+        LoyaltySettings.objects.update(points_per_yuan=Decimal("5"))
+        assert _buy(member, "B") == 50  # inside: the change counts
+        raise RuntimeError("rolled back")
+    assert _buy(member, "C") == 10  # the rules as committed again
+    LoyaltySettings.objects.update(points_per_yuan=Decimal("2"))
+    assert _buy(member, "D") == 20  # and the next real change is read, not the lost one
