@@ -790,7 +790,7 @@ def _twin(external_ref: str, member: Member, amount: Decimal) -> tuple[Purchase,
 
 
 _purchase_by_ref = FixedRead(Purchase, "t0.external_ref = %s")  # unique
-_active_rules = FixedRead(EarnRule, "t0.active = %s")
+_active_rules = FixedRead(EarnRule, "t0.active = %s", order_by="t0.name, t0.id")  # Meta.ordering
 _all_tiers = FixedRead(Tier, "1 = 1", order_by="t0.level")
 
 
@@ -1130,13 +1130,29 @@ def _purchase_refund(*, purchase, amount, key, actor, reason, now) -> tuple[Refu
             created_at=now,
         )
     card.total_spent -= amount
+    erased = Member.objects.filter(pk=card.pk, status=Member.Status.ERASED).exists()
     if full:
         card.purchase_count = max(card.purchase_count - 1, 0)
         from .coupons import coupons_restore_for_refund
         from .engagement import referral_refund
 
-        coupons_restore_for_refund(purchase=purchase, actor=actor, now=now)
+        if not erased:  # an erased member's coupons are not given back (loyalty/erasure.py)
+            coupons_restore_for_refund(purchase=purchase, actor=actor, now=now)
         referral_refund(card=card, purchase=purchase, actor=actor, now=now)
+    if erased and card.points_balance > 0:
+        # The account was deleted after the purchase: the points the refund gives back
+        # are forfeited at once, as the erasure forfeited the rest (per refund key).
+        _consume(
+            card,
+            points=card.points_balance,
+            kind=PointsEntry.Kind.ADJUST,
+            key=f"erase:{card.pk}:refund:{key}",
+            now=now,
+            reason=_("Points forfeited: %(reason)s")
+            % {"reason": _("The member deleted their account")},
+            purchase=purchase,
+            actor=actor,
+        )
     _update_card_figures(card)
     purchase.refunded_amount += amount
     purchase.status = Purchase.Status.REFUNDED if full else Purchase.Status.PARTIALLY_REFUNDED

@@ -16,8 +16,10 @@ on the instance as select_related caches them (None when the LEFT JOIN found non
 import datetime as dt
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import connections, models, router
 from django.db.models.expressions import DatabaseDefault
+from django.utils import timezone
 
 
 def _adapted(value, connection):
@@ -25,6 +27,8 @@ def _adapted(value, connection):
     an aware datetime is compared as that text, not as Python's isoformat."""
     ops = connection.ops
     if isinstance(value, dt.datetime):
+        if settings.USE_TZ and timezone.is_naive(value):  # as DateTimeField would read it
+            value = timezone.make_aware(value, timezone.get_default_timezone())
         return ops.adapt_datetimefield_value(value)
     if isinstance(value, dt.date):
         return ops.adapt_datefield_value(value)
@@ -120,6 +124,11 @@ class FixedRead:
     def __call__(self, *params) -> list[models.Model]:
         route = router.db_for_write if self.lock else router.db_for_read
         alias = route(self.model)
+        if self.lock and not connections[alias].in_atomic_block:
+            from django.db.transaction import TransactionManagementError
+
+            # As select_for_update: a row lock outside a transaction would lock nothing.
+            raise TransactionManagementError("FixedRead(lock=True) needs a transaction.")
         built = self._built.get(alias)
         if built is None:
             built = self._built[alias] = self._build(alias)
@@ -187,8 +196,13 @@ class FixedInsert:
     def __call__(self, obj: models.Model) -> models.Model:
         alias = router.db_for_write(self.model, instance=obj)
         connection = connections[alias]
-        if not connection.features.can_return_columns_from_insert or any(
-            not isinstance(getattr(obj, f.attname), DatabaseDefault) for f in self.db_defaults
+        auto = self.model._meta.auto_field
+        if (
+            (auto is not None and getattr(obj, auto.attname) is not None)
+            or (not connection.features.can_return_columns_from_insert)
+            or any(
+                not isinstance(getattr(obj, f.attname), DatabaseDefault) for f in self.db_defaults
+            )
         ):  # pragma: no cover - SQLite >= 3.35 and PostgreSQL return columns
             obj.save(force_insert=True, using=alias)
             return obj
@@ -284,9 +298,13 @@ class FixedUpdate:
         for field in self.fields:
             value = values[field.name]
             if isinstance(value, models.Model):
+                if value.pk is None:
+                    raise ValueError(f"{field.name}: an unsaved {type(value).__name__}")
                 value = value.pk
             prepared.append(field.get_db_prep_save(value, connection))
         compared = [(field, op) for field, op in self.where if op != "IS NULL"]
+        if any(value is None for value in where_values):
+            raise ValueError("a NULL is compared with IS NULL, not a where value")
         conditions = [
             field.get_db_prep_value(value, connection, prepared=False)
             for (field, _op), value in zip(compared, where_values, strict=True)

@@ -140,7 +140,7 @@ def member_create(
     # above; a race is the insert's unique index), nor the store, guide and referrer
     # the caller passed as rows it read (a query each otherwise).
     member.full_clean(exclude=["member_no", "phone_hash", "store", "guide", "referred_by"])
-    # Everything above is Python (normalising, encrypting, validating): done before the
+    # Everything above is Python (normalising, hashing, validating): done before the
     # transaction, which on SQLite holds the one write lock every other till waits for.
     with transaction.atomic():
         _member_insert(member, e164, tags=tags, actor=actor, store=store)

@@ -67,7 +67,13 @@ def _wait_blocking(fd: int, seconds: float) -> bool:
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
     except _Expired:
-        pass  # the time ran out (or ran out just as the lock came: `taken` says which)
+        # The time ran out, perhaps just as flock returned (before `taken` was set):
+        # ask again without waiting; the same open file gets its own lock at once.
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            taken = True
+        except OSError:
+            taken = False
     finally:
         signal.signal(signal.SIGALRM, previous)
     return taken

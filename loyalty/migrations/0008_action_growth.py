@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='loyaltysettings',
             name='action_growth',
-            field=models.PositiveIntegerField(default=0, help_text='成长值 given once for each one-time action: completing the profile, binding WeChat, following the official account. 0: none.', verbose_name='growth value per member action'),
+            field=models.PositiveIntegerField(default=0, help_text='成长值 given once for each one-time action that earns points (completing the profile). 0: none.', verbose_name='growth value per member action'),
         ),
         migrations.AddField(
             model_name='loyaltysettings',

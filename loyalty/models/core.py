@@ -142,8 +142,8 @@ class LoyaltySettings(models.Model):
         _("growth value per member action"),
         default=0,
         help_text=_(
-            "成长值 given once for each one-time action: completing the profile, binding "
-            "WeChat, following the official account. 0: none."
+            "成长值 given once for each one-time action that earns points (completing the "
+            "profile). 0: none."
         ),
     )
     welcome_points = models.PositiveIntegerField(

@@ -54,3 +54,15 @@ def test_the_daily_cap_limits_points_per_local_day(member, conf):
     )
     assert [first.points_earned, second.points_earned, next_day.points_earned] == [80, 20, 80]
     assert "100" in second.earn_rule
+
+
+def test_the_rules_are_named_in_the_same_order_on_the_preview_and_the_ledger(member):
+    from loyalty.services import purchase_quote
+    from tests.loyalty.conftest import card_of
+
+    EarnRule.objects.create(name="Z周末", multiplier=2)
+    EarnRule.objects.create(name="A会员", multiplier=3)
+    preview = purchase_quote(card=card_of(member), amount="10").earn_rule
+    recorded, _ = purchase_record(member=member, amount="10", external_ref="ORDER")
+    assert recorded.earn_rule == preview
+    assert preview.index("A会员") < preview.index("Z周末")  # by name, as EarnRule.Meta

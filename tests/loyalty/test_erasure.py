@@ -217,3 +217,29 @@ def test_other_members_are_untouched(web, holder, store):
 
     assert card_of(other).points_balance == 500
     assert coupon_redeem(code=kept.code, store=store).discount == Decimal("10.00")
+
+
+def test_a_refund_after_the_erasure_gives_nothing_back_to_the_deleted_account(store):
+    """Returns come in after a customer deleted their account: the points the refund
+    gives back are forfeited at once and the coupon stays used."""
+    from loyalty.models import CouponTemplate
+    from loyalty.services import points_award, purchase_record, purchase_refund
+    from members.services import member_erase
+
+    member = MemberFactory(store=store)
+    points_award(member=member, points=500, key="seed", reason="seed")
+    template = CouponTemplate.objects.create(name="5元券", kind="cash", value=5, valid_days=30)
+    coupon, _ = coupon_issue(template=template, member=member)
+    purchase, _ = purchase_record(member=member, amount="100", external_ref="R-ERASE",
+                                  points_to_use=300, coupon_code=coupon.code)  # fmt: skip
+    member_erase(member=member, actor=None)
+    assert Card.objects.get(pk=member.pk).points_balance == 0
+
+    purchase_refund(purchase=purchase, reason="退货")
+
+    assert Card.objects.get(pk=member.pk).points_balance == 0
+    forfeited = PointsEntry.objects.get(idempotency_key__startswith=f"erase:{member.pk}:refund:")
+    assert forfeited.delta < 0
+    coupon.refresh_from_db()
+    assert coupon.status == Coupon.Status.REDEEMED  # not handed back to a deleted account
+    call_command("check_ledger", stdout=io.StringIO())  # exits 1 on drift

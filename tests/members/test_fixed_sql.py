@@ -109,3 +109,27 @@ def test_an_insert_reads_back_what_the_database_fills_in(store):
     card = FixedInsert(Card)(Card(member=member, tier_since=timezone.now()))
     assert (card.lifecycle, card.rfm_r, card.rfm_m) == ("", 0, 0)  # db_default, as save() reads
     assert Card.objects.get(pk=member.pk).points_balance == 0
+
+
+@pytest.mark.filterwarnings("ignore:DateTimeField .* received a naive datetime")
+def test_a_naive_datetime_is_read_in_the_sites_zone_and_misuse_is_refused(store):
+    from members.models import PrivacyNotice
+
+    notice = PrivacyNotice.objects.create(
+        version="v1", title="t", body="b", published_at=timezone.now() - dt.timedelta(hours=3)
+    )
+    naive = timezone.localtime().replace(tzinfo=None) - dt.timedelta(hours=2)  # Shanghai
+    read = FixedRead(PrivacyNotice, "t0.published_at <= %s")
+    assert read.first(naive) == notice  # 2 h ago in Shanghai, not 2 h ago + 8 h in UTC
+    assert list(PrivacyNotice.objects.filter(published_at__lte=naive)) == [notice]
+    claim = FixedUpdate(Card, ["points_balance"], where=(("tier", "="),))
+    with pytest.raises(ValueError, match="IS NULL"):
+        claim.set(1, {"points_balance": 0}, None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_row_lock_outside_a_transaction_is_refused_as_select_for_update_is():
+    from django.db.transaction import TransactionManagementError
+
+    with pytest.raises(TransactionManagementError):
+        FixedRead(Card, "t0.member_id = %s", lock=True)(1)
