@@ -71,6 +71,31 @@ def member_search(queryset, search_term, prefix="member__"):
     return queryset.filter(**{f"{prefix}name": value})
 
 
+class MemberSearchMixin:
+    """The changelist's search box: the row's own exact key where it has one (a purchase
+    reference, a coupon code), and the member by phone, number, last 4 or name through
+    `member_prefix` (member_search); every lookup on an index."""
+
+    member_prefix = "member__"
+    key_kinds = ("phone", "member_no")  # typed text that may be a member's as well as a key
+
+    def exact_key(self, queryset, term):
+        """The rows whose own key is `term`, or None when rows have no such key."""
+        return None
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        by_key = self.exact_key(queryset, term)
+        if by_key is None:
+            return member_search(queryset, term, prefix=self.member_prefix), False
+        kind, _value = classify_query(term)
+        if kind in self.key_kinds:
+            return by_key | member_search(queryset, term, prefix=self.member_prefix), False
+        return by_key, False
+
+
 @admin.register(LoyaltySettings)
 class LoyaltySettingsAdmin(admin.ModelAdmin):
     fieldsets = [
@@ -193,7 +218,7 @@ class CardForm(forms.ModelForm):
 
 
 @admin.register(Card)
-class CardAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+class CardAdmin(MemberSearchMixin, StoreScopedAdminMixin, admin.ModelAdmin):
     store_field = "member__store"
     form = CardForm
     list_display = [
@@ -219,11 +244,6 @@ class CardAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
     ]
     paginator = LargeTablePaginator
     show_full_result_count = False
-
-    def get_search_results(self, request, queryset, search_term):
-        if not search_term.strip():
-            return queryset, False
-        return member_search(queryset, search_term), False
 
     def has_add_permission(self, request):
         return False  # every member has exactly one card, made with the member
@@ -272,7 +292,7 @@ class RefundInline(admin.TabularInline):
 
 
 @admin.register(Purchase)
-class PurchaseAdmin(StoreScopedAdminMixin, ReadOnlyAdmin):
+class PurchaseAdmin(MemberSearchMixin, StoreScopedAdminMixin, ReadOnlyAdmin):
     inlines = [RefundInline]
     list_display = [
         "external_ref", "member", "store", "gross_amount", "tier_discount", "points_used",
@@ -283,19 +303,12 @@ class PurchaseAdmin(StoreScopedAdminMixin, ReadOnlyAdmin):
     search_fields = ["external_ref"]
     search_help_text = _("Exact reference, member number or mobile number.")
 
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        by_ref = queryset.filter(external_ref=term)
-        kind, _value = classify_query(term)
-        if kind in ("phone", "member_no"):
-            return by_ref | member_search(queryset, term), False
-        return by_ref, False
+    def exact_key(self, queryset, term):
+        return queryset.filter(external_ref=term)
 
 
 @admin.register(PointsEntry)
-class PointsEntryAdmin(StoreScopedAdminMixin, ReadOnlyAdmin):
+class PointsEntryAdmin(MemberSearchMixin, StoreScopedAdminMixin, ReadOnlyAdmin):
     store_field = "member__store"
     list_display = [
         "created_at",
@@ -312,14 +325,9 @@ class PointsEntryAdmin(StoreScopedAdminMixin, ReadOnlyAdmin):
     list_select_related = ["member", "actor"]
     search_fields = ["member__member_no"]
 
-    def get_search_results(self, request, queryset, search_term):
-        if not search_term.strip():
-            return queryset, False
-        return member_search(queryset, search_term), False
-
 
 @admin.register(Refund)
-class RefundAdmin(StoreScopedAdminMixin, ReadOnlyAdmin):
+class RefundAdmin(MemberSearchMixin, StoreScopedAdminMixin, ReadOnlyAdmin):
     """Every refund: how much, the points clawed back or given back, what stayed owed."""
 
     store_field = "purchase__store"
@@ -329,19 +337,14 @@ class RefundAdmin(StoreScopedAdminMixin, ReadOnlyAdmin):
     search_fields = ["purchase__external_ref"]
     search_help_text = _("Exact purchase reference, member number or mobile number.")
 
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        by_ref = queryset.filter(purchase__external_ref=term)
-        kind, _value = classify_query(term)
-        if kind in ("phone", "member_no"):
-            return by_ref | member_search(queryset, term, prefix="purchase__member__"), False
-        return by_ref, False
+    member_prefix = "purchase__member__"
+
+    def exact_key(self, queryset, term):
+        return queryset.filter(purchase__external_ref=term)
 
 
 @admin.register(GrowthEntry)
-class GrowthEntryAdmin(StoreScopedAdminMixin, ReadOnlyAdmin):
+class GrowthEntryAdmin(MemberSearchMixin, StoreScopedAdminMixin, ReadOnlyAdmin):
     """The growth value ledger (成长值), when tiers are reached by growth."""
 
     store_field = "member__store"
@@ -349,24 +352,14 @@ class GrowthEntryAdmin(StoreScopedAdminMixin, ReadOnlyAdmin):
     list_select_related = ["member", "purchase"]
     search_fields = ["member__member_no"]
 
-    def get_search_results(self, request, queryset, search_term):
-        if not search_term.strip():
-            return queryset, False
-        return member_search(queryset, search_term), False
-
 
 @admin.register(TierChange)
-class TierChangeAdmin(StoreScopedAdminMixin, ReadOnlyAdmin):
+class TierChangeAdmin(MemberSearchMixin, StoreScopedAdminMixin, ReadOnlyAdmin):
     store_field = "member__store"
     list_display = ["created_at", "member", "from_tier", "to_tier", "reason", "actor", "note"]
     list_filter = ["reason", "to_tier"]
     list_select_related = ["member", "from_tier", "to_tier", "actor"]
     search_fields = ["member__member_no"]
-
-    def get_search_results(self, request, queryset, search_term):
-        if not search_term.strip():
-            return queryset, False
-        return member_search(queryset, search_term), False
 
 
 class ApiKeyForm(forms.ModelForm):
@@ -557,7 +550,7 @@ class CouponEventInline(admin.TabularInline):
 
 
 @admin.register(Coupon)
-class CouponAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+class CouponAdmin(MemberSearchMixin, StoreScopedAdminMixin, admin.ModelAdmin):
     store_field = "member__store"
     paginator = LargeTablePaginator
     show_full_result_count = False
@@ -579,15 +572,10 @@ class CouponAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
     ]  # fmt: skip
     exclude = ["issue_key"]
 
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        by_code = queryset.filter(code=normalize_code(term))
-        kind, _value = classify_query(term)
-        if kind in ("phone", "member_no", "last4"):
-            return by_code | member_search(queryset, term), False
-        return by_code, False
+    key_kinds = ("phone", "member_no", "last4")
+
+    def exact_key(self, queryset, term):
+        return queryset.filter(code=normalize_code(term))
 
     def has_add_permission(self, request):
         return False  # coupons are issued from their template (Issue…), never typed in
@@ -625,7 +613,7 @@ class RewardAdmin(admin.ModelAdmin):
 
 
 @admin.register(Redemption)
-class RedemptionAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+class RedemptionAdmin(MemberSearchMixin, StoreScopedAdminMixin, admin.ModelAdmin):
     store_field = "member__store"
     paginator = LargeTablePaginator
     show_full_result_count = False
@@ -645,15 +633,10 @@ class RedemptionAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
     ]  # fmt: skip
     exclude = ["idempotency_key"]
 
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        by_code = queryset.filter(pickup_code=normalize_code(term))
-        kind, _value = classify_query(term)
-        if kind in ("phone", "member_no", "last4"):
-            return by_code | member_search(queryset, term), False
-        return by_code, False
+    key_kinds = ("phone", "member_no", "last4")
+
+    def exact_key(self, queryset, term):
+        return queryset.filter(pickup_code=normalize_code(term))
 
     def has_add_permission(self, request):
         return False
@@ -682,21 +665,16 @@ class RedemptionAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(CheckIn)
-class CheckInAdmin(StoreScopedAdminMixin, ReadOnlyAdmin):
+class CheckInAdmin(MemberSearchMixin, StoreScopedAdminMixin, ReadOnlyAdmin):
     store_field = "member__store"
     list_display = ["day", "member", "streak", "points", "bonus_points", "coupon", "created_at"]
     list_filter = ["day"]
     list_select_related = ["member", "coupon"]
     search_fields = ["member__member_no"]
 
-    def get_search_results(self, request, queryset, search_term):
-        if not search_term.strip():
-            return queryset, False
-        return member_search(queryset, search_term), False
-
 
 @admin.register(Referral)
-class ReferralAdmin(StoreScopedAdminMixin, ReadOnlyAdmin):
+class ReferralAdmin(MemberSearchMixin, StoreScopedAdminMixin, ReadOnlyAdmin):
     store_field = "referrer__store"
     list_display = [
         "created_at", "referrer", "invitee", "status", "registered_points", "first_purchase_at",
@@ -705,10 +683,7 @@ class ReferralAdmin(StoreScopedAdminMixin, ReadOnlyAdmin):
     list_select_related = ["referrer", "invitee"]
     search_fields = ["referrer__member_no"]
 
-    def get_search_results(self, request, queryset, search_term):
-        if not search_term.strip():
-            return queryset, False
-        return member_search(queryset, search_term, prefix="referrer__"), False
+    member_prefix = "referrer__"
 
 
 @admin.register(JobRun)
