@@ -537,16 +537,22 @@ def _upgrade_if_qualified(
     return False
 
 
-def _add_growth(card: Card, growth: int, *, key: str, reason: str, now) -> GrowthEntry:
-    """On a locked card: growth value up by `growth`, a ledger row under `key` (unique)."""
+def _add_growth(
+    card: Card, growth: int, *, key: str, reason: str, now, purchase=None
+) -> GrowthEntry:
+    """On a locked card: growth value changed by `growth` (a refund's is negative), a
+    ledger row under `key` (unique); the card's figure is saved by the caller."""
     card.growth_value += growth
-    return GrowthEntry.objects.create(
-        member_id=card.pk,
-        delta=growth,
-        balance_after=card.growth_value,
-        reason=reason,
-        idempotency_key=key,
-        created_at=now,
+    return _insert_growth(
+        GrowthEntry(
+            member_id=card.pk,
+            delta=growth,
+            balance_after=card.growth_value,
+            reason=reason,
+            idempotency_key=key,
+            purchase=purchase,
+            created_at=now,
+        )
     )
 
 
@@ -964,18 +970,8 @@ def _purchase_record(
         )
     growth = math.floor(quote.cash_paid * conf.growth_per_yuan)
     if growth:
-        card.growth_value += growth
-        _insert_growth(
-            GrowthEntry(
-                member=member,
-                delta=growth,
-                balance_after=card.growth_value,
-                reason=_("Purchase"),
-                idempotency_key=f"purchase:{external_ref}:growth",
-                purchase=purchase,
-                created_at=now,
-            )
-        )
+        _add_growth(card, growth, key=f"purchase:{external_ref}:growth", reason=_("Purchase"),
+                    now=now, purchase=purchase)  # fmt: skip
     card.total_spent += quote.cash_paid
     card.purchase_count += 1
     if card.first_purchase_at is None or occurred_at < card.first_purchase_at:
@@ -1119,16 +1115,8 @@ def _purchase_refund(*, purchase, amount, key, actor, reason, now) -> tuple[Refu
     )
     growth_back = min(math.floor(amount * conf.growth_per_yuan), card.growth_value)
     if growth_back:
-        card.growth_value -= growth_back
-        GrowthEntry.objects.create(
-            member_id=card.pk,
-            delta=-growth_back,
-            balance_after=card.growth_value,
-            reason=_("Refund"),
-            idempotency_key=f"refund:{key}:growth",
-            purchase=purchase,
-            created_at=now,
-        )
+        _add_growth(card, -growth_back, key=f"refund:{key}:growth", reason=_("Refund"), now=now,
+                    purchase=purchase)  # fmt: skip
     card.total_spent -= amount
     erased = Member.objects.filter(pk=card.pk, status=Member.Status.ERASED).exists()
     if full:
