@@ -37,6 +37,24 @@ def _adapted(value, connection):
     return value
 
 
+def _converters(connection, model, fields) -> list[tuple]:
+    """(position, column, converters) of the fields that have any: what the ORM applies to
+    a value read back (connection.ops', then the field's own)."""
+    found = []
+    for position, field in enumerate(fields):
+        column = field.get_col(model._meta.db_table)
+        convert = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
+        if convert:
+            found.append((position, column, convert))
+    return found
+
+
+def _convert(row: list, converters: list[tuple], connection, offset: int = 0) -> None:
+    for position, column, convert_all in converters:
+        for convert in convert_all:
+            row[offset + position] = convert(row[offset + position], column, connection)
+
+
 class FixedRead:
     def __init__(
         self,
@@ -91,15 +109,11 @@ class FixedRead:
                     target = model._meta.pk.column
                     on = f"{table}.{quote(target)} = t0.{quote(field.column)}"
                 joins.append(f"LEFT JOIN {quote(model._meta.db_table)} {table} ON {on}")
-            for field in fields:
-                position = len(columns)
-                columns.append(f"{table}.{quote(field.column)}")
-                column = field.get_col(model._meta.db_table)
-                found = connection.ops.get_db_converters(column) + field.get_db_converters(
-                    connection
-                )
-                if found:
-                    converters.append((position, column, found))
+            converters += [
+                (len(columns) + position, column, convert)
+                for position, column, convert in _converters(connection, model, fields)
+            ]
+            columns += [f"{table}.{quote(field.column)}" for field in fields]
         sql = (
             f"SELECT {', '.join(columns)} FROM {quote(self.model._meta.db_table)} t0 "
             + " ".join(joins)
@@ -140,9 +154,7 @@ class FixedRead:
         found = []
         for row in rows:
             row = list(row)
-            for position, column, convert_all in converters:
-                for convert in convert_all:
-                    row[position] = convert(row[position], column, connection)
+            _convert(row, converters, connection)
             start = 0
             obj = None
             for model, names, pk_at, how in layout:
@@ -191,7 +203,7 @@ class FixedInsert:
         # Read back: the id (None when the key is a field given: Card's member) and
         # what the database fills in.
         self.returns = ([meta.auto_field] if meta.auto_field else []) + self.db_defaults
-        self._sql: dict[str, str] = {}
+        self._built: dict[str, tuple[str, list]] = {}  # alias -> (sql, converters)
 
     def __call__(self, obj: models.Model) -> models.Model:
         alias = router.db_for_write(self.model, instance=obj)
@@ -213,8 +225,8 @@ class FixedInsert:
                 obj.save(force_insert=True, using=alias)
                 return obj
             values.append(field.get_db_prep_save(value, connection))
-        sql = self._sql.get(alias)
-        if sql is None:
+        built = self._built.get(alias)
+        if built is None:
             quote = connection.ops.quote_name
             meta = self.model._meta
             sql = (
@@ -224,15 +236,13 @@ class FixedInsert:
             )
             if self.returns:
                 sql += f" RETURNING {', '.join(quote(f.column) for f in self.returns)}"
-            self._sql[alias] = sql
+            built = self._built[alias] = (sql, _converters(connection, self.model, self.returns))
+        sql, converters = built
         with connection.cursor() as cursor:
             cursor.execute(sql, values)
-            row = cursor.fetchone() if self.returns else ()
+            row = list(cursor.fetchone()) if self.returns else []
+        _convert(row, converters, connection)
         for field, value in zip(self.returns, row, strict=True):
-            for convert in connection.ops.get_db_converters(
-                column := field.get_col(self.model._meta.db_table)
-            ) + field.get_db_converters(connection):
-                value = convert(value, column, connection)
             setattr(obj, field.attname, value)
         obj._state.adding, obj._state.db = False, alias
         return obj

@@ -11,16 +11,15 @@ SESSION_ENGINE is `members.sessions` (sessions in the database) or, with Redis,
 `members.cached_sessions` (config/settings.py).
 """
 
-import datetime as dt
-
 from django.contrib.sessions.backends import db
 from django.contrib.sessions.backends.base import CreateError, UpdateError
 from django.contrib.sessions.models import Session
 from django.db import DatabaseError, IntegrityError, connections, router, transaction
 from django.utils import timezone
 
-from .fixed_sql import FixedInsert, FixedUpdate
+from .fixed_sql import FixedInsert, FixedRead, FixedUpdate
 
+_live_session = FixedRead(Session, "t0.session_key = %s AND t0.expire_date > %s")
 _insert_session = FixedInsert(Session)
 _update_session = FixedUpdate(Session, ["session_data", "expire_date"])
 
@@ -29,31 +28,12 @@ class RawRead:
     """`_get_session_from_db` as Django's: the live session or None (and no key)."""
 
     def _get_session_from_db(self):
-        model = self.model
-        key = self.session_key
-        if key is None:  # Django's would query for NULL and find nothing
+        if self.session_key is None:  # Django's would query for NULL and find nothing
             return None
-        alias = router.db_for_read(model)
-        connection = connections[alias]
-        ops = connection.ops
-        table = ops.quote_name(model._meta.db_table)
-        now = ops.adapt_datetimefield_value(timezone.now())
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT session_data, expire_date FROM {table} "
-                "WHERE session_key = %s AND expire_date > %s",
-                [key, now],
-            )
-            row = cursor.fetchone()
-        if row is None:
+        found = _live_session.first(self.session_key, timezone.now())
+        if found is None:
             self._session_key = None
-            return None
-        data, expire = row
-        if isinstance(expire, str):  # SQLite without declared-type parsing
-            expire = dt.datetime.fromisoformat(expire)
-        if timezone.is_naive(expire):  # SQLite keeps the connection's zone (UTC)
-            expire = expire.replace(tzinfo=connection.timezone)
-        return model(session_key=key, session_data=data, expire_date=expire)
+        return found
 
 
 class RawWrite:
