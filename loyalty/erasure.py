@@ -32,6 +32,13 @@ class Forfeited:
     redemptions: int = 0
 
 
+def forfeit_reason() -> str:
+    """The ledger reason of points an erased member gave up (at the erasure, or given back
+    by a refund afterwards), in the house language whatever the request's."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return _("Points forfeited: %(reason)s") % {"reason": _("The member deleted their account")}
+
+
 @transaction.atomic
 def loyalty_erase(
     *, member: Member, actor: User | None = None, now: dt.datetime | None = None
@@ -67,7 +74,7 @@ def loyalty_erase(
             points_adjust(
                 member=member,
                 delta=-points,
-                reason=_("Points forfeited: %(reason)s") % {"reason": reason},
+                reason=forfeit_reason(),
                 actor=actor,
                 key=f"erase:{member.pk}",
                 now=now,

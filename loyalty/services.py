@@ -1130,14 +1130,15 @@ def _purchase_refund(*, purchase, amount, key, actor, reason, now) -> tuple[Refu
     if erased and card.points_balance > 0:
         # The account was deleted after the purchase: the points the refund gives back
         # are forfeited at once, as the erasure forfeited the rest (per refund key).
+        from .erasure import forfeit_reason
+
         _consume(
             card,
             points=card.points_balance,
             kind=PointsEntry.Kind.ADJUST,
             key=f"erase:{card.pk}:refund:{key}",
             now=now,
-            reason=_("Points forfeited: %(reason)s")
-            % {"reason": _("The member deleted their account")},
+            reason=forfeit_reason(),
             purchase=purchase,
             actor=actor,
         )
