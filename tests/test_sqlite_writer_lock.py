@@ -205,3 +205,102 @@ def test_the_wait_in_the_kernel_has_a_time_limit_and_is_for_the_main_thread_only
     finally:
         os.close(holder)
         os.close(waiter)
+
+
+# --- checkpoints out of the lock -----------------------------------------------------
+
+
+@pytest.fixture
+def checkpoints(monkeypatch):
+    """Records, for each checkpoint this process runs, whether the lock file was free."""
+    from config.sqlite import base as sqlite_base
+
+    seen = []
+    original = sqlite_base.DatabaseWrapper._checkpoint
+
+    def spy(self):
+        seen.append("unlocked" if _lock_free(self._lock_path()) else "locked")
+        return original(self)
+
+    monkeypatch.setattr(sqlite_base.DatabaseWrapper, "_checkpoint", spy)
+    connection.ensure_connection()
+    connection._rows_checkpointed = connection.connection.total_changes
+    return sqlite_base, seen
+
+
+def test_sqlite_own_checkpoint_is_only_a_backstop(checkpoints):
+    sqlite_base, _seen = checkpoints
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA wal_autocheckpoint")
+        assert cursor.fetchone()[0] == sqlite_base.BACKSTOP_PAGES
+        cursor.execute("PRAGMA journal_mode")
+        assert cursor.fetchone()[0] == "wal"
+
+
+def test_a_checkpoint_runs_after_commit_once_enough_rows_changed_outside_the_lock(
+    checkpoints, monkeypatch
+):
+    sqlite_base, seen = checkpoints
+    monkeypatch.setattr(sqlite_base, "CHECKPOINT_ROWS", 3)
+    for i in range(2):
+        with transaction.atomic():
+            Store.objects.create(code=f"CK{i}", name="检查点")
+    assert seen == []  # two rows since the last: not yet
+    with transaction.atomic():
+        Store.objects.create(code="CK2", name="检查点")
+        assert seen == []  # never inside the transaction
+    assert seen == ["unlocked"]  # after COMMIT, the lock file already free
+    Store.objects.filter(code="CK0").update(name="改")  # autocommit: 1 row, not due
+    assert seen == ["unlocked"]
+    assert Store.objects.filter(code__startswith="CK").count() == 3
+
+
+def test_a_long_log_is_caught_up_under_the_lock_so_it_can_start_again(checkpoints, monkeypatch):
+    sqlite_base, seen = checkpoints
+    monkeypatch.setattr(sqlite_base, "CHECKPOINT_ROWS", 1)
+    monkeypatch.setattr(sqlite_base, "CATCH_UP_FRAMES", 1)  # any log is "long"
+    with transaction.atomic():
+        Store.objects.create(code="CK3", name="检查点")
+    assert seen == ["unlocked", "locked"]
+    assert _lock_free(connection._lock_path())
+    # Nobody appended since, so the log is all copied and the next writer restarts it.
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        _busy, frames, copied = cursor.fetchone()
+    assert frames == copied
+
+
+def test_a_busy_lock_or_a_failed_checkpoint_never_fails_the_committed_transaction(
+    checkpoints, monkeypatch
+):
+    import sqlite3
+
+    sqlite_base, seen = checkpoints
+    monkeypatch.setattr(sqlite_base, "CHECKPOINT_ROWS", 1)
+    monkeypatch.setattr(sqlite_base, "CATCH_UP_FRAMES", 1)
+    holder = os.open(connection._lock_path(), os.O_RDWR | os.O_CREAT, 0o600)
+    passive = sqlite_base.DatabaseWrapper._checkpoint  # the spy
+
+    def another_writer_comes(self):
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)  # during the PASSIVE one
+        return passive(self)
+
+    monkeypatch.setattr(sqlite_base.DatabaseWrapper, "_checkpoint", another_writer_comes)
+    try:
+        with transaction.atomic():
+            Store.objects.create(code="CK4", name="检查点")
+            started = time.monotonic()
+    finally:
+        os.close(holder)
+    assert time.monotonic() - started < 1  # waited CATCH_UP_WAIT for the catch-up, not 20 s
+    assert seen == ["locked"]  # only the PASSIVE one ran; the catch-up is left to next time
+    assert Store.objects.filter(code="CK4").exists()
+
+    def broken(self):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(sqlite_base.DatabaseWrapper, "_checkpoint", broken)
+    with transaction.atomic():
+        Store.objects.create(code="CK5", name="检查点")
+    assert Store.objects.filter(code="CK5").exists()
+    assert _lock_free(connection._lock_path())
