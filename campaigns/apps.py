@@ -9,7 +9,6 @@ class CampaignsConfig(AppConfig):
     def ready(self):
         from loyalty import jobs, staff_selectors
         from loyalty import signals as loyalty_signals
-        from members.signals import member_registered
 
         from . import dashboard, notices, staff_timeline, tasks
 
@@ -28,7 +27,7 @@ class CampaignsConfig(AppConfig):
             getattr(loyalty_signals, name).connect(
                 getattr(notices, name), dispatch_uid=f"campaigns.{name}"
             )
-        member_registered.connect(notices.welcome, dispatch_uid="campaigns.welcome")
+        loyalty_signals.welcomed.connect(notices.welcome, dispatch_uid="campaigns.welcome")
         # Privacy: messages are personal data — exported on request, deleted on erasure.
         from members.privacy import EXPORT_SECTIONS
         from members.signals import member_erased

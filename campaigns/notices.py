@@ -89,15 +89,21 @@ def tier_changed(
     )
 
 
+def _coupon_text(coupon) -> str:
+    last_day = timezone.localdate(coupon.valid_until - dt.timedelta(microseconds=1))
+    return _("%(name)s, code %(code)s, valid until %(day)s.") % {
+        "name": coupon.template.name,
+        "code": coupon.display_code,
+        "day": last_day.isoformat(),
+    }
+
+
 def coupon_issued(sender, coupon_id, coupon=None, **kwargs):
     coupon = coupon or Coupon.objects.select_related("template").get(pk=coupon_id)
-    last_day = timezone.localdate(coupon.valid_until - dt.timedelta(microseconds=1))
+    if coupon.source == Coupon.Source.WELCOME:
+        return  # told in the welcome notice (welcome below)
     with _lang():
-        body = _("%(name)s, code %(code)s, valid until %(day)s.") % {
-            "name": coupon.template.name,
-            "code": coupon.display_code,
-            "day": last_day.isoformat(),
-        }
+        body = _coupon_text(coupon)
         title = _("You received a coupon")
     notices_enqueue(
         [(coupon.member_id, f"coupon:{coupon.pk}", title, body, {"code": coupon.code})],
@@ -109,6 +115,8 @@ def points_changed(sender, member_id, entry_id, entry=None, **kwargs):
     entry = entry or PointsEntry.objects.filter(pk=entry_id).first()
     if entry is None or entry.source.startswith("checkin:"):
         return  # a daily check-in shows on the page; no message for it
+    if entry.source == "welcome":
+        return  # told in the welcome notice (welcome below)
     if entry.delta > 0 and entry.kind in ("earn", "adjust", "refund"):
         event = Message.Event.POINTS_EARNED
     elif entry.delta < 0 and entry.kind in ("redeem", "adjust"):
@@ -127,20 +135,23 @@ def points_changed(sender, member_id, entry_id, entry=None, **kwargs):
     )
 
 
-def welcome(sender, member, **kwargs):
-    from loyalty.welcome import WELCOMED_SOURCES
-
-    if member.source not in WELCOMED_SOURCES:
-        return
+def welcome(sender, member, points=0, coupon=None, **kwargs):
+    """One notice for a welcomed registration (loyalty's `welcomed`), with the gift in
+    it: not three (welcome, points received, coupon received) at the same second."""
     with _lang():
+        parts = [
+            _("Welcome, %(name)s! Your member number is %(no)s.")
+            % {"name": member.name or _("member"), "no": member.member_no}
+        ]
+        if points:
+            parts.append(_("Your welcome gift: %(points)d points.") % {"points": points})
+        if coupon is not None:
+            parts.append(_("Your welcome coupon: %(coupon)s") % {"coupon": _coupon_text(coupon)})
         title = _("Welcome")
-        body = _("Welcome, %(name)s! Your member number is %(no)s.") % {
-            "name": member.name or _("member"),
-            "no": member.member_no,
-        }
     pk, no = member.pk, member.member_no
+    data = {"member_no": no, "points": points, "code": coupon.code if coupon else ""}
     notices_enqueue(
-        [(pk, f"welcome:{pk}", title, body, {"member_no": no})], event=Message.Event.WELCOME
+        [(pk, f"welcome:{pk}", title, " ".join(parts), data)], event=Message.Event.WELCOME
     )
 
 

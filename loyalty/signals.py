@@ -24,3 +24,7 @@ tier_downgrade_warning = Signal()
 coupon_issued = Signal()
 # kwargs: items, a list of (member_id, from_tier_id, to_tier_id); note — review_tiers, on commit
 tiers_downgraded = Signal()
+# kwargs: member, points (the welcome points given now, 0 if none), coupon (or None).
+# Sent once per welcomed registration, gift or not: the welcome notice tells the gift,
+# so the welcome's own points and coupon events send no notice of their own.
+welcomed = Signal()

@@ -5,6 +5,7 @@ from django.utils.translation import gettext as _
 
 from members.models import Member
 
+from . import signals
 from .coupons import CouponNotIssued, _issue_coupon, coupon_issue
 from .models import Card, Coupon, CouponTemplate, LoyaltySettings
 from .services import _award_points, expiry_for, points_award
@@ -63,4 +64,7 @@ def welcome_grant(*, member: Member, now=None, card: Card | None = None) -> dict
             given["coupon"] = issued if created else None
         except CouponNotIssued:
             pass  # out of stock or inactive: the points still count, the member still joins
+    signals.welcomed.send(
+        sender=Member, member=member, points=given["points"], coupon=given["coupon"]
+    )
     return given

@@ -106,6 +106,57 @@ def test_a_qr_sign_up_gets_the_welcome_offer_once(web):
     assert PointsEntry.objects.filter(member=member, source="welcome").count() == 1
 
 
+def test_the_welcome_gift_is_told_in_one_welcome_notice_not_three(web):
+    from decimal import Decimal
+
+    from campaigns.models import Message
+    from loyalty.models import CouponTemplate, LoyaltySettings
+
+    conf = LoyaltySettings.current()
+    conf.welcome_points = 88
+    conf.welcome_coupon = CouponTemplate.objects.create(
+        name="新人券", kind="cash", value=Decimal("10"), valid_days=30
+    )
+    conf.save()
+    join(web, PHONE, name="王小明")
+    member = Member.objects.get()
+    coupon = member.coupons.get(source="welcome")
+
+    messages = Message.objects.filter(member=member)
+    channels = set(messages.values_list("channel", flat=True))
+    assert "inbox" in channels
+    assert set(messages.values_list("event", flat=True)) == {"welcome"}  # no points/coupon ones
+    assert messages.count() == len(channels)  # one per channel
+    body = messages.get(channel="inbox").body
+    assert member.member_no in body and "王小明" in body
+    assert "88" in body and coupon.display_code in body and "新人券" in body
+    assert messages.get(channel="inbox").data == {
+        "member_no": member.member_no, "points": 88, "code": coupon.code
+    }  # fmt: skip
+    # Points and coupons given later are still told in their own notices.
+    from loyalty.coupons import coupon_issue
+    from loyalty.services import points_award
+
+    points_award(member=member, points=5, key="later", reason="活动")
+    coupon_issue(template=conf.welcome_coupon, member=member, apply_limits=False)
+    later = set(Message.objects.filter(member=member).values_list("event", flat=True))
+    assert later == {"welcome", "points_earned", "coupon_received"}
+
+
+def test_a_welcome_without_a_gift_is_still_one_welcome_notice(web):
+    from campaigns.models import Message
+    from loyalty.models import LoyaltySettings
+
+    conf = LoyaltySettings.current()
+    conf.welcome_points, conf.welcome_coupon = 0, None
+    conf.save()
+    join(web, PHONE)
+    member = Member.objects.get()
+    inbox = Message.objects.get(member=member, channel="inbox")
+    assert inbox.event == "welcome" and member.member_no in inbox.body
+    assert inbox.data == {"member_no": member.member_no, "points": 0, "code": ""}
+
+
 def test_joining_again_after_deleting_the_account_brings_no_second_welcome(web):
     import datetime as dt
 
