@@ -39,7 +39,11 @@ class Message(models.Model):
     MAX_ATTEMPTS = 5
 
     member = models.ForeignKey(
-        Member, on_delete=models.CASCADE, related_name="messages", verbose_name=_("member")
+        Member,
+        on_delete=models.CASCADE,
+        related_name="messages",
+        verbose_name=_("member"),
+        db_index=False,  # message_inbox starts with it
     )
     channel = models.CharField(_("channel"), max_length=16)
     event = models.CharField(_("event"), max_length=20, choices=Event.choices)

@@ -1,5 +1,6 @@
 """Migration operations the apps share."""
 
+from django.db.migrations.operations import AddIndex
 from django.db.migrations.operations.base import Operation
 
 
@@ -37,3 +38,24 @@ class DropIndexIfExists(Operation):
     def deconstruct(self):
         kwargs = {"create": self.create} if self.create else {}
         return self.__class__.__qualname__, [self.name], kwargs
+
+
+class AddIndexConcurrently(AddIndex):
+    """AddIndex, built CONCURRENTLY on PostgreSQL (the tables stay writable while a big
+    table's index is built; the migration must say `atomic = False`), plainly elsewhere."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        model = to_state.apps.get_model(app_label, self.model_name)
+        if self.allow_migrate_model(schema_editor.connection.alias, model):
+            if schema_editor.connection.vendor == "postgresql":
+                schema_editor.add_index(model, self.index, concurrently=True)
+            else:
+                schema_editor.add_index(model, self.index)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        model = from_state.apps.get_model(app_label, self.model_name)
+        if self.allow_migrate_model(schema_editor.connection.alias, model):
+            if schema_editor.connection.vendor == "postgresql":
+                schema_editor.remove_index(model, self.index, concurrently=True)
+            else:
+                schema_editor.remove_index(model, self.index)

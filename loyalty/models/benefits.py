@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from members.models import Member, Store, Tag
+from members.models import Member, Store, Tag, index_where_set
 
 from .core import MONEY, Purchase, Tier
 
@@ -179,9 +179,14 @@ class Coupon(models.Model):
         on_delete=models.PROTECT,
         related_name="coupons",
         verbose_name=_("coupon template"),
+        db_index=False,  # coupon_template_status starts with it
     )
     member = models.ForeignKey(
-        Member, on_delete=models.PROTECT, related_name="coupons", verbose_name=_("member")
+        Member,
+        on_delete=models.PROTECT,
+        related_name="coupons",
+        verbose_name=_("member"),
+        db_index=False,  # coupon_member_status starts with it
     )
     code = models.CharField(_("code"), max_length=16, unique=True, editable=False)
     status = models.CharField(
@@ -203,6 +208,7 @@ class Coupon(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("issued by"),
+        db_index=False,  # coupon_issuer_set: only the rows that have one
     )
     issued_at = models.DateTimeField(_("issued at"), default=timezone.now)
     redeemed_at = models.DateTimeField(_("used at"), null=True, blank=True)
@@ -213,6 +219,7 @@ class Coupon(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("used at store"),
+        db_index=False,  # coupon_store_set: only the rows that have one
     )
     redeemed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -221,6 +228,7 @@ class Coupon(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("verified by"),
+        db_index=False,  # coupon_verifier_set: only the rows that have one
     )
     purchase = models.ForeignKey(
         Purchase,
@@ -229,6 +237,7 @@ class Coupon(models.Model):
         blank=True,
         related_name="coupons",
         verbose_name=_("purchase"),
+        db_index=False,  # coupon_purchase_set: only the rows that have one
     )
     discount = models.DecimalField(_("discount given"), **MONEY, default=0)
 
@@ -246,6 +255,10 @@ class Coupon(models.Model):
             ),
             # Usage report per template.
             models.Index(fields=["template", "status"], name="coupon_template_status"),
+            index_where_set("issued_by", "coupon_issuer_set"),
+            index_where_set("redeemed_store", "coupon_store_set"),
+            index_where_set("redeemed_by", "coupon_verifier_set"),
+            index_where_set("purchase", "coupon_purchase_set"),
         ]
 
     def __str__(self):
@@ -271,7 +284,9 @@ class CouponEvent(models.Model):
         VOIDED = "voided", _("Voided")
         RESTORED = "restored", _("Given back (refund)")
 
-    coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="events")
+    coupon = models.ForeignKey(
+        Coupon, on_delete=models.PROTECT, related_name="events", db_index=False
+    )  # couponevent_coupon_time starts with it
     kind = models.CharField(_("event"), max_length=10, choices=Kind.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -280,12 +295,23 @@ class CouponEvent(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("by"),
+        db_index=False,  # couponevent_actor_set: only the rows that have one
     )
     store = models.ForeignKey(
-        Store, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        Store,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # couponevent_store_set: only the rows that have one
     )
     purchase = models.ForeignKey(
-        Purchase, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        Purchase,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # couponevent_purchase_set: only the rows that have one
     )
     note = models.CharField(_("note"), max_length=255, blank=True)
     at = models.DateTimeField(_("at"), default=timezone.now)
@@ -293,7 +319,12 @@ class CouponEvent(models.Model):
     class Meta:
         verbose_name = _("coupon event")
         verbose_name_plural = _("coupon history")
-        indexes = [models.Index(fields=["coupon", "at"], name="couponevent_coupon_time")]
+        indexes = [
+            models.Index(fields=["coupon", "at"], name="couponevent_coupon_time"),
+            index_where_set("actor", "couponevent_actor_set"),
+            index_where_set("store", "couponevent_store_set"),
+            index_where_set("purchase", "couponevent_purchase_set"),
+        ]
 
     def __str__(self):
         return self.get_kind_display()

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from members.fixed_sql import FixedRead
-from members.models import Member, Store
+from members.models import Member, Store, index_where_set
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
 
@@ -439,6 +439,7 @@ class Purchase(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("staff"),
+        db_index=False,  # purchase_staff_set: only the rows that have one
     )
     external_ref = models.CharField(
         _("reference"),
@@ -488,6 +489,7 @@ class Purchase(models.Model):
             models.Index(fields=["member", "-occurred_at"], name="purchase_member_time"),
             # Reports per store and day.
             models.Index(fields=["store", "occurred_at"], name="purchase_store_time"),
+            index_where_set("staff", "purchase_staff_set"),
         ]
 
     def __str__(self):
@@ -555,7 +557,12 @@ class PointsEntry(models.Model):
     reason = models.CharField(_("reason"), max_length=255, blank=True)
     rule = models.CharField(_("rule applied"), max_length=255, blank=True)
     purchase = models.ForeignKey(
-        Purchase, on_delete=models.PROTECT, null=True, blank=True, related_name="points_entries"
+        Purchase,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="points_entries",
+        db_index=False,  # points_purchase_set: only the rows that have one
     )
     # Another object this entry is for (a coupon, a reward, a check-in), as text so
     # apps above loyalty can point here without loyalty depending on them.
@@ -567,6 +574,7 @@ class PointsEntry(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("by"),
+        db_index=False,  # points_actor_set: only the rows that have one
     )
     created_at = models.DateTimeField(_("at"), default=timezone.now)
 
@@ -595,6 +603,8 @@ class PointsEntry(models.Model):
             ),
             # History on the 360 page, the daily cap.
             models.Index(fields=["member", "-created_at"], name="points_member_time"),
+            index_where_set("purchase", "points_purchase_set"),
+            index_where_set("actor", "points_actor_set"),
         ]
 
     def __str__(self):
@@ -612,14 +622,22 @@ class GrowthEntry(models.Model):
     reason = models.CharField(_("reason"), max_length=255, blank=True)
     idempotency_key = models.CharField(max_length=120, unique=True)
     purchase = models.ForeignKey(
-        Purchase, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        Purchase,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # growth_purchase_set: only the rows that have one
     )
     created_at = models.DateTimeField(_("at"), default=timezone.now)
 
     class Meta:
         verbose_name = _("growth entry")
         verbose_name_plural = _("growth ledger")
-        indexes = [models.Index(fields=["member", "-created_at"], name="growth_member_time")]
+        indexes = [
+            models.Index(fields=["member", "-created_at"], name="growth_member_time"),
+            index_where_set("purchase", "growth_purchase_set"),
+        ]
 
     def __str__(self):
         return f"{self.delta:+d}"
@@ -647,6 +665,7 @@ class TierChange(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("from"),
+        db_index=False,  # tierchange_from_set: only the rows that have one
     )
     to_tier = models.ForeignKey(
         Tier,
@@ -659,7 +678,12 @@ class TierChange(models.Model):
     reason = models.CharField(_("reason"), max_length=16, choices=Reason.choices)
     note = models.CharField(_("note"), max_length=255, blank=True)
     purchase = models.ForeignKey(
-        Purchase, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        Purchase,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # tierchange_purchase_set: only the rows that have one
     )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -668,6 +692,7 @@ class TierChange(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("by"),
+        db_index=False,  # tierchange_actor_set: only the rows that have one
     )
     created_at = models.DateTimeField(_("at"), default=timezone.now)
 
@@ -678,6 +703,9 @@ class TierChange(models.Model):
             models.Index(fields=["member", "-created_at"], name="tierchange_member_time"),
             # Dashboard: upgrades / downgrades per period.
             models.Index(fields=["created_at", "reason"], name="tierchange_time_reason"),
+            index_where_set("from_tier", "tierchange_from_set"),
+            index_where_set("purchase", "tierchange_purchase_set"),
+            index_where_set("actor", "tierchange_actor_set"),
         ]
 
     def __str__(self):
