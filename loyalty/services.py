@@ -121,14 +121,16 @@ def local_day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
 # --- cards ------------------------------------------------------------------
 
 
-_lowest_tier = FixedRead(Tier, "1 = 1", order_by="t0.level", limit=1)
 # Every registration writes these: once as SQL (no save() of their own, no receivers).
 _insert_card = FixedInsert(Card)
 _insert_tier_change = FixedInsert(TierChange)
 
 
 def lowest_tier() -> Tier | None:
-    return _lowest_tier.first()
+    """The lowest tier, as kept with the purchase rules (one stamp read, not a query
+    of the tiers: every registration's card starts here, under SQLite's write lock)."""
+    tiers = purchase_rules().tiers
+    return tiers[0] if tiers else None
 
 
 def card_create(*, member: Member, now: dt.datetime | None = None) -> Card:

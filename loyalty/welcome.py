@@ -7,8 +7,8 @@ from members.models import Member
 
 from . import signals
 from .coupons import CouponNotIssued, _issue_coupon, coupon_issue
-from .models import Card, Coupon, CouponTemplate, LoyaltySettings
-from .services import _award_points, expiry_for, points_award
+from .models import Card, Coupon, CouponTemplate
+from .services import _award_points, expiry_for, points_award, purchase_rules
 
 # Members who come in from the old system (import) or are typed in by staff in the
 # admin already had their welcome, or never asked for one.
@@ -26,7 +26,7 @@ def welcome_grant(*, member: Member, now=None, card: Card | None = None) -> dict
 
     `card`: the member's card when the caller's transaction holds it (registration:
     the card made in that transaction), so nothing is locked or read again here."""
-    conf = LoyaltySettings.current()
+    conf = purchase_rules().conf  # kept beside the rules' stamp: read-only
     now = now or timezone.now()
     given = {"points": 0, "coupon": None}
     # Keyed by the phone, not the member: deleting the account and joining again with
