@@ -28,6 +28,7 @@ from .services import (
     _upgrade_if_qualified,
     expiry_for,
     growth_award,
+    person_key,
     points_award,
 )
 
@@ -138,25 +139,28 @@ def award_action(
 ) -> tuple[PointsEntry | None, bool]:
     """Points, and the settings' growth value, for an action a member can do once
     (complete the profile, follow the official account, bind WeChat). The keys are per
-    member and action: never twice. Returns the points entry (None without points)."""
+    person (person_key: the phone) and action: never twice, also not after deleting the
+    account and joining again. Returns the points entry (None without points)."""
     growth = LoyaltySettings.current().action_growth
     if points <= 0 and growth <= 0:
         return None, False
+    key = f"action:{person_key(member)}:{action}"
+    # Before the keys were per person they were per member row: given under that key,
+    # it is given.
+    if given := _existing_entry(f"action:{member.pk}:{action}"):
+        return given, False
     with transaction.atomic():
         entry, created = None, False
         if points > 0:
             entry, created = points_award(
                 member=member,
                 points=points,
-                key=f"action:{member.pk}:{action}",
+                key=key,
                 reason=reason,
                 source=f"action:{action}",
                 now=now,
             )
-        growth_award(
-            member=member, growth=growth, key=f"action:{member.pk}:{action}:growth",
-            reason=reason, now=now,
-        )  # fmt: skip
+        growth_award(member=member, growth=growth, key=f"{key}:growth", reason=reason, now=now)
     return entry, created
 
 
@@ -232,16 +236,19 @@ def referral_register(*, invitee: Member, now=None) -> Referral | None:
         referrer=referrer, invitee=invitee, status=status, created_at=now
     )
     if status == Referral.Status.REWARDED and conf.referral_points_on_registration:
-        points_award(
+        # Per friend's phone: a friend who deletes the account and joins again through
+        # the link brings the referrer nothing more.
+        _entry, created = points_award(
             member=referrer,
             points=conf.referral_points_on_registration,
-            key=f"referral:{invitee.pk}:registered",
+            key=f"referral:{person_key(invitee)}:registered",
             reason=_("A friend registered with your referral link"),
             source=f"referral:{invitee.member_no}",
             now=now,
         )
-        referral.registered_points = conf.referral_points_on_registration
-        referral.save(update_fields=["registered_points"])
+        if created:
+            referral.registered_points = conf.referral_points_on_registration
+            referral.save(update_fields=["registered_points"])
     return referral
 
 
@@ -259,7 +266,7 @@ def referral_first_purchase(
         return
     if referral.first_purchase_at is not None:
         return
-    friend_key = f"referral:{invitee.pk}:first_purchase:friend"
+    friend_key = f"referral:{person_key(invitee)}:first_purchase:friend"
     if conf.referral_points_friend_first_purchase and not _existing_entry(friend_key):
         _add_lot(
             card,
@@ -276,7 +283,7 @@ def referral_first_purchase(
         points_award(
             member=referral.referrer,
             points=conf.referral_points_referrer_first_purchase,
-            key=f"referral:{invitee.pk}:first_purchase:referrer",
+            key=f"referral:{person_key(invitee)}:first_purchase:referrer",
             reason=_("Your friend made their first purchase"),
             source=f"referral:{invitee.member_no}",
             now=now,

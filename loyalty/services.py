@@ -118,6 +118,16 @@ def local_day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     return _local_midnight(day), _local_midnight(day + dt.timedelta(days=1))
 
 
+def person_key(member: Member) -> str:
+    """Who a once-only reward is for: the phone (its keyed hash), not the member row.
+
+    Deleting the account and joining again with the same number makes a new member;
+    keyed by the phone, the welcome gift, the profile and action points and the
+    referral rewards are not given to the same person twice. (Erasure clears the
+    member's phone hash; the keys already in the ledger keep it.)"""
+    return member.phone_hash or f"member-{member.pk}"
+
+
 # --- cards ------------------------------------------------------------------
 
 

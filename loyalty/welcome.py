@@ -8,7 +8,7 @@ from members.models import Member
 from . import signals
 from .coupons import CouponNotIssued, _issue_coupon, coupon_issue
 from .models import Card, Coupon, CouponTemplate
-from .services import _award_points, expiry_for, points_award, purchase_rules
+from .services import _award_points, expiry_for, person_key, points_award, purchase_rules
 
 # Members who come in from the old system (import) or are typed in by staff in the
 # admin already had their welcome, or never asked for one.
@@ -29,9 +29,7 @@ def welcome_grant(*, member: Member, now=None, card: Card | None = None) -> dict
     conf = purchase_rules().conf  # kept beside the rules' stamp: read-only
     now = now or timezone.now()
     given = {"points": 0, "coupon": None}
-    # Keyed by the phone, not the member: deleting the account and joining again with
-    # the same number does not bring a second welcome gift.
-    key = f"welcome:{member.phone_hash or f'member-{member.pk}'}"
+    key = f"welcome:{person_key(member)}"  # rejoining with the number brings no second gift
     if conf.welcome_points:
         points = {
             "points": conf.welcome_points,

@@ -42,4 +42,3 @@ def test_a_lookup_of_one_value_uses_its_index(query, index):
             cursor.execute("SET LOCAL enable_seqscan = off")
     plan = query().explain()
     assert index in plan, plan
-

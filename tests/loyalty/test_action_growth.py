@@ -55,7 +55,7 @@ def test_the_profile_gives_its_growth_once(me, member, growth_basis):
     me.post("/me/profile/", {**data, "birthday": "1995-03-09"})
     rows = GrowthEntry.objects.filter(member=member)
     assert [(r.delta, r.idempotency_key) for r in rows] == [
-        (10, f"action:{member.pk}:profile:growth")
+        (10, f"action:{member.phone_hash}:profile:growth")
     ]
     assert card_of(member).tier == growth_basis  # 10 reaches the second tier at once
     assert PointsEntry.objects.filter(member=member, source="action:profile").count() == 1

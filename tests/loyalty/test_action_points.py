@@ -34,7 +34,7 @@ def test_completing_the_profile_gives_the_points_once(member, conf, assert_ledge
     assert (entry.kind, entry.remaining, entry.idempotency_key) == (
         "earn",
         conf.profile_points,
-        f"action:{member.pk}:profile",
+        f"action:{member.phone_hash}:profile",
     )
 
     # Edited again, emptied and filled in again: still once.
@@ -100,3 +100,29 @@ def test_the_same_action_of_two_members_pays_each(member, store):
 def test_an_action_worth_nothing_writes_nothing(member):
     assert award_action(member=member, action="follow_oa", points=0, reason="x") == (None, False)
     assert not PointsEntry.objects.exists()
+
+
+def test_the_profile_points_are_not_given_again_after_deleting_the_account(store, conf):
+    from members.services import member_erase, member_join
+
+    conf.profile_points = 40
+    conf.save()
+    member = MemberFactory(store=store, name="", gender="", birthday=None)
+    phone = member.phone
+    member_update(member=member, actor=None, name="韩梅梅", gender="F", birthday=BIRTHDAY)
+    assert action_entries(member) == [("action:profile", 40)]
+    member_erase(member=member, actor=None)
+
+    again, _created = member_join(phone=phone, consent_version="v1")
+    member_update(member=again, actor=None, name="韩梅梅", gender="F", birthday=BIRTHDAY)
+    assert action_entries(again) == []
+
+
+def test_a_profile_rewarded_under_the_old_per_member_key_is_not_rewarded_again(store, conf):
+    member = MemberFactory(store=store, name="韩梅梅", gender="F", birthday=BIRTHDAY)
+    PointsEntry.objects.filter(member=member).delete()  # the receiver's, under the new key
+    entry, created = award_action(member=member, action="probe", points=5, reason="旧")
+    assert created
+    PointsEntry.objects.filter(pk=entry.pk).update(idempotency_key=f"action:{member.pk}:probe")
+    again, created = award_action(member=member, action="probe", points=5, reason="旧")
+    assert (again.pk, created) == (entry.pk, False)

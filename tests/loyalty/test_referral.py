@@ -101,7 +101,7 @@ def test_a_friend_registered_with_the_code_is_linked_and_rewards_the_referrer(
     assert (entry.kind, entry.delta, entry.idempotency_key) == (
         "earn",
         50,
-        f"referral:{friend.pk}:registered",
+        f"referral:{friend.phone_hash}:registered",
     )
     assert (card_of(referrer).points_balance, card_of(friend).points_balance) == (50, 0)
     assert_ledger_ok()
@@ -138,6 +138,29 @@ def test_the_first_purchase_rewards_both_once(referrer, rewards, assert_ledger_o
     assert referral_points(friend) == [30] and referral_points(referrer) == [50, 100]
     assert card_of(friend).points_balance == 10 + 30 + 20
     assert card_of(referrer).points_balance == 150
+    assert_ledger_ok()
+
+
+def test_a_friend_who_deletes_the_account_and_joins_again_earns_nobody_anything_more(
+    referrer, rewards, assert_ledger_ok
+):
+    from members.services import member_erase, member_join
+
+    friend = friend_of(referrer)
+    phone = friend.phone
+    purchase_record(member=friend, amount="10.00", external_ref="F-1")
+    assert referral_points(referrer) == [50, 100]
+    member_erase(member=friend, actor=None)
+
+    again, created = member_join(phone=phone, consent_version="v1", referred_by=referrer)
+    assert created and again.pk != friend.pk
+    assert Referral.objects.get(invitee=again).registered_points == 0
+    purchase_record(member=again, amount="10.00", external_ref="F-2")
+    assert referral_points(referrer) == [50, 100]  # neither reward a second time
+    assert referral_points(again) == []  # nor the friend's first-purchase bonus
+    welcome = sum(PointsEntry.objects.filter(member=again, source="welcome").values_list(
+        "delta", flat=True))  # fmt: skip
+    assert card_of(again).points_balance == 10 + welcome  # the purchase's own points
     assert_ledger_ok()
 
 
