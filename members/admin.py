@@ -135,7 +135,7 @@ class StoreAdmin(admin.ModelAdmin):
 
     def poster_png(self, request, pk):
         store, guide = self._poster_target(request, pk)
-        png = posters.qr_png_for(posters.join_link(request, store, guide))
+        png = posters.poster_png(posters.join_link(request, store, guide), store=store, guide=guide)
         name = f"join-{store.code}" + (f"-{guide.pk}" if guide else "")
         response = HttpResponse(png, content_type="image/png")
         response["Content-Disposition"] = f'attachment; filename="{name}.png"'

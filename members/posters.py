@@ -1,13 +1,30 @@
 """QR posters for the counter: a store's join link, or a staff member's (their sign-ups
 are credited to them as guide). Made in the admin, printed in the store."""
 
+import io
+import logging
+from functools import cache
 from urllib.parse import urlencode
 
+import segno
 from django.conf import settings
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from .barcodes import qr_png
 from .models import Store, User
+
+log = logging.getLogger(__name__)
+
+# The PNG poster's lettering: the Simplified Chinese face of Debian's fonts-noto-cjk
+# (`make system-deps` installs it; docs/operations.md), else WenQuanYi.
+FONTS = [
+    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc", "Noto Sans CJK SC"),
+    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", "Noto Sans CJK SC"),
+    ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", ""),
+]
+BRAND = (140, 29, 47)  # the HTML poster's #8c1d2f
+WIDTH, HEIGHT = 1200, 1700  # A5 portrait at ~200 dpi
 
 
 def guide_of(store: Store, staff_param: str) -> User | None:
@@ -44,5 +61,57 @@ def join_link(request, store: Store, guide: User | None = None) -> str:
     return request.build_absolute_uri(path)
 
 
-def qr_png_for(link: str) -> bytes:
-    return qr_png(link)
+@cache
+def _font_face() -> tuple[str, int] | None:
+    """(font file, face index) of the first usable font in FONTS, or None."""
+    from PIL import ImageFont
+
+    for path, family in FONTS:
+        for index in range(10):  # the faces of a collection (.ttc)
+            try:
+                font = ImageFont.truetype(path, 20, index=index)
+            except OSError:
+                break
+            if not family or font.getname()[0] == family:
+                return path, index
+    log.warning("No CJK font for the PNG posters (install fonts-noto-cjk): QR code only")
+    return None
+
+
+def poster_png(link: str, *, store: Store, guide: User | None = None) -> bytes:
+    """The poster as a PNG, as the print-ready page lays it out: the store's name, "scan
+    to join", the QR code of the join link, what members get, the guide. Without a CJK
+    font on the server it is the QR code alone (a warning in the log)."""
+    face = _font_face()
+    if face is None:
+        return qr_png(link)
+    from PIL import Image, ImageDraw, ImageFont
+
+    def font(size):
+        return ImageFont.truetype(face[0], size, index=face[1])
+
+    image = Image.new("RGB", (WIDTH, HEIGHT), "white")
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 0, WIDTH, 70), fill=BRAND)
+
+    def line(text, y, size, fill=(34, 34, 34)):
+        while size > 16 and draw.textlength(text, font=font(size)) > WIDTH - 120:
+            size -= 4  # a long store name: smaller, never cut
+        draw.text((WIDTH // 2, y), text, font=font(size), fill=fill, anchor="mt")
+
+    line(store.name, 140, 88)
+    line(_("Scan to join as a member"), 270, 52, BRAND)
+    out = io.BytesIO()
+    segno.make_qr(link, error="q").save(out, kind="png", scale=1, border=4)
+    code = Image.open(out)
+    side = 820 // code.width * code.width  # whole pixels per module: sharp edges
+    image.paste(code.convert("RGB").resize((side, side), Image.NEAREST), ((WIDTH - side) // 2, 370))
+    below = 370 + side + 50
+    line(_("Points on every purchase · member prices · birthday gift"), below, 38)
+    if guide is not None:
+        name = guide.staff_profile.display_name or guide.username
+        line(_("Your guide: %(name)s") % {"name": name}, below + 70, 38)
+    line(link, HEIGHT - 70, 22, (119, 119, 119))
+    result = io.BytesIO()
+    image.save(result, format="PNG", optimize=True)
+    return result.getvalue()

@@ -64,6 +64,52 @@ def test_the_poster_png_decodes_to_the_join_link(owner_web, store, settings):
     assert [r.text for r in found] == ["https://vip.example.com/join/?store=SH01"]
 
 
+def _png(owner_web, store, query=""):
+    from io import BytesIO
+
+    from PIL import Image
+
+    response = owner_web.get(f"/admin/members/store/{store.pk}/poster.png{query}")
+    assert response.status_code == 200
+    return Image.open(BytesIO(response.content)).convert("L")
+
+
+def _inked(image, box) -> bool:
+    return image.crop(box).getextrema()[0] < 128  # something dark drawn there
+
+
+def test_the_poster_png_is_the_poster_with_the_store_name_when_a_cjk_font_is_there(
+    owner_web, store, clerk
+):
+    from members import posters
+
+    if posters._font_face() is None:
+        pytest.skip("no CJK font on this machine (make system-deps installs fonts-noto-cjk)")
+    plain = _png(owner_web, store)
+    assert plain.size == (posters.WIDTH, posters.HEIGHT)  # A5 portrait, not the bare code
+    name_band, guide_band = (0, 120, posters.WIDTH, 250), (0, 1330, posters.WIDTH, 1420)
+    assert _inked(plain, name_band) and not _inked(plain, guide_band)
+    store.name = "另一家店的名字"
+    store.save()
+    renamed = _png(owner_web, store)
+    assert renamed.crop(name_band).tobytes() != plain.crop(name_band).tobytes()
+    assert _inked(_png(owner_web, store, f"?staff={clerk.pk}"), guide_band)  # the guide line
+
+
+def test_without_a_cjk_font_the_png_is_the_qr_code_alone(owner_web, store, monkeypatch, settings):
+    zxingcpp = pytest.importorskip("zxingcpp")
+    from members import posters
+
+    monkeypatch.setattr(posters, "FONTS", [("/nonexistent/font.ttc", "")])
+    posters._font_face.cache_clear()
+    try:
+        image = _png(owner_web, store)
+    finally:
+        posters._font_face.cache_clear()
+    assert image.size[0] == image.size[1]  # the square code
+    assert [r.text for r in zxingcpp.read_barcodes(image)] == ["http://testserver/join/?store=SH01"]
+
+
 def test_clerks_get_no_posters_and_unknown_stores_404(web, clerk, owner, store):
     web.force_login(clerk)
     assert web.get(f"/admin/members/store/{store.pk}/poster/").status_code == 302  # no admin
