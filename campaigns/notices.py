@@ -148,11 +148,11 @@ def welcome(sender, member, points=0, coupon=None, **kwargs):
         if coupon is not None:
             parts.append(_("Your welcome coupon: %(coupon)s") % {"coupon": _coupon_text(coupon)})
         title = _("Welcome")
+        # Chinese sentences follow each other without a space; others take one.
+        body = ("" if (translation.get_language() or "").startswith("zh") else " ").join(parts)
     pk, no = member.pk, member.member_no
     data = {"member_no": no, "points": points, "code": coupon.code if coupon else ""}
-    notices_enqueue(
-        [(pk, f"welcome:{pk}", title, " ".join(parts), data)], event=Message.Event.WELCOME
-    )
+    notices_enqueue([(pk, f"welcome:{pk}", title, body, data)], event=Message.Event.WELCOME)
 
 
 def purchase_recorded(sender, purchase_id, member_id, purchase=None, **kwargs):

@@ -130,6 +130,7 @@ def test_the_welcome_gift_is_told_in_one_welcome_notice_not_three(web):
     body = messages.get(channel="inbox").body
     assert member.member_no in body and "王小明" in body
     assert "88" in body and coupon.display_code in body and "新人券" in body
+    assert "。新人礼" in body  # Chinese sentences without a space between them
     assert messages.get(channel="inbox").data == {
         "member_no": member.member_no, "points": 88, "code": coupon.code
     }  # fmt: skip
