@@ -15,7 +15,16 @@ from django.utils.translation import gettext as _
 from members.models import Member
 
 from .coupons import CouponNotIssued, coupon_issue
-from .models import Card, CheckIn, Coupon, LoyaltySettings, PointsEntry, Purchase, Referral
+from .models import (
+    Card,
+    CheckIn,
+    Coupon,
+    GrowthEntry,
+    LoyaltySettings,
+    PointsEntry,
+    Purchase,
+    Referral,
+)
 from .services import (
     LoyaltyError,
     _add_growth,
@@ -145,9 +154,14 @@ def award_action(
     if points <= 0 and growth <= 0:
         return None, False
     key = f"action:{person_key(member)}:{action}"
-    # Before the keys were per person they were per member row: given under that key,
-    # it is given.
-    if given := _existing_entry(f"action:{member.pk}:{action}"):
+    # Given to this member already, under any key (an earlier phone number's, or the
+    # per-member keys used before): not again. The person key covers a new member
+    # with the same phone (deleted and joined again).
+    given = PointsEntry.objects.filter(member=member, source=f"action:{action}").first()
+    if given is not None or GrowthEntry.objects.filter(
+        member=member, idempotency_key__startswith="action:",
+        idempotency_key__endswith=f":{action}:growth",
+    ).exists():  # fmt: skip
         return given, False
     with transaction.atomic():
         entry, created = None, False

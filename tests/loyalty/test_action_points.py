@@ -126,3 +126,13 @@ def test_a_profile_rewarded_under_the_old_per_member_key_is_not_rewarded_again(s
     PointsEntry.objects.filter(pk=entry.pk).update(idempotency_key=f"action:{member.pk}:probe")
     again, created = award_action(member=member, action="probe", points=5, reason="旧")
     assert (again.pk, created) == (entry.pk, False)
+
+
+def test_a_new_phone_number_does_not_earn_the_profile_points_again(store, conf):
+    conf.profile_points = 40
+    conf.save()
+    member = MemberFactory(store=store, name="", gender="", birthday=None)
+    member = member_update(member=member, actor=None, name="韩梅梅", gender="F", birthday=BIRTHDAY)
+    member = member_update(member=member, actor=None, phone="13600001111")
+    member_update(member=member, actor=None, name="韩梅")
+    assert action_entries(member) == [("action:profile", 40)]
