@@ -304,3 +304,27 @@ def test_a_busy_lock_or_a_failed_checkpoint_never_fails_the_committed_transactio
         Store.objects.create(code="CK5", name="检查点")
     assert Store.objects.filter(code="CK5").exists()
     assert _lock_free(connection._lock_path())
+
+
+def test_a_failed_checkpoint_is_tried_again_at_the_next_commit(checkpoints, monkeypatch):
+    import sqlite3
+
+    sqlite_base, seen = checkpoints
+    monkeypatch.setattr(sqlite_base, "CHECKPOINT_ROWS", 2)
+    spy = sqlite_base.DatabaseWrapper._checkpoint
+    failures = [sqlite3.OperationalError("database table is locked")]
+
+    def once_broken(self):
+        if failures:
+            seen.append("failed")
+            raise failures.pop()
+        return spy(self)
+
+    monkeypatch.setattr(sqlite_base.DatabaseWrapper, "_checkpoint", once_broken)
+    for i in range(2):
+        with transaction.atomic():
+            Store.objects.create(code=f"CF{i}", name="检查点")
+    assert seen == ["failed"]
+    with transaction.atomic():
+        Store.objects.create(code="CF2", name="检查点")  # 3 rows since: still due
+    assert seen == ["failed", "unlocked"]

@@ -151,7 +151,6 @@ class DatabaseWrapper(base.DatabaseWrapper):
         finally:
             if not held:
                 self._drop_writer_lock()
-                self._checkpoint_if_due()
 
     def _start_transaction_under_autocommit(self):
         self._take_writer_lock()
@@ -186,14 +185,15 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def _checkpoint_if_due(self) -> None:
         """A PASSIVE checkpoint once this connection has changed CHECKPOINT_ROWS rows
         since its last; under the lock file when the log has grown past CATCH_UP_FRAMES."""
-        conn = self.connection
-        if conn is None or conn.in_transaction or self._lock_path() is None:
-            return
-        changed = conn.total_changes
-        if changed - self._rows_checkpointed < CHECKPOINT_ROWS:
-            return
-        self._rows_checkpointed = changed
+        # Only after a COMMIT (autocommit writes count towards it): after an autocommit
+        # INSERT ... RETURNING its statement may still be open, and the checkpoint fails.
         try:
+            conn = self.connection
+            if conn is None or conn.in_transaction or self._lock_path() is None:
+                return
+            changed = conn.total_changes
+            if changed - self._rows_checkpointed < CHECKPOINT_ROWS:
+                return
             if self._checkpoint() >= CATCH_UP_FRAMES:
                 # No writer appends meanwhile, so it copies the rest; a writer that
                 # keeps the lock longer than CATCH_UP_WAIT leaves it to the next time.
@@ -202,6 +202,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
                     self._checkpoint()
                 finally:
                     self._drop_writer_lock()
+            self._rows_checkpointed = changed  # a failed one is tried again next COMMIT
         except (base.Database.Error, OperationalError) as exc:
             log.debug("SQLite checkpoint left to the next one: %s", exc)
 
