@@ -95,6 +95,7 @@ def poster_png(link: str, *, store: Store, guide: User | None = None) -> bytes:
     draw.rectangle((0, 0, WIDTH, 70), fill=BRAND)
 
     def line(text, y, size, fill=(34, 34, 34)):
+        text = " ".join(text.split())  # one line: a line break in a name cannot be drawn
         while size > 16 and draw.textlength(text, font=font(size)) > WIDTH - 120:
             size -= 4  # a long store name: smaller, never cut
         draw.text((WIDTH // 2, y), text, font=font(size), fill=fill, anchor="mt")

@@ -96,6 +96,13 @@ def test_the_poster_png_is_the_poster_with_the_store_name_when_a_cjk_font_is_the
     assert _inked(_png(owner_web, store, f"?staff={clerk.pk}"), guide_band)  # the guide line
 
 
+def test_a_store_name_with_a_line_break_still_makes_a_poster(owner_web, store):
+    store.name = "静安\r\n旗舰店"
+    store.save()
+    response = owner_web.get(f"/admin/members/store/{store.pk}/poster.png")
+    assert response.status_code == 200 and response.content.startswith(b"\x89PNG")
+
+
 def test_without_a_cjk_font_the_png_is_the_qr_code_alone(owner_web, store, monkeypatch, settings):
     zxingcpp = pytest.importorskip("zxingcpp")
     from members import posters
