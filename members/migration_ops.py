@@ -47,15 +47,13 @@ class AddIndexConcurrently(AddIndex):
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         model = to_state.apps.get_model(app_label, self.model_name)
         if self.allow_migrate_model(schema_editor.connection.alias, model):
-            if schema_editor.connection.vendor == "postgresql":
-                schema_editor.add_index(model, self.index, concurrently=True)
-            else:
-                schema_editor.add_index(model, self.index)
+            schema_editor.add_index(model, self.index, **self._how(schema_editor))
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         model = from_state.apps.get_model(app_label, self.model_name)
         if self.allow_migrate_model(schema_editor.connection.alias, model):
-            if schema_editor.connection.vendor == "postgresql":
-                schema_editor.remove_index(model, self.index, concurrently=True)
-            else:
-                schema_editor.remove_index(model, self.index)
+            schema_editor.remove_index(model, self.index, **self._how(schema_editor))
+
+    @staticmethod
+    def _how(schema_editor) -> dict:
+        return {"concurrently": True} if schema_editor.connection.vendor == "postgresql" else {}
