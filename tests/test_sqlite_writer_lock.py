@@ -241,7 +241,7 @@ def test_a_checkpoint_runs_after_commit_once_enough_rows_changed_outside_the_loc
     checkpoints, monkeypatch
 ):
     sqlite_base, seen = checkpoints
-    monkeypatch.setattr(sqlite_base, "CHECKPOINT_ROWS", 3)
+    monkeypatch.setattr(sqlite_base.DatabaseWrapper, "checkpoint_rows", 3)
     for i in range(2):
         with transaction.atomic():
             Store.objects.create(code=f"CK{i}", name="检查点")
@@ -257,7 +257,7 @@ def test_a_checkpoint_runs_after_commit_once_enough_rows_changed_outside_the_loc
 
 def test_a_long_log_is_caught_up_under_the_lock_so_it_can_start_again(checkpoints, monkeypatch):
     sqlite_base, seen = checkpoints
-    monkeypatch.setattr(sqlite_base, "CHECKPOINT_ROWS", 1)
+    monkeypatch.setattr(sqlite_base.DatabaseWrapper, "checkpoint_rows", 1)
     monkeypatch.setattr(sqlite_base, "CATCH_UP_FRAMES", 1)  # any log is "long"
     with transaction.atomic():
         Store.objects.create(code="CK3", name="检查点")
@@ -276,7 +276,7 @@ def test_a_busy_lock_or_a_failed_checkpoint_never_fails_the_committed_transactio
     import sqlite3
 
     sqlite_base, seen = checkpoints
-    monkeypatch.setattr(sqlite_base, "CHECKPOINT_ROWS", 1)
+    monkeypatch.setattr(sqlite_base.DatabaseWrapper, "checkpoint_rows", 1)
     monkeypatch.setattr(sqlite_base, "CATCH_UP_FRAMES", 1)
     holder = os.open(connection._lock_path(), os.O_RDWR | os.O_CREAT, 0o600)
     passive = sqlite_base.DatabaseWrapper._checkpoint  # the spy
@@ -310,7 +310,7 @@ def test_a_failed_checkpoint_is_tried_again_at_the_next_commit(checkpoints, monk
     import sqlite3
 
     sqlite_base, seen = checkpoints
-    monkeypatch.setattr(sqlite_base, "CHECKPOINT_ROWS", 2)
+    monkeypatch.setattr(sqlite_base.DatabaseWrapper, "checkpoint_rows", 2)
     spy = sqlite_base.DatabaseWrapper._checkpoint
     failures = [sqlite3.OperationalError("database table is locked")]
 
@@ -328,3 +328,35 @@ def test_a_failed_checkpoint_is_tried_again_at_the_next_commit(checkpoints, monk
     with transaction.atomic():
         Store.objects.create(code="CF2", name="检查点")  # 3 rows since: still due
     assert seen == ["failed", "unlocked"]
+
+
+def test_a_bulk_run_checkpoints_less_often_and_collects_less_and_both_come_back(
+    checkpoints, monkeypatch
+):
+    """members.bulk.bulk_run (the import's): a checkpoint after BULK_CHECKPOINT_ROWS
+    rows instead of after every few, a young generation of BULK_GC_THRESHOLD objects;
+    as they were afterwards, also when the run fails."""
+    import gc
+
+    from members import bulk
+
+    sqlite_base, seen = checkpoints
+    monkeypatch.setattr(sqlite_base.DatabaseWrapper, "checkpoint_rows", 2)
+    monkeypatch.setattr(bulk, "BULK_CHECKPOINT_ROWS", 5)
+    threshold = gc.get_threshold()
+    with pytest.raises(RuntimeError), bulk.bulk_run():
+        assert gc.get_threshold()[0] == bulk.BULK_GC_THRESHOLD
+        assert gc.get_freeze_count() > 0  # what was there before is not walked again
+        for i in range(4):
+            with transaction.atomic():
+                Store.objects.create(code=f"BK{i}", name="批量")
+        assert seen == []  # 4 rows: a till's connection would have checkpointed twice
+        with transaction.atomic():
+            Store.objects.create(code="BK4", name="批量")
+        assert seen == ["unlocked"]
+        raise RuntimeError("the run fails")
+    assert gc.get_threshold() == threshold and gc.get_freeze_count() == 0
+    for i in range(2):
+        with transaction.atomic():
+            Store.objects.create(code=f"BA{i}", name="批量后")
+    assert seen == ["unlocked", "unlocked"]  # every 2 rows again

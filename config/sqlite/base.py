@@ -121,6 +121,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
     _writer_lock = None  # the open lock file, while this connection's transaction holds it
     _warned = False  # class-wide: the warning about an unusable lock file, once
     _rows_checkpointed = 0  # the connection's total_changes at its last checkpoint
+    checkpoint_rows = CHECKPOINT_ROWS  # raised for a bulk writer's run (members.bulk.bulk_run)
 
     def get_new_connection(self, conn_params):
         conn = super().get_new_connection(conn_params)
@@ -192,7 +193,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
             if conn is None or conn.in_transaction or self._lock_path() is None:
                 return
             changed = conn.total_changes
-            if changed - self._rows_checkpointed < CHECKPOINT_ROWS:
+            if changed - self._rows_checkpointed < self.checkpoint_rows:
                 return
             if self._checkpoint() >= CATCH_UP_FRAMES:
                 # No writer appends meanwhile, so it copies the rest; a writer that

@@ -69,11 +69,14 @@ class Table:
 
     def rows(self) -> Iterator[tuple[int, list]]:
         """(line, cells) of every data row after the header; empty rows are skipped."""
-        raw = _csv_rows(self) if self.format == "csv" else _xlsx_rows(self)
-        for line, cells in raw:
-            if line <= self.header_line or not _has_value(cells):
-                continue
-            yield line, cells
+        if self.format == "csv":  # text cells only: a row with any non-empty one
+            for line, cells in _csv_rows(self):
+                if line > self.header_line and any(cells):
+                    yield line, cells
+            return
+        for line, cells in _xlsx_rows(self):
+            if line > self.header_line and _has_value(cells):
+                yield line, cells
 
 
 def open_table(opener: Opener, name: str, is_header: Callable[[list], bool]) -> Table:

@@ -35,6 +35,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members.audit import audit_record
+from members.bulk import bulk_run
 from members.models import Store, User
 
 from ..models import ImportJob, ImportRowError
@@ -215,7 +216,8 @@ def import_job_run(*, job_id: int, chunk_size: int | None = CHUNK) -> ImportJob 
     if job is None:
         return None
     try:
-        _run(job, token, chunk_size or default_chunk())
+        with bulk_run():
+            _run(job, token, chunk_size or default_chunk())
     except LostClaim:
         log.warning("import %s: taken over by another run; stopping", job_id)
     except UnusableFile as exc:

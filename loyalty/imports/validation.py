@@ -179,28 +179,22 @@ def _not_a_date(value, raw: str) -> Problem:
     return Problem(_("“%(value)s” is not a date (write it as 1990-01-02).") % {"value": value})
 
 
+_PLAIN_MOMENT = re.compile(
+    r"(\d{4})([-/])(\d{1,2})\2(\d{1,2}) (\d{1,2}):(\d{1,2})(?::(\d{1,2}))?", re.A
+)
+
+
 def _plain_moment(value: str, tz) -> dt.datetime | None:
-    """2025/10/15 10:15 or 2025-10-15 10:15:00 (what Excel and most systems write),
-    without the regex; None for anything else, which then goes the long way."""
-    parts = value.split(" ")
-    if len(parts) != 2:
+    """2025/10/15 10:15 or 2025-10-15 10:15:00 (what Excel and most systems write), one
+    match without the normalising; None for anything else, which then goes the long way."""
+    found = _PLAIN_MOMENT.fullmatch(value)
+    if found is None:
         return None
-    date, time = parts
-    ymd = date.split("-" if "-" in date else "/")
-    hms = time.split(":")
-    if (
-        len(ymd) != 3
-        or not 2 <= len(hms) <= 3
-        or len(ymd[0]) != 4
-        or not all(0 < len(p) <= 2 and p.isdigit() for p in (*ymd[1:], *hms))
-        or not ymd[0].isdigit()
-    ):
-        return None
+    year, _sep, month, day, hour, minute, second = found.groups()
     try:
         return dt.datetime(
-            int(ymd[0]), int(ymd[1]), int(ymd[2]), int(hms[0]), int(hms[1]),
-            int(hms[2]) if len(hms) == 3 else 0, tzinfo=tz,
-        )  # fmt: skip
+            int(year), int(month), int(day), int(hour), int(minute), int(second or 0), tzinfo=tz
+        )
     except ValueError:
         raise Problem(_("“%(value)s” is not a date.") % {"value": value}) from None
 
@@ -321,16 +315,20 @@ class Validator:
 
     def phone_of(self, cells: list) -> str | None:
         """The row's normalised phone, or None (no phone, or a bad one): the pre-pass."""
-        for index, key, _header in self.columns:
-            if key == "phone":
-                raw = phones.phone_text(cells[index] if index < len(cells) else None)
-                if not raw:
-                    return None
-                try:
-                    return phones.normalize(raw)
-                except ValidationError:
-                    return None
-        return None
+        index = self.phone_index
+        if index is None:
+            return None
+        raw = phones.phone_text(cells[index] if index < len(cells) else None)
+        if not raw:
+            return None
+        try:
+            return phones.normalize(raw)
+        except ValidationError:
+            return None
+
+    @cached_property
+    def phone_index(self) -> int | None:
+        return next((index for index, key, _header in self.columns if key == "phone"), None)
 
     @cached_property
     def order_index(self) -> int | None:

@@ -23,6 +23,7 @@ Rules:
 """
 
 import datetime as dt
+import os
 import secrets
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -77,6 +78,14 @@ def member_number(body: int | None = None) -> str:
     digits = [ord(c) - 48 for c in reversed(body)]
     total = sum(_DOUBLED[d] for d in digits[0::2]) + sum(digits[1::2])
     return body + str((10 - total % 10) % 10)
+
+
+def random_bodies(count: int) -> list[int]:
+    """`count` random member number bodies (what secrets.randbelow gives, one read of the
+    system's random source for all: a call each was a third of drawing a number). The
+    modulo's bias, 2^64 mod 9 x 10^7 in 2^64, is below 10^-11."""
+    raw = os.urandom(8 * count)
+    return [int.from_bytes(raw[i : i + 8], "little") % _SPAN + _LOW for i in range(0, 8 * count, 8)]
 
 
 class Taken:
@@ -185,9 +194,9 @@ class Taken:
         """`count` free member numbers (call refresh() first)."""
         numbers = []
         while len(numbers) < count:
-            body = secrets.randbelow(_SPAN) + _LOW
-            if self._mark(body):
-                numbers.append(member_number(body))
+            for body in random_bodies(count - len(numbers)):
+                if self._mark(body):
+                    numbers.append(member_number(body))
         return numbers
 
 
@@ -254,6 +263,7 @@ class MemberWriter:
         self.actor_id = actor.pk if actor is not None else None
         self.default_store_id = job.store_id
         self.source = f"import:{job.pk}"
+        self.encrypt = crypto.encrypter()
         self.reason = _("Opening balance from the previous system")
         self.fetch = ["pk", "member_no", "phone_hash", "name", "gender", "birthday"]
         self.fetch += ["store_id", "created_at", "note"]
@@ -518,7 +528,7 @@ class MemberWriter:
             names = sorted(fields)
             values = [
                 tuple(
-                    crypto.encrypt(v) if n in ENCRYPTED and v else v
+                    self.encrypt(v) if n in ENCRYPTED and v else v
                     for n, v in zip(names, r[:-1], strict=True)
                 )
                 + (self.now, r[-1])
@@ -585,13 +595,13 @@ class MemberWriter:
             return {}
         numbers = self.taken.draw(len(rows))
         ids = sql.new_ids(Member, len(rows))
-        values = []
+        values, encrypt = [], self.encrypt
         for row, pk, number in zip(rows, ids, numbers, strict=True):
             values.append(
-                (pk, number, crypto.encrypt(row.e164), row.phone_hash, row.e164[-4:],
+                (pk, number, encrypt(row.e164), row.phone_hash, row.e164[-4:],
                  row.name or "", row.gender or "", row.birthday,
-                 crypto.encrypt(row.email) if row.email else "",
-                 crypto.encrypt(row.addresses) if row.addresses else "",
+                 encrypt(row.email) if row.email else "",
+                 encrypt(row.addresses) if row.addresses else "",
                  row.note or "", Member.Source.IMPORT, Member.Status.ACTIVE,
                  row.store_id or self.default_store_id, row.created_at or self.now, self.now)
             )  # fmt: skip

@@ -40,6 +40,39 @@ def test_it_prints_the_report_and_ends_with_the_counts(tmp_path, store):
 
 
 @pytest.mark.django_db
+def test_the_chunks_are_written_inside_a_bulk_run(tmp_path, store, monkeypatch):
+    """members.bulk.bulk_run (fewer collections and checkpoints) spans the whole run."""
+    import gc
+    from contextlib import contextmanager
+
+    from loyalty.imports import runner
+    from members.bulk import BULK_GC_THRESHOLD, bulk_run
+
+    seen = []
+    write = runner.MemberWriter.write
+
+    def spy(self, rows, **kwargs):
+        seen.append(gc.get_threshold()[0])
+        return write(self, rows, **kwargs)
+
+    @contextmanager
+    def counted():
+        seen.append("run")
+        with bulk_run():
+            yield
+
+    monkeypatch.setattr(runner, "bulk_run", counted)
+    monkeypatch.setattr(runner.MemberWriter, "write", spy)
+    rows = [[phone(i), "甲", "", "", "", "", "", "", "", ""] for i in range(1, 6)]
+    _output, counts = run_import(
+        write_csv(tmp_path / "m.csv", [HEADERS_ZH, *rows]), "--chunk-size", "2"
+    )
+    assert counts["created"] == 5
+    assert seen == ["run", BULK_GC_THRESHOLD, BULK_GC_THRESHOLD, BULK_GC_THRESHOLD]
+    assert gc.get_threshold()[0] != BULK_GC_THRESHOLD
+
+
+@pytest.mark.django_db
 def test_an_unknown_store_is_a_usage_error(tmp_path):
     path = write_csv(tmp_path / "m.csv", [["手机号"], [phone(1)]])
     with pytest.raises(CommandError) as caught:

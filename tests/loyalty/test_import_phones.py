@@ -66,8 +66,10 @@ def test_member_numbers_drawn_for_an_import_skip_every_taken_one(db, monkeypatch
     first = MemberFactory()
     numbers = writer.Taken()
     numbers.refresh()
-    bodies = iter([int(first.member_no[:-1]) - writer._LOW] * 3 + list(range(1000, 1100)))
-    monkeypatch.setattr(writer.secrets, "randbelow", lambda _span: next(bodies))
+    bodies = iter(
+        [int(first.member_no[:-1])] * 3 + list(range(writer._LOW + 1000, writer._LOW + 1100))
+    )
+    monkeypatch.setattr(writer, "random_bodies", lambda count: [next(bodies) for _ in range(count)])
     drawn = numbers.draw(2)  # the first member's number comes up three times: skipped
     assert first.member_no not in drawn and len(set(drawn)) == 2
     assert all(is_member_no(n) for n in drawn)
