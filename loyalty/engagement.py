@@ -218,9 +218,10 @@ def _month_start(now) -> dt.datetime:
 def referral_register(*, invitee: Member, now=None) -> Referral | None:
     """A friend registered with a member's referral code: link them, reward the referrer.
 
-    One Referral per invitee (a retry returns it); no reward for a self-referral, or
-    past the referrer's monthly cap (the link is still kept, for the first purchase
-    reward the friend gets and for the referrer's record).
+    One Referral per invitee (a retry returns it); no reward for a self-referral, for a
+    person rewarded for before (an account deleted and made again), or past the
+    referrer's monthly cap (the link is still kept, for the first purchase reward the
+    friend gets and for the referrer's record).
     """
     if not invitee.referred_by_id:
         return None
@@ -236,8 +237,13 @@ def referral_register(*, invitee: Member, now=None) -> Referral | None:
     existing = Referral.objects.filter(invitee=invitee).first()
     if existing:
         return existing
+    registered_key = f"referral:{person_key(invitee)}:registered"
     if is_self_referral(referrer, invitee):
         status = Referral.Status.REFUSED
+    elif _existing_entry(registered_key):
+        # This person was brought in (and rewarded for) before, deleted the account
+        # and joined again: the link is kept, nobody is rewarded again, no cap used.
+        status = Referral.Status.REJOINED
     else:
         rewarded_this_month = Referral.objects.filter(
             referrer=referrer,
@@ -255,7 +261,7 @@ def referral_register(*, invitee: Member, now=None) -> Referral | None:
         _entry, created = points_award(
             member=referrer,
             points=conf.referral_points_on_registration,
-            key=f"referral:{person_key(invitee)}:registered",
+            key=registered_key,
             reason=_("A friend registered with your referral link"),
             source=f"referral:{invitee.member_no}",
             now=now,

@@ -506,6 +506,7 @@ class Referral(models.Model):
         REWARDED = "rewarded", _("Rewarded")
         OVER_CAP = "over_cap", _("Over the monthly cap: no reward")
         REFUSED = "refused", _("Refused: self-referral")
+        REJOINED = "rejoined", _("Joined again: rewarded before, no new reward")
 
     referrer = models.ForeignKey(
         Member, on_delete=models.PROTECT, related_name="referrals_made", verbose_name=_("referrer")

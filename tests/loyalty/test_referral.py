@@ -154,7 +154,9 @@ def test_a_friend_who_deletes_the_account_and_joins_again_earns_nobody_anything_
 
     again, created = member_join(phone=phone, consent_version="v1", referred_by=referrer)
     assert created and again.pk != friend.pk
-    assert Referral.objects.get(invitee=again).registered_points == 0
+    rejoined = Referral.objects.get(invitee=again)
+    assert rejoined.registered_points == 0
+    assert rejoined.status == Referral.Status.REJOINED  # not shown as "rewarded"
     purchase_record(member=again, amount="10.00", external_ref="F-2")
     assert referral_points(referrer) == [50, 100]  # neither reward a second time
     assert referral_points(again) == []  # nor the friend's first-purchase bonus
@@ -350,6 +352,21 @@ def test_a_refused_referral_does_not_use_up_the_cap(referrer, rewards, store):
     Member.objects.filter(pk=twin.pk).update(wechat_unionid="u-lilei", referred_by=referrer)
     assert referral_register(invitee=Member.objects.get(pk=twin.pk)).status == "refused"
     assert friend_of(referrer).referral.status == Referral.Status.REWARDED
+
+
+def test_a_rejoined_friend_does_not_use_up_the_cap(referrer, rewards, assert_ledger_ok):
+    from members.services import member_erase, member_join
+
+    rewards.referral_monthly_cap = 2
+    rewards.save()
+    friend = friend_of(referrer)
+    phone = friend.phone
+    member_erase(member=friend, actor=None)
+    again, _created = member_join(phone=phone, consent_version="v1", referred_by=referrer)
+    assert again.referral.status == Referral.Status.REJOINED
+    assert friend_of(referrer).referral.status == Referral.Status.REWARDED  # the 2nd of 2
+    assert referral_points(referrer) == [50, 50]
+    assert_ledger_ok()
 
 
 def test_a_cap_of_zero_means_no_cap(referrer, rewards):
