@@ -150,8 +150,25 @@ def welcome(sender, member, points=0, coupon=None, **kwargs):
         title = _("Welcome")
         # Chinese sentences follow each other without a space; others take one.
         body = ("" if (translation.get_language() or "").startswith("zh") else " ").join(parts)
+        # For channels with short fields (a WeChat template's 20 characters): the gift
+        # first, which the body's opening sentence would push out.
+        gifts = []
+        if points:
+            gifts.append(_("%(points)d points") % {"points": points})
+        if coupon is not None:
+            gifts.append(coupon.template.name)
+        summary = (
+            _("Welcome gift: %(gift)s") % {"gift": " + ".join(gifts)}
+            if gifts
+            else _("Member number %(no)s") % {"no": member.member_no}
+        )
     pk, no = member.pk, member.member_no
-    data = {"member_no": no, "points": points, "code": coupon.code if coupon else ""}
+    data = {
+        "member_no": no,
+        "points": points,
+        "code": coupon.code if coupon else "",
+        "summary": summary,
+    }
     notices_enqueue([(pk, f"welcome:{pk}", title, body, data)], event=Message.Event.WELCOME)
 
 

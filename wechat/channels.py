@@ -36,7 +36,8 @@ def template_data(message, texts: TemplateText | None) -> dict:
     data = {
         "first": fit((texts.first if texts else "") or message.title),
         "keyword1": fit(message.title),
-        "keyword2": fit(message.body),
+        # A notice may carry its own short form (the welcome: the gift) for 20 characters.
+        "keyword2": fit((message.data or {}).get("summary") or message.body),
         "keyword3": sent_at,
         "remark": fit(texts.remark if texts else ""),
     }

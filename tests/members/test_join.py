@@ -132,7 +132,8 @@ def test_the_welcome_gift_is_told_in_one_welcome_notice_not_three(web):
     assert "88" in body and coupon.display_code in body and "新人券" in body
     assert "。新人礼" in body  # Chinese sentences without a space between them
     assert messages.get(channel="inbox").data == {
-        "member_no": member.member_no, "points": 88, "code": coupon.code
+        "member_no": member.member_no, "points": 88, "code": coupon.code,
+        "summary": "入会礼：88 积分 + 新人券",  # a WeChat template's 20 characters
     }  # fmt: skip
     # Points and coupons given later are still told in their own notices.
     from loyalty.coupons import coupon_issue
@@ -155,7 +156,10 @@ def test_a_welcome_without_a_gift_is_still_one_welcome_notice(web):
     member = Member.objects.get()
     inbox = Message.objects.get(member=member, channel="inbox")
     assert inbox.event == "welcome" and member.member_no in inbox.body
-    assert inbox.data == {"member_no": member.member_no, "points": 0, "code": ""}
+    assert inbox.data == {
+        "member_no": member.member_no, "points": 0, "code": "",
+        "summary": f"会员号 {member.member_no}",
+    }  # fmt: skip
 
 
 def test_joining_again_after_deleting_the_account_brings_no_second_welcome(web):

@@ -60,6 +60,27 @@ def test_long_texts_are_cut_to_wechats_twenty_characters(follower, fake):
     assert fit("a  b\nc") == "a b c"
 
 
+def test_the_welcome_tells_the_gift_within_the_twenty_characters(follower, fake, settings):
+    """The welcome's body opens with the greeting and the member number: cut to 20
+    characters the gift would be lost; its short form tells the gift instead."""
+    from campaigns.notices import welcome
+    from loyalty.coupons import coupon_issue
+    from loyalty.models import Coupon, CouponTemplate
+
+    template = CouponTemplate.objects.create(name="满50减10", kind="cash", value="10", valid_days=7)
+    coupon, _created = coupon_issue(
+        template=template, member=follower, source=Coupon.Source.WELCOME
+    )
+    settings.NOTICE_CHANNELS = ["inbox", "wechat"]
+    welcome(None, member=follower, points=100, coupon=coupon)
+    messages_send()
+
+    data = fake.received(SEND)[0]["body"]["data"]
+    assert data["keyword2"]["value"] == "入会礼：100 积分 + 满50减10"
+    message = Message.objects.get(event="welcome", member=follower, channel="inbox")
+    assert "100" in message.body and "满50减10" in message.body  # the inbox: the whole text
+
+
 def test_template_texts_longer_than_twenty_characters_are_refused(db):
     from django.core.exceptions import ValidationError
 
