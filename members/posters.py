@@ -25,6 +25,7 @@ FONTS = [
 ]
 BRAND = (140, 29, 47)  # the HTML poster's #8c1d2f
 WIDTH, HEIGHT = 1200, 1700  # A5 portrait at ~200 dpi
+MIN_TEXT = 20  # pixels: the smallest text a line shrinks to (about 2.5 mm printed)
 
 
 def guide_of(store: Store, staff_param: str) -> User | None:
@@ -96,8 +97,16 @@ def poster_png(link: str, *, store: Store, guide: User | None = None) -> bytes:
 
     def line(text, y, size, fill=(34, 34, 34)):
         text = " ".join(text.split())  # one line: a line break in a name cannot be drawn
-        while size > 16 and draw.textlength(text, font=font(size)) > WIDTH - 120:
-            size -= 4  # a long store name: smaller, never cut
+        room = WIDTH - 120
+        while size > MIN_TEXT and draw.textlength(text, font=font(size)) > room:
+            size -= 4  # a long store name: smaller
+        size = max(size, MIN_TEXT)
+        if draw.textlength(text, font=font(size)) > room:
+            # Still wider than the page at the smallest print size (a name of 60 or more
+            # characters): cut, rather than run off the edge.
+            while len(text) > 1 and draw.textlength(text + "…", font=font(size)) > room:
+                text = text[:-1]
+            text += "…"
         draw.text((WIDTH // 2, y), text, font=font(size), fill=fill, anchor="mt")
 
     line(store.name, 140, 88)

@@ -103,6 +103,21 @@ def test_a_store_name_with_a_line_break_still_makes_a_poster(owner_web, store):
     assert response.status_code == 200 and response.content.startswith(b"\x89PNG")
 
 
+def test_a_very_long_store_name_stays_on_the_page(owner_web, store):
+    from members import posters
+
+    if posters._font_face() is None:
+        pytest.skip("no CJK font on this machine (make system-deps installs fonts-noto-cjk)")
+    store.name = "上海市静安区南京西路一千号恒隆广场购物中心地下一层美食广场东区" * 3
+    store.save()
+    image = _png(owner_web, store)
+    top, bottom = 120, 250  # the name's band
+    assert _inked(image, (0, top, posters.WIDTH, bottom))  # the name is there
+    # ... and keeps the margins clear: nothing drawn in the outer 40 pixels either side.
+    assert not _inked(image, (0, top, 40, bottom))
+    assert not _inked(image, (posters.WIDTH - 40, top, posters.WIDTH, bottom))
+
+
 def test_without_a_cjk_font_the_png_is_the_qr_code_alone(owner_web, store, monkeypatch, settings):
     zxingcpp = pytest.importorskip("zxingcpp")
     from members import posters
