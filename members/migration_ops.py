@@ -40,14 +40,44 @@ class DropIndexIfExists(Operation):
         return self.__class__.__qualname__, [self.name], kwargs
 
 
+def index_state(connection, name: str) -> str | None:
+    """ "valid", "invalid" (PostgreSQL: an interrupted CREATE INDEX CONCURRENTLY left it
+    behind, unusable but kept up to date) or None: no index of that name."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                "WHERE c.relname = %s AND pg_table_is_visible(c.oid)",
+                [name],
+            )
+            found = cursor.fetchone()
+            return None if found is None else ("valid" if found[0] else "invalid")
+        if connection.vendor == "sqlite":
+            cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = %s", [name])
+            return "valid" if cursor.fetchone() else None
+    return None  # another database: built as AddIndex would
+
+
 class AddIndexConcurrently(AddIndex):
     """AddIndex, built CONCURRENTLY on PostgreSQL (the tables stay writable while a big
-    table's index is built; the migration must say `atomic = False`), plainly elsewhere."""
+    table's index is built; the migration must say `atomic = False`), plainly elsewhere.
+
+    Safe to run again after an interruption: a non-atomic migration that stopped half
+    way is not recorded, so `migrate` runs all of it again. An index an earlier run
+    finished is left as it is; one whose concurrent build was cut short (PostgreSQL
+    marks it invalid) is dropped and built again.
+    """
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         model = to_state.apps.get_model(app_label, self.model_name)
-        if self.allow_migrate_model(schema_editor.connection.alias, model):
-            schema_editor.add_index(model, self.index, **self._how(schema_editor))
+        if not self.allow_migrate_model(schema_editor.connection.alias, model):
+            return
+        state = index_state(schema_editor.connection, self.index.name)
+        if state == "valid":
+            return
+        if state == "invalid":
+            schema_editor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{self.index.name}"')
+        schema_editor.add_index(model, self.index, **self._how(schema_editor))
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         model = from_state.apps.get_model(app_label, self.model_name)
