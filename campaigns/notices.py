@@ -16,6 +16,8 @@ from loyalty.money import yuan
 from .models import Message
 from .outbox import notices_enqueue
 
+SHORT_FIELD = 20  # characters of a notice's short form (a WeChat template field's limit)
+
 
 def _lang():
     return translation.override(settings.LANGUAGE_CODE)
@@ -162,6 +164,8 @@ def welcome(sender, member, points=0, coupon=None, **kwargs):
             if gifts
             else _("Member number %(no)s") % {"no": member.member_no}
         )
+        if gifts and len(summary) > SHORT_FIELD:
+            summary = " + ".join(gifts)  # a long coupon name: the gift itself first
     pk, no = member.pk, member.member_no
     data = {
         "member_no": no,

@@ -237,12 +237,14 @@ def referral_register(*, invitee: Member, now=None) -> Referral | None:
     existing = Referral.objects.filter(invitee=invitee).first()
     if existing:
         return existing
-    registered_key = f"referral:{person_key(invitee)}:registered"
+    person = person_key(invitee)
+    registered_key = f"referral:{person}:registered"
     if is_self_referral(referrer, invitee):
         status = Referral.Status.REFUSED
-    elif _existing_entry(registered_key):
-        # This person was brought in (and rewarded for) before, deleted the account
-        # and joined again: the link is kept, nobody is rewarded again, no cap used.
+    elif Referral.objects.filter(person=person).exists() or _existing_entry(registered_key):
+        # This person was brought in before, deleted the account and joined again
+        # through a link (theirs before this field: a registration reward in the
+        # ledger): linked, no registration reward again, none of the cap used.
         status = Referral.Status.REJOINED
     else:
         rewarded_this_month = Referral.objects.filter(
@@ -253,7 +255,7 @@ def referral_register(*, invitee: Member, now=None) -> Referral | None:
         over = conf.referral_monthly_cap and rewarded_this_month >= conf.referral_monthly_cap
         status = Referral.Status.OVER_CAP if over else Referral.Status.REWARDED
     referral = Referral.objects.create(
-        referrer=referrer, invitee=invitee, status=status, created_at=now
+        referrer=referrer, invitee=invitee, status=status, created_at=now, person=person
     )
     if status == Referral.Status.REWARDED and conf.referral_points_on_registration:
         # Per friend's phone: a friend who deletes the account and joins again through
@@ -299,7 +301,10 @@ def referral_first_purchase(
             source=f"referral:{referral.referrer_id}",
             purchase=purchase,
         )
-    if referral.status == Referral.Status.REWARDED and conf.referral_points_referrer_first_purchase:
+    # A rejoined friend's first purchase still rewards the referrer if nobody was
+    # rewarded for this person's first purchase yet (the key is per person).
+    rewarding = (Referral.Status.REWARDED, Referral.Status.REJOINED)
+    if referral.status in rewarding and conf.referral_points_referrer_first_purchase:
         points_award(
             member=referral.referrer,
             points=conf.referral_points_referrer_first_purchase,

@@ -6,6 +6,7 @@ No signals, no save(): callers are bulk paths that keep their own invariants.
 """
 
 import gc
+import threading
 from collections.abc import Iterable
 from contextlib import contextmanager
 
@@ -13,6 +14,11 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transac
 
 BULK_GC_THRESHOLD = 50_000  # new objects between the young collections of a bulk run
 BULK_CHECKPOINT_ROWS = 20_000  # SQLite: rows a bulk run writes between its checkpoints
+
+
+_gc_lock = threading.Lock()
+_gc_runs = 0  # bulk runs in progress in this process
+_gc_saved: tuple = ((700, 10, 10), False)  # (threshold, we froze) of the first run in
 
 
 @contextmanager
@@ -29,26 +35,41 @@ def bulk_run():
     - A connection checkpoints the WAL after every 256 rows it changes (a till's
       commit; config/sqlite/base.py): a run commits a chunk of thousands of rows each
       time and would checkpoint after every one, copying the same index pages again
-      for every chunk. Every 20,000 rows instead: 5 % of that import's time. The log
+      for every chunk. Every 20,000 rows instead: 4 % of that import's time. The log
       stays bounded: past 16 MB the next checkpoint catches up under the writer lock.
+
+    The collector's settings are the process's: runs in several threads (an import in a
+    web request, with Q_SYNC) or one inside another change them once, the first in and
+    the last out; a freeze made before (say, by a server before it forks) is kept.
     """
-    threshold = gc.get_threshold()
+    global _gc_runs, _gc_saved
+    with _gc_lock:
+        if _gc_runs == 0:
+            froze = gc.get_freeze_count() == 0
+            _gc_saved = (gc.get_threshold(), froze)
+            if froze:
+                gc.freeze()
+            gc.set_threshold(BULK_GC_THRESHOLD, *_gc_saved[0][1:])
+        _gc_runs += 1
     wrapper = connections[DEFAULT_DB_ALIAS]  # this thread's; vars() needs it, not the proxy
     rows = getattr(wrapper, "checkpoint_rows", None)  # only our SQLite backend has it
     own = vars(wrapper).get("checkpoint_rows")  # set on this connection (a run in a run)
-    gc.freeze()
-    gc.set_threshold(BULK_GC_THRESHOLD, *threshold[1:])
     if rows is not None:
         wrapper.checkpoint_rows = max(rows, BULK_CHECKPOINT_ROWS)
     try:
         yield
     finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
         if own is not None:
             wrapper.checkpoint_rows = own
         elif rows is not None:
             del wrapper.checkpoint_rows  # the backend's own again
+        with _gc_lock:
+            _gc_runs -= 1
+            if _gc_runs == 0:
+                threshold, froze = _gc_saved
+                gc.set_threshold(*threshold)
+                if froze:
+                    gc.unfreeze()
 
 
 def _adapter(field: models.Field):

@@ -95,14 +95,13 @@ def poster_png(link: str, *, store: Store, guide: User | None = None) -> bytes:
     draw = ImageDraw.Draw(image)
     draw.rectangle((0, 0, WIDTH, 70), fill=BRAND)
 
-    def line(text, y, size, fill=(34, 34, 34)):
+    def line(text, y, size, fill=(34, 34, 34), smallest=MIN_TEXT, cut=True):
         text = " ".join(text.split())  # one line: a line break in a name cannot be drawn
         room = WIDTH - 120
-        while size > MIN_TEXT and draw.textlength(text, font=font(size)) > room:
-            size -= 4  # a long store name: smaller
-        size = max(size, MIN_TEXT)
-        if draw.textlength(text, font=font(size)) > room:
-            # Still wider than the page at the smallest print size (a name of 60 or more
+        while size > smallest and draw.textlength(text, font=font(size)) > room:
+            size = max(size - 4, smallest)  # a long store name: smaller
+        if cut and draw.textlength(text, font=font(size)) > room:
+            # Still wider than the page at the smallest print size (about 55 Chinese
             # characters): cut, rather than run off the edge.
             while len(text) > 1 and draw.textlength(text + "…", font=font(size)) > room:
                 text = text[:-1]
@@ -121,7 +120,8 @@ def poster_png(link: str, *, store: Store, guide: User | None = None) -> bytes:
     if guide is not None:
         name = guide.staff_profile.display_name or guide.username
         line(_("Your guide: %(name)s") % {"name": name}, below + 70, 38)
-    line(link, HEIGHT - 70, 22, (119, 119, 119))
+    # The link is never cut (a cut link is a wrong one): smaller still, if it must be.
+    line(link, HEIGHT - 70, 22, (119, 119, 119), smallest=10, cut=False)
     result = io.BytesIO()
     image.save(result, format="PNG", optimize=True)
     return result.getvalue()

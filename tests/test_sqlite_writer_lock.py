@@ -343,10 +343,13 @@ def test_a_bulk_run_checkpoints_less_often_and_collects_less_and_both_come_back(
     sqlite_base, seen = checkpoints
     monkeypatch.setattr(sqlite_base.DatabaseWrapper, "checkpoint_rows", 2)
     monkeypatch.setattr(bulk, "BULK_CHECKPOINT_ROWS", 5)
-    threshold = gc.get_threshold()
+    threshold, frozen = gc.get_threshold(), gc.get_freeze_count()
     with pytest.raises(RuntimeError), bulk.bulk_run():
         assert gc.get_threshold()[0] == bulk.BULK_GC_THRESHOLD
         assert gc.get_freeze_count() > 0  # what was there before is not walked again
+        with bulk.bulk_run():  # a run inside a run leaves the outer one's settings
+            pass
+        assert gc.get_threshold()[0] == bulk.BULK_GC_THRESHOLD and gc.get_freeze_count() > 0
         for i in range(4):
             with transaction.atomic():
                 Store.objects.create(code=f"BK{i}", name="批量")
@@ -355,7 +358,7 @@ def test_a_bulk_run_checkpoints_less_often_and_collects_less_and_both_come_back(
             Store.objects.create(code="BK4", name="批量")
         assert seen == ["unlocked"]
         raise RuntimeError("the run fails")
-    assert gc.get_threshold() == threshold and gc.get_freeze_count() == 0
+    assert gc.get_threshold() == threshold and gc.get_freeze_count() == frozen
     for i in range(2):
         with transaction.atomic():
             Store.objects.create(code=f"BA{i}", name="批量后")

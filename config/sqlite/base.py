@@ -22,8 +22,9 @@ the lock as well. SQLite runs one inside the COMMIT that takes the log past 1,00
 pages, and that writer still held the lock file then: every ~30th purchase held all
 the others up for the 5-10 ms of copying, which was 57 % of the time COMMIT took. Here
 SQLite's own checkpoint is only a backstop (BACKSTOP_PAGES); a connection that has
-changed CHECKPOINT_ROWS rows since its last checkpoint runs a PASSIVE one right after
-its COMMIT, once the lock file is dropped, so the other writers go on meanwhile. The
+changed CHECKPOINT_ROWS rows (a bulk run: more, members.bulk.bulk_run) since its
+last checkpoint runs a PASSIVE one right after its COMMIT, once the lock file is
+dropped, so the other writers go on meanwhile. The
 log starts again from its beginning only when a checkpoint has copied all of it
 before the next writer begins, which writers appending during the copy prevent: once
 the log holds CATCH_UP_FRAMES pages, the checkpoint is made again under the lock file
@@ -184,7 +185,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
             self._drop_writer_lock()
 
     def _checkpoint_if_due(self) -> None:
-        """A PASSIVE checkpoint once this connection has changed CHECKPOINT_ROWS rows
+        """A PASSIVE checkpoint once this connection has changed checkpoint_rows rows
         since its last; under the lock file when the log has grown past CATCH_UP_FRAMES."""
         # Only after a COMMIT (autocommit writes count towards it): after an autocommit
         # INSERT ... RETURNING its statement may still be open, and the checkpoint fails.

@@ -506,7 +506,7 @@ class Referral(models.Model):
         REWARDED = "rewarded", _("Rewarded")
         OVER_CAP = "over_cap", _("Over the monthly cap: no reward")
         REFUSED = "refused", _("Refused: self-referral")
-        REJOINED = "rejoined", _("Joined again: rewarded before, no new reward")
+        REJOINED = "rejoined", _("Joined again: no second registration reward")
 
     referrer = models.ForeignKey(
         Member, on_delete=models.PROTECT, related_name="referrals_made", verbose_name=_("referrer")
@@ -520,6 +520,9 @@ class Referral(models.Model):
     )
     first_purchase_at = models.DateTimeField(_("friend's first purchase"), null=True, blank=True)
     created_at = models.DateTimeField(_("at"), default=timezone.now)
+    # loyalty.services.person_key of the friend (the phone's keyed hash): kept when the
+    # friend's account is erased, so joining again is known for what it is.
+    person = models.CharField(_("person"), max_length=80, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("referral")
@@ -527,6 +530,7 @@ class Referral(models.Model):
         indexes = [
             # The monthly cap: a referrer's rewarded referrals since the 1st.
             models.Index(fields=["referrer", "created_at"], name="referral_referrer_time"),
+            models.Index(fields=["person"], name="referral_person"),
         ]
 
     def __str__(self):

@@ -369,6 +369,60 @@ def test_a_rejoined_friend_does_not_use_up_the_cap(referrer, rewards, assert_led
     assert_ledger_ok()
 
 
+def test_a_friend_who_left_before_buying_and_rejoined_still_brings_the_purchase_rewards(
+    referrer, rewards, assert_ledger_ok
+):
+    """Joined (the referrer got the registration points), deleted the account before a
+    first purchase, joined again, then bought: that first purchase is rewarded, once."""
+    from members.services import member_erase, member_join
+
+    friend = friend_of(referrer)
+    phone = friend.phone
+    member_erase(member=friend, actor=None)
+    again, _created = member_join(phone=phone, consent_version="v1", referred_by=referrer)
+    assert again.referral.status == Referral.Status.REJOINED
+    purchase_record(member=again, amount="10.00", external_ref="F-1")
+    purchase_record(member=again, amount="10.00", external_ref="F-2")
+    assert referral_points(referrer) == [50, 100]  # no second registration reward
+    assert referral_points(again) == [30]
+    assert_ledger_ok()
+
+
+def test_a_rejoin_is_known_without_registration_points(referrer, rewards, assert_ledger_ok):
+    """With no points for a registration there is no ledger row to go by: the referral
+    keeps the person, so the rejoin is neither rewarded later nor counted in the cap."""
+    from members.services import member_erase, member_join
+
+    rewards.referral_points_on_registration = 0
+    rewards.referral_monthly_cap = 1
+    rewards.save()
+    friend = friend_of(referrer)
+    phone = friend.phone
+    member_erase(member=friend, actor=None)
+    rewards.referral_points_on_registration = 50
+    rewards.save()
+    again, _created = member_join(phone=phone, consent_version="v1", referred_by=referrer)
+    assert again.referral.status == Referral.Status.REJOINED
+    assert referral_points(referrer) == []
+    assert friend_of(referrer).referral.status == Referral.Status.OVER_CAP  # the 1 is used
+    assert_ledger_ok()
+
+
+def test_the_migration_gives_earlier_referrals_their_person(referrer, rewards):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    from members.services import member_erase
+
+    kept, erased = friend_of(referrer), friend_of(referrer)
+    member_erase(member=erased, actor=None)
+    Referral.objects.update(person="")
+    import_module("loyalty.migrations.0011_referral_rejoined").fill_person(apps, None)
+    assert Referral.objects.get(invitee=kept).person == kept.phone_hash
+    assert Referral.objects.get(invitee=erased).person == f"member-{erased.pk}"
+
+
 def test_a_cap_of_zero_means_no_cap(referrer, rewards):
     rewards.referral_monthly_cap = 0
     rewards.save()

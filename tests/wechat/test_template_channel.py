@@ -80,6 +80,16 @@ def test_the_welcome_tells_the_gift_within_the_twenty_characters(follower, fake,
     message = Message.objects.get(event="welcome", member=follower, channel="inbox")
     assert "100" in message.body and "满50减10" in message.body  # the inbox: the whole text
 
+    # A long coupon name: the gift itself first, without the "welcome gift" label.
+    template.name = "秋季新品拿铁买一送一限时特惠券"
+    template.save()
+    coupon.refresh_from_db()
+    Message.objects.all().delete()
+    welcome(None, member=follower, points=100, coupon=coupon)
+    messages_send()
+    value = fake.received(SEND)[-1]["body"]["data"]["keyword2"]["value"]
+    assert value.startswith("100 积分 + 秋季新品") and len(value) == 20
+
 
 def test_template_texts_longer_than_twenty_characters_are_refused(db):
     from django.core.exceptions import ValidationError
