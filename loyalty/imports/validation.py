@@ -315,10 +315,7 @@ class Validator:
 
     def phone_of(self, cells: list) -> str | None:
         """The row's normalised phone, or None (no phone, or a bad one): the pre-pass."""
-        index = self.phone_index
-        if index is None:
-            return None
-        raw = phones.phone_text(cells[index] if index < len(cells) else None)
+        raw = phones.phone_text(self._cell(cells, "phone"))
         if not raw:
             return None
         try:
@@ -327,18 +324,22 @@ class Validator:
             return None
 
     @cached_property
-    def phone_index(self) -> int | None:
-        return next((index for index, key, _header in self.columns if key == "phone"), None)
+    def _index_of(self) -> dict[str, int]:
+        """{field: index of the first column mapped to it}."""
+        found = {}
+        for index, key, _header in self.columns:
+            found.setdefault(key, index)
+        return found
 
-    @cached_property
-    def order_index(self) -> int | None:
-        return next((index for index, key, _header in self.columns if key == "order_no"), None)
+    def _cell(self, cells: list, key: str):
+        """The row's cell of the column mapped to `key`; None when there is none."""
+        index = self._index_of.get(key)
+        return cells[index] if index is not None and index < len(cells) else None
 
     def order_key_of(self, cells: list) -> int | None:
         """The row's order number as a key (order_key), or None (none, or a bad one):
         the pre-pass of a purchase file."""
-        index = self.order_index
-        value = cells[index] if index is not None and index < len(cells) else None
+        value = self._cell(cells, "order_no")
         if value is None or value == "":
             return None
         try:
