@@ -83,18 +83,17 @@ def counter_lookup(user: User, q: str) -> Lookup:
     if not q:
         return Lookup()
     code = normalize_code(q)
-    visible = members_visible_to(user)
     if _code_shaped(code, Coupon.CODE_LENGTH) and not code.isdigit():
         coupon = (
             Coupon.objects.select_related("template", "member")
-            .filter(code=code, member__in=visible)
+            .filter(code=code, member__in=members_visible_to(user))
             .first()
         )
         return Lookup(kind="coupon", coupon=coupon)
     if _code_shaped(code, Redemption.PICKUP_CODE_LENGTH) and not code.isdigit():
         redemption = (
             Redemption.objects.select_related("reward", "member")
-            .filter(pickup_code=code, member__in=visible)
+            .filter(pickup_code=code, member__in=members_visible_to(user))
             .first()
         )
         return Lookup(kind="pickup", redemption=redemption)

@@ -4,7 +4,8 @@ The ORM builds and compiles its SQL on every call; for the few reads that every
 request of a hot path makes (the signed-in user, an API key, the card locked by a
 purchase), building took longer than the database took to answer (docs/benchmarks.md).
 A FixedRead is declared like a small queryset: the model, the columns (all concrete
-fields by default), forward foreign keys or reverse one-to-ones to join, a WHERE
+fields by default), forward foreign keys or reverse one-to-ones to join (also from a
+joined model: "card__tier"), a WHERE
 clause with %s parameters over the aliases t0 (the model) and t1, t2... (the joined
 models, in order), an ORDER BY, a LIMIT, a row lock. Its SQL is built once per
 database connection alias; each row becomes instances through Model.from_db, every
@@ -72,7 +73,9 @@ class FixedRead:
         self._built: dict[str, tuple] = {}
 
     def _parts(self) -> list[tuple]:
-        """(model, fields read, how it joins) for t0, t1, ...; how: (field, reverse)."""
+        """(model, fields read, how it joins) for t0, t1, ...; how: (field, reverse,
+        index of the part it joins from). A related name may go on from one named
+        before it, as select_related's do: ("card", "card__tier")."""
         meta = self.model._meta
         base_fields = (
             [meta.get_field(name) for name in self.fields] if self.fields else meta.concrete_fields
@@ -81,16 +84,22 @@ class FixedRead:
         # In the model's field order: Model.from_db fills the rest in as deferred by it.
         base_fields = [f for f in meta.concrete_fields if f in wanted]
         parts = [(self.model, base_fields, None)]
-        for name in self.related:
-            field = meta.get_field(name)
+        paths = {"": 0}
+        for path in self.related:
+            before, _sep, name = path.rpartition("__")
+            if before not in paths:
+                raise ValueError(f"{path}: name {before} in related before it")
+            source = paths[before]
+            field = parts[source][0]._meta.get_field(name)
             if field.concrete and (field.many_to_one or field.one_to_one):
-                parts.append((field.related_model, list(field.related_model._meta.concrete_fields),
-                              (field, False)))  # fmt: skip
+                reverse = False
             elif field.one_to_one:  # the reverse side of a OneToOneField
-                parts.append((field.related_model, list(field.related_model._meta.concrete_fields),
-                              (field, True)))  # fmt: skip
+                reverse = True
             else:
-                raise ValueError(f"{name}: only foreign keys and one-to-ones can be joined")
+                raise ValueError(f"{path}: only foreign keys and one-to-ones can be joined")
+            paths[path] = len(parts)
+            model = field.related_model
+            parts.append((model, list(model._meta.concrete_fields), (field, reverse, source)))
         return parts
 
     def _build(self, alias: str) -> tuple:
@@ -101,13 +110,15 @@ class FixedRead:
         for index, (model, fields, how) in enumerate(parts):
             table = f"t{index}"
             if how is not None:
-                field, reverse = how
-                if reverse:  # the joined model holds the key: t<i>.fk = t0.pk
+                field, reverse, source = how
+                source_model = parts[source][0]
+                if reverse:  # the joined model holds the key: t<i>.fk = t<source>.pk
                     remote = field.field
-                    on = f"{table}.{quote(remote.column)} = t0.{quote(self.model._meta.pk.column)}"
+                    key = quote(source_model._meta.pk.column)
+                    on = f"{table}.{quote(remote.column)} = t{source}.{key}"
                 else:
                     target = model._meta.pk.column
-                    on = f"{table}.{quote(target)} = t0.{quote(field.column)}"
+                    on = f"{table}.{quote(target)} = t{source}.{quote(field.column)}"
                 joins.append(f"LEFT JOIN {quote(model._meta.db_table)} {table} ON {on}")
             converters += [
                 (len(columns) + position, column, convert)
@@ -156,22 +167,26 @@ class FixedRead:
             row = list(row)
             _convert(row, converters, connection)
             start = 0
-            obj = None
+            objs = []  # this row's instance of each part (None: the LEFT JOIN found none)
             for model, names, pk_at, how in layout:
                 values = row[start : start + len(names)]
                 start += len(names)
                 if how is None:
-                    obj = model.from_db(alias, names, values)
+                    objs.append(model.from_db(alias, names, values))
                     continue
-                field, reverse = how
+                field, reverse, source = how
                 other = None if values[pk_at] is None else model.from_db(alias, names, values)
+                objs.append(other)
+                owner = objs[source]
+                if owner is None:
+                    continue
                 if reverse:
-                    field.set_cached_value(obj, other)  # member.card, user.staff_profile
+                    field.set_cached_value(owner, other)  # member.card, user.staff_profile
                     if other is not None:
-                        field.field.set_cached_value(other, obj)
+                        field.field.set_cached_value(other, owner)
                 else:
-                    field.set_cached_value(obj, other)  # card.tier
-            found.append(obj)
+                    field.set_cached_value(owner, other)  # card.tier
+            found.append(objs[0])
         return found
 
     def first(self, *params) -> models.Model | None:

@@ -47,6 +47,54 @@ def test_a_missing_join_is_cached_as_none_and_a_subset_defers_the_rest(store):
     assert read.first("nobody") is None
 
 
+def test_a_join_may_go_on_from_a_joined_model(store):
+    """("store", "card", "card__tier"): the member, its store, its card and the card's
+    tier, as select_related("store", "card__tier") gives them."""
+    member = MemberFactory(store=store)
+    gold = Tier.objects.order_by("level")[1]
+    Card.objects.filter(pk=member.pk).update(tier=gold)
+    read = FixedRead(Member, "t0.id = %s", related=("store", "card", "card__tier"))
+    found = read.first(member.pk)
+    orm = Member.objects.select_related("store", "card__tier").get(pk=member.pk)
+    _same(found, orm, Member)
+    assert Member.store.is_cached(found) and found.store.code == store.code
+    assert Card.tier.is_cached(found.card) and found.card.tier.name == gold.name
+    assert found.card.member is found  # the reverse side cached, as the ORM does
+    Card.objects.filter(pk=member.pk).update(tier=None)
+    assert read.first(member.pk).card.tier is None
+    Card.objects.filter(pk=member.pk).delete()  # no card: no tier to join from either
+    cardless = read.first(member.pk)
+    assert Member.card.is_cached(cardless)  # known to have none, as the ORM knows
+    with pytest.raises(Card.DoesNotExist):
+        _ = cardless.card
+    with pytest.raises(ValueError):
+        FixedRead(Member, "1 = 1", related=("card__tier",)).first()  # "card" not named
+
+
+def test_member_search_finds_one_value_as_the_orm_does(store, other_store):
+    """member_search's phone and member-number lookups (fixed SQL) find what its ORM
+    query finds, with the same joins and scope: a clerk sees only their store."""
+    from loyalty.staff_selectors import COUNTER_COLUMNS
+    from members.models import Role, StaffProfile, User
+    from members.selectors import member_search
+
+    here, there = MemberFactory(store=store), MemberFactory(store=other_store)
+    clerk = User.objects.create_user("clerk_fx")
+    StaffProfile.objects.create(user=clerk, store=store, role=Role.CLERK)
+    owner = User.objects.create_user("owner_fx")
+    StaffProfile.objects.create(user=owner, store=store, role=Role.OWNER)
+    for who, member, seen in [(clerk, here, True), (clerk, there, False), (owner, there, True)]:
+        for q in (member.phone, member.member_no):
+            kind, found = member_search(who, q, related=("card__tier",), only=COUNTER_COLUMNS)
+            assert kind in ("phone", "member_no")
+            assert [m.pk for m in found] == ([member.pk] if seen else [])
+            if seen:
+                orm = Member.objects.select_related("store", "card__tier").get(pk=member.pk)
+                assert found[0].name == orm.name and found[0].store.name == orm.store.name
+                assert found[0].card.tier_id == orm.card.tier_id
+                assert found[0].card.tier.name == orm.card.tier.name
+
+
 def test_an_insert_stores_what_save_stores(store):
     member = MemberFactory(store=store)
     now = timezone.now()
