@@ -10,9 +10,11 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -87,6 +89,16 @@ def _errors(exc: Exception) -> list[str]:
 
 # --- the counter ----------------------------------------------------------------------
 
+# The member card: a Jinja template (config/jinja2.py), rendered alone for the search
+# box's htmx answer and into the counter page (_lookup.html's card_html) otherwise.
+CARD = "loyalty/staff/_card.html"
+SEARCH_FIELD = CounterSearchForm.base_fields["q"]
+
+
+def _card_html(request, context: dict) -> str:
+    # Rendered by the autoescaping Jinja engine: safe to place as it is.
+    return mark_safe(render_to_string(CARD, context, request))  # noqa: S308
+
 
 @require_GET
 @staff_required
@@ -97,17 +109,26 @@ def counter(request):
     the card's extras (coupons, expiring points, last purchases...) follow by htmx
     from counter_card_extras, so that finding the member stays one quick request.
     """
-    form = CounterSearchForm(request.GET or None)
     lookup, searched = sel.Lookup(), False
-    if form.is_valid() and form.cleaned_data["q"]:
-        lookup, searched = sel.counter_lookup(request.user, form.cleaned_data["q"]), True
-    context = {"form": form, "lookup": lookup, "searched": searched}
+    try:
+        # The search form's own field checks the text; the form itself is built only for
+        # an answer that shows it (the card alone, the everyday answer, does not).
+        q = SEARCH_FIELD.clean(request.GET.get("q"))
+    except ValidationError:
+        q = ""  # too long: no search, as an invalid form
+    if q:
+        lookup, searched = sel.counter_lookup(request.user, q), True
+    context = {"lookup": lookup, "searched": searched}
     context.update(results=lookup.members, kind=lookup.kind)
     htmx = bool(request.headers.get("HX-Request"))
     if len(lookup.members) == 1:
         member = lookup.members[0]
         context.update(sel.member_card_core(member) if htmx else sel.member_card(member))
         context["full_phone"] = _full_phone(request.user, typed=lookup.kind == "phone")
+        if htmx:  # the search box's everyday answer: the card alone
+            return render(request, CARD, context)
+        context["card_html"] = _card_html(request, context)
+    context["form"] = CounterSearchForm(request.GET or None)
     if htmx:
         return render(request, "loyalty/staff/_lookup.html", context)
     return render(request, "loyalty/staff/counter.html", context)
@@ -128,6 +149,7 @@ def counter_card(request, member_no):
     member = member_get_for_staff(request.user, member_no)
     context = {"form": CounterSearchForm(), "searched": True, **sel.member_card(member)}
     context["full_phone"] = _full_phone(request.user)
+    context["card_html"] = _card_html(request, context)
     return render(request, "loyalty/staff/counter.html", context)
 
 

@@ -7,6 +7,27 @@ from tests.factories import StoreFactory
 PASSWORD = "test-pass-2026"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _jinja_templates_seen_by_the_test_client():
+    """response.context and response.templates for the Jinja templates too (the counter's
+    card): Django instruments only its own engine for the test client, the way this does."""
+    from django.template.backends import jinja2 as backend
+    from django.test.signals import template_rendered
+
+    plain = backend.Template.render
+
+    def render(self, context=None, request=None):
+        context = {} if context is None else context
+        html = plain(self, context, request)
+        self.name = self.origin.template_name  # what assertTemplateUsed compares
+        template_rendered.send(sender=self, template=self, context=context)
+        return html
+
+    backend.Template.render = render
+    yield
+    backend.Template.render = plain
+
+
 @pytest.fixture(autouse=True)
 def _fresh_display_copies():
     """Each test starts without the per-process copies (loyalty.display's settings and

@@ -47,6 +47,26 @@ def test_no_entry_is_fuzzy(po):
     )
 
 
+def test_jinja_templates_strings_are_in_the_catalog(po):
+    """templates/jinja2/ (the counter's card) is translated through `{{ _("...") }}`,
+    which makemessages reads as Django syntax: each such string must be a live msgid
+    (a Jinja-only form such as `{% trans %}` would be missed by makemessages)."""
+    live = {e.msgid for e in _live(po)}
+    jinja_dir = Path(settings.BASE_DIR) / "templates" / "jinja2"
+    templates = sorted(jinja_dir.rglob("*.html"))
+    assert templates
+    missing, forms = [], []
+    for path in templates:
+        text = path.read_text()
+        missing += [(path.name, m) for m in _JINJA_STRING.findall(text) if m not in live]
+        forms += [(path.name, f) for f in ("{% trans", "gettext(", "_('") if f in text]
+    assert not missing, f"not in the catalog, run `make messages` and {FIX}: {missing}"
+    assert not forms, f'write {{{{ _("...") }}}} so that makemessages finds it: {forms}'
+
+
+_JINJA_STRING = re.compile(r'\b_\("((?:[^"\\]|\\.)*)"\)')
+
+
 # %(name)s, %(n)d, %(total).1f ... and {name} (str.format)
 _PLACEHOLDER = re.compile(r"%\(\w+\)[#0 +-]*\d*(?:\.\d+)?[sdifr]|\{\w*\}")
 
