@@ -17,24 +17,36 @@ def normalize_phone(raw: str, region: str | None = None) -> str:
         raise ValidationError(_("Enter a mobile number."), code="required")
     if text.startswith("00"):
         text = "+" + text[2:]
-    try:
-        number = phonenumbers.parse(text, region or settings.PHONE_REGION)
-    except phonenumbers.NumberParseException as exc:
-        raise ValidationError(
-            _("“%(value)s” is not a phone number."), code="invalid", params={"value": raw}
-        ) from exc
-    if not phonenumbers.is_valid_number(number):
-        raise ValidationError(
-            _("“%(value)s” is not a valid mobile number."), code="invalid", params={"value": raw}
-        )
-    if phonenumbers.number_type(number) not in (
-        phonenumbers.PhoneNumberType.MOBILE,
-        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
-    ):
+    region = region or settings.PHONE_REGION
+    if region == "CN" and len(text) == 11 and text[0] == "1" and text.isascii() and text.isdigit():
+        # How nearly every number arrives (a clerk's search, a form, an import): what
+        # parse() makes of it without parse()'s 35 us; tests compare the two.
+        number = phonenumbers.PhoneNumber(country_code=86, national_number=int(text))
+    else:
+        try:
+            number = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException as exc:
+            raise ValidationError(
+                _("“%(value)s” is not a phone number."), code="invalid", params={"value": raw}
+            ) from exc
+    # A number of either type is a valid number (number_type says UNKNOWN otherwise).
+    if phonenumbers.number_type(number) not in MOBILE_TYPES:
+        if not phonenumbers.is_valid_number(number):
+            raise ValidationError(
+                _("“%(value)s” is not a valid mobile number."),
+                code="invalid",
+                params={"value": raw},
+            )
         raise ValidationError(
             _("“%(value)s” is not a mobile number."), code="not_mobile", params={"value": raw}
         )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+MOBILE_TYPES = (
+    phonenumbers.PhoneNumberType.MOBILE,
+    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+)
 
 
 def national_digits(e164: str) -> str:

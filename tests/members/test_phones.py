@@ -27,3 +27,43 @@ def test_it_rejects_what_is_not_a_mobile_number(raw):
 def test_it_masks_the_middle_digits():
     assert mask_phone("+8613800138000") == "138****8000"
     assert mask_phone("") == ""
+
+
+def _slow(raw: str):
+    """normalize_phone's answer through phonenumbers.parse, as it was before the shortcut."""
+    import phonenumbers
+
+    try:
+        number = phonenumbers.parse(raw, "CN")
+    except phonenumbers.NumberParseException:
+        return "invalid"
+    if not phonenumbers.is_valid_number(number):
+        return "invalid"
+    if phonenumbers.number_type(number) not in (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    ):
+        return "not_mobile"
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _fast(raw: str):
+    try:
+        return normalize_phone(raw)
+    except ValidationError as exc:
+        return exc.code
+
+
+def test_the_plain_eleven_digits_shortcut_answers_as_parse_does():
+    """An 11-digit number starting with 1 skips phonenumbers.parse: the same E.164 form,
+    or the same refusal, for every 4-digit start (1000-1999: every operator and carrier
+    prefix, the 179xx and 1[12]xxx ones parse may strip included) and random numbers."""
+    import random
+
+    rng = random.Random(2026)
+    numbers = [f"{start}{rng.randrange(10**7):07d}" for start in range(1000, 2000)]
+    numbers += [f"1{rng.randrange(10**10):010d}" for _ in range(20_000)]
+    numbers += ["10000000000", "19999999999", "17951234567", "12593000000"]
+    wrong = [(n, _fast(n), _slow(n)) for n in numbers if _fast(n) != _slow(n)]
+    assert not wrong, wrong[:10]
+    assert sum(_fast(n).startswith("+86") for n in numbers) > 10_000  # mostly valid mobiles
