@@ -35,6 +35,30 @@ def test_a_read_with_a_join_gives_the_orms_instances(store):
     assert card._state.adding is False and card._state.db == "default"
 
 
+def test_instances_are_made_as_from_db_makes_them_and_init_receivers_still_run(store):
+    from django.db.models.signals import post_init
+
+    member = MemberFactory(store=store, name="李雷")
+    read = FixedRead(Member, "t0.id = %s", fields=("member_no", "name", "store"))
+    [fast] = read(member.pk)
+    orm = Member.objects.only("member_no", "name", "store").get(pk=member.pk)
+    assert fast.get_deferred_fields() == orm.get_deferred_fields()
+    assert vars(fast).keys() == vars(orm).keys() and fast == orm
+    assert fast.phone == member.phone  # a deferred column loads on access, decrypted
+    seen = []
+
+    def receiver(sender, instance, **kwargs):
+        seen.append(instance)
+
+    # A receiver connected after the read was built still sees the instances it makes.
+    post_init.connect(receiver, sender=Member)
+    try:
+        [again] = read(member.pk)
+    finally:
+        post_init.disconnect(receiver, sender=Member)
+    assert seen == [again]
+
+
 def test_a_missing_join_is_cached_as_none_and_a_subset_defers_the_rest(store):
     member = MemberFactory(store=store, name="李雷")
     Card.objects.filter(pk=member.pk).update(tier=None)
