@@ -8,9 +8,9 @@ store's member number in a URL is refused (members.selectors.member_get_for_staf
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
+from django.template import engines
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -96,8 +96,10 @@ SEARCH_FIELD = CounterSearchForm.base_fields["q"]
 
 
 def _card_html(request, context: dict) -> str:
-    # Rendered by the autoescaping Jinja engine: safe to place as it is.
-    return mark_safe(render_to_string(CARD, context, request))  # noqa: S308
+    # Asked of the Jinja engine itself: render_to_string would ask the Django engine
+    # first, and its miss (an exception) cost a tenth of the card. Rendered by the
+    # autoescaping Jinja engine: safe to place as it is.
+    return mark_safe(engines["jinja2"].get_template(CARD).render(context, request))  # noqa: S308
 
 
 @require_GET
@@ -125,9 +127,9 @@ def counter(request):
         member = lookup.members[0]
         context.update(sel.member_card_core(member) if htmx else sel.member_card(member))
         context["full_phone"] = _full_phone(request.user, typed=lookup.kind == "phone")
-        if htmx:  # the search box's everyday answer: the card alone
-            return render(request, CARD, context)
         context["card_html"] = _card_html(request, context)
+        if htmx:  # the search box's everyday answer: the card alone
+            return HttpResponse(context["card_html"])
     context["form"] = CounterSearchForm(request.GET or None)
     if htmx:
         return render(request, "loyalty/staff/_lookup.html", context)
