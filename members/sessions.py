@@ -86,5 +86,30 @@ class RawWrite:
             raise
 
 
-class SessionStore(RawRead, RawWrite, db.SessionStore):
+class KnownDecode:
+    """decode() once per stored text: a signed-in device sends the same session on every
+    request, and checking its signature and parsing it again cost a twentieth of an
+    empty staff view. The key is the whole signed text, so a text is only ever answered
+    as its first check answered it; sessions holding only plain values are kept (a
+    caller's change to a nested one could not leak into the next request), each caller
+    gets its own copy, and the process keeps at most KNOWN_SESSIONS of them."""
+
+    def decode(self, session_data):
+        known = _known.get(session_data)
+        if known is not None:
+            return dict(known)
+        value = super().decode(session_data)
+        if value and all(type(v) in _PLAIN for v in value.values()):
+            if len(_known) >= KNOWN_SESSIONS:
+                _known.clear()
+            _known[session_data] = dict(value)
+        return value
+
+
+KNOWN_SESSIONS = 1000
+_PLAIN = {str, int, float, bool, type(None)}
+_known: dict[str, dict] = {}
+
+
+class SessionStore(KnownDecode, RawRead, RawWrite, db.SessionStore):
     pass

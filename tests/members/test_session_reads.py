@@ -110,3 +110,29 @@ def test_sessions_are_written_exists_and_deleted_as_djangos(engine):
     gone._session_cache = {"n": 3}
     with pytest.raises(UpdateError):
         gone.save()  # the row was deleted meanwhile (a logout elsewhere)
+
+
+def test_a_known_session_text_is_decoded_once_and_each_caller_gets_its_own_copy(monkeypatch):
+    from django.contrib.sessions.backends.base import SessionBase
+
+    store = sessions.SessionStore()
+    text = store.encode({"_auth_user_id": "7", "flag": True})
+    tampered = text[:-1] + ("A" if text[-1] != "A" else "B")
+    nested = store.encode({"cart": ["a"]})
+    calls = []
+    plain_decode = SessionBase.decode
+
+    def counting(self, data):
+        calls.append(data)
+        return plain_decode(self, data)
+
+    monkeypatch.setattr(SessionBase, "decode", counting)
+    monkeypatch.setattr(sessions, "_known", {})
+    first = store.decode(text)
+    first["_auth_user_id"] = "changed by a view"
+    assert store.decode(text) == {"_auth_user_id": "7", "flag": True}
+    assert calls == [text]  # the signature was checked once for that text
+    assert store.decode(tampered) == {} and store.decode(tampered) == {}
+    assert calls.count(tampered) == 2  # a refused text is never remembered
+    store.decode(nested)["cart"].append("b")
+    assert store.decode(nested) == {"cart": ["a"]} and calls.count(nested) == 2
