@@ -5,6 +5,7 @@ import pytest
 from django.urls import reverse
 
 from loyalty.coupons import coupon_issue
+from loyalty.models import Card
 from loyalty.rewards import reward_redeem
 from members.models import User
 from tests.factories import MemberFactory
@@ -202,3 +203,22 @@ def test_the_full_page_shows_the_whole_card_at_once(clerk_client, store):
     coupon_issue(template=template(name="免费拿铁"), member=member)
     page = clerk_client.get(URL, {"q": "13800138000"}).content.decode()
     assert "免费拿铁" in page and 'hx-trigger="load"' not in page
+
+
+@pytest.mark.django_db
+def test_the_card_speaks_the_clerks_language(clerk_client, clerk, store):
+    """The card is a Jinja template translated per request (config/jinja2.py): Chinese by
+    default, English for a clerk whose browser asks for it, in the same process."""
+    from tests.loyalty.staff_screens.helpers import english
+
+    member = MemberFactory(phone="13800138000", store=store)
+    Card.objects.filter(pk=member.pk).update(points_debt=30)
+    for client, words in (
+        (clerk_client, ["录入消费", "会员详情", "因退款欠扣 30 积分"]),
+        (english(clerk), ["Record a purchase", "Member 360", "Owes 30 points from a refund"]),
+        (clerk_client, ["录入消费"]),
+    ):
+        page = client.get(URL, {"q": "13800138000"}, HTTP_HX_REQUEST="true").content.decode()
+        assert 'id="member-card"' in page
+        for word in words:
+            assert word in page, word
