@@ -17,11 +17,24 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bench import common, coupons, crypto, dashboard, imports, jobs, join, ledger, lookup, purchase
+from bench import (
+    common,
+    coupons,
+    crypto,
+    dashboard,
+    imports,
+    instructions,
+    jobs,
+    join,
+    ledger,
+    lookup,
+    purchase,
+)
 from bench.common import BenchError, Load, Workspace, say, step
 
 BENCHMARKS = {
     "lookup": lookup,
+    "instructions": instructions,  # the lookup counted by callgrind: a few minutes
     "crypto": crypto,
     "purchase": purchase,
     "coupons": coupons,

@@ -709,6 +709,16 @@ def timed(label: str, func, runs: int = 1) -> Timing:
 
 
 @dataclass
+class Count:
+    """Instructions per request, counted by callgrind: the same whatever else runs."""
+
+    label: str
+    millions: float  # instructions per request, in millions
+    requests: int
+    background: float = 0.0  # kept for print_result's check: a count is never disturbed
+
+
+@dataclass
 class Goal:
     label: str  # e.g. "ratio >= 0.5"
     value: float
@@ -719,8 +729,8 @@ class Goal:
 class Result:
     name: str
     title: str
-    subject: Figure | Timing
-    baseline: Figure | Timing
+    subject: Figure | Timing | Count
+    baseline: Figure | Timing | Count
     goals: list[Goal] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -730,6 +740,8 @@ class Result:
         Time: subject seconds over baseline seconds (1 = as fast, 3 = three times slower)."""
         if isinstance(self.subject, Timing):
             return self.subject.seconds / self.baseline.seconds if self.baseline.seconds else 0.0
+        if isinstance(self.subject, Count):  # as req/s compare: the baseline's cost over ours
+            return self.baseline.millions / self.subject.millions if self.subject.millions else 0.0
         return self.subject.rps / self.baseline.rps if self.baseline.rps else 0.0
 
 
@@ -745,6 +757,11 @@ def print_result(result: Result) -> None:
             best = f"  best of {t.runs} runs" if t.runs > 1 else ""
             say(f"  {t.label:<{width}}{t.seconds:>10.2f}{t.background:>11.0%}{best}")
         ratio = "time ratio"
+    elif isinstance(subject, Count):
+        say(f"  {'':<{width}}{'M instr':>10}{'requests':>10}")
+        for c in (subject, baseline):
+            say(f"  {c.label:<{width}}{c.millions:>10.2f}{c.requests:>10}")
+        ratio = "ratio"
     else:
         say(
             f"  {'':<{width}}{'req/s':>10}{'p50 ms':>10}{'p90 ms':>10}{'p99 ms':>10}"

@@ -1,10 +1,11 @@
 """Benchmark "member lookup": a clerk finds a member by phone, vs. hello world.
 
 GET /staff/?q=<phone> with `HX-Request: true`: the counter's search box, whose
-answer for a phone is the member card partial (loyalty/staff/_card.html). The whole
-staff path: session, staff check, phone normalising and keyed hashing, the indexed
-query, decrypting the phone, the card's figures (tier progress, expiring points,
-coupons, check-in, last purchases), the template. The baseline is /bench/hello on
+answer for a phone is the member card (templates/jinja2/loyalty/staff/_card.html). The
+whole staff path: session, staff check, phone normalising and keyed hashing, the
+indexed query, decrypting the phone, the card's figures (tier progress, points' cash
+value), the template; the card's extras (coupons, expiring points, check-in, last
+purchases) follow in a second request, not measured here. The baseline is /bench/hello on
 the same gunicorn, so the ratio says what the lookup costs over Django's own floor.
 """
 
