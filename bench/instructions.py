@@ -105,7 +105,8 @@ def _count(ws: Workspace, valgrind: str, kind: str, count: int) -> int:
         [valgrind, "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable,
          str(ws.root / "instructions_driver.py"), kind, str(WARMUP), str(count),
          str(ws.root / "phones.json"), CLERK, MARKER],
-        cwd=REPO, env=ws.env, capture_output=True, text=True, check=False,
+        cwd=REPO, env={**ws.env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+        check=False,
     )  # fmt: skip
     found = re.search(r"Collected : (\d+)", done.stderr)
     if done.returncode != 0 or not found:
