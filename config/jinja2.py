@@ -30,10 +30,19 @@ def url(name: str, *args) -> str:
     it resolves to has nothing but str and int converters (every digit string passes
     them, and quoting leaves digits alone) and the shape gives back that very URL. Any
     other case is reverse() as it is."""
+    return _url(_scope(), name, args)
+
+
+def _scope() -> tuple:
+    """What else a reversed URL depends on, read once per render by `per_render`."""
+    return get_urlconf(), get_script_prefix(), get_language()
+
+
+def _url(scope: tuple, name: str, args: tuple) -> str:
     if not args or not all(_digits(arg) for arg in args):
         return reverse(name, args=args)
     lengths = tuple(len(str(arg)) for arg in args)
-    key = (name, lengths, get_urlconf(), get_script_prefix(), get_language())
+    key = (name, lengths, *scope)
     shape = _shapes.get(key, _UNKNOWN)
     if shape is _UNKNOWN:
         shape = _shapes[key] = _shape(name, lengths)
@@ -80,15 +89,16 @@ def date(value, format_string: str) -> str:
     return dateformat.format(value, format_string)
 
 
-def translations(request) -> dict:
-    """Context processor: `_` bound to the active language's catalog for one render.
-    Django's gettext looks the active language up again on every call (a context-local
-    read), a tenth of the card's time with a dozen strings; this is the object it finds."""
-    language = get_language()
-    if language is None:  # translation deactivated: Django's gettext as it is
-        return {}
-    found = trans_real.translation(language).gettext
-    return {"_": found, "gettext": found}
+def per_render(request) -> dict:
+    """Context processor: `_` bound to the active language's catalog and `url` to the URL
+    conf, script prefix and language, for one render. Django's gettext and url() would
+    look them up again on every call (context-local reads: a tenth of the card's time
+    with a dozen strings and three links); these are what they would find."""
+    scope = _scope()
+    found = {"url": lambda name, *args: _url(scope, name, args)}
+    if scope[2] is not None:  # else translation is deactivated: Django's gettext as it is
+        found["_"] = found["gettext"] = trans_real.translation(scope[2]).gettext
+    return found
 
 
 def environment(**options) -> Environment:

@@ -94,7 +94,7 @@ TEMPLATES = [
         "APP_DIRS": False,
         "OPTIONS": {
             "environment": "config.jinja2.environment",
-            "context_processors": ["config.jinja2.translations"],
+            "context_processors": ["config.jinja2.per_render"],
         },
     },
 ]

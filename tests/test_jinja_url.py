@@ -66,3 +66,14 @@ def test_the_script_prefix_and_language_are_part_of_the_shape():
     with translation.override("en"):
         assert jinja.url("staff:member", "42") == reverse("staff:member", args=["42"])
     assert len(jinja._shapes) == 3
+
+
+def test_the_url_a_render_gets_is_reverse_too():
+    """per_render binds url() to the render's URL conf, script prefix and language."""
+    bound = jinja.per_render(None)["url"]
+    assert bound("staff:purchase", "431621846") == reverse("staff:purchase", args=["431621846"])
+    assert (
+        bound("staff:receipt", 9) == bound("staff:receipt", 9) == reverse("staff:receipt", args=[9])
+    )
+    set_script_prefix("/shop/")
+    assert jinja.per_render(None)["url"]("staff:receipt", 9) == "/shop/staff/purchases/9/"
