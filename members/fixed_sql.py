@@ -8,8 +8,9 @@ fields by default), forward foreign keys or reverse one-to-ones to join (also fr
 joined model: "card__tier"), a WHERE
 clause with %s parameters over the aliases t0 (the model) and t1, t2... (the joined
 models, in order), an ORDER BY, a LIMIT, a row lock. Its SQL is built once per
-database connection alias; each row becomes instances through Model.from_db, every
-value through the converters the ORM applies (connection.ops and the field's own:
+database connection alias (on SQLite read through sqlite3's own cursor when no one logs
+queries: _sqlite_rows); each row becomes instances as Model.from_db makes them (_maker),
+every value through the converters the ORM applies (connection.ops and the field's own:
 aware datetimes, Decimals, booleans, JSON, encrypted fields), the joined ones cached
 on the instance as select_related caches them (None when the LEFT JOIN found none).
 """
