@@ -95,20 +95,21 @@ class KnownDecode:
     gets its own copy, and the process keeps at most KNOWN_SESSIONS of them."""
 
     def decode(self, session_data):
-        known = _known.get(session_data)
+        key = (self.key_salt, session_data)  # a text is checked against its store's salt
+        known = _known.get(key)
         if known is not None:
             return dict(known)
         value = super().decode(session_data)
         if value and all(type(v) in _PLAIN for v in value.values()):
             if len(_known) >= KNOWN_SESSIONS:
                 _known.clear()
-            _known[session_data] = dict(value)
+            _known[key] = dict(value)
         return value
 
 
 KNOWN_SESSIONS = 1000
 _PLAIN = {str, int, float, bool, type(None)}
-_known: dict[str, dict] = {}
+_known: dict[tuple[str, str], dict] = {}
 
 
 class SessionStore(KnownDecode, RawRead, RawWrite, db.SessionStore):

@@ -136,3 +136,8 @@ def test_a_known_session_text_is_decoded_once_and_each_caller_gets_its_own_copy(
     assert calls.count(tampered) == 2  # a refused text is never remembered
     store.decode(nested)["cart"].append("b")
     assert store.decode(nested) == {"cart": ["a"]} and calls.count(nested) == 2
+
+    class OtherSalt(sessions.SessionStore):
+        key_salt = "another store"
+
+    assert OtherSalt().decode(text) == {}  # checked against its own salt, not remembered
