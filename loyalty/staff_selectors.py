@@ -204,10 +204,6 @@ def purchase_for_receipt(purchase_id: int):
     return purchase, coupons, refunds
 
 
-def visible_to(user: User, member: Member) -> bool:
-    return members_visible_to(user).filter(pk=member.pk).exists()
-
-
 # --- the 360 timeline ------------------------------------------------------------------
 
 

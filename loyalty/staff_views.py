@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from members.models import Member, PrivacyNotice, Tag
-from members.selectors import member_get_for_staff, staff_profile_of
+from members.selectors import member_get_for_staff, member_visible_to, staff_profile_of
 from members.services import DuplicatePhone, member_create, member_update
 from members.tagging import member_tag_add, member_tag_remove
 from members.views import staff_required
@@ -69,7 +69,7 @@ def _purchase_for_staff(user, pk: int):
     purchase, coupons, refunds = sel.purchase_for_receipt(pk)
     if purchase is None:
         raise Http404
-    if not sel.visible_to(user, purchase.member):
+    if not member_visible_to(user, purchase.member):
         raise PermissionDenied
     return purchase, coupons, refunds
 

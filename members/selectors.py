@@ -50,16 +50,19 @@ def members_visible_to(user: User) -> QuerySet[Member]:
     return qs.filter(store_id=scope)
 
 
+def member_visible_to(user: User, member: Member) -> bool:
+    """Whether `member` is among members_visible_to(user): the same rule, no query."""
+    scope = store_scope(user)
+    return scope is ALL_STORES or (scope is not None and member.store_id == scope)
+
+
 def member_get_for_staff(user: User, member_no: str) -> Member:
     """The member, or 404 when unknown, or PermissionDenied when in another store."""
     member = Member.objects.select_related("store", "guide").filter(member_no=member_no).first()
     if member is None:
         raise Http404
-    if sees_all_stores(user):
-        return member
-    profile = staff_profile_of(user)
-    if profile is None or profile.store_id is None or member.store_id != profile.store_id:
-        raise PermissionDenied  # the same rule as members_visible_to, without a query
+    if not member_visible_to(user, member):
+        raise PermissionDenied
     return member
 
 
