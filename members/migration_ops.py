@@ -78,7 +78,9 @@ class AddIndexConcurrently(AddIndex):
         if state == "valid":
             return
         if state == "invalid":
-            schema_editor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{self.index.name}"')
+            DropIndexIfExists(self.index.name).database_forwards(
+                app_label, schema_editor, from_state, to_state
+            )
         schema_editor.add_index(model, self.index, **self._how(schema_editor))
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
