@@ -74,17 +74,15 @@ def _maker(model: type[models.Model]):
     plain = (
         model.__init__ is base.__init__
         and model.from_db.__func__ is base.from_db.__func__
-        and not signals.pre_init.has_listeners(model)
-        and not signals.post_init.has_listeners(model)
         and all(_plain_attribute(model, f.attname) for f in model._meta.concrete_fields)
     )
     if not plain:
         return model.from_db
-    has_listeners = signals.pre_init.has_listeners
 
     def make(alias, names, values):
-        if has_listeners(model) or signals.post_init.has_listeners(model):
-            return model.from_db(alias, names, values)  # a receiver connected since
+        # Receivers are asked about on each call: they may be connected at any time.
+        if signals.pre_init.has_listeners(model) or signals.post_init.has_listeners(model):
+            return model.from_db(alias, names, values)
         obj = model.__new__(model)
         state = obj._state = ModelState()
         state.adding, state.db = False, alias
