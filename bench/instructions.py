@@ -93,8 +93,8 @@ def run(ctx) -> Result:
         baseline=hello,
         notes=[
             f"as {CLERK}, {len(phones)} different phones; the ratio is hello's count over "
-            "the lookup's (served, gunicorn and wrk add ~0.28 ms to both: see "
-            "docs/benchmarks.md)",
+            "the lookup's (served, gunicorn and wrk add to both a share that depends on "
+            "the machine's night: see docs/benchmarks.md)",
         ],
     )
 
