@@ -3,9 +3,9 @@
 The ORM builds and compiles its SQL on every call; for the few reads that every
 request of a hot path makes (the signed-in user, an API key, the card locked by a
 purchase), building took longer than the database took to answer (docs/benchmarks.md).
-A FixedRead is declared like a small queryset: the model, the columns (all concrete
-fields by default), forward foreign keys or reverse one-to-ones to join (also from a
-joined model: "card__tier"), a WHERE
+A FixedRead is declared like a small queryset: the columns, named as QuerySet.only
+names them (all concrete fields by default), forward foreign keys or reverse
+one-to-ones to join (also from a joined model: "card__tier"), a WHERE
 clause with %s parameters over the aliases t0 (the model) and t1, t2... (the joined
 models, in order), an ORDER BY, a LIMIT, a row lock. Its SQL is built once per
 database connection alias (on SQLite read through sqlite3's own cursor when no one logs
@@ -71,6 +71,7 @@ def _maker(model: type[models.Model]):
     instance is its ModelState and its __dict__: what __init__ leaves. Columns not read
     stay deferred, loaded on access, as from_db leaves them."""
     base = models.Model
+    pre_init, post_init = signals.pre_init, signals.post_init
     plain = (
         model.__init__ is base.__init__
         and model.from_db.__func__ is base.from_db.__func__
@@ -80,8 +81,11 @@ def _maker(model: type[models.Model]):
         return model.from_db
 
     def make(alias, names, values):
-        # Receivers are asked about on each call: they may be connected at any time.
-        if signals.pre_init.has_listeners(model) or signals.post_init.has_listeners(model):
+        # Receivers are asked about on each call: they may be connected at any time (no
+        # receiver at all, the usual case, is two empty lists: no need to ask per model).
+        if (pre_init.receivers or post_init.receivers) and (
+            pre_init.has_listeners(model) or post_init.has_listeners(model)
+        ):
             return model.from_db(alias, names, values)
         obj = model.__new__(model)
         state = obj._state = ModelState()
@@ -138,15 +142,18 @@ class FixedRead:
     def _parts(self) -> list[tuple]:
         """(model, fields read, how it joins) for t0, t1, ...; how: (field, reverse,
         index of the part it joins from). A related name may go on from one named
-        before it, as select_related's do: ("card", "card__tier")."""
+        before it, as select_related's do: ("card", "card__tier"). `fields` names a
+        joined model's columns by its path, as QuerySet.only does ("card__tier__name");
+        a part none is named of is read whole, and every part read in part also reads
+        its key and the keys its joins go by (only() refuses to defer those)."""
+        named: dict[str, list[str]] = {}
+        for name in self.fields:
+            path, _sep, field_name = name.rpartition("__")
+            named.setdefault(path, []).append(field_name)
+        if unknown := set(named) - {"", *self.related}:
+            raise ValueError(f"fields of {sorted(unknown)}: not in related")
         meta = self.model._meta
-        base_fields = (
-            [meta.get_field(name) for name in self.fields] if self.fields else meta.concrete_fields
-        )
-        wanted = {*base_fields, meta.pk}
-        # In the model's field order: Model.from_db fills the rest in as deferred by it.
-        base_fields = [f for f in meta.concrete_fields if f in wanted]
-        parts = [(self.model, base_fields, None)]
+        parts = [(self.model, None, None)]
         paths = {"": 0}
         for path in self.related:
             before, _sep, name = path.rpartition("__")
@@ -156,14 +163,25 @@ class FixedRead:
             field = parts[source][0]._meta.get_field(name)
             if field.concrete and (field.many_to_one or field.one_to_one):
                 reverse = False
+                named.get(before, []).append(name)  # the key it joins by, when read in part
             elif field.one_to_one:  # the reverse side of a OneToOneField
                 reverse = True
             else:
                 raise ValueError(f"{path}: only foreign keys and one-to-ones can be joined")
             paths[path] = len(parts)
-            model = field.related_model
-            parts.append((model, list(model._meta.concrete_fields), (field, reverse, source)))
-        return parts
+            parts.append((field.related_model, None, (field, reverse, source)))
+        read = []
+        for path, index in paths.items():
+            model, _none, how = parts[index]
+            meta = model._meta
+            if path in named:
+                wanted = {meta.get_field(name) for name in named[path]} | {meta.pk}
+                # In the model's field order: Model.from_db fills the rest in as deferred.
+                fields = [f for f in meta.concrete_fields if f in wanted]
+            else:
+                fields = list(meta.concrete_fields)
+            read.append((model, fields, how))
+        return read
 
     def _build(self, alias: str) -> tuple:
         connection = connections[alias]

@@ -114,7 +114,7 @@ def _exact_read(column: str, scoped: bool, related: tuple, only: tuple) -> Fixed
     """member_search's query for one value of a unique column, as a FixedRead: built once
     per shape (the ORM built and compiled it on every search, several times longer than
     the database took to answer). The same joins (select_related's "card__tier" joins the
-    card, then its tier), columns and order."""
+    card, then its tier) and columns (only's, of the joined models too)."""
     shape = (column, scoped, related, only)
     read = _exact_reads.get(shape)
     if read is None:
@@ -122,13 +122,9 @@ def _exact_read(column: str, scoped: bool, related: tuple, only: tuple) -> Fixed
         for path in related:
             names = path.split("__")
             joins += ["__".join(names[: i + 1]) for i in range(len(names))]
-        fields = tuple(n for n in only if "__" not in n)
-        if fields:  # the keys the joins go by, read as the ORM's only() reads them
-            fields += tuple(j for j in joins if "__" not in j and j not in fields and
-                            Member._meta.get_field(j).concrete)  # fmt: skip
         where = f"t0.{column} = %s" + (" AND t0.store_id = %s" if scoped else "")
+        # The column is unique: one row at most, so no ORDER BY (SQLite sorted it anyway).
         read = _exact_reads[shape] = FixedRead(
-            Member, where, fields=fields, related=tuple(dict.fromkeys(joins)),
-            order_by="t0.id DESC", limit=SEARCH_LIMIT,
-        )  # fmt: skip
+            Member, where, fields=only, related=tuple(dict.fromkeys(joins)), limit=SEARCH_LIMIT
+        )
     return read

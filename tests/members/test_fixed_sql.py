@@ -95,6 +95,37 @@ def test_a_join_may_go_on_from_a_joined_model(store):
         FixedRead(Member, "1 = 1", related=("card__tier",)).first()  # "card" not named
 
 
+def test_joined_models_read_only_the_fields_named_as_only_reads_them(store):
+    """fields=("name", "store__code", "card__points_balance", "card__tier__name"): each
+    part reads what only() reads of it (the named columns, its key, the keys of its
+    joins) and defers the rest; a part none is named of is read whole."""
+    member = MemberFactory(store=store, name="韩梅梅")
+    gold = Tier.objects.order_by("level")[1]
+    Card.objects.filter(pk=member.pk).update(tier=gold, points_balance=321)
+    names = ("name", "store__code", "card__points_balance", "card__tier__name")
+    read = FixedRead(Member, "t0.id = %s", fields=names, related=("store", "card", "card__tier"))
+    found = read.first(member.pk)
+    orm = (
+        Member.objects.select_related("store", "card__tier")
+        .only(*names, "card__tier")
+        .get(pk=member.pk)
+    )
+    for fast, slow in [
+        (found, orm),
+        (found.store, orm.store),
+        (found.card, orm.card),
+        (found.card.tier, orm.card.tier),
+    ]:
+        assert fast.get_deferred_fields() == slow.get_deferred_fields(), type(fast)
+        assert vars(fast).keys() - {"_state"} == vars(slow).keys() - {"_state"}
+    assert found.card.points_balance == 321 and found.card.tier.name == gold.name
+    assert found.store.name == store.name  # deferred: loaded on access
+    whole = FixedRead(Member, "t0.id = %s", fields=("name",), related=("store",))
+    assert not whole.first(member.pk).store.get_deferred_fields()
+    with pytest.raises(ValueError):
+        FixedRead(Member, "1 = 1", fields=("card__points_balance",)).first()  # no card joined
+
+
 def test_member_search_finds_one_value_as_the_orm_does(store, other_store):
     """member_search's phone and member-number lookups (fixed SQL) find what its ORM
     query finds, with the same joins and scope: a clerk sees only their store."""
