@@ -101,8 +101,17 @@ def per_render(request) -> dict:
     return found
 
 
+class _Environment(Environment):
+    def make_globals(self, d):
+        """A template's globals as one dict, not Jinja's ChainMap over the environment's:
+        every render copies them into its context, and a ChainMap copies key by key in
+        Python (a twentieth of the card's time). Jinja asks that globals not change
+        after a template is loaded; these are set once, in `environment` below."""
+        return {**self.globals, **(d or {})}
+
+
 def environment(**options) -> Environment:
-    env = Environment(**options)
+    env = _Environment(**options)
     env.globals.update(url=url, _=gettext, gettext=gettext, ngettext=ngettext)
     env.filters["date"] = date
     return env
