@@ -6,6 +6,7 @@ placeholder is `{{ _("%(n)s points")|format(n=...) }}` (the msgid blocktranslate
 """
 
 import re
+import weakref
 
 from django.urls import (
     NoReverseMatch,
@@ -17,7 +18,9 @@ from django.urls import (
 )
 from django.utils import dateformat, timezone
 from django.utils.translation import get_language, gettext, ngettext, trans_real
-from jinja2 import Environment
+from jinja2 import Environment, nodes
+from jinja2.utils import internalcode
+from jinja2.visitor import NodeTransformer
 
 
 def url(name: str, *args) -> str:
@@ -90,8 +93,9 @@ def date(value, format_string: str) -> str:
 
 
 def per_render(request) -> dict:
-    """Context processor: `_` bound to the active language's catalog and `url` to the URL
-    conf, script prefix and language, for one render. Django's gettext and url() would
+    """Context processor: `_` bound to the active language's catalog (for strings that are
+    not literals: literals are translated when compiled) and `url` to the URL conf,
+    script prefix and language, for one render. Django's gettext and url() would
     look them up again on every call (context-local reads: a tenth of the card's time
     with a dozen strings and three links); these are what they would find."""
     scope = _scope()
@@ -102,12 +106,63 @@ def per_render(request) -> dict:
 
 
 class _Environment(Environment):
+    """Jinja's Environment, with each template compiled once per language: a literal
+    string asked of the catalog, `{{ _("points") }}`, is translated when the template is
+    compiled (the language active then), and so is part of the template's text, escaped
+    once; only strings with values in them, `_("%(n)s points")|format(n=...)`, and
+    strings that are not literals are translated at each render. A template is cached
+    per name and language (Jinja caches per name)."""
+
+    def _parse(self, source, name, filename):
+        tree = super()._parse(source, name, filename)
+        language = get_language()
+        if language is None:  # translation deactivated: Django's gettext changes nothing
+            return tree
+        return _Translate(trans_real.translation(language).gettext).visit(tree)
+
+    @internalcode
+    def _load_template(self, name, globals):
+        # Jinja's own, with the language in the cache key.
+        if self.loader is None:
+            raise TypeError("no loader for this environment specified")
+        cache_key = (weakref.ref(self.loader), name, get_language())
+        if self.cache is not None:
+            template = self.cache.get(cache_key)
+            if template is not None and (not self.auto_reload or template.is_up_to_date):
+                if globals:
+                    template.globals.update(globals)
+                return template
+        template = self.loader.load(self, name, self.make_globals(globals))
+        if self.cache is not None:
+            self.cache[cache_key] = template
+        return template
+
     def make_globals(self, d):
         """A template's globals as one dict, not Jinja's ChainMap over the environment's:
         every render copies them into its context, and a ChainMap copies key by key in
         Python (a twentieth of the card's time). Jinja asks that globals not change
         after a template is loaded; these are set once, in `environment` below."""
         return {**self.globals, **(d or {})}
+
+
+class _Translate(NodeTransformer):
+    """`_("literal")` / `gettext("literal")` -> the literal's translation, a constant."""
+
+    def __init__(self, translate):
+        self.translate = translate
+
+    def visit_Call(self, node):
+        node = self.generic_visit(node)
+        if (
+            isinstance(node.node, nodes.Name)
+            and node.node.name in ("_", "gettext")
+            and len(node.args) == 1
+            and isinstance(node.args[0], nodes.Const)
+            and type(node.args[0].value) is str
+            and not (node.kwargs or node.dyn_args or node.dyn_kwargs)
+        ):
+            return nodes.Const(self.translate(node.args[0].value), lineno=node.lineno)
+        return node
 
 
 def environment(**options) -> Environment:
