@@ -141,3 +141,24 @@ def test_a_known_session_text_is_decoded_once_and_each_caller_gets_its_own_copy(
         key_salt = "another store"
 
     assert OtherSalt().decode(text) == {}  # checked against its own salt, not remembered
+
+
+def test_the_session_auth_hash_is_djangos_for_each_secret_and_password(settings):
+    """User._get_session_auth_hash is remembered per password hash and secret; it must be
+    Django's own for the current secret, a fallback secret and a new password."""
+    from django.contrib.auth.base_user import AbstractBaseUser
+
+    from members.models import User
+
+    user = User(username="clerk_hash", password="pbkdf2_sha256$1$salt$abc")
+    django = AbstractBaseUser._get_session_auth_hash
+    assert user.get_session_auth_hash() == django(user)
+    settings.SECRET_KEY_FALLBACKS = ["an-older-secret-key-" + "x" * 40]
+    assert list(user.get_session_auth_fallback_hash()) == [
+        django(user, secret=settings.SECRET_KEY_FALLBACKS[0])
+    ]
+    before = user.get_session_auth_hash()
+    user.password = "pbkdf2_sha256$1$salt$def"
+    assert user.get_session_auth_hash() == django(user) != before
+    settings.SECRET_KEY = "a-rotated-secret-key-" + "y" * 40
+    assert user.get_session_auth_hash() == django(user)
