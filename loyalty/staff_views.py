@@ -122,7 +122,7 @@ def counter(request):
         lookup, searched = sel.counter_lookup(request.user, q), True
     context = {"lookup": lookup, "searched": searched}
     context.update(results=lookup.members, kind=lookup.kind)
-    htmx = bool(request.headers.get("HX-Request"))
+    htmx = bool(request.META.get("HTTP_HX_REQUEST"))  # request.headers builds all headers
     if len(lookup.members) == 1:
         member = lookup.members[0]
         context.update(sel.member_card_core(member) if htmx else sel.member_card(member))
