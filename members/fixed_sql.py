@@ -9,7 +9,7 @@ one-to-ones to join (also from a joined model: "card__tier"), a WHERE
 clause with %s parameters over the aliases t0 (the model) and t1, t2... (the joined
 models, in order), an ORDER BY, a LIMIT, a row lock. Its SQL is built once per
 database connection alias (on SQLite read through sqlite3's own cursor when no one logs
-queries: _sqlite_rows); each row becomes instances as Model.from_db makes them (_maker),
+queries: _sqlite_rows); each row becomes instances as Model.from_db makes them (_loader),
 every value through the converters the ORM applies (connection.ops and the field's own:
 aware datetimes, Decimals, booleans, JSON, encrypted fields), the joined ones cached
 on the instance as select_related caches them (None when the LEFT JOIN found none).
@@ -19,7 +19,7 @@ import datetime as dt
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connections, models, router
+from django.db import DEFAULT_DB_ALIAS, connections, models, router
 from django.db.backends.sqlite3 import base as sqlite_base
 from django.db.models import signals
 from django.db.models.base import ModelState
@@ -43,6 +43,9 @@ def _adapted(value, connection):
     return value
 
 
+_AS_IS = (str, int)  # parameters passed as they are (_adapted changes none of them)
+
+
 def _converters(connection, model, fields) -> list[tuple]:
     """(position, column, converters) of the fields that have any: what the ORM applies to
     a value read back (connection.ops', then the field's own)."""
@@ -61,8 +64,8 @@ def _convert(row: list, converters: list[tuple], connection, offset: int = 0) ->
             row[offset + position] = convert(row[offset + position], column, connection)
 
 
-def _maker(model: type[models.Model]):
-    """How a row becomes an instance: Model.from_db, or the same instance made directly.
+def _plain(model: type[models.Model]) -> bool:
+    """May a row become an instance of `model` without Model.from_db?
 
     from_db calls Model.__init__, which sends pre_init and post_init and sets each field
     in turn (about 10 us for a member); for a model with neither receivers nor its own
@@ -71,29 +74,80 @@ def _maker(model: type[models.Model]):
     instance is its ModelState and its __dict__: what __init__ leaves. Columns not read
     stay deferred, loaded on access, as from_db leaves them."""
     base = models.Model
-    pre_init, post_init = signals.pre_init, signals.post_init
-    plain = (
+    return (
         model.__init__ is base.__init__
         and model.from_db.__func__ is base.from_db.__func__
         and all(_plain_attribute(model, f.attname) for f in model._meta.concrete_fields)
     )
-    if not plain:
-        return model.from_db
 
-    def make(alias, names, values):
-        # Receivers are asked about on each call: they may be connected at any time (no
-        # receiver at all, the usual case, is two empty lists: no need to ask per model).
-        if (pre_init.receivers or post_init.receivers) and (
-            pre_init.has_listeners(model) or post_init.has_listeners(model)
-        ):
-            return model.from_db(alias, names, values)
-        obj = model.__new__(model)
-        state = obj._state = ModelState()
-        state.adding, state.db = False, alias
-        obj.__dict__.update(zip(names, values, strict=True))
-        return obj
 
-    return make
+def _from_db(model, alias, names, values):
+    """Model.from_db, unless the model has init receivers now: then Model.__init__ runs."""
+    return model.from_db(alias, names, values)
+
+
+def _loader(connection, parts: list[tuple], converters: list[tuple]):
+    """The function that turns a FixedRead's rows into instances, written for its columns:
+    each value through its converters, each part's instance made (directly when
+    `_plain`, else by Model.from_db), the joined ones cached as select_related caches
+    them. Python written once per read, as the SQL is: the general loop over parts,
+    columns and converters cost as much as the database's answer."""
+    space = {"ModelState": ModelState, "from_db": _from_db}
+    lines = ["def load(rows, alias, connection, plain):", "    found = []", "    for r in rows:"]
+    converted = {}
+    for n, (position, column, convert_all) in enumerate(converters):
+        value = f"r[{position}]"
+        for m, convert in enumerate(convert_all):
+            space[f"c{n}_{m}"], space[f"e{n}"] = convert, column
+            value = f"c{n}_{m}({value}, e{n}, connection)"
+        lines.append(f"        v{n} = {value}")
+        converted[position] = f"v{n}"
+    start = 0
+    for index, (model, fields, how) in enumerate(parts):
+        space[f"M{index}"] = model
+        values = [converted.get(start + i, f"r[{start + i}]") for i in range(len(fields))]
+        names = [f.attname for f in fields]
+        space[f"N{index}"] = names
+        pk_value = values[fields.index(model._meta.pk)]
+        start += len(fields)
+        body = [
+            f"o{index} = M{index}.__new__(M{index})",
+            f"s = o{index}._state = ModelState()",
+            "s.adding = False",
+            "s.db = alias",
+            f"o{index}.__dict__.update({', '.join(map('{}={}'.format, names, values))})",
+        ]
+        slow = f"o{index} = from_db(M{index}, alias, N{index}, [{', '.join(values)}])"
+        indent = "        "
+        if how is not None:  # None when the LEFT JOIN found no row
+            lines.append(f"{indent}if {pk_value} is None:")
+            lines.append(f"{indent}    o{index} = None")
+            lines.append(f"{indent}else:")
+            indent += "    "
+        if _plain(model):
+            lines.append(f"{indent}if plain:")
+            lines += [f"{indent}    {line}" for line in body]
+            lines.append(f"{indent}else:")
+            lines.append(f"{indent}    {slow}")
+        else:
+            lines.append(f"{indent}{slow}")
+        if how is None:
+            continue
+        field, reverse, source = how
+        owner = f"o{source}"
+        space[f"set{index}"] = field.set_cached_value
+        if reverse:  # member.card, user.staff_profile; and the card's member
+            space[f"back{index}"] = field.field.set_cached_value
+            lines.append(f"        if {owner} is not None:")
+            lines.append(f"            set{index}({owner}, o{index})")
+            lines.append(f"            if o{index} is not None:")
+            lines.append(f"                back{index}(o{index}, {owner})")
+        else:  # card.tier
+            lines.append(f"        if {owner} is not None:")
+            lines.append(f"            set{index}({owner}, o{index})")
+    lines += ["        found.append(o0)", "    return found"]
+    exec("\n".join(lines), space)  # noqa: S102 - our own text, from the models' fields
+    return space["load"]
 
 
 def _plain_attribute(model, attname: str) -> bool:
@@ -221,19 +275,19 @@ class FixedRead:
                 if connection.features.has_select_for_update_of
                 else (" FOR UPDATE")
             )
-        layout = [
-            (_maker(model), [f.attname for f in fields], fields.index(model._meta.pk), how)
-            for model, fields, how in parts
-        ]
+        load = _loader(connection, parts, converters)
         # SQLite's own form of the statement (?-placeholders), as Django's cursor converts
         # it on every execute, for _sqlite_rows.
         qmark = sqlite_base.SQLiteCursorWrapper.convert_query(None, sql)
-        return sql, converters, layout, qmark if connection.vendor == "sqlite" else None
+        return sql, load, qmark if connection.vendor == "sqlite" else None
 
     def __call__(self, *params) -> list[models.Model]:
-        route = router.db_for_write if self.lock else router.db_for_read
-        alias = route(self.model)
-        if self.lock and not connections[alias].in_atomic_block:
+        if not router.routers:  # no database routers: what they all answer
+            alias = DEFAULT_DB_ALIAS
+        else:
+            alias = (router.db_for_write if self.lock else router.db_for_read)(self.model)
+        connection = connections[alias]
+        if self.lock and not connection.in_atomic_block:
             from django.db.transaction import TransactionManagementError
 
             # As select_for_update: a row lock outside a transaction would lock nothing.
@@ -241,41 +295,20 @@ class FixedRead:
         built = self._built.get(alias)
         if built is None:
             built = self._built[alias] = self._build(alias)
-        sql, converters, layout, qmark = built
-        connection = connections[alias]
-        params = [_adapted(p, connection) for p in params]
+        sql, load, qmark = built
+        params = [p if type(p) in _AS_IS else _adapted(p, connection) for p in params]
         if qmark is not None and not connection.queries_logged and not connection.execute_wrappers:
             rows = _sqlite_rows(connection, qmark, params)
         else:
             with connection.cursor() as cursor:
                 cursor.execute(sql, params)
                 rows = cursor.fetchall()
-        found = []
-        for row in rows:
-            row = list(row)
-            _convert(row, converters, connection)
-            start = 0
-            objs = []  # this row's instance of each part (None: the LEFT JOIN found none)
-            for make, names, pk_at, how in layout:
-                values = row[start : start + len(names)]
-                start += len(names)
-                if how is None:
-                    objs.append(make(alias, names, values))
-                    continue
-                field, reverse, source = how
-                other = None if values[pk_at] is None else make(alias, names, values)
-                objs.append(other)
-                owner = objs[source]
-                if owner is None:
-                    continue
-                if reverse:
-                    field.set_cached_value(owner, other)  # member.card, user.staff_profile
-                    if other is not None:
-                        field.field.set_cached_value(other, owner)
-                else:
-                    field.set_cached_value(owner, other)  # card.tier
-            found.append(objs[0])
-        return found
+        if not rows:
+            return []
+        # Init receivers are asked about on each call: they may be connected at any time
+        # (none at all, the usual case, is two empty lists).
+        plain = not (signals.pre_init.receivers or signals.post_init.receivers)
+        return load(rows, alias, connection, plain)
 
     def first(self, *params) -> models.Model | None:
         rows = self(*params)
