@@ -81,18 +81,14 @@ def _plain(model: type[models.Model]) -> bool:
     )
 
 
-def _from_db(model, alias, names, values):
-    """Model.from_db, unless the model has init receivers now: then Model.__init__ runs."""
-    return model.from_db(alias, names, values)
-
-
-def _loader(connection, parts: list[tuple], converters: list[tuple]):
+def _loader(parts: list[tuple], converters: list[tuple]):
     """The function that turns a FixedRead's rows into instances, written for its columns:
     each value through its converters, each part's instance made (directly when
-    `_plain`, else by Model.from_db), the joined ones cached as select_related caches
-    them. Python written once per read, as the SQL is: the general loop over parts,
-    columns and converters cost as much as the database's answer."""
-    space = {"ModelState": ModelState, "from_db": _from_db}
+    `_plain` and no init receiver is connected at the call, else by Model.from_db), the
+    joined ones cached as select_related caches them. Python written once per read, as
+    the SQL is: the general loop over parts, columns and converters cost as much as the
+    database's answer."""
+    space = {"ModelState": ModelState}
     lines = ["def load(rows, alias, connection, plain):", "    found = []", "    for r in rows:"]
     converted = {}
     for n, (position, column, convert_all) in enumerate(converters):
@@ -117,7 +113,7 @@ def _loader(connection, parts: list[tuple], converters: list[tuple]):
             "s.db = alias",
             f"o{index}.__dict__.update({', '.join(map('{}={}'.format, names, values))})",
         ]
-        slow = f"o{index} = from_db(M{index}, alias, N{index}, [{', '.join(values)}])"
+        slow = f"o{index} = M{index}.from_db(alias, N{index}, [{', '.join(values)}])"
         indent = "        "
         if how is not None:  # None when the LEFT JOIN found no row
             lines.append(f"{indent}if {pk_value} is None:")
@@ -275,7 +271,7 @@ class FixedRead:
                 if connection.features.has_select_for_update_of
                 else (" FOR UPDATE")
             )
-        load = _loader(connection, parts, converters)
+        load = _loader(parts, converters)
         # SQLite's own form of the statement (?-placeholders), as Django's cursor converts
         # it on every execute, for _sqlite_rows.
         qmark = sqlite_base.SQLiteCursorWrapper.convert_query(None, sql)
