@@ -222,3 +222,20 @@ def test_the_card_speaks_the_clerks_language(clerk_client, clerk, store):
         assert 'id="member-card"' in page
         for word in words:
             assert word in page, word
+
+
+@pytest.mark.django_db
+def test_the_full_counter_page_query_count_is_pinned(
+    clerk_client, clerk, store, django_assert_max_num_queries
+):
+    """The page without htmx shows the card with its extras at once: the lookup's columns
+    (COUNTER_COLUMNS) must hold all the card reads, or each would cost a query more."""
+    member = MemberFactory(phone="13800138000", store=store, guide=clerk)
+    fund(member, 500)
+    clerk_client.get(URL, {"q": "13800138000"})  # the display copies, read once
+    # session, user, member with card and tier; expiring points, coupons, check-in,
+    # tags, guide, last purchases; the clerk's permissions (user's, group's) for the page.
+    with django_assert_max_num_queries(11):
+        response = clerk_client.get(URL, {"q": "13800138000"})
+    body = response.content.decode()
+    assert 'id="member-card"' in body and "500" in body
