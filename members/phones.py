@@ -18,7 +18,10 @@ def normalize_phone(raw: str, region: str | None = None) -> str:
     if text.startswith("00"):
         text = "+" + text[2:]
     region = region or settings.PHONE_REGION
-    if region == "CN" and len(text) == 11 and text[0] == "1" and text.isascii() and text.isdigit():
+    plain_cn = (
+        region == "CN" and len(text) == 11 and text[0] == "1" and text.isascii() and text.isdigit()
+    )
+    if plain_cn:
         # How nearly every number arrives (a clerk's search, a form, an import): what
         # parse() makes of it without parse()'s 35 us; tests compare the two.
         number = phonenumbers.PhoneNumber(country_code=86, national_number=int(text))
@@ -40,6 +43,8 @@ def normalize_phone(raw: str, region: str | None = None) -> str:
         raise ValidationError(
             _("“%(value)s” is not a mobile number."), code="not_mobile", params={"value": raw}
         )
+    if plain_cn:  # E.164 of +86 and 11 digits without a leading zero: those digits
+        return "+86" + text
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

@@ -74,7 +74,7 @@ def classify_query(q: str) -> tuple[str, str]:
         return "last4", compact
     if is_member_no(compact):
         return "member_no", compact
-    if any(ch.isdigit() for ch in compact) and len(compact) >= 7:
+    if len(compact) >= 7 and (compact.isdigit() or any(ch.isdigit() for ch in compact)):
         try:
             return "phone", normalize_phone(q)
         except ValidationError:
