@@ -19,7 +19,11 @@ from django.utils import timezone
 
 from .fixed_sql import FixedInsert, FixedRead, FixedUpdate
 
-_live_session = FixedRead(Session, "t0.session_key = %s AND t0.expire_date > %s")
+_LIVE = "t0.session_key = %s AND t0.expire_date > %s"
+# Django's database store reads only the data of the row; its cached store also the
+# expiry, to keep the session in the cache as long (members.cached_sessions).
+_live_session = FixedRead(Session, _LIVE, fields=("session_key", "session_data"))
+_live_session_with_expiry = FixedRead(Session, _LIVE)
 _insert_session = FixedInsert(Session)
 _update_session = FixedUpdate(Session, ["session_data", "expire_date"])
 
@@ -27,10 +31,12 @@ _update_session = FixedUpdate(Session, ["session_data", "expire_date"])
 class RawRead:
     """`_get_session_from_db` as Django's: the live session or None (and no key)."""
 
+    live_session = _live_session
+
     def _get_session_from_db(self):
         if self.session_key is None:  # Django's would query for NULL and find nothing
             return None
-        found = _live_session.first(self.session_key, timezone.now())
+        found = self.live_session.first(self.session_key, timezone.now())
         if found is None:
             self._session_key = None
         return found

@@ -162,3 +162,26 @@ def test_the_session_auth_hash_is_djangos_for_each_secret_and_password(settings)
     assert user.get_session_auth_hash() == django(user) != before
     settings.SECRET_KEY = "a-rotated-secret-key-" + "y" * 40
     assert user.get_session_auth_hash() == django(user)
+
+
+@pytest.mark.django_db
+def test_each_store_reads_what_it_uses_in_one_query():
+    """The database store reads the session's data only; the cached store also its
+    expiry (to keep it in the cache as long): one read of the session table each,
+    nothing loaded afterwards."""
+    store = sessions.SessionStore()
+    store["who"] = "店员"
+    store.save()
+
+    def session_reads(load):
+        with CaptureQueriesContext(connection) as seen:
+            assert load() == {"who": "店员"}
+        return [q["sql"] for q in seen.captured_queries if "django_session" in q["sql"]]
+
+    [read] = session_reads(sessions.SessionStore(session_key=store.session_key).load)
+    assert "expire_date" not in read.split("WHERE")[0]
+    cached = cached_sessions.SessionStore(session_key=store.session_key)
+    cached._cache.delete(cached.cache_key)
+    [read] = session_reads(cached.load)
+    assert "expire_date" in read.split("WHERE")[0]
+    assert cached._cache.get(cached.cache_key) == {"who": "店员"}
