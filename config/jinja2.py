@@ -111,7 +111,8 @@ class _Environment(Environment):
     compiled (the language active then), and so is part of the template's text, escaped
     once; only strings with values in them, `_("%(n)s points")|format(n=...)`, and
     strings that are not literals are translated at each render. A template is cached
-    per name and language (Jinja caches per name)."""
+    per name and language (Jinja caches per name); a Jinja bytecode cache, whose key
+    knows no language, must not be configured."""
 
     def _parse(self, source, name, filename):
         tree = super()._parse(source, name, filename)
