@@ -194,7 +194,7 @@ def run(ctx) -> Result:
         subject=coupon,
         baseline=plain,
         goals=[
-            Goal(f"ratio >= {GOAL_RATIO}", round(ratio, 3), ratio >= GOAL_RATIO),
+            Goal(f"ratio >= {GOAL_RATIO}", ratio, ratio >= GOAL_RATIO),
             Goal("errors == 0", errors, errors == 0),
             Goal(f'"{LOCKED}" == 0', locked, locked == 0),
         ],
