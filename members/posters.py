@@ -26,6 +26,7 @@ FONTS = [
 BRAND = (140, 29, 47)  # the HTML poster's #8c1d2f
 WIDTH, HEIGHT = 1200, 1700  # A5 portrait at ~200 dpi
 MIN_TEXT = 20  # pixels: the smallest text a line shrinks to (about 2.5 mm printed)
+WRAP_TEXT = 56  # a store name that needs smaller than this on one line takes two
 
 
 def guide_of(store: Store, staff_param: str) -> User | None:
@@ -79,6 +80,24 @@ def _font_face() -> tuple[str, int] | None:
     return None
 
 
+def two_lines(text: str, width, room: int = WIDTH - 120) -> tuple[int, tuple[str, str]]:
+    """(size, (first, second)): `text` in two lines, split where the longer one is
+    narrowest (between words when it has spaces), at the largest size from WRAP_TEXT down
+    to MIN_TEXT at which both fit in `room`; `width(text, size)` measures. Past MIN_TEXT
+    (200 Chinese characters or so, twice the longest store name) `line` cuts them."""
+    cuts = [i for i, ch in enumerate(text) if ch == " "] or range(1, len(text))
+    if not cuts:  # one character: nothing to split
+        return WRAP_TEXT, (text, "")
+    halves = min(
+        ((text[:i].strip(), text[i:].strip()) for i in cuts),
+        key=lambda pair: max(width(pair[0], MIN_TEXT), width(pair[1], MIN_TEXT)),
+    )
+    size = WRAP_TEXT
+    while size > MIN_TEXT and max(width(half, size) for half in halves) > room:
+        size -= 2
+    return size, halves
+
+
 def poster_png(link: str, *, store: Store, guide: User | None = None) -> bytes:
     """The poster as a PNG, as the print-ready page lays it out: the store's name, "scan
     to join", the QR code of the join link, what members get, the guide. Without a CJK
@@ -88,7 +107,8 @@ def poster_png(link: str, *, store: Store, guide: User | None = None) -> bytes:
         return qr_png(link)
     from PIL import Image, ImageDraw, ImageFont
 
-    def font(size):
+    @cache
+    def font(size):  # loaded once per size: the long name's fitting measures it often
         return ImageFont.truetype(face[0], size, index=face[1])
 
     image = Image.new("RGB", (WIDTH, HEIGHT), "white")
@@ -108,7 +128,14 @@ def poster_png(link: str, *, store: Store, guide: User | None = None) -> bytes:
             text += "…"
         draw.text((WIDTH // 2, y), text, font=font(size), fill=fill, anchor="mt")
 
-    line(store.name, 140, 88)
+    name = " ".join(store.name.split())
+    if draw.textlength(name, font=font(WRAP_TEXT)) <= WIDTH - 120:
+        line(name, 140, 88)
+    else:  # a long name: two lines in the same band, as large as both fit
+        size, halves = two_lines(name, lambda text, size: draw.textlength(text, font=font(size)))
+        top = 120 + (135 - int(size * 2.3)) // 2
+        line(halves[0], top, size, smallest=size)
+        line(halves[1], top + int(size * 1.3), size, smallest=size)
     line(_("Scan to join as a member"), 270, 52, BRAND)
     out = io.BytesIO()
     segno.make_qr(link, error="q").save(out, kind="png", scale=1, border=4)

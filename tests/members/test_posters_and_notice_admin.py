@@ -177,3 +177,35 @@ def test_managers_cannot_edit_the_notice(web, manager):
     web.force_login(manager)
 
     assert web.get("/admin/members/privacynotice/add/").status_code == 403
+
+
+def test_a_long_store_name_takes_two_balanced_lines_between_words_if_it_has_any():
+    from members.posters import MIN_TEXT, WRAP_TEXT, two_lines
+
+    def width(text, size):  # every character one em wide
+        return len(text) * size
+
+    size, (first, second) = two_lines("上海市静安区南京西路一千号恒隆广场", width, room=9 * 40)
+    assert first + second == "上海市静安区南京西路一千号恒隆广场"
+    assert abs(len(first) - len(second)) <= 1 and size == 40
+    size, halves = two_lines("Jing An Kerry Centre Flagship Store", width, room=400)
+    assert halves == ("Jing An Kerry Centre", "Flagship Store") and size == 20
+    assert two_lines("短", width)[0] == WRAP_TEXT
+    size, _halves = two_lines("字" * 500, width, room=1080)
+    assert size == MIN_TEXT  # past the smallest size: `line` cuts what still overflows
+
+
+def test_a_long_store_name_is_drawn_whole_on_two_lines(owner_web, store):
+    from members import posters
+
+    if posters._font_face() is None:
+        pytest.skip("no CJK font on this machine (make system-deps installs fonts-noto-cjk)")
+    store.name = "上海市静安区南京西路一千号恒隆广场购物中心地下一层美食广场东区旗舰店"
+    store.save()
+    image = _png(owner_web, store)
+    # Two lines in the name's band, the second under the first, and the line below
+    # ("scan to join", from y=270) left clear of them.
+    assert _inked(image, (0, 120, posters.WIDTH, 185)) and _inked(
+        image, (0, 186, posters.WIDTH, 255)
+    )
+    assert not _inked(image, (0, 256, posters.WIDTH, 268))
