@@ -27,6 +27,7 @@ BRAND = (140, 29, 47)  # the HTML poster's #8c1d2f
 WIDTH, HEIGHT = 1200, 1700  # A5 portrait at ~200 dpi
 MIN_TEXT = 20  # pixels: the smallest text a line shrinks to (about 2.5 mm printed)
 WRAP_TEXT = 56  # a store name that needs smaller than this on one line takes two
+ROOM = WIDTH - 120  # pixels a line of text may take: 60 of margin either side
 
 
 def guide_of(store: Store, staff_param: str) -> User | None:
@@ -80,7 +81,7 @@ def _font_face() -> tuple[str, int] | None:
     return None
 
 
-def two_lines(text: str, width, room: int = WIDTH - 120) -> tuple[int, tuple[str, str]]:
+def two_lines(text: str, width, room: int = ROOM) -> tuple[int, tuple[str, str]]:
     """(size, (first, second)): `text` in two lines, split where the longer one is
     narrowest (between words when it has spaces), at the largest size from WRAP_TEXT down
     to MIN_TEXT at which both fit in `room`; `width(text, size)` measures. Past MIN_TEXT
@@ -117,19 +118,18 @@ def poster_png(link: str, *, store: Store, guide: User | None = None) -> bytes:
 
     def line(text, y, size, fill=(34, 34, 34), smallest=MIN_TEXT, cut=True):
         text = " ".join(text.split())  # one line: a line break in a name cannot be drawn
-        room = WIDTH - 120
-        while size > smallest and draw.textlength(text, font=font(size)) > room:
+        while size > smallest and draw.textlength(text, font=font(size)) > ROOM:
             size = max(size - 4, smallest)  # a long store name: smaller
-        if cut and draw.textlength(text, font=font(size)) > room:
+        if cut and draw.textlength(text, font=font(size)) > ROOM:
             # Still wider than the page at the smallest print size (about 55 Chinese
             # characters): cut, rather than run off the edge.
-            while len(text) > 1 and draw.textlength(text + "…", font=font(size)) > room:
+            while len(text) > 1 and draw.textlength(text + "…", font=font(size)) > ROOM:
                 text = text[:-1]
             text += "…"
         draw.text((WIDTH // 2, y), text, font=font(size), fill=fill, anchor="mt")
 
     name = " ".join(store.name.split())
-    if draw.textlength(name, font=font(WRAP_TEXT)) <= WIDTH - 120:
+    if draw.textlength(name, font=font(WRAP_TEXT)) <= ROOM:
         line(name, 140, 88)
     else:  # a long name: two lines in the same band, as large as both fit
         size, halves = two_lines(name, lambda text, size: draw.textlength(text, font=font(size)))
