@@ -14,7 +14,9 @@ SESSION_ENGINE is `members.sessions` (sessions in the database) or, with Redis,
 from django.contrib.sessions.backends import db
 from django.contrib.sessions.backends.base import CreateError, UpdateError
 from django.contrib.sessions.models import Session
+from django.core.signals import setting_changed
 from django.db import DatabaseError, IntegrityError, connections, router, transaction
+from django.dispatch import receiver
 from django.utils import timezone
 
 from .fixed_sql import FixedInsert, FixedRead, FixedUpdate
@@ -116,6 +118,14 @@ class KnownDecode:
 KNOWN_SESSIONS = 1000
 _PLAIN = {str, int, float, bool, type(None)}
 _known: dict[tuple[str, str], dict] = {}
+
+
+@receiver(setting_changed)
+def _forget_known(setting, **kwargs):
+    # A text is remembered as checked with the secrets and serializer of the time: a
+    # change (override_settings in tests) has the next decode check it again.
+    if setting in ("SECRET_KEY", "SECRET_KEY_FALLBACKS", "SESSION_SERIALIZER"):
+        _known.clear()
 
 
 class SessionStore(KnownDecode, RawRead, RawWrite, db.SessionStore):

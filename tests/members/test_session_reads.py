@@ -143,6 +143,15 @@ def test_a_known_session_text_is_decoded_once_and_each_caller_gets_its_own_copy(
     assert OtherSalt().decode(text) == {}  # checked against its own salt, not remembered
 
 
+def test_a_remembered_text_is_checked_again_when_the_secret_changes(monkeypatch, settings):
+    store = sessions.SessionStore()
+    text = store.encode({"_auth_user_id": "7"})
+    monkeypatch.setattr(sessions, "_known", {})
+    assert store.decode(text) == {"_auth_user_id": "7"}  # remembered
+    settings.SECRET_KEY = "a-rotated-secret-key-" + "z" * 40
+    assert store.decode(text) == {}  # signed with the old key: refused, as Django does
+
+
 def test_the_session_auth_hash_is_djangos_for_each_secret_and_password(settings):
     """User._get_session_auth_hash is remembered per password hash and secret; it must be
     Django's own for the current secret, a fallback secret and a new password."""
