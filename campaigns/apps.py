@@ -7,8 +7,9 @@ class CampaignsConfig(AppConfig):
     verbose_name = _("Campaigns")
 
     def ready(self):
-        from loyalty import jobs, staff_selectors
+        from loyalty import jobs
         from loyalty import signals as loyalty_signals
+        from loyalty.counter import selectors as staff_selectors
 
         from . import dashboard, notices, staff_timeline, tasks
 

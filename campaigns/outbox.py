@@ -13,7 +13,7 @@ import logging
 from django.db.models import F, Q
 from django.utils import timezone
 
-from members.bulk import insert_rows
+from config.platform.bulk import insert_rows
 
 from .channels import CHANNELS, ChannelError, ChannelSkip, channels_for_notices
 from .models import Message

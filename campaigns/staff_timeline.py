@@ -1,10 +1,10 @@
-"""The campaigns part of the member 360 timeline (loyalty.staff_selectors.TIMELINE_SOURCES):
+"""The campaigns part of the member 360 timeline (loyalty.counter.selectors.TIMELINE_SOURCES):
 the notices and campaign messages the member was sent, one line per notice whatever
 the number of channels it went out by."""
 
 from django.utils.translation import gettext as _
 
-from loyalty.staff_selectors import Event
+from loyalty.counter.selectors import Event
 
 from .models import Message
 

@@ -93,8 +93,8 @@ TEMPLATES = [
         "DIRS": [BASE_DIR / "templates" / "jinja2"],
         "APP_DIRS": False,
         "OPTIONS": {
-            "environment": "config.jinja2.environment",
-            "context_processors": ["config.jinja2.per_render"],
+            "environment": "config.platform.jinja2.environment",
+            "context_processors": ["config.platform.jinja2.per_render"],
         },
     },
 ]
@@ -110,8 +110,8 @@ DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 _db = DATABASES["default"]
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     # Django's backend, but writers queue on a lock file instead of SQLite's sleeps
-    # (config/sqlite/base.py).
-    _db["ENGINE"] = "config.sqlite"
+    # (config/platform/sqlite/base.py).
+    _db["ENGINE"] = "config.platform.sqlite"
     _db.setdefault("OPTIONS", {}).update(
         {
             "transaction_mode": "IMMEDIATE",
@@ -157,8 +157,8 @@ CACHES["local"] = {
 # With Redis, sessions are read from the shared cache (cached_db). Without it they
 # stay in the database: a per-process cache would let a session that was logged
 # out through one worker live on in another.
-# Django's stores, reading the session with one fixed SELECT, not the ORM (members/sessions.py).
-SESSION_ENGINE = "members.cached_sessions" if REDIS_URL else "members.sessions"
+# Django's stores, reading the session with one fixed SELECT (config/platform/sessions.py).
+SESSION_ENGINE = "config.platform.cached_sessions" if REDIS_URL else "config.platform.sessions"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 12)
 
 # --- Auth ---------------------------------------------------------------------

@@ -24,11 +24,11 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     # Staff screens: the counter and member 360 (loyalty), the dashboard (campaigns).
-    path("staff/", include("loyalty.staff_urls")),
+    path("staff/", include("loyalty.counter.urls")),
     path("dashboard/", include("campaigns.dashboard_urls")),
     # Customers: /join/ and the member centre /me/, composed of each app's part.
     path("", include("members.member_urls")),
-    path("me/", include("loyalty.member_urls")),
+    path("me/", include("loyalty.centre.urls")),
     path("me/messages/", include("campaigns.member_urls")),
     path("wechat/", include("wechat.urls")),
     path("api/v1/", pos_api.urls),

@@ -13,6 +13,7 @@ from members.phones import normalize_phone
 from members.selectors import classify_query
 
 from . import services
+from .benefits.rewards import RedemptionNotPossible, redemption_cancel
 from .coupons import (
     CouponNotUsable,
     coupon_void,
@@ -40,7 +41,6 @@ from .models import (
     TierChange,
     normalize_code,
 )
-from .rewards import RedemptionNotPossible, redemption_cancel
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

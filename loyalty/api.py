@@ -23,8 +23,8 @@ from ninja.parser import Parser
 from ninja.security import HttpBearer
 from pydantic import WithJsonSchema, field_validator
 
+from config.platform.fixed_sql import FixedRead
 from members import crypto
-from members.fixed_sql import FixedRead
 from members.models import Member
 from members.phones import normalize_phone
 from members.services import DuplicatePhone, member_by_referral_code, member_create
@@ -80,7 +80,7 @@ class StrictJSON(Parser):
         return data
 
 
-# Every API request reads its key (and the key's store): written once, members/fixed_sql.py.
+# Every API request reads its key (and the key's store): written once, config/platform/fixed_sql.py.
 _live_key = FixedRead(
     ApiKey,
     "t0.key_hash = %s AND t0.revoked_at IS NULL AND t1.active = %s",  # the hash is unique

@@ -13,7 +13,7 @@ class LoyaltyConfig(AppConfig):
 
         # Inside the registration transaction: the card exists whenever the member does.
         member_registered.connect(receivers.create_card, dispatch_uid="loyalty.create_card")
-        member_registered.connect(receivers.welcome, dispatch_uid="loyalty.welcome")
+        member_registered.connect(receivers.welcome, dispatch_uid="loyalty.benefits.welcome")
         member_registered.connect(receivers.reward_referrer, dispatch_uid="loyalty.reward_referrer")
         member_updated.connect(receivers.reward_profile, dispatch_uid="loyalty.reward_profile")
         # Inside the erasure transaction: points forfeited, coupons voided, pickups
@@ -36,7 +36,7 @@ class LoyaltyConfig(AppConfig):
         # The member's card, points, purchases and coupons in "download my data".
         from members.privacy import EXPORT_SECTIONS
 
-        from .member_views import loyalty_export
+        from .centre.views import loyalty_export
 
         if loyalty_export not in EXPORT_SECTIONS:
             EXPORT_SECTIONS.append(loyalty_export)

@@ -17,7 +17,7 @@ from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from members.fixed_sql import FixedInsert, FixedRead, FixedUpdate
+from config.platform.fixed_sql import FixedInsert, FixedRead, FixedUpdate
 from members.models import Member, Store, User
 
 from . import signals
@@ -45,7 +45,7 @@ class CouponNotFound(LoyaltyError):
 
 
 # A till reads the coupon it is given, and uses it with one conditional UPDATE: both
-# written once (members/fixed_sql.py), as the purchase they are part of.
+# written once (config/platform/fixed_sql.py), as the purchase they are part of.
 _coupon_by_code = FixedRead(Coupon, "t0.code = %s", related=("template", "member"))  # unique
 _claim_update = FixedUpdate(
     Coupon,

@@ -18,9 +18,9 @@ from django.utils.translation import gettext as _
 
 from members.models import Member, User
 
+from .benefits.rewards import RedemptionNotPossible, redemption_cancel
 from .coupons import CouponNotUsable, coupon_void
 from .models import Card, Coupon, Redemption
-from .rewards import RedemptionNotPossible, redemption_cancel
 from .services import points_adjust, points_expire_member
 
 

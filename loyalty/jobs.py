@@ -25,7 +25,7 @@ from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from members.bulk import insert_rows, update_rows
+from config.platform.bulk import insert_rows, update_rows
 
 from . import signals
 from .coupons import CouponNotIssued, coupon_issue

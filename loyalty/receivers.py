@@ -9,7 +9,7 @@ def create_card(sender, member, **kwargs):
 
 def welcome(sender, member, **kwargs):
     """Inside the registration transaction: the welcome offer for those who signed up."""
-    from .welcome import WELCOMED_SOURCES, welcome_grant
+    from .benefits.welcome import WELCOMED_SOURCES, welcome_grant
 
     if member.source in WELCOMED_SOURCES:
         # The card create_card made just before, in this transaction: held already.
@@ -20,7 +20,7 @@ def welcome(sender, member, **kwargs):
 def reward_referrer(sender, member, **kwargs):
     """Inside the registration transaction, after the card: link and reward the referrer."""
     if member.referred_by_id:
-        from .engagement import referral_register
+        from .benefits.engagement import referral_register
 
         referral_register(invitee=member, now=member.created_at)
 
@@ -28,7 +28,7 @@ def reward_referrer(sender, member, **kwargs):
 def reward_profile(sender, member, fields, **kwargs):
     """Name, gender and birthday all filled in: the profile points, once."""
     if {"name", "gender", "birthday"} & set(fields):
-        from .engagement import profile_reward
+        from .benefits.engagement import profile_reward
 
         profile_reward(member=member)
 
@@ -41,6 +41,6 @@ def erase(sender, member, actor=None, **kwargs):
 
 
 def seed_demo(sender, member_ids, purchases, rng, stdout, **kwargs):
-    from .demo import seed_loyalty
+    from .demo.members import seed_loyalty
 
     seed_loyalty(member_ids=member_ids, purchases=purchases, rng=rng, stdout=stdout)

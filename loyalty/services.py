@@ -24,8 +24,8 @@ from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from config.platform.fixed_sql import FixedInsert, FixedRead, FixedUpdate
 from members.audit import audit_record
-from members.fixed_sql import FixedInsert, FixedRead, FixedUpdate
 from members.models import Member, Store, User
 
 from . import signals
@@ -159,7 +159,7 @@ def card_create(*, member: Member, now: dt.datetime | None = None) -> Card:
 
 # The card and its tier, locked (FOR UPDATE OF the card on PostgreSQL; SQLite's
 # IMMEDIATE transaction holds the database): every points, coupon and tier change
-# starts here, so it is written once (members/fixed_sql.py), not built per call.
+# starts here, so it is written once (config/platform/fixed_sql.py), not built per call.
 _card_locked = FixedRead(Card, "t0.member_id = %s", related=("tier",), lock=True)
 
 
@@ -194,7 +194,7 @@ def _append(card: Card, *, kind: str, delta: int, key: str, now, **fields) -> Po
     return entry
 
 
-# The ledgers' and the purchase's writes, each written once (members/fixed_sql.py): they
+# The ledgers' and the purchase's writes, each written once (config/platform/fixed_sql.py): they
 # run inside the card's lock, where on SQLite every other till waits. These models have
 # no save() of their own and no signal receivers.
 _insert_entry = FixedInsert(PointsEntry)
@@ -992,7 +992,7 @@ def _purchase_record(
         card.last_purchase_at = occurred_at
     _upgrade_if_qualified(card, conf, now, purchase=purchase, tiers=rules.tiers)
     if card.purchase_count == 1 and member.referred_by_id:
-        from .engagement import referral_first_purchase
+        from .benefits.engagement import referral_first_purchase
 
         referral_first_purchase(card=card, invitee=member, purchase=purchase, now=now, conf=conf)
     _update_card_figures(card)
@@ -1133,8 +1133,8 @@ def _purchase_refund(*, purchase, amount, key, actor, reason, now) -> tuple[Refu
     erased = Member.objects.filter(pk=card.pk, status=Member.Status.ERASED).exists()
     if full:
         card.purchase_count = max(card.purchase_count - 1, 0)
+        from .benefits.engagement import referral_refund
         from .coupons import coupons_restore_for_refund
-        from .engagement import referral_refund
 
         if not erased:  # an erased member's coupons are not given back (loyalty/erasure.py)
             coupons_restore_for_refund(purchase=purchase, actor=actor, now=now)

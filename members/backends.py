@@ -2,14 +2,15 @@
 
 Every staff request loads the session's user (django.contrib.auth.get_user) and then
 its StaffProfile (store, role): one joined query instead of two, written once
-(members/fixed_sql.py), not built by the ORM on every request: building it cost more
+(config/platform/fixed_sql.py), not built by the ORM on every request: building it cost more
 than running it (docs/benchmarks.md, "lookup").
 """
 
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import ValidationError
 
-from .fixed_sql import FixedRead
+from config.platform.fixed_sql import FixedRead
+
 from .models import User
 
 _user_with_profile = FixedRead(User, "t0.id = %s", related=("staff_profile",))

@@ -12,8 +12,9 @@ from datetime import date, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from config.platform.bulk import insert_rows
+
 from . import crypto
-from .bulk import insert_rows
 from .models import Member, Role, StaffProfile, Store, Tag, User
 from .services import luhn_check_digit, staff_create
 

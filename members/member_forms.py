@@ -6,7 +6,8 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .fixed_sql import FixedRead
+from config.platform.fixed_sql import FixedRead
+
 from .models import Member, Store, User
 from .phones import normalize_phone
 from .services import member_by_referral_code

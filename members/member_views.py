@@ -1,5 +1,5 @@
 """Public registration (/join/) and the member centre's members part (/me/): log in and
-out by SMS code, profile, privacy. The loyalty part of /me/ lives in loyalty/member_views.py.
+out by SMS code, profile, privacy. The loyalty part of /me/ lives in loyalty/centre/views.py.
 
 Every page works without JavaScript: each step is a plain form POST that redirects.
 """

@@ -15,8 +15,9 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 
+from config.platform.fixed_sql import FixedRead
+
 from .crypto import EncryptedTextField
-from .fixed_sql import FixedRead
 from .phones import mask_phone
 
 
@@ -304,7 +305,7 @@ class PrivacyNotice(models.Model):
         return [p.strip() for p in self.body.replace("\r\n", "\n").split("\n\n") if p.strip()]
 
 
-# The registration page reads it on every visit: written once (members/fixed_sql.py).
+# The registration page reads it on every visit: written once (config/platform/fixed_sql.py).
 _published_notice = FixedRead(
     PrivacyNotice,
     "t0.published_at <= %s",

@@ -22,8 +22,9 @@ from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from config.platform.fixed_sql import FixedRead, FixedUpdate
+
 from . import crypto, sms
-from .fixed_sql import FixedRead, FixedUpdate
 from .models import OneTimeCode
 from .phones import normalize_phone
 

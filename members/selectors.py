@@ -4,8 +4,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
 
+from config.platform.fixed_sql import FixedRead
+
 from . import crypto
-from .fixed_sql import FixedRead
 from .models import Member, Role, StaffProfile, User
 from .phones import normalize_phone
 from .services import is_member_no

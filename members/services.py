@@ -11,9 +11,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from config.platform.fixed_sql import FixedInsert, FixedRead
+
 from . import crypto
 from .audit import audit_record, diff
-from .fixed_sql import FixedInsert, FixedRead
 from .models import AuditEntry, Member, Role, StaffProfile, Store, Tag, User
 from .phones import normalize_phone
 from .roles import ROLE_GROUP_NAMES
@@ -78,7 +79,7 @@ def member_by_phone(raw_phone: str) -> Member | None:
 
 
 # Registration and sign-in look the phone up on every request: written once
-# (members/fixed_sql.py). Member has no save() of its own and no signal receivers.
+# (config/platform/fixed_sql.py). Member has no save() of its own and no signal receivers.
 _member_by_phone_hash = FixedRead(Member, "t0.phone_hash = %s")  # unique
 _insert_member = FixedInsert(Member)
 

@@ -1,4 +1,4 @@
-"""config/jinja2's environment translates literal strings when a template is compiled,
+"""config/platform/jinja2's environment translates literal strings when a template is compiled,
 once per language: the text must be what Django's gettext gives at render time, in
 whichever language is active, and strings that are not literals still translate."""
 
@@ -6,7 +6,7 @@ import pytest
 from django.utils import translation
 from jinja2 import DictLoader
 
-from config.jinja2 import environment, per_render
+from config.platform.jinja2 import environment, per_render
 
 SOURCE = (
     '{{ _("Record a purchase") }}|{{ gettext("Member 360") }}|{{ _(word) }}|'

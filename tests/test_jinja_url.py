@@ -1,4 +1,4 @@
-"""config/jinja2.url: the Jinja templates' `url()` must give exactly reverse()'s string,
+"""config/platform/jinja2.url: the Jinja templates' `url()` must give exactly reverse()'s string,
 also where it answers from a remembered shape (digit arguments, str and int routes)."""
 
 import pytest

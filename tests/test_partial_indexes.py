@@ -68,7 +68,7 @@ def _guide_index_op():
 def test_a_migration_run_again_after_an_interruption_keeps_or_rebuilds_its_index():
     """A non-atomic migration cut short is run whole again: an index it finished is kept;
     on PostgreSQL one whose concurrent build was cut short (invalid) is built again."""
-    from members.migration_ops import index_state
+    from config.platform.migration_ops import index_state
 
     op = _guide_index_op()
     assert index_state(connection, "member_guide_set") == "valid"

@@ -1,4 +1,4 @@
-"""config/sqlite: SQLite transactions queue on a lock file, released at commit or rollback."""
+"""config/platform/sqlite: transactions queue on a lock file, released at commit or rollback."""
 
 import fcntl
 import os
@@ -112,7 +112,7 @@ def test_a_file_system_without_locks_leaves_the_waiting_to_sqlite(monkeypatch, c
     def no_locks(fd, operation):
         raise OSError(37, "No locks available")
 
-    monkeypatch.setattr("config.sqlite.base.fcntl.flock", no_locks)
+    monkeypatch.setattr("config.platform.sqlite.base.fcntl.flock", no_locks)
     monkeypatch.setattr(type(connections["default"]), "_warned", False)
     for code in ("LK8", "LK9"):
         with transaction.atomic():
@@ -164,7 +164,7 @@ def test_an_unusable_lock_file_leaves_the_waiting_to_sqlite(monkeypatch, tmp_pat
 def test_the_main_thread_waits_in_the_kernel_and_gives_sigalrm_back(tmp_path):
     import signal
 
-    from config.sqlite.base import _wait_blocking
+    from config.platform.sqlite.base import _wait_blocking
 
     path = str(tmp_path / "w.lock")
     holder, waiter = (os.open(path, os.O_RDWR | os.O_CREAT, 0o600) for _ in range(2))
@@ -183,7 +183,7 @@ def test_the_main_thread_waits_in_the_kernel_and_gives_sigalrm_back(tmp_path):
 def test_the_wait_in_the_kernel_has_a_time_limit_and_is_for_the_main_thread_only(tmp_path):
     import signal
 
-    from config.sqlite.base import _wait_blocking
+    from config.platform.sqlite.base import _wait_blocking
 
     path = str(tmp_path / "w.lock")
     holder, waiter = (os.open(path, os.O_RDWR | os.O_CREAT, 0o600) for _ in range(2))
@@ -213,7 +213,7 @@ def test_the_wait_in_the_kernel_has_a_time_limit_and_is_for_the_main_thread_only
 @pytest.fixture
 def checkpoints(monkeypatch):
     """Records, for each checkpoint this process runs, whether the lock file was free."""
-    from config.sqlite import base as sqlite_base
+    from config.platform.sqlite import base as sqlite_base
 
     seen = []
     original = sqlite_base.DatabaseWrapper._checkpoint
@@ -333,7 +333,7 @@ def test_a_failed_checkpoint_is_tried_again_at_the_next_commit(checkpoints, monk
 def test_a_bulk_run_checkpoints_less_often_and_collects_less_and_both_come_back(
     checkpoints, monkeypatch
 ):
-    """members.bulk.bulk_run (the import's): a checkpoint after BULK_CHECKPOINT_ROWS
+    """config.platform.bulk.bulk_run (the import's): a checkpoint after BULK_CHECKPOINT_ROWS
     rows instead of after every few, a young generation of BULK_GC_THRESHOLD objects;
     as they were afterwards, also when the run fails."""
     import gc

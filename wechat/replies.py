@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from loyalty.engagement import AlreadyCheckedIn, checkin
+from loyalty.benefits.engagement import AlreadyCheckedIn, checkin
 from loyalty.models import Card
 
 from .services import follower_subscribe, follower_unsubscribe, member_by_openid

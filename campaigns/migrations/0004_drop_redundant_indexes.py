@@ -4,11 +4,11 @@ paid for. SQLite has no such index. Not made again on reversal."""
 
 from django.db import migrations
 
-from members.migration_ops import DropIndexIfExists
+from config.platform.migration_ops import DropIndexIfExists
 
 
 class Migration(migrations.Migration):
-    atomic = False  # DROP INDEX CONCURRENTLY on PostgreSQL (members/migration_ops.py)
+    atomic = False  # DROP INDEX CONCURRENTLY on PostgreSQL (config/platform/migration_ops.py)
 
     dependencies = [
         ("campaigns", "0003_dashboard_all_stores"),

@@ -16,11 +16,11 @@ for it (a copy of every row), so the database side is the DROP INDEX alone.
 import django.db.models.deletion
 from django.db import migrations, models
 
-from members.migration_ops import DropIndexIfExists
+from config.platform.migration_ops import DropIndexIfExists
 
 
 class Migration(migrations.Migration):
-    atomic = False  # CONCURRENTLY on PostgreSQL (members/migration_ops.py)
+    atomic = False  # CONCURRENTLY on PostgreSQL (config/platform/migration_ops.py)
 
     dependencies = [
         ('campaigns', '0004_drop_redundant_indexes'),

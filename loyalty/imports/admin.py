@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy
 from members.admin import LargeTablePaginator
 from members.selectors import sees_all_stores
 
-from .. import exports
+from ..imports import exports
 from ..models import ExportJob, ImportJob
 from . import report, runner
 from .forms import ExportForm, MappingForm, UploadForm

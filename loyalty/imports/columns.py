@@ -105,7 +105,7 @@ def fold(header: str) -> str:
 def _synonyms(kind: str) -> dict[str, str]:
     table = {fold(s): c.key for c in COLUMNS[kind] for s in (c.key, *c.synonyms)}
     # The labels themselves, in English and in the language in use: what an export
-    # (loyalty/exports.py) writes as its header imports back.
+    # (loyalty/imports/exports.py) writes as its header imports back.
     for column in COLUMNS[kind]:
         with translation.override("en"):
             table.setdefault(fold(str(column.label)), column.key)

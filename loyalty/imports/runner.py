@@ -34,8 +34,8 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from config.platform.bulk import bulk_run
 from members.audit import audit_record
-from members.bulk import bulk_run
 from members.models import Store, User
 
 from ..models import ImportJob, ImportRowError

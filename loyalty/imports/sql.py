@@ -4,14 +4,14 @@ PostgreSQL takes new rows by COPY, SQLite by executemany: both run at the
 database's speed (the ORM's bulk_create compiles every value). Callers pass values
 ready for the column: encrypted text already encrypted, foreign keys as ids.
 Columns a caller does not name get their model default, so a column added later
-does not break the import (members/bulk.py's insert_rows needs every column named).
+does not break the import (config/platform/bulk.py's insert_rows needs every column named).
 """
 
 from functools import cache
 
 from django.db import connection, models
 
-from members.bulk import insert_ready, update_ready
+from config.platform.bulk import insert_ready, update_ready
 
 
 def _default(field: models.Field):

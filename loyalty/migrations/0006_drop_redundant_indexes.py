@@ -14,11 +14,11 @@ atomic = False); reversing creates the foreign-key indexes again.
 import django.db.models.deletion
 from django.db import migrations, models
 
-from members.migration_ops import DropIndexIfExists
+from config.platform.migration_ops import DropIndexIfExists
 
 
 class Migration(migrations.Migration):
-    atomic = False  # DROP INDEX CONCURRENTLY on PostgreSQL (members/migration_ops.py)
+    atomic = False  # DROP INDEX CONCURRENTLY on PostgreSQL (config/platform/migration_ops.py)
 
     dependencies = [
         ("loyalty", "0005_imports_exports"),

@@ -17,11 +17,11 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-from members.migration_ops import AddIndexConcurrently, DropIndexIfExists
+from config.platform.migration_ops import AddIndexConcurrently, DropIndexIfExists
 
 
 class Migration(migrations.Migration):
-    atomic = False  # CONCURRENTLY on PostgreSQL (members/migration_ops.py)
+    atomic = False  # CONCURRENTLY on PostgreSQL (config/platform/migration_ops.py)
 
     dependencies = [
         ('loyalty', '0009_rules_stamp'),

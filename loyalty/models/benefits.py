@@ -1,7 +1,7 @@
 """Coupons, the rewards catalog (积分商城), daily check-in and referrals.
 
-State changes go through loyalty/coupons.py, loyalty/rewards.py and
-loyalty/engagement.py. Each coupon change appends a CouponEvent; every point a
+State changes go through loyalty/coupons.py, loyalty/benefits/rewards.py and
+loyalty/benefits/engagement.py. Each coupon change appends a CouponEvent; every point a
 benefit gives or takes is a PointsEntry written by the points services.
 """
 

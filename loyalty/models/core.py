@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from members.fixed_sql import FixedRead
+from config.platform.fixed_sql import FixedRead
 from members.models import Member, Store, index_where_set
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
@@ -96,7 +96,7 @@ class LoyaltySettings(models.Model):
         blank=True,
         help_text=_("Comma-separated, e.g. 礼品卡,烟酒."),
     )
-    # Check-in (签到), referral (邀请有礼) and action points: loyalty/engagement.py.
+    # Check-in (签到), referral (邀请有礼) and action points: loyalty/benefits/engagement.py.
     checkin_points = models.PositiveIntegerField(
         _("points per daily check-in"), default=5, help_text=_("0: check-in gives no points.")
     )

@@ -190,7 +190,7 @@ class OpeningBalance(models.Model):
 class ExportJob(models.Model):
     """A member export too big to stream in a request: built by a task, then downloaded.
 
-    Small exports stream straight from the member list (loyalty/exports.py); either
+    Small exports stream straight from the member list (loyalty/imports/exports.py); either
     way the audit trail records who exported what. The file holds personal data:
     only its creator (or an owner) downloads it.
     """

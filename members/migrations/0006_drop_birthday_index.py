@@ -1,11 +1,11 @@
 """The birthday index served no query and cost every insert: the birthday jobs match
 a month and a day (EXTRACT / django_date_extract), which a B-tree on the date cannot
 serve, and nothing filters birthdays by range. DROP INDEX CONCURRENTLY on PostgreSQL
-(members/migration_ops.py), so the table stays writable; reversal creates it again."""
+(config/platform/migration_ops.py), so the table stays writable; reversal creates it again."""
 
 from django.db import migrations
 
-from members.migration_ops import DropIndexIfExists
+from config.platform.migration_ops import DropIndexIfExists
 
 
 class Migration(migrations.Migration):

@@ -8,7 +8,7 @@ import pytest
 import time_machine
 from django.test import Client
 
-from loyalty.engagement import award_action, checkin
+from loyalty.benefits.engagement import award_action, checkin
 from loyalty.models import GrowthEntry, LoyaltySettings, PointsEntry, TierChange
 from loyalty.services import growth_award
 from tests.centre import sign_in

@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from loyalty.engagement import award_action, profile_reward
+from loyalty.benefits.engagement import award_action, profile_reward
 from loyalty.models import PointsEntry
 from members.models import Member
 from members.services import member_update

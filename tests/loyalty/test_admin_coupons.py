@@ -6,9 +6,9 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from loyalty.benefits.rewards import reward_redeem
 from loyalty.coupons import coupon_issue
 from loyalty.models import Coupon, CouponTemplate, Redemption, Reward
-from loyalty.rewards import reward_redeem
 from loyalty.services import ledger_problems, points_award, purchase_record
 from tests.factories import MemberFactory, TagFactory
 from tests.loyalty.conftest import card_of

@@ -7,7 +7,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from loyalty.engagement import AlreadyCheckedIn, checkin
+from loyalty.benefits.engagement import AlreadyCheckedIn, checkin
 from loyalty.models import CheckIn, Coupon, CouponTemplate, PointsEntry
 from loyalty.services import points_spend, purchase_record, purchase_refund
 from tests.factories import MemberFactory

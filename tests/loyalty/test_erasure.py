@@ -13,10 +13,10 @@ from django.utils import timezone
 
 from campaigns.dashboard import dashboard_aggregates, figures
 from campaigns.models import Message
+from loyalty.benefits.rewards import reward_redeem
 from loyalty.coupons import CouponNotUsable, coupon_issue, coupon_redeem
 from loyalty.erasure import Forfeited, loyalty_erase
 from loyalty.models import Card, Coupon, CouponEvent, PointsEntry, Redemption, Reward
-from loyalty.rewards import reward_redeem
 from loyalty.services import (
     ledger_problems,
     points_award,

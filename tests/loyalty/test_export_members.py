@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.urls import reverse
 from openpyxl import load_workbook
 
-from loyalty import exports
+from loyalty.imports import exports
 from loyalty.models import ExportJob
 from loyalty.services import points_adjust
 from members.models import AuditEntry, Tag
@@ -87,7 +87,7 @@ def test_every_export_is_audited(owner_client, people):
 
 
 def test_a_searched_phone_is_masked_in_the_audit_trail(owner_client, people):
-    from loyalty.exports import mask_numbers
+    from loyalty.imports.exports import mask_numbers
 
     _csv(owner_client.post(EXPORT + "?q=%2B86+138-0013-8000", {"format": "csv"}))
     entry = AuditEntry.objects.get(action="member.export")
@@ -197,7 +197,7 @@ def test_more_members_than_a_sheet_holds_is_said_not_cut_off(
 ):
     from django.core.management import CommandError
 
-    from loyalty import exports
+    from loyalty.imports import exports
 
     monkeypatch.setattr(exports, "XLSX_MAX_ROWS", 2)  # three people: one too many
     response = owner_client.post(EXPORT, {"format": "xlsx"})

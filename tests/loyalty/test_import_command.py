@@ -41,12 +41,12 @@ def test_it_prints_the_report_and_ends_with_the_counts(tmp_path, store):
 
 @pytest.mark.django_db
 def test_the_chunks_are_written_inside_a_bulk_run(tmp_path, store, monkeypatch):
-    """members.bulk.bulk_run (fewer collections and checkpoints) spans the whole run."""
+    """config.platform.bulk.bulk_run (fewer collections and checkpoints) spans the whole run."""
     import gc
     from contextlib import contextmanager
 
+    from config.platform.bulk import BULK_GC_THRESHOLD, bulk_run
     from loyalty.imports import runner
-    from members.bulk import BULK_GC_THRESHOLD, bulk_run
 
     seen = []
     write = runner.MemberWriter.write

@@ -8,7 +8,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from loyalty.engagement import is_self_referral, referral_register
+from loyalty.benefits.engagement import is_self_referral, referral_register
 from loyalty.models import PointsEntry, Referral
 from loyalty.services import purchase_record, purchase_refund
 from members.models import Member

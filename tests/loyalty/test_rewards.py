@@ -8,15 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import translation
 
-from loyalty.models import (
-    CODE_ALPHABET,
-    Coupon,
-    CouponTemplate,
-    PointsEntry,
-    Redemption,
-    Reward,
-)
-from loyalty.rewards import (
+from loyalty.benefits.rewards import (
     RedemptionNotFound,
     RedemptionNotPossible,
     RewardNotAvailable,
@@ -24,6 +16,14 @@ from loyalty.rewards import (
     redemption_cancel,
     redemption_fulfil,
     reward_redeem,
+)
+from loyalty.models import (
+    CODE_ALPHABET,
+    Coupon,
+    CouponTemplate,
+    PointsEntry,
+    Redemption,
+    Reward,
 )
 from loyalty.services import NotEnoughPoints, ReferenceConflict, points_award
 from tests.factories import MemberFactory

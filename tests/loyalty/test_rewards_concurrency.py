@@ -8,14 +8,14 @@ DATABASE_URL set.
 
 import pytest
 
-from loyalty.models import PointsEntry, Redemption, Reward
-from loyalty.rewards import (
+from loyalty.benefits.rewards import (
     RedemptionNotPossible,
     RewardNotAvailable,
     redemption_cancel,
     redemption_fulfil,
     reward_redeem,
 )
+from loyalty.models import PointsEntry, Redemption, Reward
 from loyalty.services import NotEnoughPoints
 from tests.factories import MemberFactory
 from tests.loyalty.conftest import card_of

@@ -1,4 +1,4 @@
-"""members/fixed_sql.py: reads and writes written once as SQL must give and store exactly
+"""config/platform/fixed_sql.py: reads and writes written once as SQL must give and store exactly
 what the ORM gives and stores (they serve the hot paths: sign-in, API key, purchase)."""
 
 import datetime as dt
@@ -8,8 +8,8 @@ import pytest
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
+from config.platform.fixed_sql import FixedInsert, FixedRead, FixedUpdate
 from loyalty.models import Card, GrowthEntry, PointsEntry, Purchase, Tier
-from members.fixed_sql import FixedInsert, FixedRead, FixedUpdate
 from members.models import Member
 from tests.factories import MemberFactory
 
@@ -129,7 +129,7 @@ def test_joined_models_read_only_the_fields_named_as_only_reads_them(store):
 def test_member_search_finds_one_value_as_the_orm_does(store, other_store):
     """member_search's phone and member-number lookups (fixed SQL) find what its ORM
     query finds, with the same joins and scope: a clerk sees only their store."""
-    from loyalty.staff_selectors import COUNTER_COLUMNS
+    from loyalty.counter.selectors import COUNTER_COLUMNS
     from members.models import Role, StaffProfile, User
     from members.selectors import member_search
 

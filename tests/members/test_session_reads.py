@@ -1,4 +1,4 @@
-"""The signed-in request's two reads, written as fixed SQL (members/sessions.py,
+"""The signed-in request's two reads, written as fixed SQL (config/platform/sessions.py,
 members/backends.py): they must answer exactly what Django's ORM reads answered."""
 
 import datetime as dt

@@ -3,7 +3,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from loyalty import exports
+from loyalty.imports import exports
 from members.models import Member, Store, Tag
 
 

@@ -6,9 +6,9 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from loyalty.benefits.rewards import reward_redeem
 from loyalty.coupons import coupon_issue
 from loyalty.models import Card, Coupon, Purchase, Redemption
-from loyalty.rewards import reward_redeem
 from loyalty.services import purchase_record
 from members.models import AuditEntry, Member
 from tests.factories import MemberFactory

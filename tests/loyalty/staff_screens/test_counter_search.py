@@ -4,9 +4,9 @@ name, a coupon code or a pickup code; clerks see their store only, numbers maske
 import pytest
 from django.urls import reverse
 
+from loyalty.benefits.rewards import reward_redeem
 from loyalty.coupons import coupon_issue
 from loyalty.models import Card
-from loyalty.rewards import reward_redeem
 from members.models import User
 from tests.factories import MemberFactory
 from tests.loyalty.staff_screens.helpers import fund, reward, template
@@ -207,7 +207,7 @@ def test_the_full_page_shows_the_whole_card_at_once(clerk_client, store):
 
 @pytest.mark.django_db
 def test_the_card_speaks_the_clerks_language(clerk_client, clerk, store):
-    """The card is a Jinja template translated per request (config/jinja2.py): Chinese by
+    """The card is a Jinja template translated per request (config/platform/jinja2.py): Chinese by
     default, English for a clerk whose browser asks for it, in the same process."""
     from tests.loyalty.staff_screens.helpers import english
 

@@ -3,12 +3,11 @@
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from loyalty import signals
+from loyalty.coupons import CouponNotIssued, _issue_coupon, coupon_issue
+from loyalty.models import Card, Coupon, CouponTemplate
+from loyalty.services import _award_points, expiry_for, person_key, points_award, purchase_rules
 from members.models import Member
-
-from . import signals
-from .coupons import CouponNotIssued, _issue_coupon, coupon_issue
-from .models import Card, Coupon, CouponTemplate
-from .services import _award_points, expiry_for, person_key, points_award, purchase_rules
 
 # Members who come in from the old system (import) or are typed in by staff in the
 # admin already had their welcome, or never asked for one.

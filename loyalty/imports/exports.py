@@ -187,7 +187,7 @@ def xlsx_file(rows: Iterator[list], header: list[str], counter: list):
     """An .xlsx in a temporary file (openpyxl's write-only mode streams rows to disk)."""
     from openpyxl import Workbook
 
-    from .imports.report import xlsx_cell
+    from loyalty.imports.report import xlsx_cell
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet(title=_("Members")[:31])
@@ -242,7 +242,7 @@ PROGRESS_EVERY = 10_000
 
 def export_job_create(*, queryset: QuerySet, fmt: str, actor, what: str, full_contact: bool):
     """Queue an export of `queryset`; the audit row is written now, with its size."""
-    from .models import ExportJob
+    from loyalty.models import ExportJob
 
     rows = queryset.count()
     job = ExportJob.objects.create(
@@ -261,12 +261,12 @@ def export_job_create(*, queryset: QuerySet, fmt: str, actor, what: str, full_co
 def _enqueue(job_id: int) -> None:
     from django_q.tasks import async_task
 
-    async_task("loyalty.exports.export_job_task", job_id, task_name=f"export-{job_id}")
+    async_task("loyalty.imports.exports.export_job_task", job_id, task_name=f"export-{job_id}")
 
 
 def export_job_task(job_id: int) -> None:
     """django-q2 task: build the file of a queued export (claimed: runs once)."""
-    from .models import ExportJob
+    from loyalty.models import ExportJob
 
     if not ExportJob.objects.filter(pk=job_id, status=ExportJob.Status.QUEUED).update(
         status=ExportJob.Status.RUNNING
@@ -304,7 +304,7 @@ def export_job_task(job_id: int) -> None:
 
 
 def _progress(job, rows: Iterator[list], counter: list) -> Iterator[list]:
-    from .models import ExportJob
+    from loyalty.models import ExportJob
 
     for n, row in enumerate(rows, start=1):
         if n % PROGRESS_EVERY == 0:

@@ -1,5 +1,5 @@
 """Django's cached_db session store (Redis in front of the database), reading and writing
-the database as members.sessions does when the cache misses or is written through."""
+the database as config.platform.sessions does when the cache misses or is written through."""
 
 from django.contrib.sessions.backends import cached_db
 

@@ -14,10 +14,8 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from members.bulk import insert_rows
-from members.models import Member, Store
-
-from .models import (
+from config.platform.bulk import insert_rows
+from loyalty.models import (
     ApiKey,
     Card,
     EarnRule,
@@ -28,8 +26,9 @@ from .models import (
     Tier,
     TierChange,
 )
-from .money import yuan, yuan_down
-from .services import expiry_for, purchase_refund
+from loyalty.money import yuan, yuan_down
+from loyalty.services import expiry_for, purchase_refund
+from members.models import Member, Store
 
 CATEGORIES = [("咖啡", 55), ("茶饮", 20), ("甜点", 15), ("咖啡豆", 7), ("周边", 3)]
 CHUNK = 2000
@@ -83,7 +82,7 @@ def seed_loyalty(*, member_ids, purchases: int, rng: random.Random, stdout=None)
         stdout.write(f"  loyalty: {written:,} purchases for {len(ids):,} members")
     _refund_a_few(rng, now)
     _demo_api_key(stdout)
-    from .demo_benefits import seed_benefits
+    from loyalty.demo.members.benefits import seed_benefits
 
     seed_benefits(member_ids=ids, rng=rng, now=now, stdout=stdout)
 

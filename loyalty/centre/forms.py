@@ -2,7 +2,7 @@
 
 from django import forms
 
-from .models import Reward
+from loyalty.models import Reward
 
 
 class RedeemForm(forms.Form):

@@ -33,7 +33,7 @@ def bulk_run():
       20,000-row import, 6 % of its time. The rows of a run hold no reference cycles
       worth collecting sooner; what a cycle holds is collected after the run.
     - A connection checkpoints the WAL after every 256 rows it changes (a till's
-      commit; config/sqlite/base.py): a run commits a chunk of thousands of rows each
+      commit; config/platform/sqlite/base.py): a run commits a chunk of thousands of rows each
       time and would checkpoint after every one, copying the same index pages again
       for every chunk. Every 20,000 rows instead: 4 % of that import's time. The log
       stays bounded: past 16 MB the next checkpoint catches up under the writer lock.

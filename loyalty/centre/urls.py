@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import member_views
+from loyalty.centre import views as member_views
 
 app_name = "centre"
 

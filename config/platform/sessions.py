@@ -7,8 +7,8 @@ half a millisecond of Python, more than the database takes to answer, and a
 third of the cost of an empty staff view (docs/benchmarks.md, "lookup"). Here the
 same SELECT is written once; the row and what is done with it are Django's.
 
-SESSION_ENGINE is `members.sessions` (sessions in the database) or, with Redis,
-`members.cached_sessions` (config/settings.py).
+SESSION_ENGINE is `config.platform.sessions` (sessions in the database) or, with Redis,
+`config.platform.cached_sessions` (config/settings.py).
 """
 
 from django.contrib.sessions.backends import db
@@ -23,7 +23,7 @@ from .fixed_sql import FixedInsert, FixedRead, FixedUpdate
 
 _LIVE = "t0.session_key = %s AND t0.expire_date > %s"
 # Django's database store reads only the data of the row; its cached store also the
-# expiry, to keep the session in the cache as long (members.cached_sessions).
+# expiry, to keep the session in the cache as long (config.platform.cached_sessions).
 _live_session = FixedRead(Session, _LIVE, fields=("session_key", "session_data"))
 _live_session_with_expiry = FixedRead(Session, _LIVE)
 _insert_session = FixedInsert(Session)

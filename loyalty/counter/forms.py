@@ -9,11 +9,10 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from loyalty.models import CouponTemplate
+from loyalty.services import MAX_AMOUNT
 from members.models import Member, Store, Tag
 from members.phones import normalize_phone
-
-from .models import CouponTemplate
-from .services import MAX_AMOUNT
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,40}$")
 

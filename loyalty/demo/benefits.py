@@ -11,11 +11,17 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from .coupons import CouponNotIssued, CouponNotUsable, coupon_issue, coupon_redeem, coupons_expire
-from .engagement import AlreadyCheckedIn, checkin
-from .models import Card, Coupon, CouponTemplate, LoyaltySettings, Reward, Tier
-from .rewards import RewardNotAvailable, redemption_fulfil, reward_redeem
-from .services import NotEnoughPoints
+from loyalty.benefits.engagement import AlreadyCheckedIn, checkin
+from loyalty.benefits.rewards import RewardNotAvailable, redemption_fulfil, reward_redeem
+from loyalty.coupons import (
+    CouponNotIssued,
+    CouponNotUsable,
+    coupon_issue,
+    coupon_redeem,
+    coupons_expire,
+)
+from loyalty.models import Card, Coupon, CouponTemplate, LoyaltySettings, Reward, Tier
+from loyalty.services import NotEnoughPoints
 
 COUPON_MEMBERS = 600
 CHECKIN_MEMBERS = 60
@@ -140,7 +146,7 @@ def seed_benefits(*, member_ids, rng: random.Random, now=None, stdout=None) -> N
     expired = coupons_expire(now=now)
     redeemed = _redeem_rewards(ids, rewards, rng, now)
     checked = _checkins(ids, rng, now)
-    from .jobs import lifecycle_and_rfm
+    from loyalty.jobs import lifecycle_and_rfm
 
     lifecycle_and_rfm(timezone.localdate(now), now=now)
     if stdout:

@@ -15,11 +15,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from members.models import AuditEntry, Member, User
-from members.selectors import member_search, members_visible_to
-
-from . import display
-from .models import (
+from loyalty import display
+from loyalty.models import (
     CODE_ALPHABET,
     CheckIn,
     Coupon,
@@ -34,8 +31,10 @@ from .models import (
     normalize_code,
     split_categories,
 )
-from .money import yuan_down
-from .selectors import card_of, expiring_points, tier_progress
+from loyalty.money import yuan_down
+from loyalty.selectors import card_of, expiring_points, tier_progress
+from members.models import AuditEntry, Member, User
+from members.selectors import member_search, members_visible_to
 
 LAST_PURCHASES = 5
 TIMELINE_SIZE = 40

@@ -12,12 +12,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from members.models import Member, Store, User
-
-from .coupons import CouponNotIssued, coupon_issue
-from .models import Coupon, LoyaltySettings, PointsEntry, Redemption, Reward, normalize_code
-from .models import random_code as _random_code
-from .services import (
+from loyalty.coupons import CouponNotIssued, coupon_issue
+from loyalty.models import Coupon, LoyaltySettings, PointsEntry, Redemption, Reward, normalize_code
+from loyalty.models import random_code as _random_code
+from loyalty.services import (
     LoyaltyError,
     ReferenceConflict,
     _add_lot,
@@ -26,6 +24,7 @@ from .services import (
     _notify_points,
     expiry_for,
 )
+from members.models import Member, Store, User
 
 
 class RewardNotAvailable(LoyaltyError):

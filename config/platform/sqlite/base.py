@@ -22,7 +22,7 @@ the lock as well. SQLite runs one inside the COMMIT that takes the log past 1,00
 pages, and that writer still held the lock file then: every ~30th purchase held all
 the others up for the 5-10 ms of copying, which was 57 % of the time COMMIT took. Here
 SQLite's own checkpoint is only a backstop (BACKSTOP_PAGES); a connection that has
-changed CHECKPOINT_ROWS rows (a bulk run: more, members.bulk.bulk_run) since its
+changed CHECKPOINT_ROWS rows (a bulk run: more, config.platform.bulk.bulk_run) since its
 last checkpoint runs a PASSIVE one right after its COMMIT, once the lock file is
 dropped, so the other writers go on meanwhile. The
 log starts again from its beginning only when a checkpoint has copied all of it
@@ -122,7 +122,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
     _writer_lock = None  # the open lock file, while this connection's transaction holds it
     _warned = False  # class-wide: the warning about an unusable lock file, once
     _rows_checkpointed = 0  # the connection's total_changes at its last checkpoint
-    checkpoint_rows = CHECKPOINT_ROWS  # raised for a bulk writer's run (members.bulk.bulk_run)
+    checkpoint_rows = (
+        CHECKPOINT_ROWS  # raised for a bulk writer's run (config.platform.bulk.bulk_run)
+    )
 
     def get_new_connection(self, conn_params):
         conn = super().get_new_connection(conn_params)

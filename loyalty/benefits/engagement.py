@@ -12,10 +12,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from members.models import Member
-
-from .coupons import CouponNotIssued, coupon_issue
-from .models import (
+from loyalty.coupons import CouponNotIssued, coupon_issue
+from loyalty.models import (
     Card,
     CheckIn,
     Coupon,
@@ -25,7 +23,7 @@ from .models import (
     Purchase,
     Referral,
 )
-from .services import (
+from loyalty.services import (
     LoyaltyError,
     _add_growth,
     _add_lot,
@@ -40,6 +38,7 @@ from .services import (
     person_key,
     points_award,
 )
+from members.models import Member
 
 
 class AlreadyCheckedIn(LoyaltyError):

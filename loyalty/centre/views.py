@@ -20,16 +20,12 @@ from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from members.member_auth import member_required
-from members.models import Member
-from members.privacy import EXPORT_SECTIONS
-from members.services import member_referral_code
-
-from . import display
-from .coupons import usable_coupons
-from .engagement import AlreadyCheckedIn, checkin, profile_is_complete, streak_on
-from .member_forms import RedeemForm
-from .models import (
+from loyalty import display
+from loyalty.benefits.engagement import AlreadyCheckedIn, checkin, profile_is_complete, streak_on
+from loyalty.benefits.rewards import available_rewards, reward_redeem
+from loyalty.centre.forms import RedeemForm
+from loyalty.coupons import usable_coupons
+from loyalty.models import (
     CheckIn,
     Coupon,
     LoyaltySettings,
@@ -38,10 +34,13 @@ from .models import (
     Redemption,
     Referral,
 )
-from .money import yuan_down
-from .rewards import available_rewards, reward_redeem
-from .selectors import card_of, expiring_points, tier_perks, tier_progress
-from .services import LoyaltyError
+from loyalty.money import yuan_down
+from loyalty.selectors import card_of, expiring_points, tier_perks, tier_progress
+from loyalty.services import LoyaltyError
+from members.member_auth import member_required
+from members.models import Member
+from members.privacy import EXPORT_SECTIONS
+from members.services import member_referral_code
 
 PAGE_SIZE = 20
 

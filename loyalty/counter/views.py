@@ -18,18 +18,9 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from members.models import Member, PrivacyNotice, Tag
-from members.selectors import member_get_for_staff, member_visible_to, staff_profile_of
-from members.services import DuplicatePhone, member_create, member_update
-from members.tagging import member_tag_add, member_tag_remove
-from members.views import staff_required
-
-from . import staff_selectors as sel
-from .coupons import CouponNotUsable
-from .models import Coupon, LoyaltySettings, normalize_code
-from .rewards import RedemptionNotPossible
-from .services import LoyaltyError, points_adjust, purchase_quote, purchase_refund
-from .staff_forms import (
+from loyalty.benefits.rewards import RedemptionNotPossible
+from loyalty.counter import selectors as sel
+from loyalty.counter.forms import (
     CodeForm,
     CounterSearchForm,
     CouponIssueForm,
@@ -42,12 +33,20 @@ from .staff_forms import (
     TagForm,
     new_token,
 )
-from .staff_services import (
+from loyalty.counter.services import (
     counter_coupon_verify,
     counter_pickup,
     counter_purchase,
     staff_coupon_issue,
 )
+from loyalty.coupons import CouponNotUsable
+from loyalty.models import Coupon, LoyaltySettings, normalize_code
+from loyalty.services import LoyaltyError, points_adjust, purchase_quote, purchase_refund
+from members.models import Member, PrivacyNotice, Tag
+from members.selectors import member_get_for_staff, member_visible_to, staff_profile_of
+from members.services import DuplicatePhone, member_create, member_update
+from members.tagging import member_tag_add, member_tag_remove
+from members.views import staff_required
 
 # --- access helpers ----------------------------------------------------------------
 
@@ -89,7 +88,7 @@ def _errors(exc: Exception) -> list[str]:
 
 # --- the counter ----------------------------------------------------------------------
 
-# The member card: a Jinja template (config/jinja2.py), rendered alone for the search
+# The member card: a Jinja template (config/platform/jinja2.py), rendered alone for the search
 # box's htmx answer and into the counter page (_lookup.html's card_html) otherwise.
 CARD = "loyalty/staff/_card.html"
 SEARCH_FIELD = CounterSearchForm.base_fields["q"]

@@ -12,13 +12,12 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils.translation import gettext_lazy
 
+from loyalty.benefits.rewards import redemption_fulfil
+from loyalty.coupons import coupon_issue, coupon_redeem
+from loyalty.models import Coupon, CouponTemplate, Purchase, Redemption
+from loyalty.services import purchase_record
 from members.audit import ACTION_LABELS, audit_record
 from members.models import Member, Store, User
-
-from .coupons import coupon_issue, coupon_redeem
-from .models import Coupon, CouponTemplate, Purchase, Redemption
-from .rewards import redemption_fulfil
-from .services import purchase_record
 
 # Labels of the loyalty actions in the audit trail (members owns the table, every app
 # names its own actions; registered on import, as config.urls imports the staff views).

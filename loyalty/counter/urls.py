@@ -1,4 +1,4 @@
-"""/staff/: the counter (收银台) and the member 360 pages (loyalty/staff_views.py).
+"""/staff/: the counter (收银台) and the member 360 pages (loyalty/counter/views.py).
 
 This is the staff home (LOGIN_REDIRECT_URL "staff:home"); the member search that
 members served here is folded into the counter's search box.
@@ -6,7 +6,7 @@ members served here is folded into the counter's search box.
 
 from django.urls import path
 
-from . import staff_views as views
+from loyalty.counter import views
 
 app_name = "staff"
 
