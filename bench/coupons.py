@@ -289,8 +289,8 @@ def check_stored(
     connections: int,
 ) -> list[str]:
     """One redeemed coupon per acknowledged coupon purchase; the ledgers add up."""
+    from loyalty.ledger import ledger_problems
     from loyalty.models import Coupon, Purchase
-    from loyalty.services import ledger_problems
 
     redeemed = (
         Coupon.objects.filter(template_id=template_id, status=Coupon.Status.REDEEMED).count() - 1

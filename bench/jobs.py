@@ -144,8 +144,8 @@ def run_jobs() -> tuple[Timing, dict]:
 
 
 def verify(counts: dict, work: dict) -> None:
+    from loyalty.ledger import ledger_problems
     from loyalty.models import TierChange
-    from loyalty.services import ledger_problems
 
     if counts["expire_points"]["lots"] != work["expired_lots"]:
         raise BenchError(f"expected {work['expired_lots']} lots expired: {counts}")

@@ -149,8 +149,8 @@ def check_stored(
     wrk stops each run with up to `connections` requests in flight: the server may
     finish those after wrk stopped counting, so the database may hold a few more.
     """
+    from loyalty.ledger import ledger_problems
     from loyalty.models import PointsEntry, Purchase
-    from loyalty.services import ledger_problems
 
     stored = Purchase.objects.filter(external_ref__startswith=f"purchase-{RUN_TAG}-").count()
     entries = PointsEntry.objects.filter(

@@ -1,17 +1,30 @@
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
+# campaigns' permissions of each staff role (members/roles.py).
+ROLE_PERMISSIONS = {
+    "owner": ["campaigns.*"],
+    "manager": ["campaigns.view_dailystats"],  # the dashboard, of their store
+}
+
 
 class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = _("Campaigns")
 
     def ready(self):
+        # ready() may run more than once (tests): every connection has a dispatch_uid
+        # and every registry is added to only when it lacks campaigns' entry.
         from loyalty import jobs
         from loyalty import signals as loyalty_signals
         from loyalty.counter import selectors as staff_selectors
+        from members.privacy import EXPORT_SECTIONS
+        from members.roles import contribute
+        from members.signals import member_erased
 
-        from . import dashboard, notices, staff_timeline, tasks
+        from . import channels, dashboard, notices, privacy, staff_timeline, tasks
+
+        contribute(ROLE_PERMISSIONS)
 
         # Loyalty events become notices in the outbox, written inside the transaction of
         # their cause (loyalty/signals.py); the send_messages job delivers them.
@@ -29,12 +42,11 @@ class CampaignsConfig(AppConfig):
                 getattr(notices, name), dispatch_uid=f"campaigns.{name}"
             )
         loyalty_signals.welcomed.connect(notices.welcome, dispatch_uid="campaigns.welcome")
+        # The channels notices leave by: the member centre's inbox, the log.
+        for channel in (channels.InboxChannel(), channels.ConsoleChannel()):
+            if channel.name not in channels.CHANNELS:
+                channels.register(channel)
         # Privacy: messages are personal data — exported on request, deleted on erasure.
-        from members.privacy import EXPORT_SECTIONS
-        from members.signals import member_erased
-
-        from . import privacy
-
         member_erased.connect(privacy.erase_messages, dispatch_uid="campaigns.erase")
         if privacy.messages_export not in EXPORT_SECTIONS:
             EXPORT_SECTIONS.append(privacy.messages_export)

@@ -1,7 +1,8 @@
 """Channels a Message can leave by. Each is a small class with `available(member)` and
 `send(message)`; the registry maps names to instances. The inbox (the member centre)
 always works; the console writes to the log (development, and the stand-in for
-channels whose issue has not landed yet); the wechat app registers its own.
+channels whose issue has not landed yet). Apps register theirs from their
+AppConfig.ready(): campaigns these two, the wechat app its own.
 """
 
 import logging
@@ -41,15 +42,12 @@ class ConsoleChannel:
                  message.body)  # fmt: skip
 
 
+# name -> channel, filled from AppConfig.ready() (never on import).
 CHANNELS: dict[str, object] = {}
 
 
 def register(channel) -> None:
     CHANNELS[channel.name] = channel
-
-
-register(InboxChannel())
-register(ConsoleChannel())
 
 
 def channels_for_notices() -> list[str]:

@@ -37,6 +37,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
+from loyalty.dates import local_day_bounds
 from loyalty.models import (
     Coupon,
     LoyaltySettings,
@@ -47,7 +48,6 @@ from loyalty.models import (
     TierChange,
 )
 from loyalty.money import ZERO, yuan
-from loyalty.services import local_day_bounds
 from members.models import Member, Store
 from members.selectors import sees_all_stores, staff_profile_of
 

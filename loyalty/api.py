@@ -24,21 +24,16 @@ from ninja.security import HttpBearer
 from pydantic import WithJsonSchema, field_validator
 
 from config.platform.fixed_sql import FixedRead
+from loyalty.coupons import coupon_check, coupon_redeem, usable_coupons
+from loyalty.errors import LoyaltyError, ReferenceConflict
+from loyalty.purchases import clean_amount, purchase_record, purchase_refund
 from members import crypto
 from members.models import Member
 from members.phones import normalize_phone
 from members.services import DuplicatePhone, member_by_referral_code, member_create
 
-from .coupons import coupon_check, coupon_redeem, usable_coupons
 from .models import ApiKey, Card, Coupon, LoyaltySettings, Purchase
 from .money import yuan, yuan_down
-from .services import (
-    LoyaltyError,
-    ReferenceConflict,
-    clean_amount,
-    purchase_record,
-    purchase_refund,
-)
 
 API_KEY_TOUCH_SECONDS = 60
 # Older purchase dates are typos or junk; before year 1 they would not even load back

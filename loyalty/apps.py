@@ -1,19 +1,80 @@
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
+# loyalty's permissions of each staff role (members/roles.py), given to the role groups
+# by members' sync_role_groups. "loyalty.*" means all of loyalty's.
+ROLE_PERMISSIONS = {
+    "owner": ["loyalty.*"],
+    "manager": [
+        "loyalty.view_loyaltysettings",  # the configuration: read, the owner changes it
+        "loyalty.view_tier",
+        "loyalty.view_earnrule",
+        "loyalty.view_card",
+        "loyalty.view_purchase",
+        "loyalty.add_purchase",
+        "loyalty.add_refund",
+        "loyalty.view_refund",
+        "loyalty.view_pointsentry",
+        "loyalty.view_growthentry",
+        "loyalty.view_tierchange",
+        "loyalty.adjust_points",
+        "loyalty.issue_coupon",
+        "loyalty.view_coupon",
+        "loyalty.change_coupon",
+        "loyalty.view_couponevent",
+        "loyalty.view_coupontemplate",
+        "loyalty.view_reward",
+        "loyalty.view_redemption",
+        "loyalty.change_redemption",
+        "loyalty.view_checkin",
+        "loyalty.view_referral",
+    ],
+    "clerk": [
+        "loyalty.view_card",
+        "loyalty.add_purchase",
+        "loyalty.view_purchase",
+        "loyalty.add_refund",  # refunds at the counter, their store's members only
+        "loyalty.view_coupon",
+        "loyalty.change_coupon",  # 核销 a coupon without a purchase
+        "loyalty.view_redemption",
+        "loyalty.change_redemption",  # hand over a reward (pickup code)
+    ],
+}
+
+# What staff read for loyalty's actions in the audit trail (members.audit.ACTION_LABELS:
+# members owns the table, every app names its own actions).
+AUDIT_ACTIONS = {
+    "purchase.record": _("Purchase recorded at the counter"),
+    "purchase.refund": _("Purchase refunded"),
+    "points.adjust": _("Points adjusted by hand"),
+    "tier.set": _("Tier set by staff"),
+    "coupon.redeem": _("Coupon verified (核销)"),
+    "coupon.issue": _("Coupon issued by staff"),
+    "redemption.fulfil": _("Reward handed over"),
+}
+
 
 class LoyaltyConfig(AppConfig):
     name = "loyalty"
     verbose_name = _("Loyalty")
 
     def ready(self):
+        # ready() may run more than once (tests): every connection has a dispatch_uid
+        # and every registry is added to only when it lacks loyalty's entry.
+        self.connect_signals()
+        self.fill_registries()
+
+    def connect_signals(self):
+        from django.db.models.signals import post_delete, post_save
+
         from members.signals import demo_seeded, member_erased, member_registered, member_updated
 
-        from . import receivers
+        from . import receivers, rules, signals
+        from .models import EarnRule, LoyaltySettings, Tier
 
         # Inside the registration transaction: the card exists whenever the member does.
         member_registered.connect(receivers.create_card, dispatch_uid="loyalty.create_card")
-        member_registered.connect(receivers.welcome, dispatch_uid="loyalty.benefits.welcome")
+        member_registered.connect(receivers.welcome, dispatch_uid="loyalty.welcome")
         member_registered.connect(receivers.reward_referrer, dispatch_uid="loyalty.reward_referrer")
         member_updated.connect(receivers.reward_profile, dispatch_uid="loyalty.reward_profile")
         # Inside the erasure transaction: points forfeited, coupons voided, pickups
@@ -21,22 +82,88 @@ class LoyaltyConfig(AppConfig):
         # so the notices these changes write are deleted with the member's other messages.
         member_erased.connect(receivers.erase, dispatch_uid="loyalty.erase")
         demo_seeded.connect(receivers.seed_demo, dispatch_uid="loyalty.seed_demo")
+        # The kernel's purchase reaches the benefits above it by these, inside its
+        # transaction, on the locked card (loyalty/signals.py): no import upwards.
+        signals.first_purchase.connect(
+            receivers.reward_first_purchase, dispatch_uid="loyalty.reward_first_purchase"
+        )
+        signals.purchase_refunded.connect(
+            receivers.take_back_referral, dispatch_uid="loyalty.take_back_referral"
+        )
 
-        # Screens show settings and tiers from short-lived per-process copies.
-        from django.db.models.signals import post_delete, post_save
-
-        from . import display
-        from .models import LoyaltySettings, Tier
-
-        for model in (LoyaltySettings, Tier):
+        # The rules kept in this process (loyalty/rules.py) are forgotten at once when
+        # this process saves or deletes one of their rows.
+        for model in (LoyaltySettings, Tier, EarnRule):
             for signal in (post_save, post_delete):
-                uid = f"loyalty.display.{model.__name__}"
-                signal.connect(display.forget, sender=model, dispatch_uid=uid)
+                uid = f"loyalty.rules.{model.__name__}"
+                signal.connect(rules.forget, sender=model, dispatch_uid=uid)
 
-        # The member's card, points, purchases and coupons in "download my data".
+    def fill_registries(self):
+        """loyalty's entries in the registries of members (below) and its own jobs."""
+        from members.admin import MEMBER_PANELS, MEMBER_TRANSFER
+        from members.audit import ACTION_LABELS
         from members.privacy import EXPORT_SECTIONS
+        from members.roles import contribute
 
+        from . import jobs
+        from .admin.panels import loyalty_panel
         from .centre.views import loyalty_export
+        from .imports.admin import may_import, member_export_view, member_import_view
+        from .imports.retention import prune_transfers
 
+        contribute(ROLE_PERMISSIONS)
+        ACTION_LABELS.update(AUDIT_ACTIONS)
+        # The member's card, points, purchases and coupons in "download my data".
         if loyalty_export not in EXPORT_SECTIONS:
             EXPORT_SECTIONS.append(loyalty_export)
+        # The member's admin page: card, points and tier history; the member list's
+        # Import and Export buttons open loyalty's screens (the card's figures go along).
+        if loyalty_panel not in MEMBER_PANELS:
+            MEMBER_PANELS.append(loyalty_panel)
+        MEMBER_TRANSFER.update(
+            {"import": member_import_view, "export": member_export_view, "may_import": may_import}
+        )
+
+        jobs.register(
+            "expire_points",
+            jobs.expire_points,
+            "5 0 * * *",
+            "00:05 daily: expire lots past their date",
+        )
+        jobs.register(
+            "notify_expiring_points",
+            jobs.notify_expiring_points,
+            "0 10 * * *",
+            "10:00 daily: tell members of points expiring within notice_days (once per expiry day)",
+        )
+        jobs.register(
+            "review_tiers",
+            jobs.review_tiers,
+            "20 0 * * *",
+            "00:20 daily: downgrades for inactivity and at the 保级 review, advance warnings",
+        )
+        jobs.register(
+            "birthday_benefits",
+            jobs.birthday_benefits,
+            "0 9 * * *",
+            "09:00 daily: the tier's birthday coupon, birthday_days_before the birthday",
+        )
+        jobs.register(
+            "monthly_tier_coupons",
+            jobs.monthly_tier_coupons,
+            "0 8 1 * *",
+            "08:00 on the 1st: each tier's monthly coupons",
+        )
+        jobs.register(
+            "lifecycle_and_rfm",
+            jobs.lifecycle_and_rfm,
+            "40 0 * * *",
+            "00:40 daily: lifecycle stage and RFM scores on every card",
+        )
+        jobs.register(
+            "prune_transfers",
+            prune_transfers,
+            "30 3 * * *",
+            "03:30 daily: delete import and export files and refused rows older than "
+            "TRANSFER_RETENTION_DAYS (the job history stays)",
+        )

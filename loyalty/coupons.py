@@ -1,10 +1,9 @@
-"""Coupons: issue, check, redeem (核销), void, give back, expire.
+"""Coupons in the books: read, check, use in a purchase, redeem (核销), void, give back,
+expire. Giving coupons out (issue, bulk issue) is a benefit: loyalty/benefits/issuing.py.
 
-Stock and state change by conditional UPDATEs (`... WHERE issued_count < stock`,
-`... WHERE status = 'issued'`), so concurrent attempts cannot oversell a template
-or use one coupon twice, on SQLite and PostgreSQL alike. Per-member limits are
-checked under the member's card lock, the same lock the points services take.
-Every state change appends a CouponEvent.
+State changes by conditional UPDATEs (`... WHERE status = 'issued'`), so concurrent
+attempts cannot use one coupon twice, on SQLite and PostgreSQL alike. Every state
+change appends a CouponEvent (`coupon_event`).
 """
 
 import datetime as dt
@@ -12,34 +11,17 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Q, Sum
+from django.db import connection, transaction
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from config.platform.fixed_sql import FixedInsert, FixedRead, FixedUpdate
 from members.models import Member, Store, User
 
-from . import signals
-from .models import Card, Coupon, CouponEvent, CouponTemplate, Purchase, normalize_code
+from .errors import CouponNotFound, CouponNotUsable
+from .models import Coupon, CouponEvent, CouponTemplate, Purchase, normalize_code
 from .money import ZERO, yuan
-from .services import LoyaltyError, _local_midnight, _lock_card
-
-ISSUE_CODE_TRIES = 5
-
-
-class CouponNotIssued(LoyaltyError):
-    code = "coupon_not_issued"
-
-
-class CouponNotUsable(LoyaltyError):
-    code = "coupon_not_usable"
-
-
-class CouponNotFound(LoyaltyError):
-    code = "coupon_not_found"
-    status = 404
-
 
 # --- reading ------------------------------------------------------------------
 
@@ -53,23 +35,14 @@ _claim_update = FixedUpdate(
     where=(("status", "="), ("valid_from", "<="), ("valid_until", ">")),
 )
 _insert_event = FixedInsert(CouponEvent)  # no save() of its own, no receivers
-# Issuing (the welcome coupon of every registration, the nightly tier coupons).
-_coupon_by_issue_key = FixedRead(Coupon, "t0.issue_key = %s")  # unique
-_template_by_id = FixedRead(CouponTemplate, "t0.id = %s")
-_insert_coupon = FixedInsert(Coupon)
 
 
-def _take_from_stock(template_id: int) -> int:
-    """issued_count + 1 while below the stock (or without one): 1, or 0 when sold out."""
-    with connection.cursor() as cursor:
-        cursor.execute(_TAKE_SQL, [template_id])
-        return cursor.rowcount
-
-
-_TAKE_SQL = (
-    f"UPDATE {CouponTemplate._meta.db_table} SET issued_count = issued_count + 1 "
-    "WHERE id = %s AND (stock IS NULL OR issued_count < stock)"
-)
+def coupon_event(coupon: Coupon, kind: str, *, now, actor=None, store=None, purchase=None, note=""):
+    _insert_event(
+        CouponEvent(
+            coupon=coupon, kind=kind, actor=actor, store=store, purchase=purchase, note=note, at=now
+        )
+    )
 
 
 def coupon_by_code(code: str) -> Coupon:
@@ -161,183 +134,6 @@ def coupon_check(
     return CouponCheck(coupon, not reason, reason, discount)
 
 
-# --- issuing --------------------------------------------------------------------
-
-
-def _validity(template: CouponTemplate, now) -> tuple[dt.datetime, dt.datetime]:
-    """From when and until when (exclusive) a coupon issued now is usable, in Shanghai days."""
-    today = timezone.localdate(now)
-    if template.valid_days:
-        return now, _local_midnight(today + dt.timedelta(days=template.valid_days))
-    start = _local_midnight(template.valid_from) if template.valid_from else now
-    return start, _local_midnight(template.valid_until + dt.timedelta(days=1))
-
-
-def _may_receive(template: CouponTemplate, member: Member, card: Card) -> bool:
-    if template.audience == CouponTemplate.Audience.TIERS:
-        return template.tiers.filter(pk=card.tier_id).exists()
-    if template.audience == CouponTemplate.Audience.TAGS:
-        return member.tags.filter(pk__in=template.tags.values("pk")).exists()
-    return True
-
-
-def _event(coupon: Coupon, kind: str, *, now, actor=None, store=None, purchase=None, note=""):
-    _insert_event(
-        CouponEvent(
-            coupon=coupon, kind=kind, actor=actor, store=store, purchase=purchase, note=note, at=now
-        )
-    )
-
-
-@transaction.atomic
-def coupon_issue(
-    *,
-    template: CouponTemplate,
-    member: Member,
-    source: str = Coupon.Source.STAFF,
-    actor: User | None = None,
-    key: str | None = None,
-    note: str = "",
-    apply_limits: bool = True,
-    now: dt.datetime | None = None,
-) -> tuple[Coupon, bool]:
-    """Give `member` one coupon of `template`. Returns (coupon, created).
-
-    With `key`, at most one coupon is ever issued for it (a job, a check-in streak,
-    a reward): the same key again returns the first coupon. Raises CouponNotIssued
-    when the template is inactive or out of stock, the member is not in its
-    audience, or already holds as many as the per-member limit allows.
-    `apply_limits=False` (a reward bought with points, a check-in streak bonus)
-    skips the audience and per-member limit, whose own rules already decided.
-    """
-    if key:
-        existing = Coupon.objects.filter(issue_key=key).first()
-        if existing:
-            return existing, False
-    card = _lock_card(member.pk)  # serialises this member's issues: the limit holds
-    return _issue_coupon(
-        card, template=template, member=member, source=source, actor=actor, key=key,
-        note=note, apply_limits=apply_limits, now=now or timezone.now(),
-    )  # fmt: skip
-
-
-def _issue_coupon(
-    card: Card, *, template, member, source, actor, key, note, apply_limits, now
-) -> tuple[Coupon, bool]:
-    """coupon_issue's work, in a transaction that holds the member's card: also called
-    by the registration on the card it just made. No savepoint of its own: every
-    refusal (CouponNotIssued) comes before the first write, so the caller's
-    transaction goes on after catching it."""
-    if key:
-        existing = _coupon_by_issue_key.first(key)
-        if existing:
-            return existing, False
-    template = _template_by_id.first(template.pk)
-    if template is None:
-        raise CouponTemplate.DoesNotExist
-    if not template.active:
-        raise CouponNotIssued(_("Coupon %(name)s is not active.") % {"name": template.name})
-    valid_from, valid_until = _validity(template, now)
-    if valid_until <= now:
-        raise CouponNotIssued(
-            _("Coupon %(name)s can no longer be issued: its window has ended.")
-            % {"name": template.name}
-        )
-    if apply_limits and not _may_receive(template, member, card):
-        raise CouponNotIssued(
-            _("%(member)s may not receive coupon %(name)s.")
-            % {"member": member.member_no, "name": template.name}
-        )
-    if apply_limits and template.per_member_limit:
-        held = Coupon.objects.filter(template=template, member=member).exclude(
-            status=Coupon.Status.VOID
-        )
-        if held.count() >= template.per_member_limit:
-            raise CouponNotIssued(
-                _("%(member)s already has the most coupons %(name)s allowed per member (%(n)d).")
-                % {
-                    "member": member.member_no,
-                    "name": template.name,
-                    "n": template.per_member_limit,
-                }
-            )
-    # Take one from stock: a conditional UPDATE, so concurrent issues cannot oversell.
-    taken = _take_from_stock(template.pk)
-    if not taken:
-        raise CouponNotIssued(_("Coupon %(name)s is out of stock.") % {"name": template.name})
-    coupon = Coupon(
-        template=template,
-        member=member,
-        valid_from=valid_from,
-        valid_until=valid_until,
-        source=source,
-        issue_key=key or None,
-        issued_by=actor,
-        issued_at=now,
-    )
-    for _attempt in range(ISSUE_CODE_TRIES):
-        coupon.code = Coupon.new_code()
-        try:
-            with transaction.atomic():
-                _insert_coupon(coupon)
-            break
-        except IntegrityError:
-            if key and Coupon.objects.filter(issue_key=key).exists():
-                raise  # a concurrent twin with the same key won: the caller's transaction fails
-            coupon.pk = None
-    else:  # pragma: no cover - 30^10 codes: five collisions in a row is something else
-        raise IntegrityError("could not allocate a coupon code")
-    _event(coupon, CouponEvent.Kind.ISSUED, now=now, actor=actor, note=note)
-    signals.coupon_issued.send(
-        sender=Coupon, coupon_id=coupon.pk, member_id=member.pk, source=source, coupon=coupon
-    )
-    return coupon, True
-
-
-@dataclass
-class BulkIssueReport:
-    issued: int = 0
-    skipped: int = 0
-    out_of_stock: int = 0
-    reasons: dict | None = None
-
-    def add_reason(self, reason: str) -> None:
-        self.reasons = self.reasons or {}
-        self.reasons[reason] = self.reasons.get(reason, 0) + 1
-
-
-def coupons_issue_bulk(
-    *,
-    template: CouponTemplate,
-    members,
-    actor: User | None,
-    source: str = Coupon.Source.STAFF,
-    now=None,
-) -> BulkIssueReport:
-    """Issue one coupon to each member (a list, or a tag's members); count what was refused.
-
-    Each member is its own transaction, so one refusal never undoes the others, and
-    it stops at the first "out of stock" (nothing more can be issued).
-    """
-    report = BulkIssueReport()
-    for member in members:
-        try:
-            coupon_issue(template=template, member=member, source=source, actor=actor, now=now)
-        except CouponNotIssued as exc:
-            if (
-                not CouponTemplate.objects.filter(pk=template.pk)
-                .filter(Q(stock__isnull=True) | Q(issued_count__lt=F("stock")))
-                .exists()
-            ):
-                report.out_of_stock += 1
-                break
-            report.skipped += 1
-            report.add_reason(exc.message)
-        else:
-            report.issued += 1
-    return report
-
-
 # --- using ------------------------------------------------------------------------
 
 
@@ -375,7 +171,7 @@ def coupon_apply_to_purchase(*, coupon: Coupon, purchase: Purchase, discount: De
             why_unusable(coupon, now=now) or _("This coupon cannot be used."),
             coupon_code=coupon.code,
         )
-    _event(
+    coupon_event(
         coupon,
         CouponEvent.Kind.REDEEMED,
         now=now,
@@ -411,7 +207,7 @@ def coupon_redeem(
             why_unusable(coupon, now=now) or _("This coupon cannot be used."),
             coupon_code=coupon.code,
         )
-    _event(coupon, CouponEvent.Kind.REDEEMED, now=now, actor=actor, store=store)
+    coupon_event(coupon, CouponEvent.Kind.REDEEMED, now=now, actor=actor, store=store)
     coupon.refresh_from_db()
     return coupon
 
@@ -431,7 +227,7 @@ def coupon_void(*, coupon: Coupon, actor: User, reason: str, now=None) -> Coupon
             _("Only a usable coupon can be voided; this one is %(status)s.")
             % {"status": coupon.get_status_display()}
         )
-    _event(coupon, CouponEvent.Kind.VOIDED, now=now, actor=actor, note=reason.strip())
+    coupon_event(coupon, CouponEvent.Kind.VOIDED, now=now, actor=actor, note=reason.strip())
     return coupon
 
 
@@ -449,7 +245,7 @@ def coupons_restore_for_refund(*, purchase: Purchase, actor=None, now) -> int:
             purchase=None,
             discount=ZERO,
         )
-        _event(
+        coupon_event(
             coupon,
             CouponEvent.Kind.RESTORED,
             now=now,

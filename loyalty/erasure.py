@@ -16,12 +16,13 @@ from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from loyalty.coupons import coupon_void
+from loyalty.errors import CouponNotUsable
+from loyalty.ledger import forfeit_reason, points_adjust, points_expire_member
 from members.models import Member, User
 
 from .benefits.rewards import RedemptionNotPossible, redemption_cancel
-from .coupons import CouponNotUsable, coupon_void
 from .models import Card, Coupon, Redemption
-from .services import points_adjust, points_expire_member
 
 
 @dataclass(frozen=True)
@@ -30,13 +31,6 @@ class Forfeited:
     debt: int = 0
     coupons: int = 0
     redemptions: int = 0
-
-
-def forfeit_reason() -> str:
-    """The ledger reason of points an erased member gave up (at the erasure, or given back
-    by a refund afterwards), in the house language whatever the request's."""
-    with translation.override(settings.LANGUAGE_CODE):
-        return _("Points forfeited: %(reason)s") % {"reason": _("The member deleted their account")}
 
 
 @transaction.atomic
@@ -59,7 +53,7 @@ def loyalty_erase(
         debt, points = card.points_debt, 0
         if debt:
             # The ledger knows one way to clear points owed: a new lot repays them
-            # (services._add_lot). A lot of exactly the debt leaves the balance as it was.
+            # (ledger.lot_add). A lot of exactly the debt leaves the balance as it was.
             points_adjust(
                 member=member,
                 delta=debt,

@@ -26,9 +26,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from config.platform.bulk import insert_rows, update_rows
+from loyalty.benefits.issuing import CouponNotIssued, coupon_issue
+from loyalty.dates import add_months, local_midnight
 
 from . import signals
-from .coupons import CouponNotIssued, coupon_issue
 from .models import (
     Card,
     Coupon,
@@ -41,7 +42,6 @@ from .models import (
     Tier,
     TierChange,
 )
-from .services import _local_midnight, add_months
 
 log = logging.getLogger(__name__)
 BATCH = 2000
@@ -57,7 +57,7 @@ def as_of(day: dt.date, now: dt.datetime | None = None) -> dt.datetime:
     now = now or timezone.now()
     if day == timezone.localdate(now):
         return now
-    return _local_midnight(day + dt.timedelta(days=1)) - dt.timedelta(microseconds=1)
+    return local_midnight(day + dt.timedelta(days=1)) - dt.timedelta(microseconds=1)
 
 
 def _lock_cards(ids, fields: tuple[str, ...], queryset=None) -> list[tuple]:
@@ -120,7 +120,7 @@ def notify_expiring_points(day: dt.date, now=None) -> dict:
     at = as_of(day, now)
     if not conf.notice_days:
         return {"notices": 0}
-    until = _local_midnight(timezone.localdate(at) + dt.timedelta(days=conf.notice_days + 1))
+    until = local_midnight(timezone.localdate(at) + dt.timedelta(days=conf.notice_days + 1))
     due = (
         PointsEntry.objects.filter(remaining__gt=0, expires_at__gt=at, expires_at__lt=until)
         .values("member_id", "expires_at")
@@ -184,7 +184,7 @@ def _tier_below(tier: Tier, tiers: list[Tier]) -> Tier | None:
 def _inactive_before(at, conf) -> dt.datetime | None:
     if not conf.downgrade_inactive_months:
         return None
-    return _local_midnight(add_months(timezone.localdate(at), -conf.downgrade_inactive_months))
+    return local_midnight(add_months(timezone.localdate(at), -conf.downgrade_inactive_months))
 
 
 def review_tiers(day: dt.date, now=None) -> dict:
@@ -220,7 +220,7 @@ def review_tiers(day: dt.date, now=None) -> dict:
         due = Card.objects.filter(tier__level__gt=lowest.level, tier_review_on__lte=today)
 
         def review(cards):
-            since = _local_midnight(add_months(today, -conf.tier_review_months))
+            since = local_midnight(add_months(today, -conf.tier_review_months))
             metrics = _metrics([pk for pk, _tier, _day in cards], since, conf)
             below, kept = [], []
             for pk, tier_id, day in cards:
@@ -344,7 +344,7 @@ def _warn_downgrades(at, conf, tiers, cutoff) -> int:
     if cutoff is not None:
         # A card whose clock started on day B goes down on add_months(B, M) + 1 day (the
         # first day review_tiers' cutoff passes B): warn when that day is near.
-        soon = _local_midnight(add_months(horizon, -conf.downgrade_inactive_months))
+        soon = local_midnight(add_months(horizon, -conf.downgrade_inactive_months))
         rows = (
             Card.objects.filter(tier__level__gt=lowest.level)
             .filter(Q(last_purchase_at__lt=soon) | Q(last_purchase_at__isnull=True))
@@ -361,7 +361,7 @@ def _warn_downgrades(at, conf, tiers, cutoff) -> int:
         due = Card.objects.filter(
             tier__level__gt=lowest.level, tier_review_on__gt=today, tier_review_on__lte=horizon
         ).select_related("tier")
-        since = _local_midnight(add_months(today, -conf.tier_review_months))
+        since = local_midnight(add_months(today, -conf.tier_review_months))
         ids = _ids_of(due)
         for lo in range(0, len(ids), BATCH):
             cards = list(due.filter(pk__in=ids[lo : lo + BATCH]))
@@ -526,6 +526,8 @@ def high_value(queryset=None):
 
 # --- the registry and the runner ---------------------------------------------------
 
+# Filled from the AppConfig.ready() of each app (loyalty's jobs, then campaigns' and
+# wechat's), never on import: name -> (func, cron, about).
 JOBS: dict[str, tuple[Callable, str, str]] = {}
 # Jobs that run every minute: a run that found nothing to do leaves no JobRun row.
 QUIET_JOBS: set[str] = set()
@@ -536,54 +538,6 @@ def register(name: str, func: Callable, cron: str, about: str, quiet: bool = Fal
     JOBS[name] = (func, cron, about)
     if quiet:
         QUIET_JOBS.add(name)
-
-
-register("expire_points", expire_points, "5 0 * * *", "00:05 daily: expire lots past their date")
-register(
-    "notify_expiring_points",
-    notify_expiring_points,
-    "0 10 * * *",
-    "10:00 daily: tell members of points expiring within notice_days (once per expiry day)",
-)
-register(
-    "review_tiers",
-    review_tiers,
-    "20 0 * * *",
-    "00:20 daily: downgrades for inactivity and at the 保级 review, advance warnings",
-)
-register(
-    "birthday_benefits",
-    birthday_benefits,
-    "0 9 * * *",
-    "09:00 daily: the tier's birthday coupon, birthday_days_before the birthday",
-)
-register(
-    "monthly_tier_coupons",
-    monthly_tier_coupons,
-    "0 8 1 * *",
-    "08:00 on the 1st: each tier's monthly coupons",
-)
-register(
-    "lifecycle_and_rfm",
-    lifecycle_and_rfm,
-    "40 0 * * *",
-    "00:40 daily: lifecycle stage and RFM scores on every card",
-)
-
-
-def _prune_transfers(day, now=None):
-    from .imports.retention import prune_transfers
-
-    return prune_transfers(day, now=now)
-
-
-register(
-    "prune_transfers",
-    _prune_transfers,
-    "30 3 * * *",
-    "03:30 daily: delete import and export files and refused rows older than "
-    "TRANSFER_RETENTION_DAYS (the job history stays)",
-)
 
 
 class JobFailed(Exception):

@@ -7,11 +7,11 @@ from django.db.models import Min, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from loyalty.tiers import qualifying_metric
 from members.models import Member
 
-from . import display
 from .models import Card, LoyaltySettings, PointsEntry, Tier
-from .services import _qualifying_metric
+from .rules import shown_rules
 
 EXPIRING_DAYS = 30
 
@@ -30,10 +30,10 @@ def card_of(member: Member) -> Card:
 def tier_progress(card: Card, conf: LoyaltySettings, now) -> dict | None:
     """How far the member is from the next tier, in the tier basis' unit, or None at the top."""
     level = card.tier.level if card.tier else 0
-    upcoming = next((tier for tier in display.tiers() if tier.level > level), None)
+    upcoming = next((tier for tier in shown_rules().tiers if tier.level > level), None)
     if upcoming is None:
         return None
-    metric = _qualifying_metric(card, conf, now) if card.pk else Decimal(0)
+    metric = qualifying_metric(card, conf, now) if card.pk else Decimal(0)
     target = upcoming.qualify_threshold
     percent = 100 if target <= 0 else min(100, int(metric * 100 / target))
     missing = max(target - metric, Decimal(0))
@@ -57,10 +57,10 @@ def tier_perks(tier: Tier | None) -> list[str]:
     """What a tier brings, said from its own rules (the price rate, the points
     multiplier, the birthday and monthly coupons: what the counter and the jobs apply),
     then the merchant's free text. The coupon names come from the tiers the screens
-    keep a few seconds (loyalty.display), read with their coupons."""
+    keep a few seconds (loyalty.rules.shown_rules), read with their coupons."""
     if tier is None:
         return []
-    tier = next((t for t in display.tiers() if t.pk == tier.pk), tier)
+    tier = next((t for t in shown_rules().tiers if t.pk == tier.pk), tier)
     perks = []
     if tier.discount_rate < 1:
         zhe = f"{(tier.discount_rate * 10).normalize():f}"

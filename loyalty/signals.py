@@ -12,6 +12,14 @@ from django.dispatch import Signal
 
 # kwargs: purchase_id, member_id, purchase
 purchase_recorded = Signal()
+# Sent by the kernel (purchases.py) for the benefits above it, inside the transaction,
+# on the member's locked card before its figures are saved: a receiver may add to the
+# card (ledger.lot_add) and the sender saves it. Receivers must not catch errors of
+# their own writes: an error rolls the purchase or refund back.
+# kwargs: card, member, purchase, now, conf — the member's first purchase.
+first_purchase = Signal()
+# kwargs: card, purchase, actor, now — the purchase was refunded in full.
+purchase_refunded = Signal()
 # kwargs: member_id, entry_id, entry
 points_changed = Signal()
 # kwargs: member_id, from_tier_id, to_tier_id, reason, from_tier, to_tier

@@ -60,15 +60,17 @@ def _estimated_rows(model) -> int | None:
     return None
 
 
-# Panels that apps above members add to a member's admin page (loyalty: card,
-# points and tier history), so members never imports them. Each callable takes
-# (request, member) and returns a context dict with "title" and "template", or None.
+# Panels that apps above members add to a member's admin page from their
+# AppConfig.ready() (loyalty: card, points and tier history), so members never imports
+# them. Each callable takes (request, member) and returns a context dict with "title"
+# and "template", or None.
 MEMBER_PANELS: list = []
 
 # The member list's Import and Export buttons (django-import-export) open loyalty's
 # screens, which carry the card's points, tier and spend along. loyalty sets
 # "import" and "export" (view functions taking request and this admin) and
-# "may_import" (request -> bool) here, so members never imports it.
+# "may_import" (request -> bool) here from its AppConfig.ready(), so members never
+# imports it.
 MEMBER_TRANSFER: dict = {}
 
 

@@ -19,4 +19,6 @@ class MembersConfig(AppConfig):
         from . import checks  # noqa: F401  (registers system checks)
 
         # After every migrate, so permissions of apps migrated later reach their roles.
+        # post_migrate comes after every app's ready(), where apps above members add
+        # their permissions to the roles (roles.contribute).
         post_migrate.connect(_sync_roles, dispatch_uid="members.sync_roles")

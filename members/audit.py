@@ -1,21 +1,9 @@
 """One helper writes the audit trail; every app's services call it."""
 
 from django.db import models
-from django.utils.translation import gettext_lazy as _
 
+from .models import ACTION_LABELS as ACTION_LABELS  # the labels live beside AuditEntry
 from .models import AuditEntry, Store
-
-# What staff read for each action code (codes stay stable in the database).
-ACTION_LABELS = {
-    "member.create": _("Member registered"),
-    "member.update": _("Profile edited"),
-    "member.tags": _("Tags changed"),
-    "member.tag_add": _("Tag added in bulk"),
-    "member.tag_remove": _("Tag removed in bulk"),
-    "member.erase": _("Personal data erased (privacy request)"),
-    "staff.create": _("Staff account created"),
-    "staff.set_role": _("Role or store changed"),
-}
 
 
 def field_label(model: type[models.Model], field: str) -> str:

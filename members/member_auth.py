@@ -28,8 +28,9 @@ VERIFIED_FOR = dt.timedelta(minutes=10)
 member_logged_in = Signal()
 
 # Callables (request) -> HttpResponse | None run before the join page is shown. The
-# WeChat app adds one that, inside WeChat, first sends the visitor through OAuth
-# (snsapi_base) and comes back to the same URL; outside WeChat they return None.
+# WeChat app adds one from its AppConfig.ready() that, inside WeChat, first sends the
+# visitor through OAuth (snsapi_base) and comes back to the same URL; outside WeChat
+# they return None.
 JOIN_HOOKS: list = []
 
 

@@ -348,6 +348,20 @@ class OneTimeCode(models.Model):
         return f"{self.phone_hash[:8]}… {self.created_at:%Y-%m-%d %H:%M:%S}"
 
 
+# What staff read for each action code of the audit trail (codes stay stable in the
+# database). Other apps add their own codes to this dict (members.audit re-exports it).
+ACTION_LABELS = {
+    "member.create": _("Member registered"),
+    "member.update": _("Profile edited"),
+    "member.tags": _("Tags changed"),
+    "member.tag_add": _("Tag added in bulk"),
+    "member.tag_remove": _("Tag removed in bulk"),
+    "member.erase": _("Personal data erased (privacy request)"),
+    "staff.create": _("Staff account created"),
+    "staff.set_role": _("Role or store changed"),
+}
+
+
 class AuditEntry(models.Model):
     """Who changed what, when: one row per staff change (old -> new per field).
 
@@ -389,6 +403,4 @@ class AuditEntry(models.Model):
 
     @property
     def action_label(self) -> str:
-        from .audit import ACTION_LABELS
-
         return str(ACTION_LABELS.get(self.action, self.action))

@@ -1,8 +1,9 @@
 """Privacy (PIPL): the notice members agree to, and "download my data".
 
-Apps above members add their part of a member's data export to EXPORT_SECTIONS
-(loyalty: card, points, purchases, coupons), so members never imports them. Each
-entry is a callable (member) -> (section name, JSON-able value).
+Apps above members add their part of a member's data export to EXPORT_SECTIONS from
+their AppConfig.ready() (loyalty: card, points, purchases, coupons; campaigns: messages),
+so members never imports them. Each entry is a callable (member) -> (section name,
+JSON-able value).
 """
 
 from dataclasses import dataclass, field

@@ -1,9 +1,14 @@
 """Staff roles mapped to Django groups and permissions.
 
-One declarative table, applied by `sync_role_groups`: from the members data
-migration (so the groups exist from the first migrate) and again after every
-migrate (post_migrate), so permissions of apps added later join their roles.
+members declares the roles and its own permissions; every app above it adds its own
+from its AppConfig.ready() with `contribute`, so members never names them. The table is
+applied by `sync_role_groups`: from the members data migration (so the groups exist
+from the first migrate) and again after every migrate (post_migrate), so permissions of
+apps added later join their roles. Both run after every app's ready(): the
+contributions are in place by then.
 """
+
+from collections.abc import Iterable, Mapping
 
 from .models import Role
 
@@ -12,9 +17,6 @@ from .models import Role
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.OWNER: [
         "members.*",
-        "loyalty.*",
-        "campaigns.*",
-        "wechat.*",
         "django_q.*",
         "axes.*",  # unlock staff accounts locked after failed logins
         "members.export_member",
@@ -29,46 +31,34 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "members.view_store",
         "members.view_staffprofile",
         "members.view_auditentry",
-        "loyalty.view_loyaltysettings",  # the configuration: read, the owner changes it
-        "loyalty.view_tier",
-        "loyalty.view_earnrule",
-        "loyalty.view_card",
-        "loyalty.view_purchase",
-        "loyalty.add_purchase",
-        "loyalty.add_refund",
-        "loyalty.view_refund",
-        "loyalty.view_pointsentry",
-        "loyalty.view_growthentry",
-        "loyalty.view_tierchange",
-        "loyalty.adjust_points",
-        "loyalty.issue_coupon",
-        "loyalty.view_coupon",
-        "loyalty.change_coupon",
-        "loyalty.view_couponevent",
-        "loyalty.view_coupontemplate",
-        "loyalty.view_reward",
-        "loyalty.view_redemption",
-        "loyalty.change_redemption",
-        "loyalty.view_checkin",
-        "loyalty.view_referral",
-        "campaigns.view_dailystats",  # the dashboard, of their store
     ],
     Role.CLERK: [
         "members.view_member",
         "members.add_member",
         "members.view_tag",
-        "loyalty.view_card",
-        "loyalty.add_purchase",
-        "loyalty.view_purchase",
-        "loyalty.add_refund",  # refunds at the counter, their store's members only
-        "loyalty.view_coupon",
-        "loyalty.change_coupon",  # 核销 a coupon without a purchase
-        "loyalty.view_redemption",
-        "loyalty.change_redemption",  # hand over a reward (pickup code)
     ],
 }
 
 ROLE_GROUP_NAMES = {Role.OWNER: "owner", Role.MANAGER: "manager", Role.CLERK: "clerk"}
+
+
+def contribute(permissions: Mapping[str, Iterable[str]]) -> None:
+    """Add an app's permissions to roles: {role: ["app_label.codename", ...]}.
+
+    Called from the app's AppConfig.ready(), which may run more than once: a name its
+    role has already is not added again. An unknown role or a name without an app
+    label is a mistake and raises ValueError.
+    """
+    for role, names in permissions.items():
+        if role not in ROLE_PERMISSIONS:
+            raise ValueError(f"unknown role {role!r}")
+        table = ROLE_PERMISSIONS[role]
+        for name in names:
+            app_label, dot, codename = name.partition(".")
+            if not (app_label and dot and codename):
+                raise ValueError(f"{name!r} is not 'app_label.codename' nor 'app_label.*'")
+            if name not in table:
+                table.append(name)
 
 
 def sync_role_groups(group_model, permission_model) -> None:

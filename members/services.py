@@ -16,11 +16,13 @@ from config.platform.fixed_sql import FixedInsert, FixedRead
 from . import crypto
 from .audit import audit_record, diff
 from .models import AuditEntry, Member, Role, StaffProfile, Store, Tag, User
-from .phones import normalize_phone
+
+# Made in numbers.py (one source for member_create and the import); callers of old
+# (selectors, demo, tests) still import them from here.
+from .numbers import generate_member_no, is_member_no, luhn_check_digit  # noqa: F401
+from .phones import normalize_phone, phone_fields
 from .roles import ROLE_GROUP_NAMES
 from .signals import member_erased, member_registered, member_updated
-
-MEMBER_NO_DIGITS = 8  # plus one Luhn check digit: 9 digits on the card
 
 
 class DuplicatePhone(ValidationError):
@@ -37,39 +39,6 @@ class DuplicatePhone(ValidationError):
                 )
             }
         )
-
-
-def luhn_check_digit(digits: str) -> str:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2 == 0:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return str((10 - total % 10) % 10)
-
-
-def is_member_no(text: str) -> bool:
-    """Nine digits whose last is the Luhn check digit of the first eight."""
-    return (
-        len(text) == MEMBER_NO_DIGITS + 1
-        and text.isdigit()
-        and luhn_check_digit(text[:-1]) == text[-1]
-    )
-
-
-def generate_member_no() -> str:
-    # Random rather than sequential: numbers printed on cards reveal nothing about
-    # member counts, and the check digit catches a mistyped digit at the counter.
-    body = str(secrets.randbelow(9 * 10 ** (MEMBER_NO_DIGITS - 1)) + 10 ** (MEMBER_NO_DIGITS - 1))
-    return body + luhn_check_digit(body)
-
-
-def phone_fields(e164: str) -> dict:
-    """The three stored columns of a normalised phone."""
-    return {"phone": e164, "phone_hash": crypto.phone_hash(e164), "phone_last4": e164[-4:]}
 
 
 def member_by_phone(raw_phone: str) -> Member | None:

@@ -30,16 +30,16 @@ def _jinja_templates_seen_by_the_test_client():
 
 @pytest.fixture(autouse=True)
 def _fresh_display_copies():
-    """Each test starts without the per-process copies (loyalty.display's settings and
+    """Each test starts without the per-process copies (loyalty.rules' settings and
     tiers, the "local" cache's pages): a rolled-back test must not leave them to the next."""
     from django.core.cache import caches
 
-    from loyalty import display
+    from loyalty import rules
 
-    display.forget()
+    rules.forget()
     caches["local"].clear()  # the first-visit /join/ pages
     yield
-    display.forget()
+    rules.forget()
     caches["local"].clear()
 
 

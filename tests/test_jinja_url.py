@@ -5,7 +5,7 @@ import pytest
 from django.urls import NoReverseMatch, reverse, set_script_prefix
 from django.utils import translation
 
-from config import jinja2 as jinja
+from config.platform import jinja2 as jinja
 
 
 @pytest.fixture(autouse=True)

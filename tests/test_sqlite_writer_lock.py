@@ -338,7 +338,7 @@ def test_a_bulk_run_checkpoints_less_often_and_collects_less_and_both_come_back(
     as they were afterwards, also when the run fails."""
     import gc
 
-    from members import bulk
+    from config.platform import bulk
 
     sqlite_base, seen = checkpoints
     monkeypatch.setattr(sqlite_base.DatabaseWrapper, "checkpoint_rows", 2)

@@ -1,20 +1,27 @@
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
+# wechat's permissions of each staff role (members/roles.py): the owner's alone.
+ROLE_PERMISSIONS = {"owner": ["wechat.*"]}
+
 
 class WechatConfig(AppConfig):
     name = "wechat"
     verbose_name = _("WeChat")
 
     def ready(self):
+        # ready() may run more than once (tests): every connection has a dispatch_uid
+        # and every registry is added to only when it lacks wechat's entry.
         from campaigns.channels import CHANNELS, register
         from loyalty import jobs
         from members.member_auth import JOIN_HOOKS, member_logged_in
+        from members.roles import contribute
 
         from . import tasks
         from .channels import WeChatTemplateChannel
         from .oauth import bind_on_login, oauth_hook
 
+        contribute(ROLE_PERMISSIONS)
         if "wechat" not in CHANNELS:
             register(WeChatTemplateChannel())
         if oauth_hook not in JOIN_HOOKS:

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from loyalty.models import Purchase
 from loyalty.money import from_fen
-from loyalty.services import purchase_record
+from loyalty.purchases import purchase_record
 from members.models import Member, Store
 
 from . import client

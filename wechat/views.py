@@ -19,7 +19,7 @@ from wechatpy import parse_message
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.replies import TextReply
 
-from loyalty.services import LoyaltyError
+from loyalty.errors import LoyaltyError
 
 from . import client, replies
 from .oauth import oauth_return

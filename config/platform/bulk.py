@@ -1,7 +1,7 @@
 """Fast bulk inserts for seeding and imports: one executemany, no per-value ORM compile.
 
 bulk_create compiles every value through the ORM (about 6,000 member rows/s here);
-executemany with values adapted once per field type runs at the database's speed.
+executemany with values adapted once per field type (adapt.py) runs at the database's speed.
 No signals, no save(): callers are bulk paths that keep their own invariants.
 """
 
@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from contextlib import contextmanager
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transaction
+
+from .adapt import adapted_rows, adapter
 
 BULK_GC_THRESHOLD = 50_000  # new objects between the young collections of a bulk run
 BULK_CHECKPOINT_ROWS = 20_000  # SQLite: rows a bulk run writes between its checkpoints
@@ -72,34 +74,6 @@ def bulk_run():
                     gc.unfreeze()
 
 
-def _adapter(field: models.Field):
-    if isinstance(field, models.DateTimeField):
-        last = [None, None]  # bulk rows mostly share one instant (the run's "now")
-
-        def adapt(value):
-            if value is None:
-                return None
-            if value is not last[0]:
-                last[:] = [value, connection.ops.adapt_datetimefield_value(value)]
-            return last[1]
-
-        return adapt
-    if isinstance(field, models.DateField):
-        return lambda v: None if v is None else connection.ops.adapt_datefield_value(v)
-    if isinstance(field, models.JSONField):
-        last = [object(), None]  # rows often share one data object: encode it once
-
-        def encode(value):
-            if value is not last[0]:
-                last[:] = [value, field.get_db_prep_save(value, connection)]
-            return last[1]
-
-        return encode
-    if isinstance(field, models.DecimalField) or hasattr(field, "from_db_value"):
-        return lambda v: field.get_db_prep_save(v, connection)
-    return None  # str, int, bool, FK ids: the driver takes them as they are
-
-
 def insert_rows(
     model: type[models.Model], fields: list[str], rows: list[tuple], ignore_conflicts=False
 ) -> None:
@@ -110,8 +84,8 @@ def insert_rows(
     if not rows:
         return
     columns = [model._meta.get_field(name) for name in fields]
-    adapters = [_adapter(field) for field in columns]
-    insert_ready(model, columns, _adapted(rows, adapters), ignore_conflicts)
+    adapters = [adapter(field, connection) for field in columns]
+    insert_ready(model, columns, adapted_rows(rows, adapters), ignore_conflicts)
 
 
 def update_rows(
@@ -126,18 +100,12 @@ def update_rows(
     if not rows:
         return
     columns = [model._meta.get_field(name) for name in fields]
-    adapters = [_adapter(field) for field in columns] + [None]  # the pk as it is
-    update_ready(model, columns, _adapted(rows, adapters), also)
-
-
-def _adapted(rows, adapters: list):
-    if not any(adapters):
-        return rows
-    return [tuple(a(v) if a else v for a, v in zip(adapters, row, strict=True)) for row in rows]
+    adapters = [adapter(field, connection) for field in columns] + [None]  # the pk as it is
+    update_ready(model, columns, adapted_rows(rows, adapters), also)
 
 
 # --- the statements, for values already as the columns take them -------------------
-# (loyalty/imports/sql.py adapts its own way, e.g. contact data arrives encrypted)
+# (adapted by the caller: insert_rows and update_rows above, loyalty/imports/sql.py)
 
 
 def insert_ready(model, columns: list[models.Field], rows: Iterable, ignore_conflicts=False):

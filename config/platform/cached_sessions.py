@@ -7,4 +7,4 @@ from . import sessions
 
 
 class SessionStore(cached_db.SessionStore, sessions.SessionStore):
-    live_session = sessions._live_session_with_expiry  # the cache keeps it until it expires
+    live_session = sessions.live_session_with_expiry  # the cache keeps it until it expires

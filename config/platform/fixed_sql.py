@@ -5,45 +5,27 @@ request of a hot path makes (the signed-in user, an API key, the card locked by 
 purchase), building took longer than the database took to answer (docs/benchmarks.md).
 A FixedRead is declared like a small queryset: the columns, named as QuerySet.only
 names them (all concrete fields by default), forward foreign keys or reverse
-one-to-ones to join (also from a joined model: "card__tier"), a WHERE
-clause with %s parameters over the aliases t0 (the model) and t1, t2... (the joined
-models, in order), an ORDER BY, a LIMIT, a row lock. Its SQL is built once per
-database connection alias (on SQLite read through sqlite3's own cursor when no one logs
-queries: _sqlite_rows); each row becomes instances as Model.from_db makes them (_loader),
-every value through the converters the ORM applies (connection.ops and the field's own:
-aware datetimes, Decimals, booleans, JSON, encrypted fields), the joined ones cached
-on the instance as select_related caches them (None when the LEFT JOIN found none).
+one-to-ones to join (also from a joined model: "card__tier"), a WHERE clause
+with %s parameters (adapted by adapt.param) over the aliases t0 (the model) and t1,
+t2... (the joined models, in order), an ORDER BY, a LIMIT, a row lock. Its SQL is
+built once per database connection alias (on SQLite read through sqlite3's own cursor
+when no one logs queries: _sqlite_rows); each row becomes instances as Model.from_db
+makes them (_loader), every value through the converters the ORM applies (connection.ops
+and the field's own: aware datetimes, Decimals, booleans, JSON, encrypted fields), the
+joined ones cached on the instance as select_related caches them (None when the LEFT
+JOIN found none).
 """
 
-import datetime as dt
-from decimal import Decimal
-
-from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, models, router
 from django.db.backends.sqlite3 import base as sqlite_base
 from django.db.models import signals
 from django.db.models.base import ModelState
 from django.db.models.expressions import DatabaseDefault
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
-from django.utils import timezone
 
+from .adapt import param
 
-def _adapted(value, connection):
-    """A parameter as the ORM would pass it: SQLite keeps datetimes as naive UTC text, so
-    an aware datetime is compared as that text, not as Python's isoformat."""
-    ops = connection.ops
-    if isinstance(value, dt.datetime):
-        if settings.USE_TZ and timezone.is_naive(value):  # as DateTimeField would read it
-            value = timezone.make_aware(value, timezone.get_default_timezone())
-        return ops.adapt_datetimefield_value(value)
-    if isinstance(value, dt.date):
-        return ops.adapt_datefield_value(value)
-    if isinstance(value, Decimal):
-        return ops.adapt_decimalfield_value(value)
-    return value
-
-
-_AS_IS = (str, int)  # parameters passed as they are (_adapted changes none of them)
+_AS_IS = (str, int)  # parameters passed as they are (adapt.param changes none of them)
 
 
 def _converters(connection, model, fields) -> list[tuple]:
@@ -292,7 +274,7 @@ class FixedRead:
         if built is None:
             built = self._built[alias] = self._build(alias)
         sql, load, qmark = built
-        params = [p if type(p) in _AS_IS else _adapted(p, connection) for p in params]
+        params = [p if type(p) in _AS_IS else param(p, connection) for p in params]
         if qmark is not None and not connection.queries_logged and not connection.execute_wrappers:
             rows = _sqlite_rows(connection, qmark, params)
         else:

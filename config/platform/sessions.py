@@ -25,7 +25,7 @@ _LIVE = "t0.session_key = %s AND t0.expire_date > %s"
 # Django's database store reads only the data of the row; its cached store also the
 # expiry, to keep the session in the cache as long (config.platform.cached_sessions).
 _live_session = FixedRead(Session, _LIVE, fields=("session_key", "session_data"))
-_live_session_with_expiry = FixedRead(Session, _LIVE)
+live_session_with_expiry = FixedRead(Session, _LIVE)
 _insert_session = FixedInsert(Session)
 _update_session = FixedUpdate(Session, ["session_data", "expire_date"])
 

@@ -12,7 +12,19 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from loyalty.coupons import CouponNotIssued, coupon_issue
+from loyalty.benefits.issuing import CouponNotIssued, coupon_issue
+from loyalty.dates import local_midnight
+from loyalty.errors import LoyaltyError
+from loyalty.ledger import (
+    card_lock,
+    entry_by_key,
+    expiry_for,
+    lot_add,
+    person_key,
+    points_award,
+    points_clawback,
+    points_notify,
+)
 from loyalty.models import (
     Card,
     CheckIn,
@@ -23,21 +35,7 @@ from loyalty.models import (
     Purchase,
     Referral,
 )
-from loyalty.services import (
-    LoyaltyError,
-    _add_growth,
-    _add_lot,
-    _clawback,
-    _existing_entry,
-    _local_midnight,
-    _lock_card,
-    _notify_points,
-    _upgrade_if_qualified,
-    expiry_for,
-    growth_award,
-    person_key,
-    points_award,
-)
+from loyalty.tiers import growth_add, growth_award, tier_upgrade_if_qualified
 from members.models import Member
 
 
@@ -71,7 +69,7 @@ def checkin(*, member: Member, now: dt.datetime | None = None) -> CheckIn:
     """
     now = now or timezone.now()
     day = _shanghai_day(now)
-    card = _lock_card(member.pk)  # one check-in per member at a time: no double day
+    card = card_lock(member.pk)  # one check-in per member at a time: no double day
     if CheckIn.objects.filter(member_id=member.pk, day=day).exists():
         raise AlreadyCheckedIn(_("You have already checked in today."))
     conf = LoyaltySettings.current()
@@ -83,7 +81,7 @@ def checkin(*, member: Member, now: dt.datetime | None = None) -> CheckIn:
     expires_at = expiry_for(now, conf)
     entries = []
     if conf.checkin_points:
-        entry = _add_lot(
+        entry = lot_add(
             card,
             kind=PointsEntry.Kind.EARN,
             points=conf.checkin_points,
@@ -96,7 +94,7 @@ def checkin(*, member: Member, now: dt.datetime | None = None) -> CheckIn:
         entries.append(entry)
         row.points = conf.checkin_points
     if bonus_points:
-        entry = _add_lot(
+        entry = lot_add(
             card,
             kind=PointsEntry.Kind.EARN,
             points=bonus_points,
@@ -121,10 +119,10 @@ def checkin(*, member: Member, now: dt.datetime | None = None) -> CheckIn:
             )
     figures = ["points_balance", "points_debt"]
     if conf.checkin_growth:
-        _add_growth(card, conf.checkin_growth, key=f"{key}:growth", reason=_("Daily check-in"),
+        growth_add(card, conf.checkin_growth, key=f"{key}:growth", reason=_("Daily check-in"),
                     now=now)  # fmt: skip
         figures.append("growth_value")
-        if conf.tier_basis == LoyaltySettings.TierBasis.GROWTH and _upgrade_if_qualified(
+        if conf.tier_basis == LoyaltySettings.TierBasis.GROWTH and tier_upgrade_if_qualified(
             card, conf, now
         ):
             figures += ["tier", "tier_since", "tier_review_on"]
@@ -135,7 +133,7 @@ def checkin(*, member: Member, now: dt.datetime | None = None) -> CheckIn:
         raise AlreadyCheckedIn(_("You have already checked in today.")) from exc
     card.save(update_fields=figures)
     for entry in entries:
-        _notify_points(member.pk, entry)
+        points_notify(member.pk, entry)
     return row
 
 
@@ -210,7 +208,7 @@ def is_self_referral(referrer: Member, invitee: Member) -> bool:
 
 
 def _month_start(now) -> dt.datetime:
-    return _local_midnight(_shanghai_day(now).replace(day=1))
+    return local_midnight(_shanghai_day(now).replace(day=1))
 
 
 @transaction.atomic
@@ -230,7 +228,7 @@ def referral_register(*, invitee: Member, now=None) -> Referral | None:
     now = now or timezone.now()
     referrer = Member.objects.get(pk=invitee.referred_by_id)
     conf = LoyaltySettings.current()
-    _lock_card(referrer.pk)  # serialises the referrer's cap count, and twin calls
+    card_lock(referrer.pk)  # serialises the referrer's cap count, and twin calls
     # Checked again under the lock: a concurrent call for the same friend may have
     # committed the Referral meanwhile (the unique invitee would fail this one).
     existing = Referral.objects.filter(invitee=invitee).first()
@@ -240,7 +238,7 @@ def referral_register(*, invitee: Member, now=None) -> Referral | None:
     registered_key = f"referral:{person}:registered"
     if is_self_referral(referrer, invitee):
         status = Referral.Status.REFUSED
-    elif Referral.objects.filter(person=person).exists() or _existing_entry(registered_key):
+    elif Referral.objects.filter(person=person).exists() or entry_by_key(registered_key):
         # This person was brought in before, deleted the account and joined again
         # through a link (theirs before this field: a registration reward in the
         # ledger): linked, no registration reward again, none of the cap used.
@@ -288,8 +286,8 @@ def referral_first_purchase(
     if referral.first_purchase_at is not None:
         return
     friend_key = f"referral:{person_key(invitee)}:first_purchase:friend"
-    if conf.referral_points_friend_first_purchase and not _existing_entry(friend_key):
-        _add_lot(
+    if conf.referral_points_friend_first_purchase and not entry_by_key(friend_key):
+        lot_add(
             card,
             kind=PointsEntry.Kind.EARN,
             points=conf.referral_points_friend_first_purchase,
@@ -331,10 +329,10 @@ def referral_refund(*, card: Card, purchase: Purchase, actor=None, now) -> int:
     taken = 0
     for entry in given:
         key = f"{entry.idempotency_key}:clawback"
-        if _existing_entry(key):
+        if entry_by_key(key):
             continue
-        owner = card if entry.member_id == card.pk else _lock_card(entry.member_id)
-        _clawback(
+        owner = card if entry.member_id == card.pk else card_lock(entry.member_id)
+        points_clawback(
             owner,
             points=entry.delta,
             key=key,

@@ -12,18 +12,11 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from loyalty.coupons import CouponNotIssued, coupon_issue
+from loyalty.benefits.issuing import CouponNotIssued, coupon_issue
+from loyalty.errors import LoyaltyError, ReferenceConflict
+from loyalty.ledger import card_lock, expiry_for, lot_add, points_notify, points_take
 from loyalty.models import Coupon, LoyaltySettings, PointsEntry, Redemption, Reward, normalize_code
 from loyalty.models import random_code as _random_code
-from loyalty.services import (
-    LoyaltyError,
-    ReferenceConflict,
-    _add_lot,
-    _consume,
-    _lock_card,
-    _notify_points,
-    expiry_for,
-)
 from members.models import Member, Store, User
 
 
@@ -97,7 +90,7 @@ def reward_redeem(
     existing = Redemption.objects.filter(idempotency_key=key).first()
     if existing:
         return _same_request(existing, member, reward, key)
-    card = _lock_card(member.pk)
+    card = card_lock(member.pk)
     # Checked again under the lock: a twin request may have committed meanwhile.
     existing = Redemption.objects.filter(idempotency_key=key).first()
     if existing:
@@ -132,7 +125,7 @@ def reward_redeem(
         idempotency_key=key,
         created_at=now,
     )
-    entry = _consume(
+    entry = points_take(
         card,
         points=reward.points_cost,
         kind=PointsEntry.Kind.REDEEM,
@@ -170,7 +163,7 @@ def reward_redeem(
     else:  # pragma: no cover
         raise IntegrityError("could not allocate a pickup code")
     card.save(update_fields=["points_balance"])
-    _notify_points(member.pk, entry)
+    points_notify(member.pk, entry)
     return redemption, True
 
 
@@ -213,7 +206,7 @@ def redemption_fulfil(
 def redemption_cancel(*, redemption: Redemption, actor: User | None, reason: str, now=None):
     """Cancel an item not yet picked up: the points come back, the stock too."""
     now = now or timezone.now()
-    card = _lock_card(redemption.member_id)
+    card = card_lock(redemption.member_id)
     changed = Redemption.objects.filter(
         pk=redemption.pk, status=Redemption.Status.AWAITING_PICKUP
     ).update(status=Redemption.Status.CANCELLED, cancelled_at=now, handled_by=actor, note=reason)
@@ -224,7 +217,7 @@ def redemption_cancel(*, redemption: Redemption, actor: User | None, reason: str
             % {"status": redemption.get_status_display()}
         )
     Reward.objects.filter(pk=redemption.reward_id).update(redeemed_count=F("redeemed_count") - 1)
-    entry = _add_lot(
+    entry = lot_add(
         card,
         kind=PointsEntry.Kind.REFUND,
         points=redemption.points,
@@ -236,5 +229,5 @@ def redemption_cancel(*, redemption: Redemption, actor: User | None, reason: str
         actor=actor,
     )
     card.save(update_fields=["points_balance", "points_debt"])
-    _notify_points(redemption.member_id, entry)
+    points_notify(redemption.member_id, entry)
     return redemption

@@ -4,9 +4,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from loyalty import signals
-from loyalty.coupons import CouponNotIssued, _issue_coupon, coupon_issue
+from loyalty.benefits.issuing import CouponNotIssued, coupon_issue, coupon_issue_on_card
+from loyalty.ledger import expiry_for, person_key, points_award, points_award_on_card
 from loyalty.models import Card, Coupon, CouponTemplate
-from loyalty.services import _award_points, expiry_for, person_key, points_award, purchase_rules
+from loyalty.rules import purchase_rules
 from members.models import Member
 
 # Members who come in from the old system (import) or are typed in by staff in the
@@ -39,7 +40,7 @@ def welcome_grant(*, member: Member, now=None, card: Card | None = None) -> dict
             "expires_at": expiry_for(now, conf),
         }
         _entry, created = (
-            _award_points(card, **points) if card else points_award(member=member, **points)
+            points_award_on_card(card, **points) if card else points_award(member=member, **points)
         )
         given["points"] = conf.welcome_points if created else 0
     if conf.welcome_coupon_id:
@@ -54,7 +55,7 @@ def welcome_grant(*, member: Member, now=None, card: Card | None = None) -> dict
         }
         try:
             issued, created = (
-                _issue_coupon(card, actor=None, note="", **coupon)
+                coupon_issue_on_card(card, actor=None, note="", **coupon)
                 if card
                 else coupon_issue(**coupon)
             )

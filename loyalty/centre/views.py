@@ -20,11 +20,11 @@ from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from loyalty import display
 from loyalty.benefits.engagement import AlreadyCheckedIn, checkin, profile_is_complete, streak_on
 from loyalty.benefits.rewards import available_rewards, reward_redeem
 from loyalty.centre.forms import RedeemForm
 from loyalty.coupons import usable_coupons
+from loyalty.errors import LoyaltyError
 from loyalty.models import (
     CheckIn,
     Coupon,
@@ -35,11 +35,10 @@ from loyalty.models import (
     Referral,
 )
 from loyalty.money import yuan_down
+from loyalty.rules import shown_rules
 from loyalty.selectors import card_of, expiring_points, tier_perks, tier_progress
-from loyalty.services import LoyaltyError
 from members.member_auth import member_required
 from members.models import Member
-from members.privacy import EXPORT_SECTIONS
 from members.services import member_referral_code
 
 PAGE_SIZE = 20
@@ -57,7 +56,7 @@ def _checkin_state(member: Member, now) -> dict:
 
 def card_summary(member: Member, now=None) -> dict:
     now = now or timezone.now()
-    conf = display.settings()
+    conf = shown_rules().conf
     card = card_of(member)
     progress = tier_progress(card, conf, now)
     return {
@@ -311,9 +310,3 @@ def loyalty_export(member: Member) -> tuple[str, dict]:
             for c in CheckIn.objects.filter(member=member).order_by("day")
         ],
     }
-
-
-# Registered on import: config.urls imports this module, so every request that can
-# ask for an export finds it (the same way loyalty's admin adds its member panel).
-if loyalty_export not in EXPORT_SECTIONS:
-    EXPORT_SECTIONS.append(loyalty_export)

@@ -15,7 +15,6 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from loyalty import display
 from loyalty.models import (
     CODE_ALPHABET,
     CheckIn,
@@ -32,6 +31,7 @@ from loyalty.models import (
     split_categories,
 )
 from loyalty.money import yuan_down
+from loyalty.rules import shown_rules
 from loyalty.selectors import card_of, expiring_points, tier_progress
 from members.models import AuditEntry, Member, User
 from members.selectors import member_search, members_visible_to
@@ -127,7 +127,7 @@ def member_card_core(member: Member, now=None) -> dict:
     """Who the member is and what they hold: the part of the card the counter shows at
     once (the lookup joins the card and tier; settings and the next tier are two more)."""
     now = now or timezone.now()
-    conf = display.settings()
+    conf = shown_rules().conf
     card = card_of(member)
     return {
         "member": member,

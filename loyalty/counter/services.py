@@ -10,28 +10,14 @@ called directly by the views.
 from decimal import Decimal
 
 from django.db import transaction
-from django.utils.translation import gettext_lazy
 
+from loyalty.benefits.issuing import coupon_issue
 from loyalty.benefits.rewards import redemption_fulfil
-from loyalty.coupons import coupon_issue, coupon_redeem
+from loyalty.coupons import coupon_redeem
 from loyalty.models import Coupon, CouponTemplate, Purchase, Redemption
-from loyalty.services import purchase_record
-from members.audit import ACTION_LABELS, audit_record
+from loyalty.purchases import purchase_record
+from members.audit import audit_record
 from members.models import Member, Store, User
-
-# Labels of the loyalty actions in the audit trail (members owns the table, every app
-# names its own actions; registered on import, as config.urls imports the staff views).
-ACTION_LABELS.update(
-    {
-        "purchase.record": gettext_lazy("Purchase recorded at the counter"),
-        "purchase.refund": gettext_lazy("Purchase refunded"),
-        "points.adjust": gettext_lazy("Points adjusted by hand"),
-        "tier.set": gettext_lazy("Tier set by staff"),
-        "coupon.redeem": gettext_lazy("Coupon verified (核销)"),
-        "coupon.issue": gettext_lazy("Coupon issued by staff"),
-        "redemption.fulfil": gettext_lazy("Reward handed over"),
-    }
-)
 
 
 @transaction.atomic

@@ -39,9 +39,10 @@ from loyalty.counter.services import (
     counter_purchase,
     staff_coupon_issue,
 )
-from loyalty.coupons import CouponNotUsable
+from loyalty.errors import CouponNotUsable, LoyaltyError
+from loyalty.ledger import points_adjust
 from loyalty.models import Coupon, LoyaltySettings, normalize_code
-from loyalty.services import LoyaltyError, points_adjust, purchase_quote, purchase_refund
+from loyalty.purchases import purchase_quote, purchase_refund
 from members.models import Member, PrivacyNotice, Tag
 from members.selectors import member_get_for_staff, member_visible_to, staff_profile_of
 from members.services import DuplicatePhone, member_create, member_update

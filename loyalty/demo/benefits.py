@@ -12,16 +12,11 @@ from decimal import Decimal
 from django.utils import timezone
 
 from loyalty.benefits.engagement import AlreadyCheckedIn, checkin
+from loyalty.benefits.issuing import CouponNotIssued, coupon_issue
 from loyalty.benefits.rewards import RewardNotAvailable, redemption_fulfil, reward_redeem
-from loyalty.coupons import (
-    CouponNotIssued,
-    CouponNotUsable,
-    coupon_issue,
-    coupon_redeem,
-    coupons_expire,
-)
+from loyalty.coupons import coupon_redeem, coupons_expire
+from loyalty.errors import CouponNotUsable, NotEnoughPoints
 from loyalty.models import Card, Coupon, CouponTemplate, LoyaltySettings, Reward, Tier
-from loyalty.services import NotEnoughPoints
 
 COUPON_MEMBERS = 600
 CHECKIN_MEMBERS = 60

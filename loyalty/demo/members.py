@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.platform.bulk import insert_rows
+from loyalty.ledger import expiry_for
 from loyalty.models import (
     ApiKey,
     Card,
@@ -27,7 +28,7 @@ from loyalty.models import (
     TierChange,
 )
 from loyalty.money import yuan, yuan_down
-from loyalty.services import expiry_for, purchase_refund
+from loyalty.purchases import purchase_refund
 from members.models import Member, Store
 
 CATEGORIES = [("咖啡", 55), ("茶饮", 20), ("甜点", 15), ("咖啡豆", 7), ("周边", 3)]
@@ -82,7 +83,7 @@ def seed_loyalty(*, member_ids, purchases: int, rng: random.Random, stdout=None)
         stdout.write(f"  loyalty: {written:,} purchases for {len(ids):,} members")
     _refund_a_few(rng, now)
     _demo_api_key(stdout)
-    from loyalty.demo.members.benefits import seed_benefits
+    from loyalty.demo.benefits import seed_benefits
 
     seed_benefits(member_ids=ids, rng=rng, now=now, stdout=stdout)
 

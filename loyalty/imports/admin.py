@@ -1,9 +1,9 @@
 """Admin screens of the import (history, upload, mapping, dry run, confirm, progress)
 and the export behind the member list's Export button.
 
-Registered from loyalty/admin.py. The member list's Import and Export buttons
+Registered from loyalty/admin/transfers.py. The member list's Import and Export buttons
 (django-import-export's, on MemberAdmin) call member_import_view and
-member_export_view through members.admin.MEMBER_TRANSFER.
+member_export_view through members.admin.MEMBER_TRANSFER (filled in LoyaltyConfig.ready).
 """
 
 from urllib.parse import unquote_plus

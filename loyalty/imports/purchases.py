@@ -23,17 +23,22 @@ from members.models import Member
 from ..models import Card, OpeningBalance, Purchase, Tier, TierChange
 from . import sql
 from .validation import PurchaseRow
-from .writer import OPENING_FIELDS, ZERO, ChunkResult, contribution
+from .writer import (
+    CARD_FIELDS,
+    OPENING_FIELDS,
+    TIER_CHANGE_FIELDS,
+    ZERO,
+    ChunkResult,
+    card_row,
+    contribution,
+    tier_change_row,
+)
 
 PURCHASE_FIELDS = [
     "member", "store", "external_ref", "channel", "category", "gross_amount", "tier_discount",
     "coupon_discount", "points_used", "points_value", "cash_paid", "points_earned",
     "earn_rule", "refunded_amount", "status", "points_balance_after", "tier_after",
     "occurred_at", "created_at",
-]  # fmt: skip
-CARD_FIELDS = [
-    "member", "tier", "tier_since", "points_balance", "points_debt", "growth_value",
-    "total_spent", "purchase_count", "first_purchase_at", "last_purchase_at",
 ]  # fmt: skip
 
 
@@ -144,8 +149,9 @@ class PurchaseWriter:
             card = cards.get(member_id)
             if card is None:
                 new_cards.append(
-                    (member_id, self.lowest_id, self.now, 0, 0, 0, after[0], after[1], first, last)
-                )
+                    card_row(member_id, tier_id=self.lowest_id, since=self.now, spent=after[0],
+                             count=after[1], first=first, last=last)
+                )  # fmt: skip
                 if self.lowest_id:
                     tier_changes.append((member_id, None, self.lowest_id))
             else:
@@ -173,8 +179,8 @@ class PurchaseWriter:
         )
         sql.insert(
             TierChange,
-            ["member", "from_tier", "to_tier", "reason", "created_at"],
-            [(m, old, new, TierChange.Reason.IMPORT, self.now) for m, old, new in tier_changes],
+            TIER_CHANGE_FIELDS,
+            [tier_change_row(m, old, new, now=self.now) for m, old, new in tier_changes],
         )
         sql.insert(OpeningBalance, OPENING_FIELDS, openings_new)
         sql.update(OpeningBalance, OPENING_FIELDS[1:], openings_changed)

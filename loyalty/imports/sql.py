@@ -1,16 +1,19 @@
 """Set-based writes for the import: many rows per statement, no per-row ORM work.
 
 PostgreSQL takes new rows by COPY, SQLite by executemany: both run at the
-database's speed (the ORM's bulk_create compiles every value). Callers pass values
-ready for the column: encrypted text already encrypted, foreign keys as ids.
-Columns a caller does not name get their model default, so a column added later
-does not break the import (config/platform/bulk.py's insert_rows needs every column named).
+database's speed (the ORM's bulk_create compiles every value). Callers pass Python
+values (plain contact data, foreign keys as ids); each column's values are prepared
+as the field prepares them (config/platform/adapt.py, the one adapter: contact data
+encrypted by its field). Columns a caller does not name get their model default, so a
+column added later does not break the import (config/platform/bulk.py's insert_rows
+needs every column named).
 """
 
 from functools import cache
 
 from django.db import connection, models
 
+from config.platform.adapt import adapted_rows, adapter
 from config.platform.bulk import insert_ready, update_ready
 
 
@@ -44,39 +47,6 @@ def _plan(model: type[models.Model], fields: tuple[str, ...]):
     return named, extra
 
 
-def _adapter(field: models.Field):
-    if isinstance(field, models.JSONField):
-        return lambda v: field.get_db_prep_save(v, connection)
-    if connection.vendor == "sqlite" and isinstance(field, models.DateTimeField):
-        # What connection.ops.adapt_datetimefield_value does (naive text in the
-        # connection's zone, UTC), without its per-value settings lookups.
-        zone, last = connection.timezone, [None, None]
-
-        def adapt(value):
-            if value is last[0]:  # most are one instant, the run's "now"
-                return last[1]
-            last[0] = value
-            last[1] = str(value.astimezone(zone).replace(tzinfo=None) if value.tzinfo else value)
-            return last[1]
-
-        return adapt
-    return None  # str, int, bool, Decimal, date, aware datetimes (psycopg): as they are
-
-
-def _adapted(rows, adapters: list):
-    """Rows with each value passed through its column's adapter (None stays None)."""
-    todo = [(i, a) for i, a in enumerate(adapters) if a]
-    if not todo:
-        yield from rows
-        return
-    for row in rows:
-        row = list(row)
-        for i, adapt in todo:
-            if row[i] is not None:
-                row[i] = adapt(row[i])
-        yield row
-
-
 def insert(model: type[models.Model], fields: list[str], rows: list[tuple]) -> None:
     """INSERT `rows` (tuples in the order of `fields`) into model's table."""
     if not rows:
@@ -85,7 +55,7 @@ def insert(model: type[models.Model], fields: list[str], rows: list[tuple]) -> N
     columns = named + extra
     fixed = tuple(_default(f) for f in extra)  # per call: a default may be timezone.now
     full = (row + fixed for row in rows) if fixed else rows
-    insert_ready(model, columns, _adapted(full, [_adapter(f) for f in columns]))
+    insert_ready(model, columns, adapted_rows(full, [adapter(f, connection) for f in columns]))
 
 
 def update(model: type[models.Model], fields: list[str], rows: list[tuple]) -> None:
@@ -93,7 +63,8 @@ def update(model: type[models.Model], fields: list[str], rows: list[tuple]) -> N
     if not rows:
         return
     columns = [model._meta.get_field(name) for name in fields]
-    update_ready(model, columns, _adapted(rows, [_adapter(f) for f in columns] + [None]))
+    adapters = [adapter(f, connection) for f in columns] + [None]  # the pk as it is
+    update_ready(model, columns, adapted_rows(rows, adapters))
 
 
 def select_in(model: type[models.Model], columns: list[str], key: str, values) -> list[tuple]:

@@ -13,11 +13,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from members.crypto import phone_hasher
 from members.models import Member, Store, Tag
+from members.phones import normalize_phone
 
 from ..models import Tier
 from ..money import yuan
@@ -303,12 +306,8 @@ class Validator:
             self.stores[fold_name(store.code)] = self.stores[store.code] = store.pk
         self.row_class = MemberRow if kind == "members" else PurchaseRow
         self.required = {c.key for c in COLUMNS[kind] if c.required}
-        if phones.fast_hash_agrees():
-            self.hash = phones.hasher()
-        else:  # pragma: no cover - members.crypto changed its scheme: use it as it is
-            from members.crypto import phone_hash as slow
-
-            self.hash = slow
+        self.hash = phone_hasher()  # members.crypto.phone_hash, the key read once
+        self.region = settings.PHONE_REGION  # normalize_phone's default, read once too
 
     def header_of(self, key: str) -> str:
         return next((header for _i, k, header in self.columns if k == key), key)
@@ -319,7 +318,7 @@ class Validator:
         if not raw:
             return None
         try:
-            return phones.normalize(raw)
+            return normalize_phone(raw, self.region)
         except ValidationError:
             return None
 
@@ -361,7 +360,7 @@ class Validator:
                     problems.append([header, _("A mobile number is required.")])
                     continue
                 try:
-                    row.e164 = phones.normalize(raw)
+                    row.e164 = normalize_phone(raw, self.region)
                 except ValidationError as exc:
                     problems.append([header, exc.messages[0]])
                     continue

@@ -23,8 +23,6 @@ Rules:
 """
 
 import datetime as dt
-import os
-import secrets
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -32,34 +30,37 @@ from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from members import crypto
+from loyalty.dates import add_months
+from loyalty.ledger import expiry_for, points_award
 from members.audit import diff
 from members.models import AuditEntry, Member, Store, Tag
-from members.services import MEMBER_NO_DIGITS
+from members.numbers import BODIES, FIRST_BODY, body_of, member_numbers
+from members.phones import phone_last4
 
 from ..models import Card, LoyaltySettings, OpeningBalance, PointsEntry, Tier, TierChange
-from ..services import add_months, expiry_for, points_award
 from . import sql
 from .validation import MemberRow
 
 ZERO = Decimal("0.00")
 PROFILE = ("name", "gender", "birthday", "email", "addresses", "note", "store_id", "created_at")
-ENCRYPTED = {"email", "addresses"}
 MEMBER_FIELDS = [
     "member_no", "phone", "phone_hash", "phone_last4", "name", "gender", "birthday", "email",
     "addresses", "note", "source", "status", "store", "created_at", "updated_at",
 ]  # fmt: skip
+# New rows name these columns (card_row, tier_change_row, MemberWriter.lot_row); the
+# rest are the model's defaults (a card's points owed and growth value, a lot's debt).
 CARD_FIELDS = [
-    "member", "tier", "tier_since", "tier_review_on", "points_balance", "points_debt",
-    "growth_value", "total_spent", "purchase_count", "first_purchase_at", "last_purchase_at",
+    "member", "tier", "tier_since", "tier_review_on", "points_balance", "total_spent",
+    "purchase_count", "first_purchase_at", "last_purchase_at",
 ]  # fmt: skip
+TIER_CHANGE_FIELDS = ["member", "from_tier", "to_tier", "reason", "note", "actor", "created_at"]
 CARD_UPDATE = [
     "tier", "tier_since", "tier_review_on", "points_balance", "total_spent", "purchase_count",
     "last_purchase_at",
 ]  # fmt: skip
 LOT_FIELDS = [
-    "member", "kind", "delta", "balance_after", "remaining", "expires_at", "debt_delta",
-    "idempotency_key", "reason", "source", "actor", "created_at",
+    "member", "kind", "delta", "balance_after", "remaining", "expires_at", "idempotency_key",
+    "reason", "source", "actor", "created_at",
 ]  # fmt: skip
 OPENING_FIELDS = [
     "member", "job", "points", "total_spent", "purchase_count", "purchases_spent",
@@ -67,32 +68,24 @@ OPENING_FIELDS = [
 ]  # fmt: skip
 
 
-_LOW = 10 ** (MEMBER_NO_DIGITS - 1)
-_SPAN = 9 * _LOW
-_DOUBLED = [(2 * d) - 9 if 2 * d > 9 else 2 * d for d in range(10)]
+def card_row(
+    member, *, tier_id, since, review_on=None, points=0, spent=ZERO, count=0, first=None, last=None
+) -> tuple:
+    """A new card, in CARD_FIELDS' order: the one shape of the cards both writers make."""
+    return (member, tier_id, since, review_on, points, spent, count, first, last)
 
 
-def member_number(body: int | None = None) -> str:
-    """What generate_member_no() makes (random body, Luhn check digit), a few times faster."""
-    body = str(secrets.randbelow(_SPAN) + _LOW if body is None else body)
-    digits = [ord(c) - 48 for c in reversed(body)]
-    total = sum(_DOUBLED[d] for d in digits[0::2]) + sum(digits[1::2])
-    return body + str((10 - total % 10) % 10)
-
-
-def random_bodies(count: int) -> list[int]:
-    """`count` random member number bodies (what secrets.randbelow gives, one read of the
-    system's random source for all: a call each was a third of drawing a number). The
-    modulo's bias, 2^64 mod 9 x 10^7 in 2^64, is below 10^-11."""
-    raw = os.urandom(8 * count)
-    return [int.from_bytes(raw[i : i + 8], "little") % _SPAN + _LOW for i in range(0, 8 * count, 8)]
+def tier_change_row(member, old, new, *, now, note="", actor_id=None) -> tuple:
+    """A tier change of an import, in TIER_CHANGE_FIELDS' order."""
+    return (member, old, new, TierChange.Reason.IMPORT, note, actor_id, now)
 
 
 class Taken:
     """What members hold already: their numbers, and (roughly) their phones.
 
     Numbers: a bitmap of every possible number (9 x 10^7 bodies: 11 MB), so that new
-    ones are drawn at random without asking the database about each (asking for each
+    ones (members.numbers.member_numbers, as member_create's) are drawn at random
+    without asking the database about each (asking for each
     chunk's 2,000 numbers cost a tenth of a PostgreSQL import). Phones: a 16 MB
     bitmap of 27 bits of each phone hash, so that a chunk asks the database only
     about phones that may be members (on a first import: about the odd false
@@ -113,7 +106,7 @@ class Taken:
     PHONE_BITS = 27
 
     def __init__(self):
-        self.numbers = bytearray(_SPAN // 8 + 1)
+        self.numbers = bytearray(BODIES // 8 + 1)
         self.phones = bytearray((1 << self.PHONE_BITS) // 8)
         self.seen = 0  # the highest member id read (or of our own, skipped)
         self.pending = None  # (ids, phone hashes) of the chunk being written
@@ -121,7 +114,7 @@ class Taken:
 
     def _mark(self, body: int) -> bool:
         """Mark a number's body taken; False when it was already."""
-        byte, bit = divmod(body - _LOW, 8)
+        byte, bit = divmod(body - FIRST_BODY, 8)
         if self.numbers[byte] >> bit & 1:
             return False
         self.numbers[byte] |= 1 << bit
@@ -179,10 +172,9 @@ class Taken:
         columns = ["member_no", "phone_hash"]
         while rows := sql.rows_after(Member, columns, after, self.PAGE, before):
             for _pk, number, phone_hash in rows:
-                if len(number) == MEMBER_NO_DIGITS + 1 and number.isdigit():
-                    body = int(number[:-1])
-                    if _LOW <= body < _LOW + _SPAN:
-                        self._mark(body)
+                body = body_of(number)
+                if body is not None:
+                    self._mark(body)
                 if phone_hash:  # an erased member has none
                     self._mark_phone(phone_hash)
             after = rows[-1][0]
@@ -194,9 +186,9 @@ class Taken:
         """`count` free member numbers (call refresh() first)."""
         numbers = []
         while len(numbers) < count:
-            for body in random_bodies(count - len(numbers)):
-                if self._mark(body):
-                    numbers.append(member_number(body))
+            for number in member_numbers(count - len(numbers)):
+                if self._mark(body_of(number)):
+                    numbers.append(number)
         return numbers
 
 
@@ -260,10 +252,10 @@ class MemberWriter:
         self.review_on = add_months(timezone.localdate(now), months) if months else None
         self.store_names = dict(Store.objects.values_list("pk", "name"))
         self.tag_ids = dict(Tag.objects.values_list("name", "pk"))
+        self.actor = actor
         self.actor_id = actor.pk if actor is not None else None
         self.default_store_id = job.store_id
         self.source = f"import:{job.pk}"
-        self.encrypt = crypto.encrypter()
         self.reason = _("Opening balance from the previous system")
         self.fetch = ["pk", "member_no", "phone_hash", "name", "gender", "birthday"]
         self.fetch += ["store_id", "created_at", "note"]
@@ -413,8 +405,8 @@ class MemberWriter:
         spent, count = contribution(opening)
         points = row.points or 0
         plan.new_cards.append(
-            (row, tier_id, self.now, self._review_day(tier_id), points, 0, 0, spent, count,
-             None, row.last_purchase_at)
+            card_row(row, tier_id=tier_id, since=self.now, review_on=self._review_day(tier_id),
+                     points=points, spent=spent, count=count, last=row.last_purchase_at)
         )  # fmt: skip
         if tier_id is not None:
             plan.tier_changes.append((row, None, tier_id))
@@ -457,8 +449,8 @@ class MemberWriter:
         if card is None:
             tier_id = row.tier_id or self.lowest_id
             plan.new_cards.append(
-                (pk, tier_id, self.now, self._review_day(tier_id), lot, 0, 0, new_spent,
-                 new_count, None, row.last_purchase_at)
+                card_row(pk, tier_id=tier_id, since=self.now, review_on=self._review_day(tier_id),
+                         points=lot, spent=new_spent, count=new_count, last=row.last_purchase_at)
             )  # fmt: skip
             if tier_id is not None:
                 plan.tier_changes.append((pk, None, tier_id))
@@ -526,32 +518,21 @@ class MemberWriter:
         sql.insert(Card, CARD_FIELDS, [(pk(c[0]), *c[1:]) for c in plan.new_cards])
         for fields, rows in plan.updates.items():
             names = sorted(fields)
-            values = [
-                tuple(
-                    self.encrypt(v) if n in ENCRYPTED and v else v
-                    for n, v in zip(names, r[:-1], strict=True)
-                )
-                + (self.now, r[-1])
-                for r in rows
-            ]
+            values = [(*r[:-1], self.now, r[-1]) for r in rows]  # contact data: plain (sql.py)
             columns = ["store" if n == "store_id" else n for n in names]
             sql.update(Member, [*columns, "updated_at"], values)
         sql.update(Card, CARD_UPDATE, plan.card_updates)
         sql.insert(
             PointsEntry,
             LOT_FIELDS,
-            [
-                (pk(ref), PointsEntry.Kind.IMPORT, points, balance, points, self.expires_at, 0,
-                 opening_key(pk(ref)), self.reason, self.source, self.actor_id, self.now)
-                for ref, points, balance in plan.lots
-            ],
-        )  # fmt: skip
+            [self.lot_row(pk(ref), points, balance) for ref, points, balance in plan.lots],
+        )
         note = _("Import #%(job)d") % {"job": self.job.pk}
         sql.insert(
             TierChange,
-            ["member", "from_tier", "to_tier", "reason", "note", "actor", "created_at"],
+            TIER_CHANGE_FIELDS,
             [
-                (pk(ref), old, new, TierChange.Reason.IMPORT, note, self.actor_id, self.now)
+                tier_change_row(pk(ref), old, new, now=self.now, note=note, actor_id=self.actor_id)
                 for ref, old, new in plan.tier_changes
             ],
         )
@@ -574,10 +555,19 @@ class MemberWriter:
                 reason=self.reason,
                 kind=PointsEntry.Kind.IMPORT,
                 source=self.source,
+                actor=self.actor,
                 now=self.now,
                 expires_at=self.expires_at,
             )
         self._audit(plan.audits)
+
+    def lot_row(self, member_id: int, points: int, balance_after: int) -> tuple:
+        """The opening lot, in LOT_FIELDS' order: what points_award writes (above, for a
+        card that owes points) with the same arguments, the whole lot remaining."""
+        return (
+            member_id, PointsEntry.Kind.IMPORT, points, balance_after, points, self.expires_at,
+            opening_key(member_id), self.reason, self.source, self.actor_id, self.now,
+        )  # fmt: skip
 
     def _opening_values(self, opening: dict) -> tuple:
         return (
@@ -595,14 +585,12 @@ class MemberWriter:
             return {}
         numbers = self.taken.draw(len(rows))
         ids = sql.new_ids(Member, len(rows))
-        values, encrypt = [], self.encrypt
+        values = []  # contact data plain: its field encrypts it (sql.py)
         for row, pk, number in zip(rows, ids, numbers, strict=True):
             values.append(
-                (pk, number, encrypt(row.e164), row.phone_hash, row.e164[-4:],
-                 row.name or "", row.gender or "", row.birthday,
-                 encrypt(row.email) if row.email else "",
-                 encrypt(row.addresses) if row.addresses else "",
-                 row.note or "", Member.Source.IMPORT, Member.Status.ACTIVE,
+                (pk, number, row.e164, row.phone_hash, phone_last4(row.e164),
+                 row.name or "", row.gender or "", row.birthday, row.email or "",
+                 row.addresses or "", row.note or "", Member.Source.IMPORT, Member.Status.ACTIVE,
                  row.store_id or self.default_store_id, row.created_at or self.now, self.now)
             )  # fmt: skip
         sql.insert(Member, ["id", *MEMBER_FIELDS], values)

@@ -1,5 +1,7 @@
-"""The loyalty app's models: core.py (cards, tiers, purchases, the points ledger) and
-benefits.py (coupons, rewards, check-in, referrals)."""
+"""The loyalty app's models: core.py (settings, tiers, cards, earn rules, purchases and
+refunds, API keys, job runs), ledgers.py (the points and growth value ledgers, tier
+history), benefits.py (coupons, rewards, check-in, referrals) and imports.py (imports
+and exports)."""
 
 from .benefits import *  # noqa: F403
 from .benefits import __all__ as _benefits
@@ -8,17 +10,15 @@ from .core import (
     ApiKey,
     Card,
     EarnRule,
-    GrowthEntry,
     JobRun,
     Lifecycle,
     LoyaltySettings,
-    PointsEntry,
     Purchase,
     Refund,
     Tier,
-    TierChange,
 )
 from .imports import ExportJob, ImportJob, ImportRowError, OpeningBalance
+from .ledgers import GrowthEntry, PointsEntry, TierChange
 
 __all__ = [
     "MONEY",

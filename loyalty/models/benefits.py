@@ -520,7 +520,7 @@ class Referral(models.Model):
     )
     first_purchase_at = models.DateTimeField(_("friend's first purchase"), null=True, blank=True)
     created_at = models.DateTimeField(_("at"), default=timezone.now)
-    # loyalty.services.person_key of the friend (the phone's keyed hash): kept when the
+    # loyalty.ledger.person_key of the friend (the phone's keyed hash): kept when the
     # friend's account is erased, so joining again is known for what it is.
     person = models.CharField(_("person"), max_length=80, blank=True, editable=False)
 

@@ -13,10 +13,12 @@ from django.utils import timezone
 
 from campaigns.dashboard import compute_days, dashboard_aggregates, figures
 from campaigns.models import DailyStats, StatsDay
-from loyalty.coupons import coupon_issue
+from loyalty.benefits.issuing import coupon_issue
+from loyalty.dates import local_day_bounds
 from loyalty.jobs import JOBS, run_job
+from loyalty.ledger import points_spend
 from loyalty.models import Card, Purchase
-from loyalty.services import local_day_bounds, points_spend, purchase_record, purchase_refund
+from loyalty.purchases import purchase_record, purchase_refund
 from tests.factories import MemberFactory
 from tests.loyalty.staff_screens.helpers import english, template
 

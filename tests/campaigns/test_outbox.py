@@ -9,10 +9,10 @@ from django.utils import timezone
 from campaigns import channels
 from campaigns.models import Message
 from campaigns.outbox import messages_recover_stuck, messages_send, notices_enqueue
-from loyalty.coupons import coupon_issue
+from loyalty.benefits.issuing import coupon_issue
 from loyalty.jobs import run_job
 from loyalty.models import CouponTemplate, JobRun
-from loyalty.services import purchase_record
+from loyalty.purchases import purchase_record
 
 pytestmark = pytest.mark.django_db
 
@@ -149,7 +149,7 @@ def test_downgrades_by_the_review_job_are_notified_in_bulk(
     import time_machine
 
     from loyalty.models import Tier
-    from loyalty.services import tier_set
+    from loyalty.tiers import tier_set
 
     sh = ZoneInfo("Asia/Shanghai")
     with time_machine.travel(dt.datetime(2026, 1, 10, 12, tzinfo=sh), tick=False):

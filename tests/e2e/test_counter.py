@@ -9,9 +9,9 @@ import pytest
 from django.utils import timezone
 
 from campaigns.dashboard import dashboard_aggregates
-from loyalty.coupons import coupon_issue
+from loyalty.benefits.issuing import coupon_issue
 from loyalty.models import Card, Coupon, Purchase
-from loyalty.services import purchase_record
+from loyalty.purchases import purchase_record
 from members.models import Role
 from members.services import staff_create
 from tests.factories import MemberFactory, StoreFactory

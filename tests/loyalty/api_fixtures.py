@@ -11,7 +11,7 @@ import json
 import pytest
 
 from loyalty.models import ApiKey, Card, Tier
-from loyalty.services import tier_set
+from loyalty.tiers import tier_set
 from tests.factories import MemberFactory
 
 API = "/api/v1"

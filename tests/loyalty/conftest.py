@@ -1,7 +1,7 @@
 import pytest
 
+from loyalty.ledger import ledger_problems
 from loyalty.models import Card, LoyaltySettings, Tier
-from loyalty.services import ledger_problems
 from tests.factories import MemberFactory
 
 

@@ -10,7 +10,7 @@ from django.test import Client
 
 from loyalty.benefits.engagement import award_action, checkin
 from loyalty.models import GrowthEntry, LoyaltySettings, PointsEntry, TierChange
-from loyalty.services import growth_award
+from loyalty.tiers import growth_award
 from tests.centre import sign_in
 from tests.loyalty.conftest import card_of
 

@@ -6,10 +6,11 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from loyalty.benefits.issuing import coupon_issue
 from loyalty.benefits.rewards import reward_redeem
-from loyalty.coupons import coupon_issue
+from loyalty.ledger import ledger_problems, points_award
 from loyalty.models import Coupon, CouponTemplate, Redemption, Reward
-from loyalty.services import ledger_problems, points_award, purchase_record
+from loyalty.purchases import purchase_record
 from tests.factories import MemberFactory, TagFactory
 from tests.loyalty.conftest import card_of
 

@@ -4,8 +4,9 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
+from loyalty.ledger import ledger_problems
 from loyalty.models import ApiKey, Card, PointsEntry
-from loyalty.services import ledger_problems, purchase_record
+from loyalty.purchases import purchase_record
 from tests.loyalty.conftest import card_of
 
 pytestmark = pytest.mark.django_db
@@ -98,7 +99,7 @@ def test_seed_demo_writes_a_ledger_that_checks_out():
 
 def test_refunds_and_growth_have_read_only_pages(owner_client, member):
     from loyalty.models import LoyaltySettings
-    from loyalty.services import purchase_refund
+    from loyalty.purchases import purchase_refund
 
     LoyaltySettings.objects.filter(pk=LoyaltySettings.current().pk).update(tier_basis="growth")
     purchase, _ = purchase_record(member=member, amount="100", external_ref="POS-9")

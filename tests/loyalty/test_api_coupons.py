@@ -5,9 +5,9 @@ from decimal import Decimal
 
 import pytest
 
-from loyalty.coupons import coupon_issue
+from loyalty.benefits.issuing import coupon_issue
+from loyalty.ledger import ledger_problems
 from loyalty.models import Coupon, CouponTemplate, Purchase
-from loyalty.services import ledger_problems
 from tests.factories import MemberFactory
 
 pytest_plugins = ["tests.loyalty.api_fixtures"]

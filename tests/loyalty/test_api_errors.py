@@ -8,8 +8,8 @@ import time_machine
 from django.utils import translation
 from django.utils.translation import gettext
 
+from loyalty.ledger import points_award
 from loyalty.models import GrowthEntry, PointsEntry, Purchase
-from loyalty.services import points_award
 from tests.loyalty.api_fixtures import API, card_of
 
 pytest_plugins = ["tests.loyalty.api_fixtures"]

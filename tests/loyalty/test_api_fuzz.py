@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from loyalty.services import ledger_problems, points_award
+from loyalty.ledger import ledger_problems, points_award
 
 pytest_plugins = ["tests.loyalty.api_fixtures"]
 pytestmark = pytest.mark.django_db

@@ -2,8 +2,8 @@
 
 import pytest
 
+from loyalty.ledger import points_award
 from loyalty.models import Card, TierChange
-from loyalty.services import points_award
 from members.models import Member
 from members.services import is_member_no
 from tests.factories import MemberFactory

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
+from loyalty.ledger import points_award
 from loyalty.models import EarnRule, GrowthEntry, PointsEntry, Purchase, TierChange
-from loyalty.services import points_award
 from tests.factories import MemberFactory
 from tests.loyalty.api_fixtures import card_of
 

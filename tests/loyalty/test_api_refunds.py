@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
+from loyalty.ledger import points_award, points_spend
 from loyalty.models import PointsEntry, Purchase, Refund
-from loyalty.services import points_award, points_spend
 from tests.loyalty.api_fixtures import card_of
 
 pytest_plugins = ["tests.loyalty.api_fixtures"]

@@ -8,8 +8,9 @@ import time_machine
 from django.utils import timezone
 
 from loyalty.benefits.engagement import AlreadyCheckedIn, checkin
+from loyalty.ledger import points_spend
 from loyalty.models import CheckIn, Coupon, CouponTemplate, PointsEntry
-from loyalty.services import points_spend, purchase_record, purchase_refund
+from loyalty.purchases import purchase_record, purchase_refund
 from tests.factories import MemberFactory
 from tests.loyalty.conftest import card_of
 from tests.loyalty.test_concurrency import CLIENTS, run_at_once

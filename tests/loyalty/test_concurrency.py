@@ -11,8 +11,9 @@ from decimal import Decimal
 import pytest
 from django.db import connection, connections
 
+from loyalty.errors import NotEnoughPoints
+from loyalty.ledger import ledger_problems, points_award, points_spend
 from loyalty.models import ApiKey, PointsEntry, Purchase, Refund
-from loyalty.services import NotEnoughPoints, ledger_problems, points_award, points_spend
 from tests.factories import MemberFactory
 from tests.loyalty.conftest import card_of
 
@@ -86,7 +87,7 @@ def test_sixteen_identical_purchases_make_one(client, store):
 
 
 def test_concurrent_purchases_of_one_member_all_count(store):
-    from loyalty.services import purchase_record
+    from loyalty.purchases import purchase_record
 
     member = MemberFactory(store=store)
 
@@ -158,7 +159,7 @@ def _refund_at_once(store, member, data: str, n: int = 8):
     """n tills send the same refund of ORDER-7 (a 100-yuan purchase) at the same moment."""
     from django.test import Client
 
-    from loyalty.services import purchase_record
+    from loyalty.purchases import purchase_record
 
     _key_obj, key = ApiKey.issue(store=store, name="POS")
     purchase_record(member=member, amount="100.00", external_ref="ORDER-7", store=store)

@@ -8,11 +8,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
+from loyalty.benefits.issuing import CouponNotIssued, coupon_issue
 from loyalty.coupons import (
-    CouponNotIssued,
-    CouponNotUsable,
     coupon_check,
-    coupon_issue,
     coupon_redeem,
     coupon_void,
     coupons_expire,
@@ -20,8 +18,10 @@ from loyalty.coupons import (
     template_usage,
     usable_coupons,
 )
+from loyalty.errors import CouponNotUsable
 from loyalty.models import Coupon, CouponEvent, CouponTemplate, Purchase
-from loyalty.services import purchase_record, purchase_refund, tier_set
+from loyalty.purchases import purchase_record, purchase_refund
+from loyalty.tiers import tier_set
 from tests.factories import MemberFactory, TagFactory
 from tests.loyalty.conftest import card_of
 
@@ -253,7 +253,7 @@ def test_another_members_coupon_is_refused(member, store):
 
 
 def test_points_pay_only_what_the_coupon_left(member, conf):
-    from loyalty.services import points_award
+    from loyalty.ledger import points_award
 
     points_award(member=member, points=10_000, key="opening", reason="期初")
     coupon, _ = coupon_issue(template=template(value=Decimal("20")), member=member)
@@ -293,7 +293,7 @@ def test_a_gift_coupon_is_verified_once_at_the_counter(member, store, clerk):
 
 
 def test_an_unknown_code_is_a_not_found(db):
-    from loyalty.coupons import CouponNotFound
+    from loyalty.errors import CouponNotFound
 
     with pytest.raises(CouponNotFound):
         coupon_redeem(code="NOPE-NOPE", store=None)

@@ -8,9 +8,12 @@ from decimal import Decimal
 
 import pytest
 
-from loyalty.coupons import CouponNotIssued, CouponNotUsable, coupon_issue, coupon_redeem
+from loyalty.benefits.issuing import CouponNotIssued, coupon_issue
+from loyalty.coupons import coupon_redeem
+from loyalty.errors import CouponNotUsable
+from loyalty.ledger import ledger_problems
 from loyalty.models import Coupon, CouponEvent, CouponTemplate, Purchase
-from loyalty.services import ledger_problems, purchase_record
+from loyalty.purchases import purchase_record
 from tests.factories import MemberFactory
 from tests.loyalty.test_concurrency import CLIENTS, run_at_once
 

@@ -4,7 +4,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from loyalty.models import EarnRule
-from loyalty.services import purchase_record
+from loyalty.purchases import purchase_record
 
 pytestmark = pytest.mark.django_db
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -57,7 +57,7 @@ def test_the_daily_cap_limits_points_per_local_day(member, conf):
 
 
 def test_the_rules_are_named_in_the_same_order_on_the_preview_and_the_ledger(member):
-    from loyalty.services import purchase_quote
+    from loyalty.purchases import purchase_quote
     from tests.loyalty.conftest import card_of
 
     EarnRule.objects.create(name="Z周末", multiplier=2)

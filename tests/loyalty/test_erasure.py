@@ -13,17 +13,14 @@ from django.utils import timezone
 
 from campaigns.dashboard import dashboard_aggregates, figures
 from campaigns.models import Message
+from loyalty.benefits.issuing import coupon_issue
 from loyalty.benefits.rewards import reward_redeem
-from loyalty.coupons import CouponNotUsable, coupon_issue, coupon_redeem
+from loyalty.coupons import coupon_redeem
 from loyalty.erasure import Forfeited, loyalty_erase
+from loyalty.errors import CouponNotUsable
+from loyalty.ledger import ledger_problems, points_award, points_spend
 from loyalty.models import Card, Coupon, CouponEvent, PointsEntry, Redemption, Reward
-from loyalty.services import (
-    ledger_problems,
-    points_award,
-    points_spend,
-    purchase_record,
-    purchase_refund,
-)
+from loyalty.purchases import purchase_record, purchase_refund
 from members.models import AuditEntry, Member
 from members.services import member_erase
 from tests.centre import sign_in
@@ -222,8 +219,9 @@ def test_other_members_are_untouched(web, holder, store):
 def test_a_refund_after_the_erasure_gives_nothing_back_to_the_deleted_account(store):
     """Returns come in after a customer deleted their account: the points the refund
     gives back are forfeited at once and the coupon stays used."""
+    from loyalty.ledger import points_award
     from loyalty.models import CouponTemplate
-    from loyalty.services import points_award, purchase_record, purchase_refund
+    from loyalty.purchases import purchase_record, purchase_refund
     from members.services import member_erase
 
     member = MemberFactory(store=store)

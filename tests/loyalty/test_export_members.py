@@ -12,8 +12,8 @@ from django.urls import reverse
 from openpyxl import load_workbook
 
 from loyalty.imports import exports
+from loyalty.ledger import points_adjust
 from loyalty.models import ExportJob
-from loyalty.services import points_adjust
 from members.models import AuditEntry, Tag
 from tests.factories import MemberFactory, TagFactory
 from tests.loyalty.import_files import run_import

@@ -14,8 +14,8 @@ from django.db import connection
 from django.utils import timezone
 
 from loyalty.imports import runner, sql
+from loyalty.ledger import ledger_problems
 from loyalty.models import Card, ImportJob, OpeningBalance, PointsEntry
-from loyalty.services import ledger_problems
 from members.models import Member
 from tests.loyalty.import_files import phone, run_import, write_csv
 

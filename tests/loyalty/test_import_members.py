@@ -10,6 +10,7 @@ from django.core.management import call_command
 from django.db import IntegrityError
 
 from loyalty.imports.writer import opening_key
+from loyalty.ledger import expiry_for, points_spend
 from loyalty.models import (
     Card,
     ImportJob,
@@ -18,7 +19,7 @@ from loyalty.models import (
     PointsEntry,
     TierChange,
 )
-from loyalty.services import expiry_for, points_spend, purchase_record, purchase_refund
+from loyalty.purchases import purchase_record, purchase_refund
 from members.crypto import phone_hash
 from members.models import AuditEntry, Member, Tag
 from members.services import member_by_phone, member_join

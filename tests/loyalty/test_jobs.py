@@ -15,6 +15,7 @@ from django.core.management.base import CommandError
 
 from campaigns.models import Message
 from loyalty.jobs import JOBS, JobFailed, as_of, high_value, run_job
+from loyalty.ledger import points_award
 from loyalty.models import (
     Card,
     Coupon,
@@ -25,7 +26,8 @@ from loyalty.models import (
     Tier,
     TierChange,
 )
-from loyalty.services import points_award, purchase_record, tier_set
+from loyalty.purchases import purchase_record
+from loyalty.tiers import tier_set
 from tests.factories import MemberFactory
 from tests.loyalty.conftest import card_of
 
@@ -80,7 +82,7 @@ def test_points_expire_after_their_last_shanghai_day_once(member, conf, assert_l
 
 
 def test_expiry_by_the_job_and_by_a_member_never_both_happen(member, conf, assert_ledger_ok):
-    from loyalty.services import points_expire_member
+    from loyalty.ledger import points_expire_member
 
     points_award(member=member, points=100, key="a", reason="t", now=at(2025, 1, 1, 12))
     # Spending after the expiry date expires the lot first (same key as the job's).

@@ -11,8 +11,9 @@ import pytest
 import time_machine
 
 from loyalty.jobs import run_job
+from loyalty.ledger import ledger_problems, points_award
 from loyalty.models import Coupon, CouponTemplate, PointsEntry, Tier, TierChange
-from loyalty.services import ledger_problems, points_award, tier_set
+from loyalty.tiers import tier_set
 from tests.factories import MemberFactory
 from tests.loyalty.test_concurrency import run_at_once
 

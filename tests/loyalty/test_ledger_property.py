@@ -8,15 +8,9 @@ from django.core.exceptions import ValidationError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loyalty.services import (
-    LoyaltyError,
-    ledger_problems,
-    points_adjust,
-    points_expire_member,
-    points_spend,
-    purchase_record,
-    purchase_refund,
-)
+from loyalty.errors import LoyaltyError
+from loyalty.ledger import ledger_problems, points_adjust, points_expire_member, points_spend
+from loyalty.purchases import purchase_record, purchase_refund
 from tests.factories import MemberFactory
 from tests.loyalty.conftest import card_of
 

@@ -8,9 +8,10 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from loyalty.coupons import coupon_issue
+from loyalty.benefits.issuing import coupon_issue
+from loyalty.ledger import points_award
 from loyalty.models import CheckIn, Coupon, CouponTemplate, PointsEntry, Redemption, Reward
-from loyalty.services import points_award, purchase_record
+from loyalty.purchases import purchase_record
 from tests.centre import messages_of, sign_in, text_of
 from tests.factories import MemberFactory
 from tests.loyalty.conftest import card_of
@@ -194,7 +195,7 @@ def test_the_card_says_what_a_tier_brings_from_its_rules(me, member, tiers):
     """Not only the free text: the price rate, the multiplier and the coupons, as applied."""
     from decimal import Decimal
 
-    from loyalty.services import tier_set
+    from loyalty.tiers import tier_set
     from members.models import User
 
     gold = list(tiers.values())[1]

@@ -4,15 +4,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.exceptions import ValidationError
 
-from loyalty.models import LoyaltySettings, PointsEntry
-from loyalty.services import (
-    NotEnoughPoints,
+from loyalty.errors import NotEnoughPoints
+from loyalty.ledger import (
     expiry_for,
     points_adjust,
     points_award,
     points_expire_member,
     points_spend,
 )
+from loyalty.models import LoyaltySettings, PointsEntry
 from members.models import AuditEntry
 from tests.loyalty.conftest import card_of
 

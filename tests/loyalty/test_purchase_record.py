@@ -4,16 +4,16 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
-from loyalty.models import GrowthEntry, PointsEntry, Purchase, TierChange
-from loyalty.services import (
+from loyalty.errors import (
     NotEnoughPoints,
     PointsOverCap,
     ReferenceConflict,
     TierDiscountNotApplicable,
-    points_award,
-    purchase_record,
-    tier_set,
 )
+from loyalty.ledger import points_award
+from loyalty.models import GrowthEntry, PointsEntry, Purchase, TierChange
+from loyalty.purchases import purchase_record
+from loyalty.tiers import tier_set
 from tests.loyalty.conftest import card_of
 
 pytestmark = pytest.mark.django_db

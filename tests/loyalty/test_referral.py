@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from loyalty.benefits.engagement import is_self_referral, referral_register
 from loyalty.models import PointsEntry, Referral
-from loyalty.services import purchase_record, purchase_refund
+from loyalty.purchases import purchase_record, purchase_refund
 from members.models import Member
 from members.services import (
     member_by_referral_code,
@@ -183,7 +183,7 @@ def test_a_first_purchase_refunded_and_made_again_is_not_rewarded_again(
 
 
 def test_a_referral_reward_already_spent_is_owed_back(referrer, rewards, assert_ledger_ok):
-    from loyalty.services import points_spend
+    from loyalty.ledger import points_spend
 
     friend = friend_of(referrer)
     first, _ = purchase_record(member=friend, amount="10.00", external_ref="F-1")

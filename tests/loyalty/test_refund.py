@@ -2,14 +2,10 @@ from decimal import Decimal
 
 import pytest
 
+from loyalty.errors import RefundNotPossible
+from loyalty.ledger import points_award, points_spend
 from loyalty.models import PointsEntry, Purchase, Refund
-from loyalty.services import (
-    RefundNotPossible,
-    points_award,
-    points_spend,
-    purchase_record,
-    purchase_refund,
-)
+from loyalty.purchases import purchase_record, purchase_refund
 from tests.loyalty.conftest import card_of
 
 pytestmark = pytest.mark.django_db

@@ -9,9 +9,10 @@ from decimal import Decimal
 
 import pytest
 
-from loyalty import services
+from loyalty import purchases
+from loyalty.errors import ReferenceConflict
 from loyalty.models import Purchase, Refund
-from loyalty.services import ReferenceConflict, purchase_record, purchase_refund
+from loyalty.purchases import purchase_record, purchase_refund
 from tests.factories import MemberFactory
 from tests.loyalty.conftest import card_of
 
@@ -23,13 +24,13 @@ def unseen_by(monkeypatch):
     """unseen_by(n): the first n refund lookups by key find nothing."""
 
     def hide(n):
-        real, calls = services._refund_twin, []
+        real, calls = purchases._refund_twin, []
 
         def twin(key, purchase):
             calls.append(key)
             return None if len(calls) <= n else real(key, purchase)
 
-        monkeypatch.setattr(services, "_refund_twin", twin)
+        monkeypatch.setattr(purchases, "_refund_twin", twin)
         return calls
 
     return hide

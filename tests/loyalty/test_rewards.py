@@ -17,6 +17,8 @@ from loyalty.benefits.rewards import (
     redemption_fulfil,
     reward_redeem,
 )
+from loyalty.errors import NotEnoughPoints, ReferenceConflict
+from loyalty.ledger import points_award
 from loyalty.models import (
     CODE_ALPHABET,
     Coupon,
@@ -25,7 +27,6 @@ from loyalty.models import (
     Redemption,
     Reward,
 )
-from loyalty.services import NotEnoughPoints, ReferenceConflict, points_award
 from tests.factories import MemberFactory
 from tests.loyalty.conftest import card_of
 

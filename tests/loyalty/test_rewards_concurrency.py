@@ -15,8 +15,8 @@ from loyalty.benefits.rewards import (
     redemption_fulfil,
     reward_redeem,
 )
+from loyalty.errors import NotEnoughPoints
 from loyalty.models import PointsEntry, Redemption, Reward
-from loyalty.services import NotEnoughPoints
 from tests.factories import MemberFactory
 from tests.loyalty.conftest import card_of
 from tests.loyalty.test_concurrency import CLIENTS, run_at_once

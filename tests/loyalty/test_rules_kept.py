@@ -8,7 +8,8 @@ import pytest
 from django.db import transaction
 
 from loyalty.models import EarnRule, LoyaltySettings, Tier
-from loyalty.services import purchase_record, purchase_rules
+from loyalty.purchases import purchase_record
+from loyalty.rules import purchase_rules
 from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db

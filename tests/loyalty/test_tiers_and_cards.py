@@ -4,7 +4,8 @@ import pytest
 from django.core.management import call_command
 
 from loyalty.models import Card, PointsEntry, TierChange
-from loyalty.services import purchase_record, tier_set
+from loyalty.purchases import purchase_record
+from loyalty.tiers import tier_set
 from members.models import AuditEntry
 from members.services import member_create
 from tests.factories import MemberFactory

@@ -192,7 +192,7 @@ def test_an_update_writes_the_fields_and_refuses_a_missing_row(store):
 
 
 def test_a_conditional_update_changes_the_row_only_while_the_condition_holds(store):
-    from loyalty.coupons import coupon_issue
+    from loyalty.benefits.issuing import coupon_issue
     from loyalty.models import Coupon, CouponTemplate
 
     member = MemberFactory(store=store)

@@ -136,8 +136,8 @@ def test_the_welcome_gift_is_told_in_one_welcome_notice_not_three(web):
         "summary": "入会礼：88 积分 + 新人券",  # a WeChat template's 20 characters
     }  # fmt: skip
     # Points and coupons given later are still told in their own notices.
-    from loyalty.coupons import coupon_issue
-    from loyalty.services import points_award
+    from loyalty.benefits.issuing import coupon_issue
+    from loyalty.ledger import points_award
 
     points_award(member=member, points=5, key="later", reason="活动")
     coupon_issue(template=conf.welcome_coupon, member=member, apply_limits=False)

@@ -71,3 +71,33 @@ def test_member_numbers_have_a_luhn_check_digit():
     assert is_member_no("123456782")
     assert not is_member_no("123456781")
     assert not is_member_no("12345678")
+
+
+def test_the_luhn_check_digit_is_the_one_of_old():
+    """members.numbers' table-driven check digit: the textbook Luhn, for every body."""
+    import random
+
+    from members.numbers import luhn_check_digit
+
+    def textbook(digits: str) -> str:
+        total = 0
+        for i, ch in enumerate(reversed(digits)):
+            d = int(ch) * (2 if i % 2 == 0 else 1)
+            total += d - 9 if d > 9 else d
+        return str((10 - total % 10) % 10)
+
+    rng = random.Random(19)
+    for body in [10_000_000, 99_999_999, *(rng.randrange(10**7, 10**8) for _ in range(5000))]:
+        assert luhn_check_digit(str(body)) == textbook(str(body))
+    assert luhn_check_digit("１２３４５６７８") == "2"  # typed full-width, as is_member_no sees it
+
+
+@pytest.mark.django_db
+def test_a_member_number_is_drawn_as_the_import_draws_them(store, monkeypatch):
+    """member_create takes its number from members.numbers.member_numbers, the function
+    the member import draws its thousands from: one source of the number and its check."""
+    from members import numbers
+
+    monkeypatch.setattr(numbers, "random_bodies", lambda count: [12_345_678] * count)
+    member = member_create(phone="13800138000", store=store)
+    assert member.member_no == numbers.member_number(12_345_678) == "123456782"

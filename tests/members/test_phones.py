@@ -30,7 +30,7 @@ def test_it_masks_the_middle_digits():
 
 
 def _slow(raw: str):
-    """normalize_phone's answer through phonenumbers.parse, as it was before the shortcut."""
+    """normalize_phone's answer through phonenumbers.parse, as it was before the fast path."""
     import phonenumbers
 
     try:
@@ -55,8 +55,8 @@ def _fast(raw: str):
 
 
 def test_the_plain_eleven_digits_shortcut_answers_as_parse_does():
-    """An 11-digit number starting with 1 skips phonenumbers.parse: the same E.164 form,
-    or the same refusal, for every 4-digit start (1000-1999: every operator and carrier
+    """An 11-digit mainland mobile skips phonenumbers.parse (mainland_mobile): the same
+    E.164 form, or the same refusal, for every 4-digit start (1000-1999: every operator and carrier
     prefix, the 179xx and 1[12]xxx ones parse may strip included) and random numbers."""
     import random
 
@@ -67,3 +67,16 @@ def test_the_plain_eleven_digits_shortcut_answers_as_parse_does():
     wrong = [(n, _fast(n), _slow(n)) for n in numbers if _fast(n) != _slow(n)]
     assert not wrong, wrong[:10]
     assert sum(_fast(n).startswith("+86") for n in numbers) > 10_000  # mostly valid mobiles
+
+
+def test_a_mainland_mobile_is_not_parsed_however_it_is_written(monkeypatch):
+    """The fast path is normalize_phone's own, for every caller (a form, the counter's
+    search, the member import): written bare, after +86 or 0086, spaced or dashed."""
+    import phonenumbers
+
+    def parse(*args, **kwargs):  # pragma: no cover - the assertion is that it is not called
+        raise AssertionError("parsed")
+
+    monkeypatch.setattr(phonenumbers, "parse", parse)
+    for raw in ["13800138000", "+86 138-0013-8000", "0086 138 0013 8000", " 138 0013 8000 "]:
+        assert normalize_phone(raw) == "+8613800138000"

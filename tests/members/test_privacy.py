@@ -5,9 +5,10 @@ import json
 import pytest
 from django.utils import timezone
 
-from loyalty.coupons import coupon_issue
+from loyalty.benefits.issuing import coupon_issue
+from loyalty.ledger import ledger_problems, points_award
 from loyalty.models import Card, Coupon, CouponTemplate, PointsEntry, Purchase
-from loyalty.services import ledger_problems, points_award, purchase_record
+from loyalty.purchases import purchase_record
 from members.member_auth import MEMBER_SESSION_KEY
 from members.models import AuditEntry, Member, PrivacyNotice, Tag
 from members.services import member_erase, member_referral_code, member_update

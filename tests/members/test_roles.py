@@ -1,6 +1,10 @@
+import re
+from pathlib import Path
+
 import pytest
 from django.contrib.auth.models import Group
 
+from members import roles
 from members.models import AuditEntry, Role
 from members.services import staff_profile_save
 
@@ -13,6 +17,39 @@ def test_migrate_creates_the_three_role_groups():
     assert "change_member" in perms["manager"] and "delete_member" not in perms["manager"]
     assert perms["clerk"] >= {"view_member", "add_member"}
     assert not perms["clerk"] & {"change_member", "delete_member", "export_member"}
+
+
+@pytest.mark.django_db
+def test_the_apps_above_members_add_their_permissions_to_the_roles():
+    perms = {
+        g.name: {f"{p.content_type.app_label}.{p.codename}" for p in g.permissions.all()}
+        for g in Group.objects.prefetch_related("permissions__content_type")
+    }
+    apps_of = {role: {name.split(".")[0] for name in names} for role, names in perms.items()}
+    assert {"members", "loyalty", "campaigns", "wechat"} <= apps_of["owner"]
+    assert {"loyalty.view_card", "loyalty.adjust_points", "campaigns.view_dailystats"} <= perms[
+        "manager"
+    ]
+    assert "loyalty.change_loyaltysettings" not in perms["manager"]
+    assert {"loyalty.add_purchase", "loyalty.change_redemption"} <= perms["clerk"]
+    assert not apps_of["manager"] & {"wechat"} and not apps_of["clerk"] & {"campaigns", "wechat"}
+
+
+def test_members_roles_name_no_app_above_members():
+    source = Path(roles.__file__).read_text(encoding="utf-8")
+    assert not re.search(r"loyalty|campaigns|wechat", source)
+
+
+def test_contribute_adds_each_name_once_and_refuses_mistakes(monkeypatch):
+    table = {role: list(names) for role, names in roles.ROLE_PERMISSIONS.items()}
+    monkeypatch.setattr(roles, "ROLE_PERMISSIONS", table)
+    roles.contribute({"clerk": ["members.view_store", "members.view_store"]})
+    roles.contribute({Role.CLERK: ["members.view_store"]})
+    assert table["clerk"].count("members.view_store") == 1
+    with pytest.raises(ValueError):
+        roles.contribute({"cashier": ["members.view_member"]})
+    with pytest.raises(ValueError):
+        roles.contribute({"clerk": ["view_member"]})
 
 
 @pytest.mark.django_db

@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from members import cached_sessions, sessions
+from config.platform import cached_sessions, sessions
 from members.backends import StaffBackend, user_with_profile
 from members.models import StaffProfile
 

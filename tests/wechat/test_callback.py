@@ -9,8 +9,8 @@ from django.utils import translation
 from django.utils.translation import gettext
 from wechatpy.crypto import WeChatCrypto
 
+from loyalty.ledger import points_award
 from loyalty.models import CheckIn
-from loyalty.services import points_award
 from members.models import Role
 from members.services import staff_create
 from tests.factories import MemberFactory

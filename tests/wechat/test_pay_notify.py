@@ -8,8 +8,8 @@ import xmltodict
 from django.db import connections
 from django.test import Client
 
+from loyalty.ledger import ledger_problems
 from loyalty.models import Purchase
-from loyalty.services import ledger_problems
 from tests.factories import MemberFactory
 
 from .conftest import FIXTURES, OPENID

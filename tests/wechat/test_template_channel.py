@@ -64,7 +64,7 @@ def test_the_welcome_tells_the_gift_within_the_twenty_characters(follower, fake,
     """The welcome's body opens with the greeting and the member number: cut to 20
     characters the gift would be lost; its short form tells the gift instead."""
     from campaigns.notices import welcome
-    from loyalty.coupons import coupon_issue
+    from loyalty.benefits.issuing import coupon_issue
     from loyalty.models import Coupon, CouponTemplate
 
     template = CouponTemplate.objects.create(name="满50减10", kind="cash", value="10", valid_days=7)

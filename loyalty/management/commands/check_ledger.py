@@ -3,7 +3,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from loyalty.services import ledger_problems
+from loyalty.ledger import ledger_problems
 from members.models import Member
 
 

@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 
 from django.test import Client
 
+from loyalty.ledger import points_award
 from loyalty.models import CouponTemplate, Reward
-from loyalty.services import points_award
 
 SH = ZoneInfo("Asia/Shanghai")
 

@@ -6,10 +6,10 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from loyalty.benefits.issuing import coupon_issue
 from loyalty.benefits.rewards import reward_redeem
-from loyalty.coupons import coupon_issue
 from loyalty.models import Card, Coupon, Purchase, Redemption
-from loyalty.services import purchase_record
+from loyalty.purchases import purchase_record
 from members.models import AuditEntry, Member
 from tests.factories import MemberFactory
 from tests.loyalty.staff_screens.helpers import english, fund, reward, template

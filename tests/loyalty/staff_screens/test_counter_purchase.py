@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from loyalty.coupons import coupon_issue
+from loyalty.benefits.issuing import coupon_issue
 from loyalty.models import Coupon, Purchase
-from loyalty.services import purchase_refund
+from loyalty.purchases import purchase_refund
 from members.models import AuditEntry
 from tests.loyalty.staff_screens.helpers import english, fund, template
 
@@ -119,7 +119,7 @@ def test_the_receipt_shows_the_points_owed_after_a_refund(member, clerk):
     )
     bought = Purchase.objects.get()
     # The 500 points earned are spent elsewhere, then the purchase is refunded.
-    from loyalty.services import points_spend
+    from loyalty.ledger import points_spend
 
     points_spend(member=member, points=500, key="spent", reason="礼品")
     purchase_refund(purchase=bought, actor=clerk)

@@ -4,8 +4,8 @@ name, a coupon code or a pickup code; clerks see their store only, numbers maske
 import pytest
 from django.urls import reverse
 
+from loyalty.benefits.issuing import coupon_issue
 from loyalty.benefits.rewards import reward_redeem
-from loyalty.coupons import coupon_issue
 from loyalty.models import Card
 from members.models import User
 from tests.factories import MemberFactory

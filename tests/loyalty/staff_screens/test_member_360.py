@@ -6,9 +6,9 @@ import pytest
 from django.urls import reverse
 
 from campaigns.models import Message
-from loyalty.coupons import coupon_issue
+from loyalty.benefits.issuing import coupon_issue
 from loyalty.models import Card, Coupon, PointsEntry
-from loyalty.services import purchase_record
+from loyalty.purchases import purchase_record
 from members.models import AuditEntry, Member, Tag
 from tests.loyalty.staff_screens.helpers import english, fund, template
 

@@ -8,7 +8,7 @@ from django.test import Client
 from django.urls import reverse
 
 from loyalty.models import Purchase
-from loyalty.services import purchase_record
+from loyalty.purchases import purchase_record
 from members.models import Tag, User
 from tests.loyalty.staff_screens.helpers import english, template
 
