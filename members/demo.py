@@ -16,7 +16,8 @@ from config.platform.bulk import insert_rows
 
 from . import crypto
 from .models import Member, Role, StaffProfile, Store, Tag, User
-from .services import luhn_check_digit, staff_create
+from .numbers import luhn_check_digit
+from .services import staff_create
 
 MOBILE_PREFIXES = [
     "130", "131", "132", "133", "135", "136", "137", "138", "139", "150",

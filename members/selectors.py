@@ -8,8 +8,8 @@ from config.platform.fixed_sql import FixedRead
 
 from . import crypto
 from .models import Member, Role, StaffProfile, User
+from .numbers import is_member_no
 from .phones import normalize_phone
-from .services import is_member_no
 
 SEARCH_LIMIT = 20
 

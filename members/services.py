@@ -19,7 +19,7 @@ from .models import AuditEntry, Member, Role, StaffProfile, Store, Tag, User
 
 # Made in numbers.py (one source for member_create and the import); callers of old
 # (selectors, demo, tests) still import them from here.
-from .numbers import generate_member_no, is_member_no, luhn_check_digit  # noqa: F401
+from .numbers import generate_member_no
 from .phones import normalize_phone, phone_fields
 from .roles import ROLE_GROUP_NAMES
 from .signals import member_erased, member_registered, member_updated

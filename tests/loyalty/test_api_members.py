@@ -5,7 +5,7 @@ import pytest
 from loyalty.ledger import points_award
 from loyalty.models import Card, TierChange
 from members.models import Member
-from members.services import is_member_no
+from members.numbers import is_member_no
 from tests.factories import MemberFactory
 from tests.loyalty.api_fixtures import SHOPPER_PHONE, card_of
 

@@ -57,7 +57,7 @@ def test_excel_numbers_are_phone_text():
 def test_its_member_numbers_are_member_numbers():
     """The member numbers the import draws (members.numbers.member_numbers, in bulk) pass
     the Luhn check."""
-    from members.services import is_member_no, luhn_check_digit
+    from members.numbers import is_member_no, luhn_check_digit
 
     for number in numbers.member_numbers(20_000):
         assert is_member_no(number) and number[-1] == luhn_check_digit(number[:-1])
@@ -66,7 +66,7 @@ def test_its_member_numbers_are_member_numbers():
 def test_member_numbers_drawn_for_an_import_skip_every_taken_one(db, monkeypatch):
     """The bitmap knows the members there at the start and those added between chunks."""
     from loyalty.imports import writer
-    from members.services import is_member_no
+    from members.numbers import is_member_no
     from tests.factories import MemberFactory
 
     first = MemberFactory()

@@ -5,7 +5,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from members.models import AuditEntry, Member
-from members.services import DuplicatePhone, is_member_no, member_by_phone, member_create
+from members.numbers import is_member_no
+from members.services import DuplicatePhone, member_by_phone, member_create
 from members.signals import member_registered
 from tests.factories import MemberFactory
 

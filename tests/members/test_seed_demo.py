@@ -6,7 +6,8 @@ from django.core.management import CommandError, call_command
 
 from members.demo import DEMO_PASSWORD, demo_member_no, demo_phone
 from members.models import Member, Role, StaffProfile, Store
-from members.services import is_member_no, member_by_phone
+from members.numbers import is_member_no
+from members.services import member_by_phone
 
 
 def _seed(*args):
