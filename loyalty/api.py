@@ -26,13 +26,20 @@ from pydantic import WithJsonSchema, field_validator
 from config.platform.fixed_sql import FixedRead
 from loyalty.coupons import coupon_check, coupon_redeem, usable_coupons
 from loyalty.errors import LoyaltyError, ReferenceConflict
-from loyalty.purchases import clean_amount, purchase_record, purchase_refund
+from loyalty.money import clean_amount
+from loyalty.purchases import purchase_record, purchase_refund
+from loyalty.stored_value import (
+    entry_balance,
+    stored_value_after,
+    stored_value_of,
+    stored_value_top_up,
+)
 from members import crypto
 from members.models import Member
 from members.phones import normalize_phone
 from members.services import DuplicatePhone, member_by_referral_code, member_create
 
-from .models import ApiKey, Card, Coupon, LoyaltySettings, Purchase
+from .models import ApiKey, Card, Coupon, LoyaltySettings, Purchase, Tender
 from .money import yuan, yuan_down
 
 API_KEY_TOUCH_SECONDS = 60
@@ -210,12 +217,20 @@ class CouponRedeemIn(Schema):
     )
 
 
+class StoredValueOut(Schema):
+    balance: str = Field(description='Yuan, two places: "350.50"')
+    principal: str = Field(description="What the member paid in")
+    bonus: str = Field(description="What the merchant gave with top-ups")
+
+
 class MemberOut(Schema):
     member_no: str
     name: str
     tier: str | None
     points_balance: int
     points_value: Decimal = Field(description="What the points pay, in yuan")
+    stored_value: StoredValueOut
+    count_cards: list[dict] = Field(default_factory=list, description="Count cards (次卡)")
     coupons: list[CouponOut] = Field(default_factory=list, description="Usable coupons")
 
 
@@ -249,13 +264,21 @@ class PurchaseIn(Schema):
     amount: MoneyIn = Field(description='Gross amount in yuan as a decimal string, e.g. "38.50"')
     category: str = Field("", max_length=40)
     points_to_use: int = Field(0, ge=0, le=10_000_000)
+    stored_value_to_use: MoneyIn | None = Field(
+        None, description='Yuan paid from stored value (储值), e.g. "12.50"'
+    )
+    confirmation_code: str | None = Field(
+        None, max_length=12, description="The member's SMS code, above the confirmation limit"
+    )
     coupon_code: str | None = Field(None, max_length=32)
     apply_tier_discount: bool | None = Field(
         None, description="null: when applicable; true: required"
     )
     occurred_at: dt.datetime | None = None
 
-    _amount_is_string = field_validator("amount", mode="before")(_decimal_string)
+    _amount_is_string = field_validator("amount", "stored_value_to_use", mode="before")(
+        _decimal_string
+    )
 
 
 class PurchaseOut(Schema):
@@ -267,9 +290,11 @@ class PurchaseOut(Schema):
     coupon_discount: Decimal
     points_used: int
     points_value: Decimal
-    cash_paid: Decimal
+    cash_paid: Decimal = Field(description="Money paid: stored value and the rest")
+    stored_value_used: Decimal = Field(description="Of cash_paid, paid from stored value")
     points_earned: int
     points_balance: int
+    stored_value: StoredValueOut = Field(description="The member's stored value after")
     tier: str
     occurred_at: dt.datetime
 
@@ -293,6 +318,8 @@ class RefundOut(Schema):
     points_returned: int
     points_owed: int
     points_balance: int
+    stored_value_returned: Decimal
+    stored_value: StoredValueOut
 
 
 # --- endpoints ------------------------------------------------------------------
@@ -359,6 +386,8 @@ def _member_out(member: Member) -> dict:
         "tier": card.tier.name if card.tier else None,
         "points_balance": card.points_balance,
         "points_value": yuan_down(Decimal(card.points_balance) / conf.points_per_cash_yuan),
+        "stored_value": stored_value_of(card),
+        "count_cards": [],
         "coupons": [_coupon_out(c, member.member_no) for c in usable_coupons(member.pk)[:50]],
     }
 
@@ -415,8 +444,11 @@ def _purchase_out(purchase: Purchase) -> dict:
         "points_used": purchase.points_used,
         "points_value": yuan(purchase.points_value),
         "cash_paid": yuan(purchase.cash_paid),
+        "stored_value_used": yuan(purchase.stored_value_used),
         "points_earned": purchase.points_earned,
         "points_balance": purchase.points_balance_after,
+        "stored_value": getattr(purchase, "stored_value_after", None)
+        or stored_value_after(purchase),
         "tier": purchase.tier_after,
         "occurred_at": timezone.localtime(purchase.occurred_at),
     }
@@ -459,6 +491,8 @@ def purchase_create(request, payload: PurchaseIn):
         store=request.api_store,
         category=payload.category,
         points_to_use=payload.points_to_use,
+        stored_value_to_use=payload.stored_value_to_use,
+        confirmation_code=payload.confirmation_code or "",
         apply_tier_discount=payload.apply_tier_discount,
         coupon_code=_clean_code(payload.coupon_code),
         channel=Purchase.Channel.API,
@@ -526,6 +560,7 @@ def purchase_refund_view(request, external_ref: str, payload: RefundIn | None = 
         reason=payload.reason,
     )
     purchase.refresh_from_db()
+    card = Card.objects.get(pk=purchase.member_id)
     return {
         "external_ref": external_ref,
         "refunded": yuan(refund.amount),
@@ -534,8 +569,71 @@ def purchase_refund_view(request, external_ref: str, payload: RefundIn | None = 
         "points_clawed_back": refund.points_clawed_back,
         "points_returned": refund.points_returned,
         "points_owed": refund.points_debt,
-        "points_balance": Card.objects.get(pk=purchase.member_id).points_balance,
+        "points_balance": card.points_balance,
+        "stored_value_returned": yuan(refund.stored_value_returned),
+        "stored_value": stored_value_of(card),
     }
+
+
+# --- stored value -------------------------------------------------------------------
+
+
+class TopUpIn(Schema):
+    member_no: str = Field(max_length=12)
+    amount: MoneyIn = Field(description='Yuan paid in, as a decimal string: "500.00"')
+    external_ref: str = Field(
+        min_length=1, max_length=64, description="Your payment's number: the idempotency key"
+    )
+    offer: str | None = Field(None, max_length=32, description="A top-up offer's code")
+    tender: Tender = Field(Tender.CASH, description="cash | wechat_pay | alipay | card")
+
+    _amount_is_string = field_validator("amount", mode="before")(_decimal_string)
+
+
+class TopUpOut(Schema):
+    external_ref: str
+    member_no: str
+    amount: str
+    bonus: str
+    stored_value: StoredValueOut
+
+
+@api.post(
+    "/stored-value/top-ups",
+    response={
+        200: TopUpOut,
+        201: TopUpOut,
+        400: ErrorOut,
+        404: ErrorOut,
+        409: ErrorOut,
+        422: ErrorOut,
+    },  # fmt: skip
+    summary="Top up a member's stored value (idempotent on external_ref)",
+)
+def top_up_create(request, payload: TopUpIn):
+    member = _member_by(member_no=payload.member_no, only=("id", "member_no", "store_id"))
+    entry, created = stored_value_top_up(
+        member=member,
+        amount=payload.amount,
+        external_ref=_clean_code(payload.external_ref),
+        tender=payload.tender,
+        offer_code=_clean_code(payload.offer),
+        store=request.api_store,
+    )
+    if not created and entry.store_id != request.api_store.pk:
+        raise ReferenceConflict(
+            _("Reference %(ref)s was already used for a different top-up.")
+            % {"ref": entry.reference},
+            external_ref=entry.reference,
+        )
+    body = {
+        "external_ref": entry.reference,
+        "member_no": member.member_no,
+        "amount": f"{entry.principal_delta:.2f}",
+        "bonus": f"{entry.bonus_delta:.2f}",
+        "stored_value": entry_balance(entry),
+    }
+    return Status(201 if created else 200, body)
 
 
 # --- coupons ------------------------------------------------------------------------

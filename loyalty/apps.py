@@ -51,6 +51,7 @@ AUDIT_ACTIONS = {
     "coupon.redeem": _("Coupon verified (核销)"),
     "coupon.issue": _("Coupon issued by staff"),
     "redemption.fulfil": _("Reward handed over"),
+    "stored_value.cash_out": _("Stored value cashed out"),
 }
 
 
@@ -89,6 +90,9 @@ class LoyaltyConfig(AppConfig):
         )
         signals.purchase_refunded.connect(
             receivers.take_back_referral, dispatch_uid="loyalty.take_back_referral"
+        )
+        signals.stored_value_changed.connect(
+            receivers.top_up_gifts, dispatch_uid="loyalty.top_up_gifts"
         )
 
         # The rules kept in this process (loyalty/rules.py) are forgotten at once when

@@ -408,7 +408,8 @@ def points_notify(member_id: int, entry: PointsEntry) -> None:
 
 
 def ledger_problems(member_ids=None) -> list[tuple[int, str]]:
-    """Members whose card disagrees with their ledger: [(member_id, what is wrong)].
+    """Members whose card disagrees with its ledgers (points, stored value): [(member_id,
+    what is wrong)], by member.
 
     One grouped pass over the ledger (set-based), so it stays fast at millions of rows.
     """
@@ -442,4 +443,31 @@ def ledger_problems(member_ids=None) -> list[tuple[int, str]]:
             "LEFT JOIN loyalty_card c ON c.member_id = e.member_id WHERE c.member_id IS NULL"
         )
         problems += [(row[0], "ledger rows but no card") for row in cursor.fetchall()]
-    return problems
+        # Stored value (储值): principal and bonus each equal to their ledger, never below 0
+        # (rounded to the fen: SQLite sums its decimals as binary floats).
+        cursor.execute(
+            f"""
+            SELECT c.member_id, c.stored_principal, c.stored_bonus,
+                   COALESCE(s.principal, 0), COALESCE(s.bonus, 0)
+            FROM loyalty_card c
+            LEFT JOIN (
+                SELECT member_id, SUM(principal_delta) AS principal, SUM(bonus_delta) AS bonus
+                FROM loyalty_storedvalueentry GROUP BY member_id
+            ) s ON s.member_id = c.member_id
+            WHERE (ROUND(c.stored_principal, 2) <> ROUND(COALESCE(s.principal, 0), 2)
+                   OR ROUND(c.stored_bonus, 2) <> ROUND(COALESCE(s.bonus, 0), 2)
+                   OR c.stored_principal < 0 OR c.stored_bonus < 0) {only}
+            ORDER BY c.member_id
+            """,  # noqa: S608 - only placeholders are interpolated
+            params,
+        )
+        problems += [
+            (mid, f"stored principal={p} sum={sp} bonus={b} sum={sb}")
+            for mid, p, b, sp, sb in cursor.fetchall()
+        ]
+        cursor.execute(
+            "SELECT DISTINCT s.member_id FROM loyalty_storedvalueentry s "
+            "LEFT JOIN loyalty_card c ON c.member_id = s.member_id WHERE c.member_id IS NULL"
+        )
+        problems += [(row[0], "stored value rows but no card") for row in cursor.fetchall()]
+    return sorted(problems)

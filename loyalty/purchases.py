@@ -52,11 +52,18 @@ from .ledger import (
     points_take,
 )
 from .models import Card, EarnRule, LoyaltySettings, PointsEntry, Purchase, Refund, Tier
-from .money import ZERO, yuan, yuan_down
+from .money import ZERO, clean_amount, yuan, yuan_down
 from .rules import purchase_rules
+from .stored_value import (
+    NotEnoughStoredValue,
+    clean_stored_value,
+    stored_value_confirm,
+    stored_value_of,
+    stored_value_return,
+    stored_value_take,
+)
+from .stored_value import figures_save as stored_value_figures_save
 from .tiers import growth_add, tier_upgrade_if_qualified
-
-MAX_AMOUNT = Decimal("1000000.00")
 
 
 @dataclass(frozen=True)
@@ -72,24 +79,16 @@ class Quote:
     points_earned: int
     earn_rule: str
     max_points: int
+    stored_value_used: Decimal = ZERO  # part of cash_paid, paid from stored value
+
+    @property
+    def cash_due(self) -> Decimal:
+        """What is left to pay in cash or by another tender."""
+        return self.cash_paid - self.stored_value_used
 
     @property
     def discount(self) -> Decimal:
         return self.tier_discount + self.coupon_discount
-
-
-def clean_amount(amount) -> Decimal:
-    try:
-        value = Decimal(str(amount))
-    except ArithmeticError as exc:
-        raise ValidationError({"amount": _("Enter an amount in yuan, e.g. 38.50.")}) from exc
-    if not value.is_finite() or value <= 0 or value > MAX_AMOUNT:
-        raise ValidationError(
-            {"amount": _("The amount must be above 0 and at most 1,000,000 yuan.")}
-        )
-    if value != value.quantize(Decimal("0.01")):
-        raise ValidationError({"amount": _("Amounts have at most two decimal places (fen).")})
-    return value
 
 
 def max_points_for(payable: Decimal, conf: LoyaltySettings) -> int:
@@ -134,6 +133,7 @@ def purchase_quote(
     amount: Decimal,
     category: str = "",
     points_to_use: int = 0,
+    stored_value_to_use=ZERO,
     apply_tier_discount: bool | None = None,
     coupon=None,
     occurred_at: dt.datetime | None = None,
@@ -145,7 +145,7 @@ def purchase_quote(
 
     Order: the tier discount first, then the coupon on what is left (a 满减 threshold
     is met by the bill after the tier discount), then points pay at most the cap's
-    share of what remains.
+    share of what remains, then stored value (储值) any part of the rest, then cash.
     """
     conf = conf or LoyaltySettings.current()
     amount = clean_amount(amount)
@@ -189,8 +189,23 @@ def purchase_quote(
             )
         points_value = yuan_down(Decimal(points_to_use) / conf.points_per_cash_yuan)
     cash = payable - points_value
+    stored_value = clean_stored_value(stored_value_to_use)
+    if stored_value > cash:
+        raise ValidationError(
+            {"stored_value_to_use": _("Stored value cannot pay more than the bill (%(cash)s yuan).")
+             % {"cash": cash}}
+        )  # fmt: skip
+    if stored_value > card.stored_value:
+        raise NotEnoughStoredValue(
+            _("Not enough stored value: %(balance)s yuan available, %(amount)s needed.")
+            % {"balance": card.stored_value, "amount": stored_value},
+            balance=str(card.stored_value),
+        )
     day = timezone.localdate(occurred_at or timezone.now())
-    earned, rule = _earn_points(cash, tier=tier, category=category, day=day, conf=conf, rules=rules)
+    earning = cash if conf.stored_value_earns else cash - stored_value
+    earned, rule = _earn_points(
+        earning, tier=tier, category=category, day=day, conf=conf, rules=rules
+    )
     return Quote(
         amount,
         tier_discount,
@@ -201,6 +216,7 @@ def purchase_quote(
         earned,
         rule,
         max_points,
+        stored_value,
     )
 
 
@@ -253,6 +269,8 @@ def purchase_record(
     staff: User | None = None,
     category: str = "",
     points_to_use: int = 0,
+    stored_value_to_use=ZERO,
+    confirmation_code: str = "",
     apply_tier_discount: bool | None = None,
     coupon_code: str = "",
     channel: str = Purchase.Channel.COUNTER,
@@ -263,7 +281,8 @@ def purchase_record(
 
     Idempotent on `external_ref`: the same reference again returns the first
     purchase with created=False and changes nothing; a reference reused for a
-    different member or amount raises ReferenceConflict.
+    different member or amount raises ReferenceConflict. Stored value above the
+    settings' confirmation limit needs the member's SMS code (`confirmation_code`).
     """
     amount = clean_amount(amount)
     external_ref = (external_ref or "").strip()
@@ -274,6 +293,9 @@ def purchase_record(
     # What needs no lock is read before the transaction: on SQLite it holds the one
     # write lock from BEGIN, so every read done inside it delays every other till.
     rules = purchase_rules()
+    stored_value_to_use = clean_stored_value(stored_value_to_use)
+    if stored_value_to_use > rules.conf.stored_value_confirm_limit:
+        stored_value_confirm(member=member, code=confirmation_code, now=now)
     coupon, coupon_code = None, (coupon_code or "").strip()
     if coupon_code:
         # Read before the lock too: using it is the conditional UPDATE inside
@@ -289,6 +311,7 @@ def purchase_record(
             staff=staff,
             category=category.strip(),
             points_to_use=points_to_use,
+            stored_value_to_use=stored_value_to_use,
             apply_tier_discount=apply_tier_discount,
             coupon=coupon,
             channel=channel,
@@ -306,7 +329,7 @@ def purchase_record(
 @transaction.atomic
 def _purchase_record(
     *, rules, member, amount, external_ref, store, staff, category, points_to_use,
-    apply_tier_discount, coupon, channel, occurred_at, now,
+    stored_value_to_use, apply_tier_discount, coupon, channel, occurred_at, now,
 ) -> tuple[Purchase, bool]:  # fmt: skip
     card = card_lock(member.pk)
     card.member = member
@@ -321,6 +344,7 @@ def _purchase_record(
             amount=amount,
             category=category,
             points_to_use=points_to_use,
+            stored_value_to_use=stored_value_to_use,
             apply_tier_discount=apply_tier_discount,
             coupon=coupon,
             occurred_at=occurred_at,
@@ -348,6 +372,7 @@ def _purchase_record(
         points_used=quote.points_used,
         points_value=quote.points_value,
         cash_paid=quote.cash_paid,
+        stored_value_used=quote.stored_value_used,
         points_earned=earned,
         earn_rule=" · ".join(filter(None, [quote.earn_rule, cap_note])),
         occurred_at=occurred_at,
@@ -381,7 +406,12 @@ def _purchase_record(
             rule=purchase.earn_rule,
             purchase=purchase,
         )
-    growth = math.floor(quote.cash_paid * conf.growth_per_yuan)
+    if quote.stored_value_used:
+        stored_value_take(card, amount=quote.stored_value_used, purchase=purchase, conf=conf,
+                          now=now)  # fmt: skip
+        stored_value_figures_save(card)
+    earning = quote.cash_paid if conf.stored_value_earns else quote.cash_due
+    growth = math.floor(earning * conf.growth_per_yuan)
     if growth:
         growth_add(card, growth, key=f"purchase:{external_ref}:growth", reason=_("Purchase"),
                     now=now, purchase=purchase)  # fmt: skip
@@ -400,6 +430,7 @@ def _purchase_record(
     card_figures_save(card)
     purchase.points_balance_after = card.points_balance
     purchase.tier_after = card.tier.name if card.tier else ""
+    purchase.stored_value_after = stored_value_of(card)  # for the answer; not a column
     _update_purchase_after(purchase)
     signals.purchase_recorded.send(
         sender=Purchase, purchase_id=purchase.pk, member_id=member.pk, purchase=purchase
@@ -516,10 +547,16 @@ def _purchase_refund(*, purchase, amount, key, actor, reason, now) -> tuple[Refu
         if claw
         else (0, 0)
     )
+    stored_back = stored_value_return(
+        card, purchase=purchase, amount=amount, key=key, actor=actor, now=now
+    )
+    if stored_back:
+        stored_value_figures_save(card)
     refund = Refund.objects.create(
         purchase=purchase,
         idempotency_key=key,
         amount=amount,
+        stored_value_returned=stored_back,
         points_clawed_back=taken,
         points_returned=give_back,
         points_debt=debt,
@@ -527,7 +564,8 @@ def _purchase_refund(*, purchase, amount, key, actor, reason, now) -> tuple[Refu
         reason=reason,
         created_at=now,
     )
-    growth_back = min(math.floor(amount * conf.growth_per_yuan), card.growth_value)
+    earning = amount if conf.stored_value_earns else amount - stored_back
+    growth_back = min(math.floor(earning * conf.growth_per_yuan), card.growth_value)
     if growth_back:
         growth_add(card, -growth_back, key=f"refund:{key}:growth", reason=_("Refund"), now=now,
                     purchase=purchase)  # fmt: skip

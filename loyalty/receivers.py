@@ -1,6 +1,8 @@
 """What loyalty does when members or the kernel announce something: connected in
 LoyaltyConfig.ready(), run inside the transaction of their cause."""
 
+import contextlib
+
 from members.models import Member
 
 from .benefits.engagement import (
@@ -9,10 +11,12 @@ from .benefits.engagement import (
     referral_refund,
     referral_register,
 )
+from .benefits.issuing import CouponNotIssued, coupon_issue_on_card
 from .benefits.welcome import WELCOMED_SOURCES, welcome_grant
 from .demo.members import seed_loyalty
 from .erasure import loyalty_erase
-from .ledger import card_create
+from .ledger import card_create, expiry_for, points_award_on_card
+from .models import Coupon, LoyaltySettings, StoredValueEntry
 
 
 def create_card(sender, member, **kwargs):
@@ -48,6 +52,28 @@ def reward_first_purchase(sender, card, member, purchase, now, conf, **kwargs):
 def take_back_referral(sender, card, purchase, actor, now, **kwargs):
     """Inside a full refund (signals.purchase_refunded): a first purchase's referral rewards."""
     referral_refund(card=card, purchase=purchase, actor=actor, now=now)
+
+
+def top_up_gifts(sender, member_id, entry, card, offer, **kwargs):
+    """Inside a top-up (signals.stored_value_changed), on its locked card: the offer's
+    coupon and points, once per top-up (keyed by its reference)."""
+    if offer is None or entry.kind != StoredValueEntry.Kind.TOP_UP:
+        return
+    key = f"top_up:{entry.reference}"
+    if offer.points:
+        points_award_on_card(
+            card, points=offer.points, key=f"{key}:points", reason=offer.name,
+            source=f"top_up:{entry.reference}", actor=entry.actor, now=entry.created_at,
+            expires_at=expiry_for(entry.created_at, LoyaltySettings.current()),
+        )  # fmt: skip
+    if offer.coupon_id:
+        # Out of stock or ended: the money and the bonus still count.
+        with contextlib.suppress(CouponNotIssued):
+            coupon_issue_on_card(
+                card, template=offer.coupon, member=card.member, source=Coupon.Source.TOP_UP,
+                actor=entry.actor, key=f"{key}:coupon", note=offer.name, apply_limits=False,
+                now=entry.created_at,
+            )  # fmt: skip
 
 
 def erase(sender, member, actor=None, **kwargs):

@@ -12,6 +12,9 @@ from django.dispatch import Signal
 
 # kwargs: purchase_id, member_id, purchase
 purchase_recorded = Signal()
+# kwargs: member_id, entry (a StoredValueEntry: a top-up or a cash-out), card, offer (the
+# top-up offer or None). The offer's coupon and points are given by a receiver.
+stored_value_changed = Signal()
 # Sent by the kernel (purchases.py) for the benefits above it, inside the transaction,
 # on the member's locked card before its figures are saved: a receiver may add to the
 # card (ledger.lot_add) and the sender saves it. Receivers must not catch errors of

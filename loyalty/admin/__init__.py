@@ -1,7 +1,8 @@
 """The loyalty admin (会员权益), one module a part: configuration.py (settings, tiers,
 earn rules, API keys, job runs), ledgers.py (cards, purchases, refunds, the points and
 growth value ledgers, tier history), benefits.py (coupons, rewards, check-ins,
-referrals), transfers.py (imports and exports); base.py holds what they share.
+referrals), prepaid.py (top-up offers, the stored value ledger), transfers.py
+(imports and exports); base.py holds what they share.
 
 Importing the package registers them all (Django's admin autodiscover does). What loyalty
 adds to the member's admin page (panels.py, the Import and Export buttons) is added by
@@ -39,6 +40,7 @@ from .ledgers import (
     TierChangeAdmin,
 )
 from .panels import loyalty_panel
+from .prepaid import StoredValueEntryAdmin, TopUpOfferAdmin
 from .transfers import ExportJobAdmin, ImportJobAdmin
 
 __all__ = [
@@ -61,6 +63,8 @@ __all__ = [
     "PointsEntryAdmin",
     "PurchaseAdmin",
     "ReadOnlyAdmin",
+    "StoredValueEntryAdmin",
+    "TopUpOfferAdmin",
     "ReasonActionForm",
     "RedemptionAdmin",
     "ReferralAdmin",

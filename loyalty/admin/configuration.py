@@ -29,6 +29,17 @@ class LoyaltySettingsAdmin(admin.ModelAdmin):
             },
         ),
         (_("Paying with points"), {"fields": ["points_per_cash_yuan", "points_cap_percent"]}),
+        (
+            _("Stored value"),
+            {
+                "fields": [
+                    "stored_value_cap",
+                    "stored_value_confirm_limit",
+                    "stored_value_order",
+                    "stored_value_earns",
+                ]
+            },
+        ),
         (_("Expiry"), {"fields": ["expiry_policy", "expiry_months", "notice_days"]}),
         (_("Discounts"), {"fields": ["discount_excluded_categories"]}),
         (

@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from loyalty.models import CouponTemplate
-from loyalty.purchases import MAX_AMOUNT
+from loyalty.money import MAX_AMOUNT
 from members.models import Member, Store, Tag
 from members.phones import normalize_phone
 

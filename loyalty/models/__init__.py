@@ -1,7 +1,7 @@
 """The loyalty app's models: core.py (settings, tiers, cards, earn rules, purchases and
 refunds, API keys, job runs), ledgers.py (the points and growth value ledgers, tier
-history), benefits.py (coupons, rewards, check-in, referrals) and imports.py (imports
-and exports)."""
+history), prepaid.py (stored value and its offers), benefits.py (coupons, rewards,
+check-in, referrals) and imports.py (imports and exports)."""
 
 from .benefits import *  # noqa: F403
 from .benefits import __all__ as _benefits
@@ -19,6 +19,7 @@ from .core import (
 )
 from .imports import ExportJob, ImportJob, ImportRowError, OpeningBalance
 from .ledgers import GrowthEntry, PointsEntry, TierChange
+from .prepaid import StoredValueEntry, Tender, TopUpOffer
 
 __all__ = [
     "MONEY",
@@ -32,6 +33,9 @@ __all__ = [
     "PointsEntry",
     "Purchase",
     "Refund",
+    "StoredValueEntry",
+    "Tender",
+    "TopUpOffer",
     "Tier",
     "TierChange",
     *_benefits,

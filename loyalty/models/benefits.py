@@ -171,6 +171,7 @@ class Coupon(models.Model):
         WELCOME = "welcome", _("Welcome offer")
         CHECKIN = "checkin", _("Check-in streak")
         API = "api", _("POS / mall API")
+        TOP_UP = "top_up", _("Top-up offer")
 
     CODE_LENGTH = 10
 

@@ -31,6 +31,10 @@ class LoyaltySettings(models.Model):
         VISITS = "visits", _("Number of purchases")
         GROWTH = "growth", _("Growth value")
 
+    class StoredValueOrder(models.TextChoices):
+        PROPORTIONAL = "proportional", _("Principal and bonus in proportion")
+        BONUS_FIRST = "bonus_first", _("Bonus first, then principal")
+
     class Expiry(models.TextChoices):
         ROLLING = "rolling", _("N months after earning")
         END_OF_NEXT_YEAR = "next_year_end", _("End of the year after earning")
@@ -199,6 +203,29 @@ class LoyaltySettings(models.Model):
     lifecycle_dormant_days = models.PositiveSmallIntegerField(
         _("dormant until (days without a purchase); churned after"), default=180
     )
+    # Stored value (储值): loyalty/stored_value.py.
+    stored_value_cap = models.DecimalField(
+        _("most stored value a member may hold (yuan)"),
+        **MONEY,
+        default=Decimal("5000.00"),
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text=_("A top-up that would take the balance above it is refused."),
+    )
+    stored_value_confirm_limit = models.DecimalField(
+        _("spends above this need the member's confirmation (yuan)"),
+        **MONEY,
+        default=Decimal("500.00"),
+        help_text=_("An SMS code to the member's phone. 0: every spend needs it."),
+    )
+    stored_value_order = models.CharField(
+        _("stored value spent"),
+        max_length=16,
+        choices=StoredValueOrder.choices,
+        default=StoredValueOrder.PROPORTIONAL,
+    )
+    stored_value_earns = models.BooleanField(
+        _("stored value payments earn points and growth value"), default=True
+    )
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
@@ -345,6 +372,14 @@ class Card(models.Model):
     rfm_r = models.PositiveSmallIntegerField(_("R score"), db_default=0)
     rfm_f = models.PositiveSmallIntegerField(_("F score"), db_default=0)
     rfm_m = models.PositiveSmallIntegerField(_("M score"), db_default=0)
+    # Stored value (储值): what the member paid in and what the merchant gave, each
+    # proved against StoredValueEntry by check_ledger.
+    stored_principal = models.DecimalField(
+        _("stored value: principal"), **MONEY, db_default=Decimal("0.00")
+    )
+    stored_bonus = models.DecimalField(
+        _("stored value: bonus"), **MONEY, db_default=Decimal("0.00")
+    )
 
     class Meta:
         verbose_name = _("member card")
@@ -355,6 +390,10 @@ class Card(models.Model):
                 condition=Q(points_balance__gte=0), name="card_points_not_negative"
             ),
             models.CheckConstraint(condition=Q(points_debt__gte=0), name="card_debt_not_negative"),
+            models.CheckConstraint(
+                condition=Q(stored_principal__gte=0) & Q(stored_bonus__gte=0),
+                name="card_stored_value_not_negative",
+            ),
         ]
         indexes = [
             # Segments and the downgrade job: members by tier and recency.
@@ -367,6 +406,10 @@ class Card(models.Model):
 
     def __str__(self):
         return f"{self.member_id} · {self.tier or '-'}"
+
+    @property
+    def stored_value(self) -> Decimal:
+        return self.stored_principal + self.stored_bonus
 
 
 class EarnRule(models.Model):
@@ -456,7 +499,11 @@ class Purchase(models.Model):
     coupon_discount = models.DecimalField(_("coupon discount"), **MONEY, default=Decimal("0.00"))
     points_used = models.PositiveIntegerField(_("points used"), default=0)
     points_value = models.DecimalField(_("points value"), **MONEY, default=Decimal("0.00"))
+    # Money paid: stored value (储值) and the rest in cash or another tender.
     cash_paid = models.DecimalField(_("paid"), **MONEY)
+    stored_value_used = models.DecimalField(
+        _("paid from stored value"), **MONEY, db_default=Decimal("0.00")
+    )
     points_earned = models.PositiveIntegerField(_("points earned"), default=0)
     earn_rule = models.CharField(_("points rule applied"), max_length=255, blank=True)
     refunded_amount = models.DecimalField(_("refunded"), **MONEY, default=Decimal("0.00"))
@@ -506,6 +553,9 @@ class Refund(models.Model):
     )
     idempotency_key = models.CharField(_("reference"), max_length=100, unique=True)
     amount = models.DecimalField(_("amount"), **MONEY)
+    stored_value_returned = models.DecimalField(
+        _("stored value returned"), **MONEY, db_default=Decimal("0.00")
+    )
     points_clawed_back = models.PositiveIntegerField(_("points clawed back"), default=0)
     points_returned = models.PositiveIntegerField(_("points returned"), default=0)
     points_debt = models.PositiveIntegerField(

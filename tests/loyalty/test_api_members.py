@@ -23,6 +23,8 @@ def test_it_finds_a_member_by_phone(pos, shopper):
         "tier": "普通会员",
         "points_balance": 0,
         "points_value": "0.00",
+        "stored_value": {"balance": "0.00", "principal": "0.00", "bonus": "0.00"},
+        "count_cards": [],
         "coupons": [],
     }
 

@@ -39,8 +39,10 @@ def test_it_records_a_purchase_with_its_figures(pos, store, shopper, frozen, ass
         "points_used": 0,
         "points_value": "0.00",
         "cash_paid": "38.50",
+        "stored_value_used": "0.00",
         "points_earned": 38,  # 1 point per yuan, rounded down
         "points_balance": 38,
+        "stored_value": {"balance": "0.00", "principal": "0.00", "bonus": "0.00"},
         "tier": "普通会员",
         "occurred_at": "2026-11-27T10:00:00+08:00",
     }

@@ -27,6 +27,8 @@ def test_it_refunds_a_whole_purchase_and_claws_back_its_points(pos, shopper, ass
         "points_returned": 0,
         "points_owed": 0,
         "points_balance": 0,
+        "stored_value_returned": "0.00",
+        "stored_value": {"balance": "0.00", "principal": "0.00", "bonus": "0.00"},
     }
     purchase = Purchase.objects.get()
     assert (purchase.status, purchase.refunded_amount) == ("refunded", Decimal("100.00"))

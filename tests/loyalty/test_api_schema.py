@@ -22,6 +22,7 @@ def test_it_lists_every_endpoint_with_its_method(schema):
         "/api/v1/purchases/{external_ref}/refund": {"post"},
         "/api/v1/coupons/{code}": {"get"},
         "/api/v1/coupons/{code}/redeem": {"post"},
+        "/api/v1/stored-value/top-ups": {"post"},
     }
 
 
