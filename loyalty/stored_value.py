@@ -59,6 +59,23 @@ class ConfirmationInvalid(LoyaltyError):
     code = "confirmation_invalid"
 
 
+def _running(now):
+    day = timezone.localdate(now)
+    return (
+        TopUpOffer.objects.filter(active=True)
+        .filter(Q(starts_on__isnull=True) | Q(starts_on__lte=day))
+        .filter(Q(ends_on__isnull=True) | Q(ends_on__gte=day))
+    )
+
+
+def offers_running(*, store: Store | None = None, now=None):
+    """The active top-up offers of today (and of `store`, when given), smallest first."""
+    offers = _running(now or timezone.now()).select_related("coupon")
+    if store is not None:
+        offers = offers.filter(Q(stores=None) | Q(stores=store)).distinct()
+    return list(offers.order_by("pay_amount", "code"))
+
+
 def clean_stored_value(value) -> Decimal:
     """Stored value to use, as given: none, or yuan in whole fen, not negative."""
     if value in (None, ""):
@@ -173,13 +190,7 @@ def entry_by_key(key: str) -> StoredValueEntry | None:
 
 def offer_for(code: str, *, amount: Decimal, store: Store | None, now) -> TopUpOffer:
     """The active offer with this code, for this top-up; OfferNotApplicable otherwise."""
-    day = timezone.localdate(now)
-    offer = (
-        TopUpOffer.objects.filter(code=code, active=True)
-        .filter(Q(starts_on__isnull=True) | Q(starts_on__lte=day))
-        .filter(Q(ends_on__isnull=True) | Q(ends_on__gte=day))
-        .first()
-    )
+    offer = _running(now).filter(code=code).first()
     if offer is None:
         raise OfferNotApplicable(
             _("No top-up offer %(code)s is running today.") % {"code": code}, offer=code

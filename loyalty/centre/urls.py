@@ -11,6 +11,7 @@ urlpatterns = [
     path("checkin/", member_views.do_checkin, name="checkin"),
     path("points/", member_views.points, name="points"),
     path("purchases/", member_views.purchases, name="purchases"),
+    path("stored-value/", member_views.stored_value, name="stored_value"),
     path("coupons/", member_views.coupons, name="coupons"),
     path("rewards/", member_views.rewards, name="rewards"),
     path("rewards/redeem/", member_views.redeem, name="redeem"),

@@ -33,10 +33,12 @@ from loyalty.models import (
     Purchase,
     Redemption,
     Referral,
+    StoredValueEntry,
 )
 from loyalty.money import yuan_down
 from loyalty.rules import shown_rules
 from loyalty.selectors import card_of, expiring_points, tier_perks, tier_progress
+from loyalty.stored_value import offers_running
 from members.member_auth import member_required
 from members.models import Member
 from members.services import member_referral_code
@@ -112,6 +114,24 @@ def points(request, member):
         "loyalty/centre/points.html",
         {"member": member, "card": card_of(member), "page": _page(request, entries)},
     )
+
+
+@require_GET
+@member_required
+def stored_value(request, member):
+    """储值: the balance (paid in and bonus), the offers running today, the history."""
+    entries = (
+        StoredValueEntry.objects.filter(member=member)
+        .select_related("offer", "store")
+        .order_by("-created_at", "-id")
+    )
+    context = {
+        "member": member,
+        "card": card_of(member),
+        "offers": offers_running(),
+        "page": _page(request, entries),
+    }
+    return render(request, "loyalty/centre/stored_value.html", context)
 
 
 @require_GET
@@ -250,7 +270,19 @@ def loyalty_export(member: Member) -> tuple[str, dict]:
             "growth_value": card.growth_value,
             "total_spent": str(card.total_spent),
             "purchase_count": card.purchase_count,
+            "stored_value_principal": str(card.stored_principal),
+            "stored_value_bonus": str(card.stored_bonus),
         },
+        "stored_value": [
+            {
+                "at": _iso(e.created_at),
+                "kind": e.kind,
+                "principal": str(e.principal_delta),
+                "bonus": str(e.bonus_delta),
+                "reference": e.reference,
+            }
+            for e in StoredValueEntry.objects.filter(member=member).order_by("created_at", "id")
+        ],
         "purchases": [
             {
                 "reference": p.external_ref,

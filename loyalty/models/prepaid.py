@@ -143,4 +143,13 @@ class StoredValueEntry(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.get_kind_display()} {self.principal_delta + self.bonus_delta:+}"
+        return f"{self.get_kind_display()} {self.total:+}"
+
+    @property
+    def total(self):
+        """The change of the whole balance (principal and bonus), in yuan."""
+        return self.principal_delta + self.bonus_delta
+
+    @property
+    def balance_after(self):
+        return self.principal_after + self.bonus_after

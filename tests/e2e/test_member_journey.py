@@ -127,6 +127,13 @@ def test_a_customer_joins_by_qr_checks_in_logs_out_and_back_in(
 def test_every_member_page_fits_a_375px_phone(live_server, phone_page, shot, settings):
     store = StoreFactory(code="SH01", name="静安旗舰店")
     member = MemberFactory(phone=PHONE, name="欧阳娜娜娜娜娜娜娜娜娜", store=store)
+    from loyalty.models import TopUpOffer
+    from loyalty.stored_value import stored_value_top_up
+
+    TopUpOffer.objects.create(code="c1000", name="充1000送150 · 会员周特惠", pay_amount=1000,
+                              bonus=150, points=500)  # fmt: skip
+    stored_value_top_up(member=member, amount="1000.00", external_ref="E2E-1", store=store,
+                        offer_code="c1000")  # fmt: skip
     page = phone_page
     # Sign in through the real page (codes from the in-memory backend).
     from members import sms
@@ -140,7 +147,8 @@ def test_every_member_page_fits_a_375px_phone(live_server, phone_page, shot, set
     page.wait_for_url(f"{live_server.url}/me/")
     assert member.member_no in page.locator(".m-card").inner_text()
 
-    pages = ["", "points/", "purchases/", "coupons/", "rewards/", "invite/", "messages/",
+    pages = ["", "points/", "purchases/", "stored-value/", "coupons/", "rewards/", "invite/",
+             "messages/",
              "account/", "profile/", "privacy/", "privacy/delete/"]  # fmt: skip
     for path in pages:
         page.goto(f"{live_server.url}/me/{path}")

@@ -20,8 +20,9 @@ from loyalty.models import (
     TopUpOffer,
 )
 from loyalty.stored_value import NothingToCashOut, share_back, split, stored_value_cash_out
-from members.models import AuditEntry
+from members.models import AuditEntry, Member
 from members.otp import otp_send
+from tests.factories import MemberFactory
 from tests.loyalty.conftest import card_of
 
 pytest_plugins = ["tests.loyalty.api_fixtures"]
@@ -253,3 +254,34 @@ def test_check_ledger_finds_a_drifted_stored_value(funded, capsys):
 def test_a_spend_never_touches_the_points_ledger(pos, funded):
     pos.buy(funded, "ORD-7", "50.00", stored_value_to_use="50.00")
     assert not PointsEntry.objects.filter(kind=PointsEntry.Kind.REDEEM).exists()
+
+
+# --- the member centre --------------------------------------------------------------
+
+
+def test_the_member_centre_shows_balance_offers_and_history(client, pos, funded, offer, store):
+    from django.test import Client
+
+    from tests.centre import sign_in, text_of
+
+    pos.buy(funded, "ORD-8", "100.00", stored_value_to_use="55.00")
+    web = sign_in(Client(headers={"Accept-Language": "zh-hans"}), funded)
+    assert 'id="stored-value" href="/me/stored-value/">¥495<' in text_of(web.get("/me/"))
+    page = web.get("/me/stored-value/")
+    assert page.status_code == 200
+    body = text_of(page)
+    assert 'id="stored-balance">¥495.00<' in body
+    assert "本金 ¥450.00" in body and "赠送金 ¥45.00" in body
+    assert "充 ¥500 送 ¥50" in body and "消费扣款" in body and "-55.00" in body
+    # Another member sees their own (none), and a stranger is asked to log in.
+    other = sign_in(Client(), MemberFactory(store=store))
+    assert "¥0.00" in other.get("/me/stored-value/").content.decode()
+    assert Client().get("/me/stored-value/").status_code == 302
+
+
+def test_download_my_data_includes_stored_value(funded):
+    from loyalty.centre.views import loyalty_export
+
+    _name, data = loyalty_export(Member.objects.get(pk=funded.pk))
+    assert data["card"]["stored_value_principal"] == "500.00"
+    assert [e["kind"] for e in data["stored_value"]] == ["top_up"]
