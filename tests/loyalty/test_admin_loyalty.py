@@ -94,6 +94,11 @@ def test_seed_demo_writes_a_ledger_that_checks_out():
     assert Card.objects.count() == 150
     assert PointsEntry.objects.filter(kind="redeem").exists()
     assert PointsEntry.objects.filter(kind="expire").exists()
+    from loyalty.models import StoredValueEntry, TopUpOffer
+
+    assert TopUpOffer.objects.count() == 3
+    assert StoredValueEntry.objects.filter(kind="top_up").exists()
+    assert StoredValueEntry.objects.filter(kind="spend").exists()
     assert not ledger_problems()
 
 

@@ -285,3 +285,17 @@ def test_download_my_data_includes_stored_value(funded):
     _name, data = loyalty_export(Member.objects.get(pk=funded.pk))
     assert data["card"]["stored_value_principal"] == "500.00"
     assert [e["kind"] for e in data["stored_value"]] == ["top_up"]
+
+
+def test_the_admin_shows_offers_and_the_ledger_in_chinese(owner_client, funded):
+    from django.urls import reverse
+
+    offers = owner_client.get(reverse("admin:loyalty_topupoffer_changelist"))
+    assert offers.status_code == 200 and "充500送50" in offers.content.decode()
+    assert "充值优惠" in offers.content.decode()
+    ledger = owner_client.get(reverse("admin:loyalty_storedvalueentry_changelist"))
+    body = ledger.content.decode()
+    assert ledger.status_code == 200 and "储值流水" in body and "充值" in body
+    assert owner_client.get(reverse("admin:loyalty_storedvalueentry_add")).status_code == 403
+    settings_page = owner_client.get(reverse("admin:loyalty_loyaltysettings_change", args=[1]))
+    assert "每位会员储值余额上限" in settings_page.content.decode()
