@@ -4,15 +4,12 @@ members never imports loyalty, campaigns or wechat, and no model here points at
 theirs (DESIGN.md): a member's loyalty figures live on loyalty's Card.
 """
 
-from functools import lru_cache
-
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 
 from config.platform.fixed_sql import FixedRead
@@ -37,21 +34,6 @@ class User(AbstractUser):
     class Meta:
         verbose_name = _("staff account")
         verbose_name_plural = _("staff accounts")
-
-    def _get_session_auth_hash(self, secret=None):
-        # Django's, remembered per password hash and secret: every signed-in request
-        # checks its session against it (django.contrib.auth.get_user).
-        return _session_auth_hash(self.password, settings.SECRET_KEY if secret is None else secret)
-
-
-@lru_cache(maxsize=1024)
-def _session_auth_hash(password: str, secret: str) -> str:
-    return salted_hmac(
-        "django.contrib.auth.models.AbstractBaseUser.get_session_auth_hash",
-        password,
-        secret=secret,
-        algorithm="sha256",
-    ).hexdigest()
 
 
 class Store(models.Model):

@@ -152,27 +152,6 @@ def test_a_remembered_text_is_checked_again_when_the_secret_changes(monkeypatch,
     assert store.decode(text) == {}  # signed with the old key: refused, as Django does
 
 
-def test_the_session_auth_hash_is_djangos_for_each_secret_and_password(settings):
-    """User._get_session_auth_hash is remembered per password hash and secret; it must be
-    Django's own for the current secret, a fallback secret and a new password."""
-    from django.contrib.auth.base_user import AbstractBaseUser
-
-    from members.models import User
-
-    user = User(username="clerk_hash", password="pbkdf2_sha256$1$salt$abc")
-    django = AbstractBaseUser._get_session_auth_hash
-    assert user.get_session_auth_hash() == django(user)
-    settings.SECRET_KEY_FALLBACKS = ["an-older-secret-key-" + "x" * 40]
-    assert list(user.get_session_auth_fallback_hash()) == [
-        django(user, secret=settings.SECRET_KEY_FALLBACKS[0])
-    ]
-    before = user.get_session_auth_hash()
-    user.password = "pbkdf2_sha256$1$salt$def"
-    assert user.get_session_auth_hash() == django(user) != before
-    settings.SECRET_KEY = "a-rotated-secret-key-" + "y" * 40
-    assert user.get_session_auth_hash() == django(user)
-
-
 @pytest.mark.django_db
 def test_each_store_reads_what_it_uses_in_one_query():
     """The database store reads the session's data only; the cached store also its
