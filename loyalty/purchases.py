@@ -55,8 +55,8 @@ from .models import Card, EarnRule, LoyaltySettings, PointsEntry, Purchase, Refu
 from .money import ZERO, clean_amount, yuan, yuan_down
 from .rules import purchase_rules
 from .stored_value import (
-    NotEnoughStoredValue,
     clean_stored_value,
+    stored_value_check,
     stored_value_confirm,
     stored_value_of,
     stored_value_return,
@@ -195,12 +195,7 @@ def purchase_quote(
             {"stored_value_to_use": _("Stored value cannot pay more than the bill (%(cash)s yuan).")
              % {"cash": cash}}
         )  # fmt: skip
-    if stored_value > card.stored_value:
-        raise NotEnoughStoredValue(
-            _("Not enough stored value: %(balance)s yuan available, %(amount)s needed.")
-            % {"balance": card.stored_value, "amount": stored_value},
-            balance=str(card.stored_value),
-        )
+    stored_value_check(card, stored_value)
     day = timezone.localdate(occurred_at or timezone.now())
     earning = cash if conf.stored_value_earns else cash - stored_value
     earned, rule = _earn_points(

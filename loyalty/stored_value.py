@@ -195,7 +195,11 @@ def offer_for(code: str, *, amount: Decimal, store: Store | None, now) -> TopUpO
         raise OfferNotApplicable(
             _("No top-up offer %(code)s is running today.") % {"code": code}, offer=code
         )
-    if store is not None and offer.stores.exists() and not offer.stores.filter(pk=store.pk):
+    if (
+        store is not None
+        and offer.stores.exists()
+        and not offer.stores.filter(pk=store.pk).exists()
+    ):
         raise OfferNotApplicable(
             _("Offer %(name)s is not available in this store.") % {"name": offer.name},
             offer=code,
@@ -292,16 +296,21 @@ def _top_up(member, amount, key, external_ref, tender, offer, store, actor, now)
     return entry, True
 
 
-def stored_value_take(
-    card: Card, *, amount: Decimal, purchase: Purchase, conf: LoyaltySettings, now
-) -> StoredValueEntry:
-    """Inside a purchase, on its locked card: pay `amount` from stored value."""
+def stored_value_check(card: Card, amount: Decimal) -> None:
+    """NotEnoughStoredValue unless the card holds `amount` (the quote and the spend ask)."""
     if amount > card.stored_value:
         raise NotEnoughStoredValue(
             _("Not enough stored value: %(balance)s yuan available, %(amount)s needed.")
             % {"balance": card.stored_value, "amount": amount},
             balance=str(card.stored_value),
         )
+
+
+def stored_value_take(
+    card: Card, *, amount: Decimal, purchase: Purchase, conf: LoyaltySettings, now
+) -> StoredValueEntry:
+    """Inside a purchase, on its locked card: pay `amount` from stored value."""
+    stored_value_check(card, amount)
     principal, bonus = split(amount, card.stored_principal, card.stored_bonus,
                              conf.stored_value_order)  # fmt: skip
     return entry_append(
@@ -325,13 +334,11 @@ def stored_value_return(
     spent = StoredValueEntry.objects.filter(purchase=purchase).aggregate(
         p=Sum("principal_delta"), b=Sum("bonus_delta")
     )
-    # What the purchase still holds of its spend (negative: taken; refunds add back).
-    left_principal, left_bonus = -(spent["p"] or ZERO), -(spent["b"] or ZERO)
-    refundable = purchase.cash_paid - purchase.refunded_amount
-    if amount >= refundable:
-        principal, bonus = left_principal, left_bonus
-    else:
-        principal, bonus = share_back(amount, refundable, left_principal, left_bonus)
+    # What the purchase still holds of its spend (negative: taken; refunds add back),
+    # to the fen: SQLite sums its decimals as binary floats.
+    left_principal = -(spent["p"] or ZERO).quantize(CENT)
+    left_bonus = -(spent["b"] or ZERO).quantize(CENT)
+    principal, bonus = share_back(amount, purchase.refundable_amount, left_principal, left_bonus)
     if not principal and not bonus:
         return ZERO
     entry_append(
