@@ -30,8 +30,10 @@ from loyalty.benefits.issuing import CouponNotIssued, coupon_issue
 from loyalty.dates import add_months, local_midnight
 
 from . import signals
+from .count_cards import count_cards_expire, count_cards_expiring
 from .models import (
     Card,
+    CountCard,
     Coupon,
     GrowthEntry,
     JobRun,
@@ -137,6 +139,23 @@ def notify_expiring_points(day: dt.date, now=None) -> dict:
     if batch:
         sent += _send_expiring(batch)
     return {"notices": sent}
+
+
+def expire_count_cards(day: dt.date, now=None) -> dict:
+    """Count cards (次卡) past their date: expired, with their entry (count_cards_expire)."""
+    return {"cards": count_cards_expire(as_of(day, now))}
+
+
+def notify_expiring_count_cards(day: dt.date, now=None) -> dict:
+    """One notice per card and last day, for cards with uses left ending within the
+    settings' count_card_notice_days (keyed by card and day: told once, not daily)."""
+    items = [
+        (member_id, card.pk, card.name, card.uses_left, card.last_day())
+        for member_id, card in count_cards_expiring(as_of(day, now))
+    ]
+    for start in range(0, len(items), BATCH):
+        signals.count_cards_expiring.send(sender=CountCard, items=items[start : start + BATCH])
+    return {"notices": len(items)}
 
 
 def _send_expiring(batch) -> int:

@@ -408,8 +408,8 @@ def points_notify(member_id: int, entry: PointsEntry) -> None:
 
 
 def ledger_problems(member_ids=None) -> list[tuple[int, str]]:
-    """Members whose card disagrees with its ledgers (points, stored value): [(member_id,
-    what is wrong)], by member.
+    """Members whose card disagrees with its ledgers (points, stored value, count cards):
+    [(member_id, what is wrong)], by member.
 
     One grouped pass over the ledger (set-based), so it stays fast at millions of rows.
     """
@@ -470,4 +470,32 @@ def ledger_problems(member_ids=None) -> list[tuple[int, str]]:
             "LEFT JOIN loyalty_card c ON c.member_id = s.member_id WHERE c.member_id IS NULL"
         )
         problems += [(row[0], "stored value rows but no card") for row in cursor.fetchall()]
+        # Count cards (次卡): each card's uses left equal to its ledger, within 0..uses_total,
+        # and each entry on its card's member.
+        only_cc = f"AND cc.member_id IN ({', '.join(['%s'] * len(params))})" if only else ""
+        cursor.execute(
+            f"""
+            SELECT cc.member_id, cc.id, cc.uses_left, cc.uses_total, COALESCE(u.total, 0)
+            FROM loyalty_countcard cc
+            LEFT JOIN (
+                SELECT card_id, SUM(delta) AS total FROM loyalty_countcardentry GROUP BY card_id
+            ) u ON u.card_id = cc.id
+            WHERE (cc.uses_left <> COALESCE(u.total, 0) OR cc.uses_left < 0
+                   OR cc.uses_left > cc.uses_total) {only_cc}
+            ORDER BY cc.member_id, cc.id
+            """,  # noqa: S608 - only placeholders are interpolated
+            params,
+        )
+        problems += [
+            (mid, f"count card {cid}: uses_left={left} sum(delta)={total} uses_total={bought}")
+            for mid, cid, left, bought, total in cursor.fetchall()
+        ]
+        cursor.execute(
+            "SELECT DISTINCT e.member_id, e.card_id FROM loyalty_countcardentry e "
+            "JOIN loyalty_countcard cc ON cc.id = e.card_id WHERE e.member_id <> cc.member_id"
+        )
+        problems += [
+            (mid, f"count card {cid}: ledger rows of another member")
+            for mid, cid in cursor.fetchall()
+        ]
     return sorted(problems)

@@ -5,7 +5,7 @@ ids too, for receivers that keep only those): a receiver's writes commit or roll
 back with the change, and it needs no read to learn what happened. Receivers must
 be quick and must not send anything themselves (campaigns only writes the outbox).
 The nightly jobs' batch events (points_expiring, tier_downgrade_warning,
-tiers_downgraded) carry plain tuples.
+tiers_downgraded, count_cards_expired) carry plain tuples.
 """
 
 from django.dispatch import Signal
@@ -15,6 +15,16 @@ purchase_recorded = Signal()
 # kwargs: member_id, entry (a StoredValueEntry: a top-up or a cash-out), card, offer (the
 # top-up offer or None). The offer's coupon and points are given by a receiver.
 stored_value_changed = Signal()
+# kwargs: member_id, card (a CountCard, as it is after the change), entry (its
+# CountCardEntry: a sale, a use, an expiry found at a use, or a refund), stored_value_entry
+# (the StoredValueEntry of a sale or a refund paid through stored value, else None).
+count_card_changed = Signal()
+# kwargs: items, a list of (member_id, count card id, card name, uses forfeited) — from
+# count_cards_expire, a batch at a time, inside the batch's transaction.
+count_cards_expired = Signal()
+# kwargs: items, a list of (member_id, count card id, card name, uses left, last valid day)
+# — from the notify_expiring_count_cards job, a batch at a time.
+count_cards_expiring = Signal()
 # Sent by the kernel (purchases.py) for the benefits above it, inside the transaction,
 # on the member's locked card before its figures are saved: a receiver may add to the
 # card (ledger.lot_add) and the sender saves it. Receivers must not catch errors of

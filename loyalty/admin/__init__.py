@@ -1,8 +1,9 @@
 """The loyalty admin (会员权益), one module a part: configuration.py (settings, tiers,
 earn rules, API keys, job runs), ledgers.py (cards, purchases, refunds, the points and
 growth value ledgers, tier history), benefits.py (coupons, rewards, check-ins,
-referrals), prepaid.py (top-up offers, the stored value ledger), transfers.py
-(imports and exports); base.py holds what they share.
+referrals), prepaid.py (top-up offers, the stored value ledger), count_cards.py (count
+card templates, cards and their ledger), transfers.py (imports and exports); base.py
+holds what they share.
 
 Importing the package registers them all (Django's admin autodiscover does). What loyalty
 adds to the member's admin page (panels.py, the Import and Export buttons) is added by
@@ -29,6 +30,7 @@ from .configuration import (
     LoyaltySettingsAdmin,
     TierAdmin,
 )
+from .count_cards import CountCardAdmin, CountCardEntryAdmin, CountCardTemplateAdmin
 from .ledgers import (
     CardAdmin,
     CardForm,
@@ -53,6 +55,9 @@ __all__ = [
     "CouponEventInline",
     "CouponIssueForm",
     "CouponTemplateAdmin",
+    "CountCardAdmin",
+    "CountCardEntryAdmin",
+    "CountCardTemplateAdmin",
     "EarnRuleAdmin",
     "ExportJobAdmin",
     "GrowthEntryAdmin",

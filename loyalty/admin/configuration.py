@@ -40,6 +40,7 @@ class LoyaltySettingsAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        (_("Count cards"), {"fields": ["count_card_notice_days", "count_card_refund_pro_rata"]}),
         (_("Expiry"), {"fields": ["expiry_policy", "expiry_months", "notice_days"]}),
         (_("Discounts"), {"fields": ["discount_excluded_categories"]}),
         (

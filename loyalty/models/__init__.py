@@ -1,7 +1,8 @@
 """The loyalty app's models: core.py (settings, tiers, cards, earn rules, purchases and
 refunds, API keys, job runs), ledgers.py (the points and growth value ledgers, tier
-history), prepaid.py (stored value and its offers), benefits.py (coupons, rewards,
-check-in, referrals) and imports.py (imports and exports)."""
+history), prepaid.py (stored value and its offers), count_cards.py (count cards, 次卡),
+benefits.py (coupons, rewards, check-in, referrals) and imports.py (imports and
+exports)."""
 
 from .benefits import *  # noqa: F403
 from .benefits import __all__ as _benefits
@@ -17,6 +18,7 @@ from .core import (
     Refund,
     Tier,
 )
+from .count_cards import COUNT_CARD_TENDERS, CountCard, CountCardEntry, CountCardTemplate
 from .imports import ExportJob, ImportJob, ImportRowError, OpeningBalance
 from .ledgers import GrowthEntry, PointsEntry, TierChange
 from .prepaid import StoredValueEntry, Tender, TopUpOffer
@@ -24,7 +26,11 @@ from .prepaid import StoredValueEntry, Tender, TopUpOffer
 __all__ = [
     "MONEY",
     "ApiKey",
+    "COUNT_CARD_TENDERS",
     "Card",
+    "CountCard",
+    "CountCardEntry",
+    "CountCardTemplate",
     "EarnRule",
     "GrowthEntry",
     "JobRun",

@@ -226,6 +226,17 @@ class LoyaltySettings(models.Model):
     stored_value_earns = models.BooleanField(
         _("stored value payments earn points and growth value"), default=True
     )
+    # Count cards (次卡): loyalty/count_cards.py.
+    count_card_notice_days = models.PositiveSmallIntegerField(
+        _("notify this many days before a count card expires"),
+        default=7,
+        help_text=_("0: no notice."),
+    )
+    count_card_refund_pro_rata = models.BooleanField(
+        _("count cards can be refunded pro rata"),
+        default=True,
+        help_text=_("The unused uses are paid back at the price paid per use, rounded down."),
+    )
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
@@ -545,6 +556,11 @@ class Purchase(models.Model):
     @property
     def refundable_amount(self):
         return self.cash_paid - self.refunded_amount
+
+    @property
+    def cash_due(self):
+        """What was paid in money at the till: cash_paid less the stored value used."""
+        return self.cash_paid - self.stored_value_used
 
 
 class Refund(models.Model):
