@@ -8,9 +8,7 @@ Errors are JSON `{"code": ..., "message": ...}` in the request's language
 import datetime as dt
 import hashlib
 import json
-import re
 from decimal import Decimal
-from typing import Annotated
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
@@ -21,25 +19,35 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.parser import Parser
 from ninja.security import HttpBearer
-from pydantic import WithJsonSchema, field_validator
+from pydantic import field_validator
 
 from config.platform.fixed_sql import FixedRead
+from loyalty.count_cards import count_cards_of
 from loyalty.coupons import coupon_check, coupon_redeem, usable_coupons
 from loyalty.errors import LoyaltyError, ReferenceConflict
 from loyalty.money import clean_amount
 from loyalty.purchases import purchase_record, purchase_refund
 from loyalty.stored_value import (
-    entry_balance,
     stored_value_after,
     stored_value_of,
-    stored_value_top_up,
 )
-from members import crypto
 from members.models import Member
-from members.phones import normalize_phone
 from members.services import DuplicatePhone, member_by_referral_code, member_create
 
-from .models import ApiKey, Card, Coupon, LoyaltySettings, Purchase, Tender
+from .api_base import (
+    PURCHASE_MEMBER_FIELDS,
+    ErrorOut,
+    MoneyIn,
+    StoredValueOut,
+    UnstorableText,
+    clean_code,
+    decimal_string,
+    member_by,
+    unstorable,
+)
+from .api_prepaid import CountCardOut
+from .api_prepaid import router as prepaid_router
+from .models import ApiKey, Card, Coupon, LoyaltySettings, Purchase
 from .money import yuan, yuan_down
 
 API_KEY_TOUCH_SECONDS = 60
@@ -49,20 +57,9 @@ EARLIEST_PURCHASE = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 REFUND_KEY_MAX = 100  # Refund.idempotency_key
 
 
-class UnstorableText(ValueError):
-    """A JSON string with NUL or a lone surrogate: no database column can hold it."""
-
-
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def _unstorable(text: str) -> bool:
-    return _UNSTORABLE.search(text) is not None
-
-
 def _check_text(data) -> None:
     if isinstance(data, str):
-        if _unstorable(data):
+        if unstorable(data):
             raise UnstorableText(data)
     elif isinstance(data, dict):
         for key, value in data.items():
@@ -118,9 +115,10 @@ api = NinjaAPI(
 )
 
 
-def _error(request, status: int, code: str, message: str, **details):
+def _error(request, http_status: int, code: str, message: str, /, **details):
+    # Positional-only: a business error's details may name "status" (a count card's).
     return api.create_response(
-        request, {"code": code, "message": message, **details}, status=status
+        request, {"code": code, "message": message, **details}, status=http_status
     )
 
 
@@ -174,23 +172,6 @@ def on_http_error(request, exc):
 # --- schemas ------------------------------------------------------------------
 
 
-def _decimal_string(value):
-    # Money travels as a decimal string ("38.50"); a JSON float is refused, since
-    # 0.1 + 0.2 style binary fractions are exactly what money must not be.
-    if isinstance(value, float):
-        raise ValueError('send amounts as decimal strings, e.g. "38.50"')
-    return value
-
-
-# What the schema documents: a decimal string (a JSON float is refused, see above).
-MoneyIn = Annotated[
-    Decimal,
-    WithJsonSchema(
-        {"type": "string", "format": "decimal", "pattern": r"^\d+(\.\d{1,2})?$", "example": "38.50"}
-    ),
-]
-
-
 class CouponOut(Schema):
     code: str = Field(description="Upper case, no dash: what to send back in coupon_code")
     display_code: str
@@ -217,12 +198,6 @@ class CouponRedeemIn(Schema):
     )
 
 
-class StoredValueOut(Schema):
-    balance: str = Field(description='Yuan, two places: "350.50"')
-    principal: str = Field(description="What the member paid in")
-    bonus: str = Field(description="What the merchant gave with top-ups")
-
-
 class MemberOut(Schema):
     member_no: str
     name: str
@@ -230,7 +205,9 @@ class MemberOut(Schema):
     points_balance: int
     points_value: Decimal = Field(description="What the points pay, in yuan")
     stored_value: StoredValueOut
-    count_cards: list[dict] = Field(default_factory=list, description="Count cards (次卡)")
+    count_cards: list[CountCardOut] = Field(
+        default_factory=list, description="Count cards (次卡): usable first"
+    )
     coupons: list[CouponOut] = Field(default_factory=list, description="Usable coupons")
 
 
@@ -248,11 +225,6 @@ class MemberCreated(Schema):
     member_no: str
     name: str
     tier: str | None
-
-
-class ErrorOut(Schema):
-    code: str
-    message: str
 
 
 class PurchaseIn(Schema):
@@ -277,7 +249,7 @@ class PurchaseIn(Schema):
     occurred_at: dt.datetime | None = None
 
     _amount_is_string = field_validator("amount", "stored_value_to_use", mode="before")(
-        _decimal_string
+        decimal_string
     )
 
 
@@ -306,7 +278,7 @@ class RefundIn(Schema):
     )
     reason: str = Field("", max_length=255)
 
-    _amount_is_string = field_validator("amount", mode="before")(_decimal_string)
+    _amount_is_string = field_validator("amount", mode="before")(decimal_string)
 
 
 class RefundOut(Schema):
@@ -323,41 +295,6 @@ class RefundOut(Schema):
 
 
 # --- endpoints ------------------------------------------------------------------
-
-
-# What recording a purchase needs of the member (the card is read under its lock).
-PURCHASE_MEMBER_FIELDS = ("id", "member_no", "referred_by_id", "status")
-
-
-_purchase_member = {
-    key: FixedRead(Member, f"t0.{key} = %s AND t0.status = %s", fields=PURCHASE_MEMBER_FIELDS)
-    for key in ("phone_hash", "member_no")  # both unique
-}
-
-
-def _member_by(
-    *, phone: str | None = None, member_no: str | None = None, only: tuple[str, ...] = ()
-) -> Member:
-    if _unstorable(phone or "") or _unstorable(member_no or ""):
-        raise DjangoValidationError(
-            _("Text must not contain NUL or unpaired surrogate characters.")
-        )
-    if phone:
-        key, value = "phone_hash", crypto.phone_hash(normalize_phone(phone))
-    elif member_no:
-        key, value = "member_no", member_no.strip()
-    else:
-        raise DjangoValidationError(_("Give a phone or a member_no."))
-    if only == PURCHASE_MEMBER_FIELDS:  # recording a purchase: a fixed SELECT
-        member = _purchase_member[key].first(value, Member.Status.ACTIVE)
-    else:
-        members = Member.objects.filter(**{key: value}, status=Member.Status.ACTIVE)
-        members = members.only(*only) if only else members.select_related("card__tier")
-        member = members[:1]  # one at most (both keys are unique): no ORDER BY
-        member = member[0] if member else None
-    if member is None:
-        raise Http404(_("No member with that phone or number."))
-    return member
 
 
 def _coupon_out(coupon: Coupon, member_no: str | None = None) -> dict:
@@ -387,7 +324,7 @@ def _member_out(member: Member) -> dict:
         "points_balance": card.points_balance,
         "points_value": yuan_down(Decimal(card.points_balance) / conf.points_per_cash_yuan),
         "stored_value": stored_value_of(card),
-        "count_cards": [],
+        "count_cards": count_cards_of(member),
         "coupons": [_coupon_out(c, member.member_no) for c in usable_coupons(member.pk)[:50]],
     }
 
@@ -396,7 +333,7 @@ def _member_out(member: Member) -> dict:
     "/members", response={200: MemberOut, 400: ErrorOut, 404: ErrorOut}, summary="Find a member"
 )
 def member_get(request, phone: str | None = None, member_no: str | None = None):
-    return _member_out(_member_by(phone=phone, member_no=member_no))
+    return _member_out(member_by(phone=phone, member_no=member_no))
 
 
 @api.post(
@@ -481,7 +418,7 @@ def _clean_occurred_at(value: dt.datetime | None) -> dt.datetime | None:
     summary="Record a purchase (idempotent on external_ref)",
 )
 def purchase_create(request, payload: PurchaseIn):
-    member = _member_by(
+    member = member_by(
         phone=payload.phone, member_no=payload.member_no, only=PURCHASE_MEMBER_FIELDS
     )
     purchase, created = purchase_record(
@@ -494,7 +431,7 @@ def purchase_create(request, payload: PurchaseIn):
         stored_value_to_use=payload.stored_value_to_use,
         confirmation_code=payload.confirmation_code or "",
         apply_tier_discount=payload.apply_tier_discount,
-        coupon_code=_clean_code(payload.coupon_code),
+        coupon_code=clean_code(payload.coupon_code),
         channel=Purchase.Channel.API,
         occurred_at=_clean_occurred_at(payload.occurred_at),
     )
@@ -546,7 +483,7 @@ def purchase_refund_view(request, external_ref: str, payload: RefundIn | None = 
     payload = payload or RefundIn()
     purchase = (
         Purchase.objects.select_related("member").filter(external_ref=external_ref).first()
-        if not _unstorable(external_ref)
+        if not unstorable(external_ref)
         else None
     )
     if purchase is None:
@@ -575,76 +512,7 @@ def purchase_refund_view(request, external_ref: str, payload: RefundIn | None = 
     }
 
 
-# --- stored value -------------------------------------------------------------------
-
-
-class TopUpIn(Schema):
-    member_no: str = Field(max_length=12)
-    amount: MoneyIn = Field(description='Yuan paid in, as a decimal string: "500.00"')
-    external_ref: str = Field(
-        min_length=1, max_length=64, description="Your payment's number: the idempotency key"
-    )
-    offer: str | None = Field(None, max_length=32, description="A top-up offer's code")
-    tender: Tender = Field(Tender.CASH, description="cash | wechat_pay | alipay | card")
-
-    _amount_is_string = field_validator("amount", mode="before")(_decimal_string)
-
-
-class TopUpOut(Schema):
-    external_ref: str
-    member_no: str
-    amount: str
-    bonus: str
-    stored_value: StoredValueOut
-
-
-@api.post(
-    "/stored-value/top-ups",
-    response={
-        200: TopUpOut,
-        201: TopUpOut,
-        400: ErrorOut,
-        404: ErrorOut,
-        409: ErrorOut,
-        422: ErrorOut,
-    },  # fmt: skip
-    summary="Top up a member's stored value (idempotent on external_ref)",
-)
-def top_up_create(request, payload: TopUpIn):
-    member = _member_by(member_no=payload.member_no, only=("id", "member_no", "store_id"))
-    entry, created = stored_value_top_up(
-        member=member,
-        amount=payload.amount,
-        external_ref=_clean_code(payload.external_ref),
-        tender=payload.tender,
-        offer_code=_clean_code(payload.offer),
-        store=request.api_store,
-    )
-    if not created and entry.store_id != request.api_store.pk:
-        raise ReferenceConflict(
-            _("Reference %(ref)s was already used for a different top-up.")
-            % {"ref": entry.reference},
-            external_ref=entry.reference,
-        )
-    body = {
-        "external_ref": entry.reference,
-        "member_no": member.member_no,
-        "amount": f"{entry.principal_delta:.2f}",
-        "bonus": f"{entry.bonus_delta:.2f}",
-        "stored_value": entry_balance(entry),
-    }
-    return Status(201 if created else 200, body)
-
-
 # --- coupons ------------------------------------------------------------------------
-
-
-def _clean_code(code: str | None) -> str:
-    if code and _unstorable(code):
-        raise DjangoValidationError(
-            _("Text must not contain NUL or unpaired surrogate characters.")
-        )
-    return code or ""
 
 
 @api.get(
@@ -659,11 +527,11 @@ def coupon_get(
     amount: str | None = None,
     category: str | None = None,
 ):
-    member = _member_by(member_no=member_no) if member_no else None
+    member = member_by(member_no=member_no) if member_no else None
     base = None
     if amount is not None:
         base = clean_amount(amount)
-    check = coupon_check(code=_clean_code(code), member=member, amount=base, category=category)
+    check = coupon_check(code=clean_code(code), member=member, amount=base, category=category)
     return {
         **_coupon_out(check.coupon),
         "usable": check.usable,
@@ -679,6 +547,10 @@ def coupon_get(
 )
 def coupon_redeem_view(request, code: str, payload: CouponRedeemIn | None = None):
     payload = payload or CouponRedeemIn()
-    member = _member_by(member_no=payload.member_no) if payload.member_no else None
-    coupon = coupon_redeem(code=_clean_code(code), store=request.api_store, member=member)
+    member = member_by(member_no=payload.member_no) if payload.member_no else None
+    coupon = coupon_redeem(code=clean_code(code), store=request.api_store, member=member)
     return _coupon_out(coupon)
+
+
+# Stored value (储值) and count cards (次卡): loyalty/api_prepaid.py, under /api/v1/ too.
+api.add_router("", prepaid_router)

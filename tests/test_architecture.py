@@ -45,6 +45,8 @@ LOYALTY_KERNEL = (
     "loyalty.tiers",
     "loyalty.coupons",
     "loyalty.purchases",
+    "loyalty.stored_value",
+    "loyalty.count_cards",
 )
 LOYALTY_BENEFITS = ("loyalty.benefits",)
 # The ways in: screens, API, admin, imports, demo data, jobs, commands, receivers.
@@ -52,6 +54,8 @@ LOYALTY_DOORS = (
     "loyalty.counter",
     "loyalty.centre",
     "loyalty.api",
+    "loyalty.api_base",
+    "loyalty.api_prepaid",
     "loyalty.imports",
     "loyalty.demo",
     "loyalty.admin",

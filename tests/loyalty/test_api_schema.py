@@ -23,6 +23,8 @@ def test_it_lists_every_endpoint_with_its_method(schema):
         "/api/v1/coupons/{code}": {"get"},
         "/api/v1/coupons/{code}/redeem": {"post"},
         "/api/v1/stored-value/top-ups": {"post"},
+        "/api/v1/count-cards": {"post"},
+        "/api/v1/count-cards/uses": {"post"},
     }
 
 
