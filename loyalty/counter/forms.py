@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from loyalty.models import CouponTemplate
+from loyalty.models import COUNT_CARD_TENDERS, CouponTemplate, Tender
 from loyalty.money import MAX_AMOUNT
 from members.models import Member, Store, Tag
 from members.phones import normalize_phone
@@ -83,6 +83,21 @@ class PurchaseForm(forms.Form):
         required=False,
         widget=forms.NumberInput(attrs={"inputmode": "numeric", "min": "0"}),
     )
+    stored_value = forms.DecimalField(
+        label=_("Stored value to use (yuan)"),
+        min_value=Decimal("0.00"),
+        max_value=MAX_AMOUNT,
+        decimal_places=2,
+        max_digits=12,
+        required=False,
+        widget=forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal", "min": "0"}),
+    )
+    confirmation_code = forms.CharField(
+        label=_("Member's SMS code"),
+        max_length=8,
+        required=False,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "one-time-code"}),
+    )
     token = TokenField(required=False)
 
     def __init__(self, *args, coupons=(), **kwargs):
@@ -93,6 +108,9 @@ class PurchaseForm(forms.Form):
 
     def clean_points(self):
         return self.cleaned_data.get("points") or 0
+
+    def clean_stored_value(self):
+        return self.cleaned_data.get("stored_value") or Decimal("0.00")
 
 
 class RefundForm(forms.Form):
@@ -193,3 +211,63 @@ class CouponIssueForm(forms.Form):
     template = forms.ModelChoiceField(
         label=_("Coupon"), queryset=CouponTemplate.objects.filter(active=True), empty_label=None
     )
+
+
+class TopUpForm(forms.Form):
+    """A stored-value top-up at the counter: what the customer pays, how, and the offer."""
+
+    amount = forms.DecimalField(
+        label=_("Top-up (yuan)"),
+        min_value=Decimal("0.01"),
+        max_value=MAX_AMOUNT,
+        decimal_places=2,
+        max_digits=12,
+        widget=forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal", "min": "0.01"}),
+    )
+    offer = forms.ChoiceField(label=_("Top-up offer"), required=False)
+    tender = forms.ChoiceField(label=_("Paid by"), choices=Tender.choices, initial=Tender.CASH)
+    token = TokenField()
+
+    def __init__(self, *args, offers=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["offer"].choices = [("", _("No offer"))] + [(o.code, o.name) for o in offers]
+
+
+class CashOutForm(forms.Form):
+    """退卡: the principal paid back, the bonus forfeited; the reason is kept."""
+
+    reason = forms.CharField(label=_("Reason"), max_length=200)
+    paid_back = forms.BooleanField(
+        label=_("I have paid the principal back to the customer"), required=True
+    )
+
+
+class CountCardSellForm(forms.Form):
+    """A count card (次卡) sold at the counter: which, and how it is paid."""
+
+    template = forms.ChoiceField(label=_("Count card"))
+    tender = forms.ChoiceField(label=_("Paid by"), choices=COUNT_CARD_TENDERS, initial="cash")
+    confirmation_code = forms.CharField(
+        label=_("Member's SMS code"),
+        max_length=8,
+        required=False,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "one-time-code"}),
+    )
+    token = TokenField()
+
+    def __init__(self, *args, templates=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        label = _("%(name)s · ¥%(price)s · %(uses)d uses")
+        self.fields["template"].choices = [
+            (t.code, label % {"name": t.name, "price": t.price, "uses": t.uses}) for t in templates
+        ]
+
+
+class CountCardUseForm(forms.Form):
+    service = forms.CharField(label=_("Service"), max_length=60, required=False)
+    token = TokenField()
+
+
+class CountCardRefundForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), max_length=200)
+    token = TokenField()

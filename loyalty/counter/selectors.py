@@ -15,6 +15,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from loyalty.count_cards import count_cards_of
+from loyalty.counter.forms import new_token
 from loyalty.models import (
     CODE_ALPHABET,
     CheckIn,
@@ -26,6 +28,7 @@ from loyalty.models import (
     PointsEntry,
     Purchase,
     Redemption,
+    StoredValueEntry,
     TierChange,
     normalize_code,
     split_categories,
@@ -70,6 +73,7 @@ COUNTER_COLUMNS = (
     "store__code", "store__name",
     "card__tier", "card__points_balance", "card__points_debt",
     "card__growth_value", "card__total_spent", "card__purchase_count",
+    "card__stored_principal", "card__stored_bonus",
     "card__tier__level", "card__tier__name",
 )  # fmt: skip
 
@@ -159,6 +163,10 @@ def member_card_extras(member: Member, now=None) -> dict:
             .select_related("store")
             .order_by("-occurred_at", "-id")[:LAST_PURCHASES]
         ),
+        # Usable count cards (次卡), each with a "use one" button; the render's token
+        # makes a double click one use (the key is token and card).
+        "count_cards": [c for c in count_cards_of(member, now) if c["status"] == "active"],
+        "use_token": new_token(),
     }
 
 
@@ -272,6 +280,31 @@ def _points(member, before, limit):
             e.get_kind_display(),
             " · ".join(filter(None, [e.reason, str(e.actor or "")])),
             f"{e.delta:+d}",
+        )
+        for e in rows
+    ]
+
+
+def _stored_value(member, before, limit):
+    from django.urls import reverse
+
+    # Spends are on their purchase's line already: top-ups, refunds, cash-outs here.
+    rows = (
+        StoredValueEntry.objects.filter(member=member, created_at__lt=before)
+        .exclude(kind=StoredValueEntry.Kind.SPEND)
+        .select_related("store", "actor")
+        .order_by("-created_at", "-id")[:limit]
+    )
+    return [
+        Event(
+            e.created_at,
+            "stored_value",
+            _("Stored value: %(kind)s") % {"kind": e.get_kind_display()},
+            " · ".join(
+                filter(None, [e.store.name if e.store_id else "", e.reason, str(e.actor or "")])
+            ),
+            f"{e.principal_delta + e.bonus_delta:+}",
+            reverse("staff:stored_value_slip", args=[e.pk]),
         )
         for e in rows
     ]
@@ -394,6 +427,7 @@ LOYALTY_SOURCES: list[TimelineSource] = [
     _registered,
     _purchases,
     _points,
+    _stored_value,
     _coupons,
     _redemptions,
     _tiers,

@@ -6,7 +6,7 @@ members served here is folded into the counter's search box.
 
 from django.urls import path
 
-from loyalty.counter import views
+from loyalty.counter import count_cards, prepaid, views
 
 app_name = "staff"
 
@@ -17,6 +17,23 @@ urlpatterns = [
     path("m/<str:member_no>/", views.counter_card, name="card"),
     path("m/<str:member_no>/extras/", views.counter_card_extras, name="card_extras"),
     path("m/<str:member_no>/purchase/", views.purchase, name="purchase"),
+    path("m/<str:member_no>/stored-value/", prepaid.stored_value, name="stored_value"),
+    path(
+        "m/<str:member_no>/stored-value/cash-out/", prepaid.cash_out, name="stored_value_cash_out"
+    ),
+    path("m/<str:member_no>/stored-value/code/", prepaid.send_code, name="stored_value_code"),
+    path("stored-value/<int:pk>/", prepaid.slip, name="stored_value_slip"),
+    path("m/<str:member_no>/count-cards/", count_cards.count_cards, name="count_cards"),
+    path(
+        "m/<str:member_no>/count-cards/<int:card_id>/use/",
+        count_cards.use,
+        name="count_card_use",
+    ),
+    path(
+        "m/<str:member_no>/count-cards/<int:card_id>/refund/",
+        count_cards.refund,
+        name="count_card_refund",
+    ),
     path("purchases/<int:pk>/", views.receipt, name="receipt"),
     path("purchases/<int:pk>/refund/", views.refund, name="refund"),
     path("members/<str:member_no>/", views.member_detail, name="member"),

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from loyalty.benefits.rewards import RedemptionNotPossible
 from loyalty.counter import selectors as sel
+from loyalty.counter.access import error_messages, full_phone, need, store_of
 from loyalty.counter.forms import (
     CodeForm,
     CounterSearchForm,
@@ -43,26 +44,14 @@ from loyalty.errors import CouponNotUsable, LoyaltyError
 from loyalty.ledger import points_adjust
 from loyalty.models import Coupon, LoyaltySettings, normalize_code
 from loyalty.purchases import purchase_quote, purchase_refund
+from loyalty.stored_value import stored_value_after
 from members.models import Member, PrivacyNotice, Tag
-from members.selectors import member_get_for_staff, member_visible_to, staff_profile_of
+from members.selectors import member_get_for_staff, member_visible_to
 from members.services import DuplicatePhone, member_create, member_update
 from members.tagging import member_tag_add, member_tag_remove
 from members.views import staff_required
 
 # --- access helpers ----------------------------------------------------------------
-
-
-def _need(user, perm: str) -> None:
-    if not user.has_perm(perm):
-        raise PermissionDenied
-
-
-def _store_of(user, member: Member | None = None):
-    """Where the staff member works: their store; owners (no store) act for the member's."""
-    profile = staff_profile_of(user)
-    if profile is not None and profile.store_id:
-        return profile.store
-    return member.store if member is not None else None
 
 
 def _purchase_for_staff(user, pk: int):
@@ -72,19 +61,6 @@ def _purchase_for_staff(user, pk: int):
     if not member_visible_to(user, purchase.member):
         raise PermissionDenied
     return purchase, coupons, refunds
-
-
-def _full_phone(user, typed: bool = False) -> bool:
-    """Clerks see a number masked (138****8000) unless they typed it in the search."""
-    return typed or user.has_perm("members.change_member")
-
-
-def _errors(exc: Exception) -> list[str]:
-    if isinstance(exc, LoyaltyError):
-        return [exc.message]
-    if isinstance(exc, ValidationError):
-        return exc.messages
-    raise exc
 
 
 # --- the counter ----------------------------------------------------------------------
@@ -126,7 +102,7 @@ def counter(request):
     if len(lookup.members) == 1:
         member = lookup.members[0]
         context.update(sel.member_card_core(member) if htmx else sel.member_card(member))
-        context["full_phone"] = _full_phone(request.user, typed=lookup.kind == "phone")
+        context["full_phone"] = full_phone(request.user, typed=lookup.kind == "phone")
         context["card_html"] = _card_html(request, context)
         if htmx:  # the search box's everyday answer: the card alone
             return HttpResponse(context["card_html"])
@@ -141,7 +117,8 @@ def counter(request):
 def counter_card_extras(request, member_no):
     """The card's second part, which the counter's search loads right after the card."""
     member = member_get_for_staff(request.user, member_no)
-    return render(request, "loyalty/staff/_card_lazy.html", sel.member_card_extras(member))
+    context = {**sel.member_card_extras(member), "member": member}
+    return render(request, "loyalty/staff/_card_lazy.html", context)
 
 
 @require_GET
@@ -150,7 +127,7 @@ def counter_card(request, member_no):
     """The counter with one member's card (a result list's link, back from a purchase)."""
     member = member_get_for_staff(request.user, member_no)
     context = {"form": CounterSearchForm(), "searched": True, **sel.member_card(member)}
-    context["full_phone"] = _full_phone(request.user)
+    context["full_phone"] = full_phone(request.user)
     context["card_html"] = _card_html(request, context)
     return render(request, "loyalty/staff/counter.html", context)
 
@@ -161,7 +138,7 @@ def purchase(request, member_no):
     """GET: the form, and with an amount the preview (purchase_quote) and its confirm
     button; POST (confirm): record it once per form token, then the receipt."""
     member = member_get_for_staff(request.user, member_no)
-    _need(request.user, "loyalty.add_purchase")
+    need(request.user, "loyalty.add_purchase")
     if request.method == "POST":
         # A second click of the same confirmation: its coupon is no longer usable, so
         # the form would refuse it; the purchase it made is the answer.
@@ -181,15 +158,17 @@ def purchase(request, member_no):
             bought, created = counter_purchase(
                 member=member,
                 actor=request.user,
-                store=_store_of(request.user, member),
+                store=store_of(request.user, member),
                 amount=cd["amount"],
                 token=cd["token"],
                 category=cd["category"],
                 coupon_code=cd["coupon"],
                 points_to_use=cd["points"],
+                stored_value_to_use=cd["stored_value"],
+                confirmation_code=cd["confirmation_code"],
             )
         except (LoyaltyError, ValidationError) as exc:
-            for error in _errors(exc):
+            for error in error_messages(exc):
                 form.add_error(None, error)
         else:
             if created:
@@ -208,12 +187,13 @@ def purchase(request, member_no):
                 amount=cd["amount"],
                 category=cd["category"],
                 points_to_use=cd["points"],
+                stored_value_to_use=cd["stored_value"],
                 coupon=next((c for c in coupons if c.code == cd["coupon"]), None),
                 now=now,
                 conf=conf,
             )
         except (LoyaltyError, ValidationError) as exc:
-            for error in _errors(exc):
+            for error in error_messages(exc):
                 form.add_error(None, error)
     context = {
         "member": member,
@@ -224,6 +204,8 @@ def purchase(request, member_no):
         "conf": conf,
         "coupons": coupons,
         "categories": sel.known_categories(conf),
+        # A large stored-value spend: the confirm form asks for the member's SMS code.
+        "needs_code": bool(quote and quote.stored_value_used > conf.stored_value_confirm_limit),
     }
     return render(request, "loyalty/staff/purchase.html", context)
 
@@ -234,6 +216,8 @@ def receipt(request, pk):
     purchase, coupons, refunds = _purchase_for_staff(request.user, pk)
     owed = sum(r.points_debt for r in refunds)
     context = {"purchase": purchase, "coupons": coupons, "refunds": refunds, "owed": owed}
+    if purchase.stored_value_used:  # what it took, and the balance it left
+        context["stored_value"] = stored_value_after(purchase)
     return render(request, "loyalty/staff/receipt.html", context)
 
 
@@ -241,7 +225,7 @@ def receipt(request, pk):
 @staff_required
 def refund(request, pk):
     purchase, _coupons, _refunds = _purchase_for_staff(request.user, pk)
-    _need(request.user, "loyalty.add_refund")
+    need(request.user, "loyalty.add_refund")
     if request.method == "GET":
         form = RefundForm(initial={"amount": purchase.refundable_amount, "token": new_token()})
         return render(request, "loyalty/staff/refund.html", {"purchase": purchase, "form": form})
@@ -257,7 +241,7 @@ def refund(request, pk):
                 reason=cd["reason"],
             )
         except (LoyaltyError, ValidationError) as exc:
-            for error in _errors(exc):
+            for error in error_messages(exc):
                 form.add_error(None, error)
         else:
             messages.success(request, _("Refunded ¥%(amount)s.") % {"amount": done.amount})
@@ -281,14 +265,14 @@ def verify(request):
         messages.error(request, _("No coupon or pickup code %(code)s here.") % {"code": code})
         return redirect(back)
     back = reverse("staff:card", args=[target.member.member_no])
-    store = _store_of(request.user, target.member)
+    store = store_of(request.user, target.member)
     try:
         if isinstance(target, Coupon):
-            _need(request.user, "loyalty.change_coupon")
+            need(request.user, "loyalty.change_coupon")
             done = counter_coupon_verify(code=code, actor=request.user, store=store)
             text = _("Coupon %(name)s verified.") % {"name": done.template.name}
         else:
-            _need(request.user, "loyalty.change_redemption")
+            need(request.user, "loyalty.change_redemption")
             done = counter_pickup(code=code, actor=request.user, store=store)
             text = _("Hand over: %(name)s.") % {"name": done.reward.name}
     except (CouponNotUsable, RedemptionNotPossible) as exc:
@@ -302,8 +286,8 @@ def verify(request):
 @staff_required
 def register(request):
     """A customer without WeChat at hand: phone and name, registered at this counter."""
-    _need(request.user, "members.add_member")
-    store = _store_of(request.user)
+    need(request.user, "members.add_member")
+    store = store_of(request.user)
     data = request.POST if request.method == "POST" else None
     initial = {"phone": request.GET.get("phone", "")[:32]}
     form = RegisterForm(data, initial=initial, store_choice=store is None)
@@ -346,7 +330,7 @@ def member_detail(request, member_no):
     may_edit = user.has_perm("members.change_member")
     context = {
         **sel.member_card(member),
-        "full_phone": _full_phone(user),
+        "full_phone": full_phone(user),
         "timeline": sel.member_timeline(member, before=before),
         "before": before,
         "may_edit": may_edit,
@@ -371,7 +355,7 @@ def member_detail(request, member_no):
 @staff_required
 def member_edit(request, member_no):
     member = member_get_for_staff(request.user, member_no)
-    _need(request.user, "members.change_member")
+    need(request.user, "members.change_member")
     if request.method == "GET":
         form = ProfileForm(instance=member, initial={"phone": member.phone})
         return render(request, "loyalty/staff/member_edit.html", {"member": member, "form": form})
@@ -397,7 +381,7 @@ def member_edit(request, member_no):
 @staff_required
 def tag_add(request, member_no):
     member = member_get_for_staff(request.user, member_no)
-    _need(request.user, "members.change_member")
+    need(request.user, "members.change_member")
     form = TagForm(request.POST)
     if form.is_valid():
         tag = form.cleaned_data["tag"]
@@ -412,7 +396,7 @@ def tag_add(request, member_no):
 @staff_required
 def tag_remove(request, member_no, tag_id):
     member = member_get_for_staff(request.user, member_no)
-    _need(request.user, "members.change_member")
+    need(request.user, "members.change_member")
     tag = get_object_or_404(Tag, pk=tag_id)
     if member_tag_remove(member=member, tag=tag, actor=request.user):
         messages.success(request, _("Tag %(tag)s removed.") % {"tag": tag.name})
@@ -423,7 +407,7 @@ def tag_remove(request, member_no, tag_id):
 @staff_required
 def guide_set(request, member_no):
     member = member_get_for_staff(request.user, member_no)
-    _need(request.user, "members.change_member")
+    need(request.user, "members.change_member")
     form = GuideForm(request.POST, choices=sel.guide_choices(member))
     if form.is_valid():
         member_update(member=member, actor=request.user, guide=form.cleaned_data["guide"])
@@ -437,7 +421,7 @@ def guide_set(request, member_no):
 @staff_required
 def points_adjust_view(request, member_no):
     member = member_get_for_staff(request.user, member_no)
-    _need(request.user, "loyalty.adjust_points")
+    need(request.user, "loyalty.adjust_points")
     form = PointsAdjustForm(request.POST)
     if not form.is_valid():
         for errors in form.errors.values():
@@ -453,7 +437,7 @@ def points_adjust_view(request, member_no):
             key=f"staff-adjust:{cd['token']}",
         )
     except (LoyaltyError, ValidationError) as exc:
-        messages.error(request, " ".join(_errors(exc)))
+        messages.error(request, " ".join(error_messages(exc)))
     else:
         messages.success(request, _("Points adjusted by %(n)+d.") % {"n": cd["delta"]})
     return redirect("staff:member", member.member_no)
@@ -463,7 +447,7 @@ def points_adjust_view(request, member_no):
 @staff_required
 def coupon_issue_view(request, member_no):
     member = member_get_for_staff(request.user, member_no)
-    _need(request.user, "loyalty.issue_coupon")
+    need(request.user, "loyalty.issue_coupon")
     form = CouponIssueForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Choose a coupon."))

@@ -169,9 +169,9 @@ def test_the_cards_extras_follow_in_a_second_request(
     extras = reverse("staff:card_extras", args=[member.member_no])
     assert f'hx-get="{extras}"' in page and 'hx-trigger="load"' in page
     assert "券0" not in page  # the coupons come with the extras
-    # session, user, member, expiring points, coupons, check-in, tags, last purchases:
-    # the same whatever the member holds.
-    with django_assert_max_num_queries(8):
+    # session, user, member, expiring points, coupons, check-in, tags, last purchases,
+    # count cards: the same whatever the member holds.
+    with django_assert_max_num_queries(9):
         response = clerk_client.get(extras, HTTP_HX_REQUEST="true")
     assert len(response.context["coupons"]) == 3
     body = response.content.decode()
@@ -234,8 +234,8 @@ def test_the_full_counter_page_query_count_is_pinned(
     fund(member, 500)
     clerk_client.get(URL, {"q": "13800138000"})  # the display copies, read once
     # session, user, member with card and tier; expiring points, coupons, check-in,
-    # tags, guide, last purchases; the clerk's permissions (user's, group's) for the page.
-    with django_assert_max_num_queries(11):
+    # tags, guide, last purchases, count cards; the clerk's permissions (user's, group's).
+    with django_assert_max_num_queries(12):
         response = clerk_client.get(URL, {"q": "13800138000"})
     body = response.content.decode()
     assert 'id="member-card"' in body and "500" in body

@@ -1,0 +1,96 @@
+"""Count cards (次卡) at the counter: the card's "use once" buttons, the member's count
+card page (sell for cash or stored value, use, history), refunds by managers only."""
+
+import re
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from loyalty.count_cards import count_card_sell
+from loyalty.ledger import ledger_problems
+from loyalty.models import Card, CountCard, CountCardEntry, CountCardTemplate
+from loyalty.stored_value import stored_value_top_up
+from members.models import AuditEntry
+from tests.loyalty.staff_screens.helpers import english
+
+pytestmark = pytest.mark.django_db
+D = Decimal
+
+
+def token_of(page: str) -> str:
+    return re.search(r'name="token" value="([^"]+)"', page).group(1)
+
+
+@pytest.fixture
+def wash(db):
+    return CountCardTemplate.objects.create(
+        code="wash-10", name="10 次洗车", uses=10, price=D("300"), valid_months=12
+    )
+
+
+def page_url(member):
+    return reverse("staff:count_cards", args=[member.member_no])
+
+
+def test_sell_at_the_counter_once_per_form_and_audited(member, clerk, wash, store):
+    client = english(clerk)
+    page = client.get(page_url(member)).content.decode()
+    assert "10 次洗车" in page and 'id="sell"' in page
+    data = {"template": "wash-10", "tender": "cash", "token": token_of(page)}
+    client.post(page_url(member), data)
+    client.post(page_url(member), data)  # the double click
+    card = CountCard.objects.get()
+    assert (card.member, card.store, card.uses_left, card.tender) == (member, store, 10, "cash")
+    assert AuditEntry.objects.get(action="count_card.sell").actor == clerk
+    assert "10 / 10" in client.get(page_url(member)).content.decode()
+
+
+def test_sell_from_stored_value(member, clerk, wash):
+    stored_value_top_up(member=member, amount=D("350"), external_ref="t")
+    client = english(clerk)
+    token = token_of(client.get(page_url(member)).content.decode())
+    client.post(page_url(member), {"template": "wash-10", "tender": "stored_value",
+                                   "token": token})  # fmt: skip
+    assert Card.objects.get(pk=member.pk).stored_value == D("50.00")
+    assert ledger_problems() == []
+
+
+def test_the_member_card_uses_one_use_per_click(member, clerk, wash):
+    card, _ = count_card_sell(member=member, template_code="wash-10", external_ref="s1")
+    client = english(clerk)
+    extras = client.get(reverse("staff:card_extras", args=[member.member_no])).content.decode()
+    assert "10 次洗车" in extras and "10 of 10 uses left" in extras
+    use_url = reverse("staff:count_card_use", args=[member.member_no, card.pk])
+    assert use_url in extras
+    token = re.search(r'name="token" value="([^"]+)"', extras).group(1)
+    first = client.post(use_url, {"token": token})
+    client.post(use_url, {"token": token})  # the double click
+    assert first["Location"] == reverse("staff:card", args=[member.member_no])
+    assert CountCard.objects.get().uses_left == 9
+    assert CountCardEntry.objects.filter(kind="use").count() == 1
+
+
+def test_a_used_up_card_says_so(member, clerk, db):
+    CountCardTemplate.objects.create(code="one", name="单次体验", uses=1, price=D("30"))
+    card, _ = count_card_sell(member=member, template_code="one", external_ref="s1")
+    client = english(clerk)
+    use_url = reverse("staff:count_card_use", args=[member.member_no, card.pk])
+    client.post(use_url, {"token": "a" * 22})
+    refused = client.post(use_url, {"token": "b" * 22}, follow=True)
+    assert "has no uses left" in refused.content.decode()
+
+
+def test_refund_is_for_managers_pro_rata(member, clerk, manager, wash):
+    card, _ = count_card_sell(member=member, template_code="wash-10", external_ref="s1")
+    url = reverse("staff:count_card_refund", args=[member.member_no, card.pk])
+    assert english(clerk).post(url, {"reason": "搬家", "token": "a" * 22}).status_code == 403
+    client = english(manager)
+    assert "300.00 back" in client.get(page_url(member)).content.decode()
+    done = client.post(url, {"reason": "搬家", "token": "a" * 22}, follow=True)
+    assert "pay back ¥300.00" in done.content.decode()
+    assert CountCard.objects.get().status == "refunded"
+
+
+def test_another_stores_member_is_out_of_reach(theirs, clerk, wash):
+    assert english(clerk).get(page_url(theirs)).status_code in (403, 404)
