@@ -28,6 +28,7 @@ from bench import (
     join,
     ledger,
     lookup,
+    prepaid,
     purchase,
 )
 from bench.common import BenchError, Load, Workspace, say, step
@@ -38,6 +39,7 @@ BENCHMARKS = {
     "crypto": crypto,
     "purchase": purchase,
     "coupons": coupons,
+    "prepaid": prepaid,  # stored value: tops up the picked members first
     "join": join,
     "dashboard": dashboard,
     "jobs": jobs,  # before ledger: it checks every member's ledger afterwards

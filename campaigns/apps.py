@@ -36,6 +36,10 @@ class CampaignsConfig(AppConfig):
             "coupon_issued",
             "points_changed",
             "purchase_recorded",
+            "stored_value_changed",
+            "count_card_changed",
+            "count_cards_expired",
+            "count_cards_expiring",
         ]
         for name in events:
             getattr(loyalty_signals, name).connect(

@@ -469,7 +469,7 @@ DEFINITIONS = {
 }
 
 
-def _range(request) -> tuple[dt.date, dt.date]:
+def date_range(request) -> tuple[dt.date, dt.date]:
     today = timezone.localdate(timezone.now(), _shanghai())
     try:
         last = dt.date.fromisoformat(request.GET.get("to", "")) if request.GET.get("to") else today
@@ -485,7 +485,7 @@ def _range(request) -> tuple[dt.date, dt.date]:
     return first, last
 
 
-def _store_choice(request):
+def store_choice(request):
     """Owners: every store or one (?store=ID); managers: their own store, always."""
     if sees_all_stores(request.user):
         stores = list(Store.objects.order_by("code"))
@@ -503,8 +503,8 @@ def _store_choice(request):
 def dashboard(request):
     if not request.user.has_perm("campaigns.view_dailystats"):
         raise PermissionDenied
-    first, last = _range(request)
-    stores, store, store_id = _store_choice(request)
+    first, last = date_range(request)
+    stores, store, store_id = store_choice(request)
     data = figures(first=first, last=last, store_id=store_id)
     chart = {
         **data.series,
@@ -522,7 +522,7 @@ def dashboard(request):
         "store": store,
         "chart": chart,
         "defs": DEFINITIONS,
-        "presets": _presets(),
+        "presets": range_presets(),
     }
     return render(request, "campaigns/dashboard/dashboard.html", context)
 
@@ -573,7 +573,7 @@ def tiles(f: Figures) -> list[list[dict]]:
     ]  # fmt: skip
 
 
-def _presets() -> list[tuple[str, dt.date, dt.date]]:
+def range_presets() -> list[tuple[str, dt.date, dt.date]]:
     today = timezone.localdate(timezone.now(), _shanghai())
     month = today.replace(day=1)
     last_month_end = month - dt.timedelta(days=1)

@@ -34,6 +34,8 @@ class Message(models.Model):
         TIER_WARNING = "tier_warning", _("Tier downgrade coming")
         COUPON_RECEIVED = "coupon_received", _("Coupon received")
         COUPON_EXPIRING = "coupon_expiring", _("Coupon expiring")
+        STORED_VALUE = "stored_value", _("Stored value")
+        COUNT_CARD = "count_card", _("Count card")
         CAMPAIGN = "campaign", _("Campaign")
 
     MAX_ATTEMPTS = 5

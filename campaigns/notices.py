@@ -23,6 +23,11 @@ def _lang():
     return translation.override(settings.LANGUAGE_CODE)
 
 
+def _sentences(parts: list[str]) -> str:
+    """Chinese sentences follow each other without a space; others take one."""
+    return ("" if (translation.get_language() or "").startswith("zh") else " ").join(parts)
+
+
 def points_expiring(sender, items, **kwargs):
     with _lang():
         rows = [
@@ -150,8 +155,7 @@ def welcome(sender, member, points=0, coupon=None, **kwargs):
         if coupon is not None:
             parts.append(_("Your welcome coupon: %(coupon)s") % {"coupon": _coupon_text(coupon)})
         title = _("Welcome")
-        # Chinese sentences follow each other without a space; others take one.
-        body = ("" if (translation.get_language() or "").startswith("zh") else " ").join(parts)
+        body = _sentences(parts)
         # For channels with short fields (a WeChat template's 20 characters): the gift
         # first, which the body's opening sentence would push out.
         gifts = []
@@ -180,7 +184,12 @@ def purchase_recorded(sender, purchase_id, member_id, purchase=None, **kwargs):
     from loyalty.models import Purchase
 
     purchase = purchase or Purchase.objects.filter(pk=purchase_id).first()
-    if purchase is None or not (purchase.points_earned or purchase.points_used):
+    if purchase is None:
+        return
+    if purchase.stored_value_used:
+        _stored_value_spent(purchase)
+        return
+    if not (purchase.points_earned or purchase.points_used):
         return
     with _lang():
         title = _("Points received") if purchase.points_earned else _("Points used")
@@ -197,6 +206,134 @@ def purchase_recorded(sender, purchase_id, member_id, purchase=None, **kwargs):
         [(member_id, f"purchase:{purchase.pk}", title, body, {"ref": purchase.external_ref})],
         event=event,
     )
+
+
+def _stored_value_spent(purchase) -> None:
+    """A purchase paid (in part) from stored value: what it took, the balance left, and
+    the points, in one notice (the member checks every spend of their prepaid money)."""
+    after = getattr(purchase, "stored_value_after", None)  # set by purchase_record
+    if after is None:
+        from loyalty.stored_value import stored_value_after
+
+        after = stored_value_after(purchase)
+    with _lang():
+        title = _("Stored value used")
+        body = _(
+            "Purchase of %(amount)s yuan: %(used)s yuan paid from stored value, balance "
+            "%(balance)s yuan. Points: +%(earned)d."
+        ) % {
+            "amount": yuan(purchase.gross_amount),
+            "used": yuan(purchase.stored_value_used),
+            "balance": after["balance"],
+            "earned": purchase.points_earned,
+        }
+    data = {"ref": purchase.external_ref, "used": str(yuan(purchase.stored_value_used))}
+    notices_enqueue(
+        [(purchase.member_id, f"purchase:{purchase.pk}", title, body, data)],
+        event=Message.Event.STORED_VALUE,
+    )
+
+
+def stored_value_changed(sender, member_id, entry, **kwargs):
+    """A top-up or a cash-out (loyalty's stored_value_changed): told to the member."""
+    from loyalty.models import StoredValueEntry
+
+    Kind = StoredValueEntry.Kind
+    if entry.kind not in (Kind.TOP_UP, Kind.CASH_OUT):
+        return
+    balance = yuan(entry.principal_after + entry.bonus_after)
+    with _lang():
+        if entry.kind == Kind.TOP_UP:
+            title = _("Stored value topped up")
+            body = _("Topped up %(amount)s yuan, bonus %(bonus)s yuan. Balance: %(balance)s yuan.")
+            amount, bonus = entry.principal_delta, entry.bonus_delta
+        else:
+            title = _("Stored value cashed out")
+            body = _(
+                "%(amount)s yuan paid back to you; the bonus of %(bonus)s yuan is forfeited. "
+                "Balance: %(balance)s yuan."
+            )
+            amount, bonus = -entry.principal_delta, -entry.bonus_delta
+        body %= {"amount": yuan(amount), "bonus": yuan(bonus), "balance": balance}
+    data = {"kind": entry.kind, "amount": str(yuan(amount)), "balance": str(balance)}
+    notices_enqueue(
+        [(member_id, f"stored_value:{entry.pk}", title, body, data)],
+        event=Message.Event.STORED_VALUE,
+    )
+
+
+def count_card_changed(sender, member_id, card, entry, stored_value_entry=None, **kwargs):
+    """A count card (次卡) sold, used or refunded: told to the member, with what is left."""
+    from loyalty.models import CountCardEntry
+
+    Kind = CountCardEntry.Kind
+    if entry.kind not in (Kind.SALE, Kind.USE, Kind.REFUND):
+        return  # an expiry is told by count_cards_expired
+    with _lang():
+        if entry.kind == Kind.SALE:
+            title = _("Count card bought")
+            last_day = card.last_day()
+            parts = [_("%(name)s: %(uses)d uses.") % {"name": card.name, "uses": card.uses_total}]
+            if last_day:
+                parts.append(_("Valid until %(day)s.") % {"day": last_day.isoformat()})
+        elif entry.kind == Kind.USE:
+            title = _("Count card used")
+            parts = [
+                _("%(name)s used once: %(left)d of %(total)d uses left.")
+                % {"name": card.name, "left": entry.left_after, "total": card.uses_total}
+            ]
+        else:
+            title = _("Count card refunded")
+            parts = [
+                _("%(name)s refunded: %(amount)s yuan back for the unused uses.")
+                % {"name": card.name, "amount": yuan(entry.amount)}
+            ]
+        if stored_value_entry is not None:
+            balance = yuan(stored_value_entry.principal_after + stored_value_entry.bonus_after)
+            parts.append(_("Stored value balance: %(balance)s yuan.") % {"balance": balance})
+        body = _sentences(parts)
+    data = {"card": card.pk, "name": card.name, "left": entry.left_after}
+    notices_enqueue(
+        [(member_id, f"count_card:{entry.pk}", title, body, data)],
+        event=Message.Event.COUNT_CARD,
+    )
+
+
+def count_cards_expired(sender, items, **kwargs):
+    """The nightly expiry's cards: each member told what was lost."""
+    with _lang():
+        title = _("Count card expired")
+        rows = [
+            (
+                member_id,
+                f"count_card_expired:{card_id}",
+                title,
+                _("%(name)s has expired: %(uses)d unused uses are lost.")
+                % {"name": name, "uses": uses},
+                {"card": card_id, "name": name, "uses": uses},
+            )
+            for member_id, card_id, name, uses in items
+        ]
+    notices_enqueue(rows, event=Message.Event.COUNT_CARD)
+
+
+def count_cards_expiring(sender, items, **kwargs):
+    """Cards ending within the notice days (loyalty's notify_expiring_count_cards job):
+    told once per card and last day."""
+    with _lang():
+        title = _("Count card ending soon")
+        rows = [
+            (
+                member_id,
+                f"count_card_expiring:{card_id}:{day.isoformat()}",
+                title,
+                _("%(name)s: %(uses)d uses left, valid until %(day)s. Use them before then.")
+                % {"name": name, "uses": uses, "day": day.isoformat()},
+                {"card": card_id, "name": name, "uses": uses, "day": day.isoformat()},
+            )
+            for member_id, card_id, name, uses, day in items
+        ]
+    notices_enqueue(rows, event=Message.Event.COUNT_CARD)
 
 
 def tiers_downgraded(sender, items, **kwargs):

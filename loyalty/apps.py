@@ -28,6 +28,16 @@ ROLE_PERMISSIONS = {
         "loyalty.change_redemption",
         "loyalty.view_checkin",
         "loyalty.view_referral",
+        "loyalty.view_topupoffer",
+        "loyalty.view_storedvalueentry",
+        "loyalty.add_storedvalueentry",  # top-ups at the counter
+        "loyalty.cash_out_stored_value",  # 退卡: managers and owners only
+        "loyalty.view_countcardtemplate",
+        "loyalty.view_countcard",
+        "loyalty.add_countcard",  # sell a count card at the counter
+        "loyalty.view_countcardentry",
+        "loyalty.add_countcardentry",  # use one
+        "loyalty.refund_count_card",  # refund the unused uses: managers and owners only
     ],
     "clerk": [
         "loyalty.view_card",
@@ -38,6 +48,11 @@ ROLE_PERMISSIONS = {
         "loyalty.change_coupon",  # 核销 a coupon without a purchase
         "loyalty.view_redemption",
         "loyalty.change_redemption",  # hand over a reward (pickup code)
+        "loyalty.view_storedvalueentry",
+        "loyalty.add_storedvalueentry",  # top-ups at the counter
+        "loyalty.view_countcard",
+        "loyalty.add_countcard",  # sell a count card at the counter
+        "loyalty.add_countcardentry",  # use one
     ],
 }
 
@@ -52,6 +67,9 @@ AUDIT_ACTIONS = {
     "coupon.issue": _("Coupon issued by staff"),
     "redemption.fulfil": _("Reward handed over"),
     "stored_value.cash_out": _("Stored value cashed out"),
+    "stored_value.top_up": _("Stored value topped up at the counter"),
+    "count_card.sell": _("Count card sold at the counter"),
+    "count_card.refund": _("Count card refunded"),
 }
 
 
@@ -106,7 +124,7 @@ class LoyaltyConfig(AppConfig):
         """loyalty's entries in the registries of members (below) and its own jobs."""
         from members.admin import MEMBER_PANELS, MEMBER_TRANSFER
         from members.audit import ACTION_LABELS
-        from members.privacy import EXPORT_SECTIONS
+        from members.privacy import ERASE_HOLDS, EXPORT_SECTIONS
         from members.roles import contribute
 
         from . import jobs
@@ -114,12 +132,16 @@ class LoyaltyConfig(AppConfig):
         from .centre.views import loyalty_export
         from .imports.admin import may_import, member_export_view, member_import_view
         from .imports.retention import prune_transfers
+        from .stored_value import prepaid_erase_hold
 
         contribute(ROLE_PERMISSIONS)
         ACTION_LABELS.update(AUDIT_ACTIONS)
         # The member's card, points, purchases and coupons in "download my data".
         if loyalty_export not in EXPORT_SECTIONS:
             EXPORT_SECTIONS.append(loyalty_export)
+        # Stored value is the member's money: paid back (退卡) before the account can go.
+        if prepaid_erase_hold not in ERASE_HOLDS:
+            ERASE_HOLDS.append(prepaid_erase_hold)
         # The member's admin page: card, points and tier history; the member list's
         # Import and Export buttons open loyalty's screens (the card's figures go along).
         if loyalty_panel not in MEMBER_PANELS:
@@ -163,6 +185,19 @@ class LoyaltyConfig(AppConfig):
             jobs.lifecycle_and_rfm,
             "40 0 * * *",
             "00:40 daily: lifecycle stage and RFM scores on every card",
+        )
+        jobs.register(
+            "expire_count_cards",
+            jobs.expire_count_cards,
+            "10 0 * * *",
+            "00:10 daily: count cards (次卡) past their date expire, with their entry",
+        )
+        jobs.register(
+            "notify_expiring_count_cards",
+            jobs.notify_expiring_count_cards,
+            "5 10 * * *",
+            "10:05 daily: tell members of count cards ending within count_card_notice_days "
+            "(once per card)",
         )
         jobs.register(
             "prune_transfers",

@@ -29,7 +29,15 @@ from members.otp import OtpError, otp_check
 from . import signals
 from .errors import LoyaltyError, ReferenceConflict
 from .ledger import card_lock
-from .models import Card, LoyaltySettings, Purchase, StoredValueEntry, Tender, TopUpOffer
+from .models import (
+    Card,
+    CountCard,
+    LoyaltySettings,
+    Purchase,
+    StoredValueEntry,
+    Tender,
+    TopUpOffer,
+)
 from .money import MAX_AMOUNT, ZERO, clean_amount
 
 CENT = Decimal("0.01")
@@ -418,3 +426,24 @@ def stored_value_after(purchase: Purchase) -> dict:
     if spend is not None:
         return entry_balance(spend)
     return stored_value_of(Card.objects.get(pk=purchase.member_id))
+
+
+def prepaid_erase_hold(member: Member) -> str | None:
+    """members.privacy.ERASE_HOLDS: stored value and count cards with uses left are the
+    member's money, paid back at a store (退卡, a count card's refund) before the account
+    can go, never forfeited by deleting it."""
+    card = Card.objects.filter(pk=member.pk).only("stored_principal", "stored_bonus").first()
+    if card is not None and card.stored_value:
+        return _(
+            "You still have %(amount)s yuan of stored value. Ask a store to cash it out "
+            "(退卡) before you delete your account."
+        ) % {"amount": card.stored_value}
+    active = CountCard.objects.filter(
+        member_id=member.pk, status=CountCard.Status.ACTIVE, uses_left__gt=0
+    ).exclude(expires_at__lte=timezone.now())
+    if active.exists():
+        return _(
+            "You still have count cards with uses left. Use them, or ask a store to refund "
+            "them, before you delete your account."
+        )
+    return None

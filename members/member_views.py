@@ -36,8 +36,8 @@ from .member_auth import (
 from .member_forms import CodeForm, EraseForm, JoinContextForm, JoinForm, PhoneForm, ProfileForm
 from .otp import CODE_MINUTES, RESEND_SECONDS, OtpError, otp_check, otp_send
 from .phones import mask_phone, national_digits
-from .privacy import current_notice, member_data_export, notice_by_version
-from .services import member_by_phone, member_erase, member_join, member_update
+from .privacy import current_notice, erase_holds, member_data_export, notice_by_version
+from .services import ErasureHeld, member_by_phone, member_erase, member_join, member_update
 from .sms import SmsError
 
 
@@ -306,12 +306,19 @@ def privacy_export(request, member):
 def erase(request, member):
     """Withdraw consent and delete the account: confirmed by a tick, then for good."""
     form = EraseForm(request.POST if request.method == "POST" else None)
-    if form.is_valid():
-        member_erase(member=member, actor=None)
-        member_logout(request)
-        messages.success(request, _("Your account has been deleted and your personal data erased."))
-        return redirect("me:join")
-    return render(request, "members/centre/erase.html", {"member": member, "form": form})
+    holds = erase_holds(member)  # e.g. stored value to be paid back first
+    if form.is_valid() and not holds:
+        try:
+            member_erase(member=member, actor=None)
+        except ErasureHeld as exc:  # held since the page was shown
+            holds = exc.messages
+        else:
+            member_logout(request)
+            text = _("Your account has been deleted and your personal data erased.")
+            messages.success(request, text)
+            return redirect("me:join")
+    context = {"member": member, "form": form, "holds": holds}
+    return render(request, "members/centre/erase.html", context)
 
 
 @require_GET

@@ -1,4 +1,5 @@
-"""Privacy (PIPL): the notice members agree to, and "download my data".
+"""Privacy (PIPL): the notice members agree to, "download my data", and what holds an
+account's deletion back (ERASE_HOLDS).
 
 Apps above members add their part of a member's data export to EXPORT_SECTIONS from
 their AppConfig.ready() (loyalty: card, points, purchases, coupons; campaigns: messages),
@@ -17,6 +18,15 @@ from .models import Member, PrivacyNotice
 BUILTIN_VERSION = "builtin-1"
 
 EXPORT_SECTIONS: list = []
+# What keeps a member from deleting their account yet: callables (member) -> a reason
+# for the member, or None. Apps above members add theirs from ready() (loyalty: stored
+# value the business still owes them, which must be paid back first, not forfeited).
+ERASE_HOLDS: list = []
+
+
+def erase_holds(member: Member) -> list[str]:
+    """Why `member` cannot delete their account now (empty: they can)."""
+    return [reason for hold in ERASE_HOLDS if (reason := hold(member))]
 
 
 @dataclass

@@ -21,6 +21,7 @@ from .models import AuditEntry, Member, Role, StaffProfile, Store, Tag, User
 # (selectors, demo, tests) still import them from here.
 from .numbers import generate_member_no
 from .phones import normalize_phone, phone_fields
+from .privacy import erase_holds
 from .roles import ROLE_GROUP_NAMES
 from .signals import member_erased, member_registered, member_updated
 
@@ -254,6 +255,10 @@ ERASED_VALUES = {
 }
 
 
+class ErasureHeld(ValidationError):
+    """The account cannot be deleted yet (members.privacy.ERASE_HOLDS): the messages say why."""
+
+
 @transaction.atomic
 def member_erase(*, member: Member, actor: User | None = None, now: datetime | None = None):
     """Erase a member's personal data at their request (or staff's, on their behalf).
@@ -262,11 +267,14 @@ def member_erase(*, member: Member, actor: User | None = None, now: datetime | N
     freed (NULL hash) so it can register again, tags removed; the member's earlier
     audit entries lose their values. Ledger rows (points, purchases, coupons) stay.
     Sends member_erased so the apps above can erase what they hold. Safe to repeat.
+    Refused (ErasureHeld) while an app holds it back (members.privacy.ERASE_HOLDS).
     """
     now = now or timezone.now()
     locked = Member.objects.select_for_update().get(pk=member.pk)
     if locked.status == Member.Status.ERASED:
         return locked
+    if holds := erase_holds(locked):
+        raise ErasureHeld(holds)
     for field, value in ERASED_VALUES.items():
         setattr(locked, field, value)
     with translation.override(settings.LANGUAGE_CODE):

@@ -22,10 +22,11 @@ from loyalty.centre.views import loyalty_export
 from loyalty.counter.selectors import TIMELINE_SOURCES
 from loyalty.imports.admin import may_import, member_export_view, member_import_view
 from loyalty.jobs import JOBS, QUIET_JOBS
+from loyalty.stored_value import prepaid_erase_hold
 from members.admin import MEMBER_PANELS, MEMBER_TRANSFER
 from members.audit import ACTION_LABELS
 from members.member_auth import JOIN_HOOKS
-from members.privacy import EXPORT_SECTIONS
+from members.privacy import ERASE_HOLDS, EXPORT_SECTIONS
 from members.roles import ROLE_PERMISSIONS
 from members.signals import member_registered
 from wechat.channels import WeChatTemplateChannel
@@ -39,6 +40,7 @@ MEMBERS_OWN_ACTIONS = ("member.", "staff.")
 
 def test_each_registry_is_filled_after_setup():
     assert [loyalty_export, campaigns_privacy.messages_export] == EXPORT_SECTIONS
+    assert [prepaid_erase_hold] == ERASE_HOLDS
     assert [oauth_hook] == JOIN_HOOKS
     assert [loyalty_panel] == MEMBER_PANELS
     assert {
@@ -54,6 +56,8 @@ def test_each_registry_is_filled_after_setup():
         "birthday_benefits",
         "monthly_tier_coupons",
         "lifecycle_and_rfm",
+        "expire_count_cards",
+        "notify_expiring_count_cards",
         "prune_transfers",
         "send_messages",
         "dashboard_aggregates",
@@ -73,6 +77,7 @@ def test_each_registry_is_filled_after_setup():
 def _snapshot():
     return {
         "EXPORT_SECTIONS": list(EXPORT_SECTIONS),
+        "ERASE_HOLDS": list(ERASE_HOLDS),
         "JOIN_HOOKS": list(JOIN_HOOKS),
         "MEMBER_PANELS": list(MEMBER_PANELS),
         "MEMBER_TRANSFER": dict(MEMBER_TRANSFER),
@@ -124,10 +129,11 @@ from loyalty.jobs import JOBS, QUIET_JOBS
 from members.admin import MEMBER_PANELS, MEMBER_TRANSFER
 from members.audit import ACTION_LABELS
 from members.member_auth import JOIN_HOOKS
-from members.privacy import EXPORT_SECTIONS
+from members.privacy import ERASE_HOLDS, EXPORT_SECTIONS
 from members.roles import ROLE_PERMISSIONS
 
 print(json.dumps({
+    "ERASE_HOLDS": len(ERASE_HOLDS),
     "imported": imported,
     "EXPORT_SECTIONS": len(EXPORT_SECTIONS),
     "JOIN_HOOKS": len(JOIN_HOOKS),
@@ -162,6 +168,7 @@ def test_importing_the_modules_fills_no_registry():
     assert all(name.startswith(MEMBERS_OWN_ACTIONS) for name in found.pop("ACTION_LABELS"))
     assert all(name.startswith(MEMBERS_OWN_PERMISSIONS) for name in found.pop("ROLE_PERMISSIONS"))
     assert found == {
+        "ERASE_HOLDS": 0,
         "EXPORT_SECTIONS": 0,
         "JOIN_HOOKS": 0,
         "MEMBER_PANELS": 0,

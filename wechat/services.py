@@ -2,13 +2,15 @@
 
 import datetime as dt
 import logging
+from functools import partial
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from loyalty.models import Purchase
+from loyalty.models import Purchase, StoredValueEntry, Tender
 from loyalty.money import from_fen
 from loyalty.purchases import purchase_record
+from loyalty.stored_value import OfferNotApplicable, stored_value_top_up
 from members.models import Member, Store
 
 from . import client
@@ -99,8 +101,15 @@ def _paid_at(time_end: str):
         return None
 
 
-def pay_notice_record(*, data: dict, app_id: str, mch_id: str) -> Purchase | None:
-    """Record a verified WeChat Pay notice as a purchase (idempotent on transaction_id).
+TOP_UP_MARK = "top_up"  # attach "top_up[:store code[:offer code]]": a stored-value top-up
+
+
+def pay_notice_record(
+    *, data: dict, app_id: str, mch_id: str
+) -> Purchase | StoredValueEntry | None:
+    """Record a verified WeChat Pay notice (idempotent on transaction_id): a purchase, or
+    a stored-value top-up when its `attach` starts with "top_up" (the mall's or the
+    member centre's top-up order: "top_up", "top_up:SH01", "top_up:SH01:500-50").
 
     Returns None when the payer is no member (nothing to record; WeChat still gets SUCCESS).
     """
@@ -122,6 +131,11 @@ def pay_notice_record(*, data: dict, app_id: str, mch_id: str) -> Purchase | Non
         log.info("WeChat Pay %s: payer is not a member", transaction_id)
         return None
     attach = data.get("attach", "")  # the store code, when the mall passes one
+    mark, _sep, rest = attach.partition(":")
+    if mark == TOP_UP_MARK:
+        store_code, _sep, offer_code = rest.partition(":")
+        store = Store.objects.filter(code=store_code).first() if store_code else None
+        return _top_up(member, from_fen(total_fee), transaction_id, store, offer_code.strip())
     store = Store.objects.filter(code=attach).first() if attach else None
     purchase, _created = purchase_record(
         member=member,
@@ -132,3 +146,18 @@ def pay_notice_record(*, data: dict, app_id: str, mch_id: str) -> Purchase | Non
         occurred_at=_paid_at(data.get("time_end", "")),
     )
     return purchase
+
+
+def _top_up(member, amount, transaction_id, store, offer_code) -> StoredValueEntry:
+    """The money has been paid: an offer that no longer applies (ended between the order
+    and the payment) does not refuse it; it is credited without the offer's bonus."""
+    top_up = partial(
+        stored_value_top_up, member=member, amount=amount, external_ref=transaction_id,
+        tender=Tender.WECHAT_PAY, store=store,
+    )  # fmt: skip
+    if offer_code:
+        try:
+            return top_up(offer_code=offer_code)[0]
+        except OfferNotApplicable as exc:
+            log.warning("WeChat Pay top-up %s credited without its offer: %s", transaction_id, exc)
+    return top_up()[0]

@@ -18,15 +18,17 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from loyalty.benefits.engagement import AlreadyCheckedIn, checkin, profile_is_complete, streak_on
 from loyalty.benefits.rewards import available_rewards, reward_redeem
 from loyalty.centre.forms import RedeemForm
+from loyalty.count_cards import count_cards_of
 from loyalty.coupons import usable_coupons
 from loyalty.errors import LoyaltyError
 from loyalty.models import (
     CheckIn,
+    CountCardEntry,
     Coupon,
     LoyaltySettings,
     PointsEntry,
@@ -41,6 +43,7 @@ from loyalty.selectors import card_of, expiring_points, tier_perks, tier_progres
 from loyalty.stored_value import offers_running
 from members.member_auth import member_required
 from members.models import Member
+from members.otp import CODE_MINUTES, OtpError, otp_issue
 from members.services import member_referral_code
 
 PAGE_SIZE = 20
@@ -116,21 +119,35 @@ def points(request, member):
     )
 
 
-@require_GET
+@never_cache
+@require_http_methods(["GET", "POST"])
 @member_required
 def stored_value(request, member):
-    """储值: the balance (paid in and bonus), the offers running today, the history."""
+    """储值: the balance (paid in and bonus), the offers running today, the history;
+    POST: a one-time pay code that confirms a large spend at the counter."""
     entries = (
         StoredValueEntry.objects.filter(member=member)
         .select_related("offer", "store")
         .order_by("-created_at", "-id")
     )
+    card = card_of(member)
     context = {
         "member": member,
-        "card": card_of(member),
+        "card": card,
         "offers": offers_running(),
         "page": _page(request, entries),
+        "conf": LoyaltySettings.current(),
+        "count_cards": count_cards_of(member),
     }
+    if request.method == "POST" and card.stored_value:
+        # The one-time pay code: shown once, in this answer only (stored as a hash).
+        try:
+            context["pay_code"] = otp_issue(
+                phone=member.phone, ip=request.META.get("REMOTE_ADDR", "")
+            )
+            context["pay_code_minutes"] = CODE_MINUTES
+        except OtpError as exc:
+            context["pay_code_error"] = exc.message
     return render(request, "loyalty/centre/stored_value.html", context)
 
 
@@ -282,6 +299,19 @@ def loyalty_export(member: Member) -> tuple[str, dict]:
                 "reference": e.reference,
             }
             for e in StoredValueEntry.objects.filter(member=member).order_by("created_at", "id")
+        ],
+        "count_cards": count_cards_of(member),
+        "count_card_entries": [
+            {
+                "at": _iso(e.created_at),
+                "card": e.card_id,
+                "kind": e.kind,
+                "uses": e.delta,
+                "left_after": e.left_after,
+                "service": e.service,
+                "amount": str(e.amount),
+            }
+            for e in CountCardEntry.objects.filter(member=member).order_by("created_at", "id")
         ],
         "purchases": [
             {

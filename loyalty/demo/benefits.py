@@ -15,7 +15,7 @@ from loyalty.benefits.engagement import AlreadyCheckedIn, checkin
 from loyalty.benefits.issuing import CouponNotIssued, coupon_issue
 from loyalty.benefits.rewards import RewardNotAvailable, redemption_fulfil, reward_redeem
 from loyalty.coupons import coupon_redeem, coupons_expire
-from loyalty.demo.prepaid import seed_stored_value
+from loyalty.demo.prepaid import seed_count_cards, seed_stored_value
 from loyalty.errors import CouponNotUsable, NotEnoughPoints
 from loyalty.models import Card, Coupon, CouponTemplate, LoyaltySettings, Reward, Tier
 
@@ -143,6 +143,7 @@ def seed_benefits(*, member_ids, rng: random.Random, now=None, stdout=None) -> N
     redeemed = _redeem_rewards(ids, rewards, rng, now)
     checked = _checkins(ids, rng, now)
     topped, spent = seed_stored_value(member_ids=ids, rng=rng, now=now)
+    cards, uses = seed_count_cards(member_ids=ids, rng=rng, now=now)
     from loyalty.jobs import lifecycle_and_rfm
 
     lifecycle_and_rfm(timezone.localdate(now), now=now)
@@ -150,7 +151,8 @@ def seed_benefits(*, member_ids, rng: random.Random, now=None, stdout=None) -> N
         stdout.write(
             f"  benefits: {issued} coupons ({used} used, {expired} expired), "
             f"{redeemed} reward redemptions, {checked} check-ins, "
-            f"{topped} stored-value top-ups ({spent} purchases paid with it)"
+            f"{topped} stored-value top-ups ({spent} purchases paid with it), "
+            f"{cards} count cards ({uses} uses)"
         )
 
 

@@ -45,6 +45,8 @@ def _columns(full_contact: bool) -> list[tuple[str, str]]:
     columns += [
         ("tier", _("Tier")),
         ("points", _("Points balance")),
+        ("stored_principal", _("Stored value paid in")),
+        ("stored_bonus", _("Stored value bonus")),
         ("total_spent", _("Total spent")),
         ("purchase_count", _("Number of purchases")),
         ("last_purchase_at", _("Last purchase")),
@@ -67,6 +69,8 @@ _VALUES = {
     "addresses": "addresses",
     "tier": "card__tier__name",
     "points": "card__points_balance",
+    "stored_principal": "card__stored_principal",
+    "stored_bonus": "card__stored_bonus",
     "total_spent": "card__total_spent",
     "purchase_count": "card__purchase_count",
     "last_purchase_at": "card__last_purchase_at",

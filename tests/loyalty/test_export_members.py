@@ -207,3 +207,19 @@ def test_more_members_than_a_sheet_holds_is_said_not_cut_off(
     with pytest.raises(CommandError, match="CSV"):
         call_command("export_members", "--format", "xlsx", "--output", str(tmp_path / "m.xlsx"))
     assert len(_csv(owner_client.post(EXPORT, {"format": "csv"}))) == 4  # CSV has no limit
+
+
+def test_the_export_carries_stored_value_balances(owner_client, people):
+    from decimal import Decimal
+
+    from loyalty.models import TopUpOffer
+    from loyalty.stored_value import stored_value_top_up
+
+    TopUpOffer.objects.create(code="o", name="充100送10", pay_amount=100, bonus=10)
+    stored_value_top_up(member=people[0], amount=Decimal("100"), external_ref="x", offer_code="o")
+    rows = _csv(owner_client.post(EXPORT, {"format": "csv"}))
+    header = rows[0]
+    zhang = next(r for r in rows[1:] if "张三" in r)
+    with_labels = dict(zip(header, zhang, strict=True))
+    assert with_labels[str(exports.headers(full_contact=True)[9])] == "100.00"
+    assert with_labels[str(exports.headers(full_contact=True)[10])] == "10.00"

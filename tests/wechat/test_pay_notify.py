@@ -102,3 +102,51 @@ def test_concurrent_replays_record_one_purchase(payer):
     assert answers == [(200, "SUCCESS")] * 6
     assert Purchase.objects.count() == 1
     assert not ledger_problems()
+
+
+# --- a top-up by WeChat Pay: attach "top_up[:store[:offer]]" --------------------------
+
+
+def signed_notice(**changes) -> bytes:
+    """The recorded notice with fields changed, signed again with the Pay key."""
+    from wechatpy.pay.utils import calculate_signature, dict_to_xml
+
+    from .conftest import PAY_KEY
+
+    data = dict(xmltodict.parse(NOTICE)["xml"])
+    data.pop("sign")
+    data.update(changes)
+    return dict_to_xml(data, calculate_signature(data, PAY_KEY)).encode()
+
+
+def test_a_top_up_notice_credits_stored_value_once_with_its_offer(client, payer, store):
+    from loyalty.models import Card, StoredValueEntry, TopUpOffer
+
+    TopUpOffer.objects.create(code="50-5", name="充50送5", pay_amount=Decimal("50"),
+                              bonus=Decimal("5"))  # fmt: skip
+    body = signed_notice(attach=f"top_up:{store.code}:50-5")
+    for _ in range(3):  # WeChat resends until it reads SUCCESS
+        assert notify(client, body) == (200, "SUCCESS")
+    entry = StoredValueEntry.objects.get()
+    assert (entry.kind, entry.tender, entry.store) == ("top_up", "wechat_pay", store)
+    assert (entry.principal_delta, entry.bonus_delta) == (Decimal("88.00"), Decimal("5.00"))
+    assert entry.reference == "4200001234202611271234567890"
+    assert Card.objects.get(pk=payer.pk).stored_value == Decimal("93.00")
+    assert not Purchase.objects.exists()  # a top-up is no purchase: no points, no growth
+    assert not ledger_problems()
+
+
+def test_a_top_up_whose_offer_ended_is_credited_without_the_bonus(client, payer):
+    from loyalty.models import Card
+
+    assert notify(client, signed_notice(attach="top_up::gone")) == (200, "SUCCESS")
+    assert Card.objects.get(pk=payer.pk).stored_value == Decimal("88.00")
+
+
+def test_a_top_up_over_the_cap_is_acknowledged_and_logged_not_credited(client, payer, caplog):
+    from loyalty.models import Card, LoyaltySettings
+
+    LoyaltySettings.objects.filter(pk=1).update(stored_value_cap=Decimal("50"))
+    assert notify(client, signed_notice(attach="top_up")) == (200, "SUCCESS")
+    assert Card.objects.get(pk=payer.pk).stored_value == 0
+    assert "not recorded" in caplog.text
