@@ -46,7 +46,7 @@ INSTALLED_APPS = [
     "import_export",
     "django_q",
     "ninja",
-    "axes",
+    "config.apps.AxesConfig",  # django-axes, named in Chinese (config/apps.py)
     "members",
     "loyalty",
     "campaigns",
@@ -251,7 +251,7 @@ Q_CLUSTER = {
     "queue_limit": 50,
     "catch_up": False,
     "sync": env.bool("Q_SYNC", default=TESTING),
-    "label": "Django Q2",
+    "label": _("Task queue"),
     # Seconds between the guard's checks; the scheduler runs every ~30 s of them (tests set 30
     # so a cluster schedules at once on start).
     "guard_cycle": env.float("Q_GUARD_CYCLE", default=0.5),

@@ -138,3 +138,13 @@ def test_login_page_follows_the_language(client, accept_language, lang):
         assert "员工登录" in html
         assert "Staff login" not in html
         assert "Log in" not in html
+
+
+@pytest.mark.django_db
+def test_third_party_admin_names_and_the_picker_are_chinese(owner_client):
+    """django-axes, django-q2 and the admin's two-box picker (config/apps.py)."""
+    index = owner_client.get("/admin/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "登录保护" in index and "任务队列" in index and "登录尝试" in index
+    assert "Axes" not in index and "Django Q" not in index and "Access attempts" not in index
+    catalog = owner_client.get("/admin/jsi18n/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "\\u5168\\u9009%s" in catalog or "全选%s" in catalog  # "Choose all %s"

@@ -86,3 +86,31 @@ def test_a_clerk_tops_up_and_the_member_pays_with_it(live_server, laptop, shot):
     assert "储值" in laptop.title()
     assert_fits_the_laptop(laptop)
     shot(laptop, "stored-value-report")
+
+
+def test_the_owner_sets_up_prepaid_in_the_admin_in_chinese(live_server, laptop, shot):
+    from loyalty.count_cards import count_card_sell
+
+    store = StoreFactory(code="SH01", name="静安旗舰店")
+    staff_create(username="owner1", password=PASSWORD, role=Role.OWNER, store=None,
+                 display_name="老板")  # fmt: skip
+    CountCardTemplate.objects.create(code="wash10", name="10 次洗剪吹", uses=10,
+                                     price=Decimal("298"), valid_months=12)  # fmt: skip
+    member = MemberFactory(phone="13800138000", name="李雷", store=store)
+    count_card_sell(member=member, template_code="wash10", external_ref="s1", store=store)
+    base = live_server.url
+    log_in(laptop, base, "owner1")
+    for path, name, words in [
+        (
+            "/admin/loyalty/countcardtemplate/add/",
+            "admin-count-card-template",
+            ["次卡模板", "适用服务"],
+        ),
+        ("/admin/loyalty/countcard/", "admin-count-cards", ["次卡", "10 次洗剪吹"]),
+        ("/admin/loyalty/topupoffer/add/", "admin-top-up-offer", ["充值优惠"]),
+    ]:
+        laptop.goto(base + path)
+        text = laptop.locator("body").inner_text()
+        for word in words:
+            assert word in text, (path, word)
+        shot(laptop, name)
