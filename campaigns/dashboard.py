@@ -44,6 +44,7 @@ from loyalty.models import (
     PointsEntry,
     Purchase,
     Refund,
+    StoredValueEntry,
     Tier,
     TierChange,
 )
@@ -183,6 +184,14 @@ def compute_days(first: dt.date, last: dt.date, now=None) -> int:
         if item["kind"] == PointsEntry.Kind.EXPIRE:
             row.add("points_expired", -(item["lost"] or 0))
         row.add("points_net", item["net"])
+    for row, item in each(
+        StoredValueEntry.objects,
+        "created_at",
+        "member__store_id",
+        p=Sum("principal_delta"),
+        b=Sum("bonus_delta"),
+    ):
+        row.add("stored_value_net", yuan((item["p"] or ZERO) + (item["b"] or ZERO)))
     for row, item in each(Coupon.objects, "issued_at", "member__store_id", n=Count("id")):
         row.add("coupons_issued", item["n"])
     for row, item in each(
@@ -339,6 +348,7 @@ class Figures:
     tiers: list
     liability_points: int
     liability_yuan: Decimal
+    stored_value_owed: Decimal  # principal and bonus held at the end of the range
     member_spend: Decimal
     points_value: Decimal
     benefit_cost: Decimal
@@ -396,7 +406,9 @@ def figures(*, first: dt.date, last: dt.date, store_id: int | None | str = "all"
     buyers, repeaters = _buyers(gaps_by_day, first, last)
     active, _twice = _buyers(gaps_by_day, last - dt.timedelta(days=ACTIVE_DAYS - 1), last)
     stock = scoped.filter(day__lte=last).aggregate(
-        members=Sum(F("new_members") - F("erased_members")), points=Sum("points_net")
+        members=Sum(F("new_members") - F("erased_members")),
+        points=Sum("points_net"),
+        stored_value=Sum("stored_value_net"),
     )
     per_tier: dict[str, int] = defaultdict(int)
     for net in scoped.filter(day__lte=last).values_list("tier_net", flat=True):
@@ -423,6 +435,7 @@ def figures(*, first: dt.date, last: dt.date, store_id: int | None | str = "all"
         tiers=tiers,
         liability_points=liability,
         liability_yuan=yuan(Decimal(liability) / conf.points_per_cash_yuan),
+        stored_value_owed=yuan(stock["stored_value"] or ZERO),
         member_spend=member_spend,
         points_value=points_value,
         benefit_cost=(totals["tier_discount"] or ZERO)
@@ -457,7 +470,7 @@ DEFINITIONS = {
     ),
     "liability": gettext_lazy(
         "Points members hold at the end day, at the points-to-cash rate: what they could still "
-        "take off bills."
+        "take off bills; and their stored value (paid in and bonus): prepaid money owed."
     ),
     "purchases": gettext_lazy("Purchases by members in the period, refunded ones included."),
     "coupon_rate": gettext_lazy("Coupons used in the period / coupons issued in the period."),
@@ -563,7 +576,8 @@ def tiles(f: Figures) -> list[list[dict]]:
                  _("redeemed %(r)s · expired %(e)s")
                  % {"r": f"{t['points_redeemed']:,}", "e": f"{t['points_expired']:,}"}),
             tile("liability", _("Points outstanding"), _money(f.liability_yuan),
-                 _("%(n)s points") % {"n": f"{f.liability_points:,}"}),
+                 _("%(n)s points") % {"n": f"{f.liability_points:,}"}
+                 + " · " + _("stored value %(owed)s") % {"owed": _money(f.stored_value_owed)}),
             tile("coupon_rate", _("Coupon redemption rate"), _pct(f.coupon_rate),
                  f"{t['coupons_redeemed']:,} / {t['coupons_issued']:,}"),
             tile("benefit_cost_rate", _("Benefit cost rate"), _pct(f.benefit_cost_rate),

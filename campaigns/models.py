@@ -114,6 +114,9 @@ class DailyStats(models.Model):
     points_redeemed = models.IntegerField(_("points redeemed"), default=0)
     points_expired = models.IntegerField(_("points expired"), default=0)
     points_net = models.IntegerField(_("points balance change"), default=0)
+    stored_value_net = models.DecimalField(
+        _("stored value balance change"), **MONEY, default=0
+    )  # principal and bonus: what the business owes in prepaid money, its change that day
     coupons_issued = models.PositiveIntegerField(_("coupons issued"), default=0)
     coupons_redeemed = models.PositiveIntegerField(_("coupons used"), default=0)
     upgrades = models.PositiveIntegerField(_("tier upgrades"), default=0)

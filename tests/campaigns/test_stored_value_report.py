@@ -79,3 +79,15 @@ def test_the_dashboard_links_to_it(owner):
 
 def test_a_bad_range_is_the_default_range_not_a_500(owner):
     assert english(owner).get(URL, {"from": "nonsense", "to": "2026-02-31"}).status_code == 200
+
+
+def test_the_dashboard_tile_shows_what_is_owed_from_the_nightly_figures(ledger, owner):
+    from django.utils import timezone
+
+    from campaigns.dashboard import dashboard_aggregates, figures
+
+    dashboard_aggregates(timezone.localdate())
+    today = timezone.localdate()
+    assert figures(first=today, last=today).stored_value_owed == outstanding()["total"]["total"]
+    page = english(owner).get(reverse("dashboard:home")).content.decode()
+    assert "stored value ¥795.00" in page
