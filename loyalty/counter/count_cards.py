@@ -158,7 +158,7 @@ def refund(request, member_no, card_id):
             card=card,
             actor=request.user,
             reason=cd["reason"],
-            key=f"counter-refund:{cd['token']}",
+            key=f"counter-refund:{cd['token']}:{card.pk}",
             store=store_of(request.user, member),
         )
     except LoyaltyError as exc:

@@ -94,3 +94,14 @@ def test_refund_is_for_managers_pro_rata(member, clerk, manager, wash):
 
 def test_another_stores_member_is_out_of_reach(theirs, clerk, wash):
     assert english(clerk).get(page_url(theirs)).status_code in (403, 404)
+
+
+def test_two_cards_refunded_from_one_page(member, manager, wash):
+    first, _ = count_card_sell(member=member, template_code="wash-10", external_ref="s1")
+    second, _ = count_card_sell(member=member, template_code="wash-10", external_ref="s2")
+    client = english(manager)
+    token = token_of(client.get(page_url(member)).content.decode())  # one render, two forms
+    for card in (first, second):
+        url = reverse("staff:count_card_refund", args=[member.member_no, card.pk])
+        client.post(url, {"reason": "闭店", "token": token})
+    assert set(CountCard.objects.values_list("status", flat=True)) == {"refunded"}
