@@ -170,7 +170,7 @@ class PrivacyNoticeAdmin(admin.ModelAdmin):
     def get_changeform_initial_data(self, request):
         initial = super().get_changeform_initial_data(request)
         source = request.GET.get("from", "")
-        if source.isdigit():
+        if source.isdecimal():  # what int() reads ("²" is a digit, not decimal)
             earlier = PrivacyNotice.objects.filter(pk=int(source)).first()
             if earlier is not None:
                 initial.update(title=earlier.title, body=earlier.body)

@@ -87,7 +87,9 @@ class JoinContextForm(forms.Form):
         store = guide = referrer = None
         if data.get("store"):
             store = _active_store.first(data["store"], True)
-        if data.get("staff", "").isdigit() and len(data["staff"]) < 12:
+        staff = data.get("staff", "")
+        # isdecimal, what int() reads: str.isdigit() also takes "²", which int() refuses.
+        if staff.isdecimal() and len(staff) < 12:
             guide = (
                 User.objects.filter(
                     pk=int(data["staff"]), is_active=True, staff_profile__isnull=False

@@ -28,7 +28,7 @@ def is_member_no(text: str) -> bool:
     """Nine digits whose last is the Luhn check digit of the first eight."""
     return (
         len(text) == MEMBER_NO_DIGITS + 1
-        and text.isdigit()
+        and text.isdecimal()  # what int() reads: "²" is a digit, not a decimal
         and luhn_check_digit(text[:-1]) == text[-1]
     )
 

@@ -32,7 +32,7 @@ ROOM = WIDTH - 120  # pixels a line of text may take: 60 of margin either side
 
 def guide_of(store: Store, staff_param: str) -> User | None:
     """The staff member named by ?staff=ID, if they work at this store (or are an owner)."""
-    if not staff_param.isdigit() or len(staff_param) > 11:
+    if not staff_param.isdecimal() or len(staff_param) > 11:  # what int() reads
         return None
     user = (
         User.objects.filter(pk=int(staff_param), is_active=True, staff_profile__isnull=False)

@@ -88,3 +88,13 @@ def test_rewards_and_coupons(store, reward, token, status, page):
 def test_the_delete_confirmation(store, confirm):
     client = sign_in(Client(), MemberFactory(store=store))
     ok(client.post("/me/privacy/delete/", {"confirm": confirm}))
+
+
+@pytest.mark.django_db
+def test_superscript_digits_are_no_ids(client, owner_client):
+    """ "²" is a digit to str.isdigit but not to int(): never a 500."""
+    assert client.get("/join/", {"staff": "²"}).status_code == 200
+    from members.numbers import is_member_no
+
+    assert is_member_no("²" * 9) is False
+    assert owner_client.get("/admin/members/privacynotice/add/", {"from": "²"}).status_code == 200
