@@ -44,7 +44,21 @@ MEMBER_COLUMNS = [
                                        "address", "addresses")),
     Column("points", _("Points balance"), ("积分", "当前积分", "可用积分", "积分余额", "剩余积分",
                                            "会员积分", "points", "point", "pointsbalance",
-                                           "pointbalance", "balance")),
+                                           "pointbalance")),
+    # Stored value (储值), three ways of saying it (loyalty/imports/opening_stored_value.py):
+    # the whole balance (a lone 余额 is money: points say 积分), what of it was paid in
+    # (the export's own column), and what of it was the merchant's bonus.
+    Column("stored_value", _("Stored value balance"), ("储值余额", "余额", "储值", "卡内余额",
+                                                       "会员余额", "账户余额", "卡余额",
+                                                       "储值卡余额", "储值总额", "balance",
+                                                       "storedvalue", "storedvaluebalance")),
+    Column("stored_principal", _("Stored value paid in"), ("储值本金", "本金", "本金余额",
+                                                           "充值本金", "实充金额", "实充余额",
+                                                           "storedprincipal", "principal",
+                                                           "paidin")),
+    Column("stored_bonus", _("Stored value bonus"), ("赠送余额", "赠送金", "储值赠送金",
+                                                     "赠送金额", "赠金", "赠金余额", "bonus",
+                                                     "bonusbalance", "storedbonus")),
     Column("tier", _("Tier"), ("等级", "会员等级", "级别", "会员级别", "卡等级", "会员卡等级",
                                "tier", "level", "memberlevel", "membertier", "grade",
                                "viplevel")),
@@ -76,8 +90,9 @@ MEMBER_COLUMNS = [
                                              "memberno", "membernumber", "cardno")),
 ]  # fmt: skip
 
+_MEMBER = {c.key: c for c in MEMBER_COLUMNS}
 PURCHASE_COLUMNS = [
-    MEMBER_COLUMNS[0],
+    _MEMBER["phone"],
     Column("order_no", _("Order number"), ("订单号", "单号", "订单编号", "流水号", "小票号",
                                            "orderno", "ordernumber", "order", "orderid",
                                            "reference", "receipt", "receiptno"), required=True),
@@ -87,7 +102,7 @@ PURCHASE_COLUMNS = [
     Column("occurred_at", _("Time"), ("时间", "消费时间", "下单时间", "支付时间", "交易时间",
                                       "日期", "消费日期", "time", "date", "datetime",
                                       "occurredat", "orderdate", "purchasedat"), required=True),
-    Column("store", _("Store"), MEMBER_COLUMNS[13].synonyms),
+    _MEMBER["store"],
     Column("category", _("Category"), ("品类", "类别", "商品类别", "分类", "category")),
 ]  # fmt: skip
 

@@ -23,7 +23,7 @@ from members.models import Member, Store, Tag
 from members.phones import normalize_phone
 
 from ..models import Tier
-from ..money import yuan
+from ..money import MAX_AMOUNT, yuan
 from . import phones
 from .columns import COLUMNS
 
@@ -83,6 +83,11 @@ class MemberRow:
     addresses: str | None = None
     note: str | None = None
     points: int | None = None
+    # Stored value (储值) as the file says it, each None when it does not (check_stored):
+    # the whole balance, what of it was paid in, what of it was bonus.
+    stored_value: Decimal | None = None
+    stored_principal: Decimal | None = None
+    stored_bonus: Decimal | None = None
     tier_id: int | None = None
     total_spent: Decimal | None = None
     purchase_count: int | None = None
@@ -274,6 +279,14 @@ def money(value) -> Decimal:
     return amount
 
 
+def stored_money(value) -> Decimal:
+    """Stored value: an amount as `money` reads it, at most what one top-up may be."""
+    amount = money(value)
+    if amount > MAX_AMOUNT:
+        raise Problem(_("Too large: at most %(limit)s.") % {"limit": f"{MAX_AMOUNT:,}"})
+    return amount
+
+
 def fold_name(name: str) -> str:
     return unicodedata.normalize("NFKC", name).strip().casefold()
 
@@ -374,6 +387,8 @@ class Validator:
                 setattr(row, attribute, convert(value))
             except Problem as exc:
                 problems.append([header, str(exc)])
+        if len(self.stored_columns) > 1:  # one figure alone has nothing to agree with
+            self.check_stored(row, problems)
         return row, problems
 
     @cached_property
@@ -403,6 +418,9 @@ class Validator:
             "points": lambda v: whole(v, POINTS_MAX),
             "purchase_count": lambda v: whole(v, COUNT_MAX),
             "total_spent": money,
+            "stored_value": stored_money,
+            "stored_principal": stored_money,
+            "stored_bonus": stored_money,
             "amount": money,
             "created_at": self._moment,
             "last_purchase_at": self._moment,
@@ -414,6 +432,35 @@ class Validator:
             "member_no": lambda v: text(v, ORDER_NO_MAX),
             "category": lambda v: text(v, CATEGORY_MAX),
         }
+
+    @cached_property
+    def stored_columns(self) -> list[str]:
+        """The stored-value fields mapped, in the order their figures are derived."""
+        mapped = {key for _i, key, _h in self.columns}
+        return [k for k in ("stored_value", "stored_principal", "stored_bonus") if k in mapped]
+
+    def check_stored(self, row: MemberRow, problems: list) -> None:
+        """The row's stored value as one opening: of the balance, the paid-in part and the
+        bonus, any two given make the third (balance = paid in + bonus) and all three
+        must agree; one alone stays alone (opening_stored_value.opening_of). The cap is
+        the writer's to check (OpeningStoredValue.problem): it holds an opening to it,
+        not the figures of our own export coming back, nor an opening imported before."""
+        balance, principal, bonus = row.stored_value, row.stored_principal, row.stored_bonus
+        given = sum(v is not None for v in (balance, principal, bonus))
+        if given == 2:
+            if balance is None:
+                balance = row.stored_value = principal + bonus
+            elif principal is None:
+                principal = row.stored_principal = balance - bonus
+            else:
+                bonus = row.stored_bonus = balance - principal
+        header = self.header_of(self.stored_columns[0])
+        if given >= 2 and (principal < 0 or bonus < 0 or balance != principal + bonus):
+            message = _(
+                "The stored value balance must be what was paid in plus the bonus: here "
+                "the balance is %(balance)s, paid in %(principal)s, bonus %(bonus)s."
+            ) % {"balance": balance, "principal": principal, "bonus": bonus}
+            problems.append([header, message])
 
     def _birthday(self, value) -> dt.date:
         birthday = day(value)

@@ -20,6 +20,7 @@ Rules:
   bought since; a corrected figure changes the card by the difference.
 - Tier: a different tier is a TierChange (reason "import"); the same one is nothing.
 - Tags: the row's tags are added (created when new), none are removed.
+- Stored value (储值): one import entry per member, opening_stored_value.py.
 """
 
 import datetime as dt
@@ -39,6 +40,7 @@ from members.phones import phone_last4
 
 from ..models import Card, LoyaltySettings, OpeningBalance, PointsEntry, Tier, TierChange
 from . import sql
+from .opening_stored_value import OpeningStoredValue
 from .validation import MemberRow
 
 ZERO = Decimal("0.00")
@@ -51,7 +53,8 @@ MEMBER_FIELDS = [
 # rest are the model's defaults (a card's points owed and growth value, a lot's debt).
 CARD_FIELDS = [
     "member", "tier", "tier_since", "tier_review_on", "points_balance", "total_spent",
-    "purchase_count", "first_purchase_at", "last_purchase_at",
+    "purchase_count", "first_purchase_at", "last_purchase_at", "stored_principal",
+    "stored_bonus",
 ]  # fmt: skip
 TIER_CHANGE_FIELDS = ["member", "from_tier", "to_tier", "reason", "note", "actor", "created_at"]
 CARD_UPDATE = [
@@ -69,10 +72,12 @@ OPENING_FIELDS = [
 
 
 def card_row(
-    member, *, tier_id, since, review_on=None, points=0, spent=ZERO, count=0, first=None, last=None
-) -> tuple:
-    """A new card, in CARD_FIELDS' order: the one shape of the cards both writers make."""
-    return (member, tier_id, since, review_on, points, spent, count, first, last)
+    member, *, tier_id, since, review_on=None, points=0, spent=ZERO, count=0, first=None,
+    last=None, stored=(ZERO, ZERO),
+) -> tuple:  # fmt: skip
+    """A new card, in CARD_FIELDS' order: the one shape of the cards both writers make
+    (`stored`: its stored value, principal and bonus, which an import entry opens)."""
+    return (member, tier_id, since, review_on, points, spent, count, first, last, *stored)
 
 
 def tier_change_row(member, old, new, *, now, note="", actor_id=None) -> tuple:
@@ -236,6 +241,8 @@ class _Plan:
     openings_changed: list = field(default_factory=list)
     tag_links: list = field(default_factory=list)  # (member_id or row, tag name)
     awards: list = field(default_factory=list)  # (member_id, points): cards with points owed
+    stored: list = field(default_factory=list)  # (member_id or row, opening, figures after)
+    stored_figures: list = field(default_factory=list)  # (principal, bonus, member_id)
 
 
 class MemberWriter:
@@ -257,6 +264,9 @@ class MemberWriter:
         self.default_store_id = job.store_id
         self.source = f"import:{job.pk}"
         self.reason = _("Opening balance from the previous system")
+        self.stored = OpeningStoredValue(
+            columns=columns, now=now, actor_id=self.actor_id, cap=conf.stored_value_cap
+        )
         self.fetch = ["pk", "member_no", "phone_hash", "name", "gender", "birthday"]
         self.fetch += ["store_id", "created_at", "note"]
         # Encrypted columns are decrypted only when the file can change them.
@@ -305,9 +315,13 @@ class MemberWriter:
             }
         ids = sorted(m["pk"] for m in existing.values())
         cards, openings, links = self._state(ids, rows, lock=not dry_run)
+        stored = self.stored.imported(ids)
         for row in rows:
             member = existing.get(row.phone_hash)
             if member is None:
+                if problem := self.stored.problem(row, None, None):
+                    result.problems.append((row, [problem]))
+                    continue
                 self._plan_new(row, plan)
                 result.created += 1
                 continue
@@ -315,12 +329,21 @@ class MemberWriter:
                 # Our own export coming back: its points and totals are the card's
                 # figures now, not an opening balance to add.
                 row.points = row.total_spent = row.purchase_count = None
-            problem = self._points_problem(row, openings.get(member["pk"]))
-            if problem:
-                result.problems.append((row, [problem]))
+                row.stored_value = row.stored_principal = row.stored_bonus = None
+            pk = member["pk"]
+            problems = [
+                p
+                for p in (
+                    self._points_problem(row, openings.get(pk)),
+                    self.stored.problem(row, cards.get(pk), stored.get(pk)),
+                )
+                if p
+            ]
+            if problems:
+                result.problems.append((row, problems))
                 continue
             changed = self._plan_existing(
-                row, member, cards.get(member["pk"]), openings.get(member["pk"]), links, plan
+                row, member, cards.get(pk), openings.get(pk), links, plan, stored.get(pk)
             )
             if changed:
                 result.updated += 1
@@ -348,6 +371,8 @@ class MemberWriter:
                 "total_spent",
                 "purchase_count",
                 "last_purchase_at",
+                "stored_principal",
+                "stored_bonus",
             )  # fmt: skip
         }
         openings = {
@@ -404,10 +429,14 @@ class MemberWriter:
         opening = self._opening_for(row, None)
         spent, count = contribution(opening)
         points = row.points or 0
+        stored = self.stored.due(row, None)
         plan.new_cards.append(
             card_row(row, tier_id=tier_id, since=self.now, review_on=self._review_day(tier_id),
-                     points=points, spent=spent, count=count, last=row.last_purchase_at)
+                     points=points, spent=spent, count=count, last=row.last_purchase_at,
+                     stored=stored or (ZERO, ZERO))
         )  # fmt: skip
+        if stored:
+            plan.stored.append((row, stored, stored))
         if tier_id is not None:
             plan.tier_changes.append((row, None, tier_id))
         if points:
@@ -416,7 +445,7 @@ class MemberWriter:
             plan.openings_new.append((row, opening))
         plan.tag_links += [(row, name) for name in row.tags]
 
-    def _plan_existing(self, row, member, card, opening, links, plan) -> bool:
+    def _plan_existing(self, row, member, card, opening, links, plan, stored_had) -> bool:
         pk = member["pk"]
         changed = False
         # Profile fields: only where the file has a value that differs.
@@ -446,12 +475,16 @@ class MemberWriter:
         old_spent, old_count = contribution(opening)
         new_spent, new_count = contribution(new_opening)
         lot = row.points if (row.points and (opening is None or opening["points"] is None)) else 0
+        stored = self.stored.due(row, stored_had)
         if card is None:
             tier_id = row.tier_id or self.lowest_id
             plan.new_cards.append(
                 card_row(pk, tier_id=tier_id, since=self.now, review_on=self._review_day(tier_id),
-                         points=lot, spent=new_spent, count=new_count, last=row.last_purchase_at)
+                         points=lot, spent=new_spent, count=new_count, last=row.last_purchase_at,
+                         stored=stored or (ZERO, ZERO))
             )  # fmt: skip
+            if stored:
+                plan.stored.append((pk, stored, stored))
             if tier_id is not None:
                 plan.tier_changes.append((pk, None, tier_id))
             if lot:
@@ -485,7 +518,11 @@ class MemberWriter:
                      figures["last_purchase_at"], pk)
                 )  # fmt: skip
                 changed = True
-            changed = changed or bool(lot)
+            if stored:
+                after = (card["stored_principal"] + stored[0], card["stored_bonus"] + stored[1])
+                plan.stored.append((pk, stored, after))
+                plan.stored_figures.append((*after, pk))
+            changed = changed or bool(lot) or bool(stored)
         if opening_changed:
             changed = True
             if opening is None:
@@ -547,6 +584,10 @@ class MemberWriter:
             [(self.job.pk, *self._opening_values(o), pk(ref)) for ref, o in plan.openings_changed],
         )
         self._link_tags([(pk(ref), name) for ref, name in plan.tag_links])
+        self.stored.write(
+            [self.stored.entry_row(pk(ref), opening, after) for ref, opening, after in plan.stored],
+            plan.stored_figures,
+        )
         for member_id, points in plan.awards:
             points_award(
                 member=Member(pk=member_id),
