@@ -58,6 +58,7 @@ RECOMPUTE_DAYS = 3  # yesterday and the two days before are computed again each 
 CHUNK_DAYS = 31  # days computed in one pass (one transaction)
 ACTIVE_DAYS = 90
 MAX_RANGE_DAYS = 366
+EARLIEST_DAY = dt.date(2000, 1, 1)  # no member of this system is older
 ISSUED_KINDS = (PointsEntry.Kind.EARN, PointsEntry.Kind.ADJUST, PointsEntry.Kind.IMPORT)
 NONE = "-"  # no previous purchase
 ALL = "all"  # the key of a day's total row
@@ -491,9 +492,10 @@ def date_range(request) -> tuple[dt.date, dt.date]:
             if request.GET.get("from")
             else last - dt.timedelta(days=29)
         )
-    except ValueError:
+    except (ValueError, OverflowError):  # not a date; ?to=0001-01-01 less 29 days
         first, last = today - dt.timedelta(days=29), today
-    last = min(last, today)
+    # Nor below: no day before EARLIEST_DAY.
+    last = min(max(last, EARLIEST_DAY), today)
     first = min(max(first, last - dt.timedelta(days=MAX_RANGE_DAYS - 1)), last)
     return first, last
 

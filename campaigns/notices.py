@@ -267,8 +267,11 @@ def count_card_changed(sender, member_id, card, entry, stored_value_entry=None, 
     from loyalty.models import CountCardEntry
 
     Kind = CountCardEntry.Kind
+    if entry.kind == Kind.EXPIRE:  # found past its date at a use or a refund
+        count_cards_expired(sender, items=[(member_id, card.pk, card.name, -entry.delta)])
+        return
     if entry.kind not in (Kind.SALE, Kind.USE, Kind.REFUND):
-        return  # an expiry is told by count_cards_expired
+        return
     with _lang():
         if entry.kind == Kind.SALE:
             title = _("Count card bought")

@@ -46,7 +46,13 @@ from .models.count_cards import SERVICE_MAX_LENGTH
 from .money import ZERO, yuan_down
 from .stored_value import entry_append as stored_value_entry_append
 from .stored_value import figures_save as stored_value_figures_save
-from .stored_value import share_back, split, stored_value_check, stored_value_confirm
+from .stored_value import (
+    member_active_check,
+    share_back,
+    split,
+    stored_value_check,
+    stored_value_confirm,
+)
 
 STORED_VALUE = CountCard.STORED_VALUE  # the tender of a card paid from stored value
 KEY_MAX = 64  # a sale's reference, a use's or a refund's key
@@ -329,6 +335,7 @@ def _sell(member, template, key, external_ref, tender, store, actor, now):
     loyalty_card = card_lock(member.pk)
     if twin := _sale_twin(key, member, template.code):  # committed while this one waited
         return twin
+    member_active_check(member.pk)
     paid = None
     if tender == STORED_VALUE and template.price:
         stored_value_check(loyalty_card, template.price)

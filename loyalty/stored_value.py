@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from config.platform.fixed_sql import FixedInsert, FixedUpdate
 from members.audit import audit_record
 from members.models import Member, Store, User
-from members.otp import OtpError, otp_check
+from members.otp import PAY, OtpError, otp_check
 
 from . import signals
 from .errors import LoyaltyError, ReferenceConflict
@@ -57,6 +57,20 @@ class OfferNotApplicable(LoyaltyError):
 
 class NothingToCashOut(LoyaltyError):
     code = "nothing_to_cash_out"
+
+
+class MemberNotActive(LoyaltyError):
+    code = "member_not_active"
+
+
+def member_active_check(member_id: int) -> None:
+    """On the member's locked card: MemberNotActive unless the account is active. Prepaid
+    money is never put on a deleted account (erasure reads the card under the same lock,
+    members.privacy.ERASE_HOLDS), nor on a suspended one."""
+    if not Member.objects.filter(pk=member_id, status=Member.Status.ACTIVE).exists():
+        raise MemberNotActive(
+            _("This member's account is not active: no stored value or count card can go on it.")
+        )
 
 
 class ConfirmationRequired(LoyaltyError):
@@ -115,7 +129,7 @@ def stored_value_confirm(*, member: Member, code: str, now=None) -> None:
             _("This amount of stored value needs the member's confirmation: send them a code.")
         )
     try:
-        otp_check(phone=member.phone, code=code, now=now)
+        otp_check(phone=member.phone, code=code, now=now, purpose=PAY)
     except OtpError as exc:
         raise ConfirmationInvalid(exc.message) from exc
 
@@ -276,6 +290,7 @@ def _top_up(member, amount, key, external_ref, tender, offer, store, actor, now)
     card = card_lock(member.pk)
     if twin := _twin(key, member, amount):  # committed while this one waited for the lock
         return twin
+    member_active_check(member.pk)
     bonus = offer.bonus if offer else ZERO
     cap = LoyaltySettings.current().stored_value_cap
     if card.stored_value + amount + bonus > cap:
@@ -432,7 +447,9 @@ def prepaid_erase_hold(member: Member) -> str | None:
     """members.privacy.ERASE_HOLDS: stored value and count cards with uses left are the
     member's money, paid back at a store (退卡, a count card's refund) before the account
     can go, never forfeited by deleting it."""
-    card = Card.objects.filter(pk=member.pk).only("stored_principal", "stored_bonus").first()
+    # Under the card's lock, as every top-up and sale: none can slip in before the erasure
+    # commits (they check the member is active under the same lock).
+    card = card_lock(member.pk)
     if card is not None and card.stored_value:
         return _(
             "You still have %(amount)s yuan of stored value. Ask a store to cash it out "

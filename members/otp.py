@@ -55,10 +55,17 @@ def _keyed(purpose: str, value: str) -> str:
     return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
 
 
-def code_hash(phone_hash: str, code: str) -> str:
+LOGIN = "login"  # sign-in and registration
+PAY = "pay"  # a large stored-value spend (loyalty.stored_value.stored_value_confirm)
+
+
+def code_hash(phone_hash: str, code: str, purpose: str = LOGIN) -> str:
     # Keyed and bound to the phone: a leaked table does not give 6-digit codes away
-    # by brute force, and one phone's code is no use for another.
-    return _keyed("code", f"{phone_hash}:{code}")
+    # by brute force, and one phone's code is no use for another. Bound to its purpose
+    # too: a pay code the member reads out to a cashier cannot sign anyone in.
+    if purpose == LOGIN:
+        return _keyed("code", f"{phone_hash}:{code}")
+    return _keyed("code", f"{purpose}:{phone_hash}:{code}")
 
 
 def ip_hash(ip: str) -> str:
@@ -84,7 +91,9 @@ def _minutes_left(oldest: dt.datetime, now: dt.datetime) -> int:
 
 
 @transaction.atomic
-def _claim_send(*, phone_key: str, ip_key: str, now: dt.datetime) -> tuple[OneTimeCode, str]:
+def _claim_send(
+    *, phone_key: str, ip_key: str, now: dt.datetime, purpose: str = LOGIN
+) -> tuple[OneTimeCode, str]:
     _serialise(f"otp:phone:{phone_key}", f"otp:ip:{ip_key}")
     hour_ago = now - dt.timedelta(hours=1)
     recent = OneTimeCode.objects.filter(phone_hash=phone_key, created_at__gt=hour_ago)
@@ -138,7 +147,7 @@ def _claim_send(*, phone_key: str, ip_key: str, now: dt.datetime) -> tuple[OneTi
     row = OneTimeCode(
         phone_hash=phone_key,
         ip_hash=ip_key,
-        code_hash=code_hash(phone_key, code),
+        code_hash=code_hash(phone_key, code, purpose),
         created_at=now,
         expires_at=now + dt.timedelta(minutes=CODE_MINUTES),
     )
@@ -155,7 +164,9 @@ def _purge(now: dt.datetime) -> None:
         OneTimeCode.objects.filter(pk__in=ids).delete()
 
 
-def otp_send(*, phone: str, ip: str = "", now: dt.datetime | None = None) -> dict:
+def otp_send(
+    *, phone: str, ip: str = "", now: dt.datetime | None = None, purpose: str = LOGIN
+) -> dict:
     """Send a fresh code to `phone` (any written form). Raises ValidationError for a bad
     phone, OtpError for a limit, sms.SmsError when the provider failed.
 
@@ -164,7 +175,9 @@ def otp_send(*, phone: str, ip: str = "", now: dt.datetime | None = None) -> dic
     """
     now = now or timezone.now()
     e164 = normalize_phone(phone)
-    row, code = _claim_send(phone_key=crypto.phone_hash(e164), ip_key=ip_hash(ip), now=now)
+    row, code = _claim_send(
+        phone_key=crypto.phone_hash(e164), ip_key=ip_hash(ip), now=now, purpose=purpose
+    )
     try:
         backend = sms.send_code(phone=e164, code=code, minutes=CODE_MINUTES)
     except sms.SmsError:
@@ -174,13 +187,17 @@ def otp_send(*, phone: str, ip: str = "", now: dt.datetime | None = None) -> dic
     return {"phone": e164, "code": code if backend.reveals_code else None}
 
 
-def otp_issue(*, phone: str, ip: str = "", now: dt.datetime | None = None) -> str:
+def otp_issue(
+    *, phone: str, ip: str = "", now: dt.datetime | None = None, purpose: str = PAY
+) -> str:
     """A fresh code for `phone`, shown rather than sent: the member centre's one-time pay
     code (a signed-in member confirms a large stored-value spend with it). The same
     limits, lifetime and check (otp_check) as an SMS code; it replaces the latest one."""
     now = now or timezone.now()
     e164 = normalize_phone(phone)
-    _row, code = _claim_send(phone_key=crypto.phone_hash(e164), ip_key=ip_hash(ip), now=now)
+    _row, code = _claim_send(
+        phone_key=crypto.phone_hash(e164), ip_key=ip_hash(ip), now=now, purpose=purpose
+    )
     _purge(now)
     return code
 
@@ -195,8 +212,11 @@ _latest_code = FixedRead(
 _use_code = FixedUpdate(OneTimeCode, ["used_at"], where=(("used_at", "IS NULL"), ("attempts", "<")))
 
 
-def otp_check(*, phone: str, code: str, now: dt.datetime | None = None) -> str:
-    """Check `code` against the latest code sent to `phone`; use it up when right.
+def otp_check(
+    *, phone: str, code: str, now: dt.datetime | None = None, purpose: str = LOGIN
+) -> str:
+    """Check `code` against the latest code sent to `phone` for `purpose`; use it up when
+    right (a code of another purpose does not match).
 
     Returns the E.164 phone. Raises OtpError (no code, expired, wrong, too many tries,
     already used) or ValidationError for a bad phone.
@@ -213,7 +233,7 @@ def otp_check(*, phone: str, code: str, now: dt.datetime | None = None) -> str:
         raise OtpError("expired", _("This code has expired. Please ask for a new one."))
     # Full-width digits from a Chinese keyboard count; spaces do not.
     code = "".join(ch for ch in unicodedata.normalize("NFKC", code or "") if not ch.isspace())
-    if not constant_time_compare(row.code_hash, code_hash(phone_key, code)):
+    if not constant_time_compare(row.code_hash, code_hash(phone_key, code, purpose)):
         # A conditional UPDATE: parallel guesses cannot get past MAX_TRIES together.
         counted = OneTimeCode.objects.filter(pk=row.pk, attempts__lt=MAX_TRIES).update(
             attempts=F("attempts") + 1

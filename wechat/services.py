@@ -128,7 +128,13 @@ def pay_notice_record(
         raise PayNoticeRejected("no transaction_id")
     member = member_by_openid(data.get("openid", ""))
     if member is None:
-        log.info("WeChat Pay %s: payer is not a member", transaction_id)
+        if data.get("attach", "").partition(":")[0] == TOP_UP_MARK:
+            # Money paid for stored value and no member to hold it (unbound, erased):
+            # staff refund it by hand in the WeChat Pay merchant platform.
+            log.error("WeChat Pay top-up %s (%s fen) not credited: the payer is no member",
+                      transaction_id, total_fee)  # fmt: skip
+        else:
+            log.info("WeChat Pay %s: payer is not a member", transaction_id)
         return None
     attach = data.get("attach", "")  # the store code, when the mall passes one
     mark, _sep, rest = attach.partition(":")

@@ -3,6 +3,13 @@
 from django.db import migrations, models
 
 
+def recompute_all_days(apps, schema_editor):
+    """The days computed before this column have no stored value in it: forget that they
+    were computed, so the next dashboard_aggregates run (nightly, or 立即重算) computes
+    every day again, a month a pass, as it backfills a new install."""
+    apps.get_model("campaigns", "StatsDay").objects.all().delete()
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -15,4 +22,5 @@ class Migration(migrations.Migration):
             name='stored_value_net',
             field=models.DecimalField(decimal_places=2, default=0, max_digits=12, verbose_name='stored value balance change'),
         ),
+        migrations.RunPython(recompute_all_days, migrations.RunPython.noop),
     ]

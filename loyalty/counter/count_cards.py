@@ -31,7 +31,8 @@ from loyalty.counter.forms import (
 )
 from loyalty.counter.services import counter_count_card_sell
 from loyalty.errors import LoyaltyError
-from loyalty.models import Card, CountCard, CountCardEntry, LoyaltySettings
+from loyalty.models import CountCard, CountCardEntry, LoyaltySettings
+from loyalty.selectors import card_of
 from members.models import Member
 from members.selectors import member_get_for_staff
 from members.views import staff_required
@@ -54,7 +55,7 @@ def _page(request, member: Member, form: CountCardSellForm, templates):
     )
     context = {
         "member": member,
-        "card": Card.objects.get(pk=member.pk),
+        "card": card_of(member),  # unsaved and empty when a bulk path skipped it
         "conf": LoyaltySettings.current(),
         "form": form,
         "templates": templates,

@@ -19,10 +19,11 @@ from loyalty.counter.access import error_messages, full_phone, need, store_of
 from loyalty.counter.forms import CashOutForm, TopUpForm, new_token
 from loyalty.counter.services import counter_top_up
 from loyalty.errors import LoyaltyError
-from loyalty.models import Card, LoyaltySettings, StoredValueEntry
+from loyalty.models import LoyaltySettings, StoredValueEntry
+from loyalty.selectors import card_of
 from loyalty.stored_value import offers_running, stored_value_cash_out
 from members.models import Member
-from members.otp import OtpError, otp_send
+from members.otp import PAY, OtpError, otp_send
 from members.selectors import member_get_for_staff, member_visible_to
 from members.sms import SmsError
 from members.views import staff_required
@@ -40,7 +41,7 @@ def stored_value_history(member: Member, limit: int = HISTORY_SIZE) -> list[Stor
 
 
 def _page(request, member: Member, form: TopUpForm, offers, cash_out: CashOutForm | None):
-    card = Card.objects.select_related("tier").get(pk=member.pk)
+    card = card_of(member)  # unsaved and empty when a bulk path skipped it
     context = {
         "member": member,
         "card": card,
@@ -160,7 +161,8 @@ def send_code(request, member_no):
     if not url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
         back = ""
     try:
-        otp_send(phone=member.phone, ip=request.META.get("REMOTE_ADDR", ""))
+        # A pay code: it confirms a spend, it cannot sign in (members.otp).
+        otp_send(phone=member.phone, ip=request.META.get("REMOTE_ADDR", ""), purpose=PAY)
     except OtpError as exc:
         messages.error(request, exc.message)
     except SmsError:

@@ -288,10 +288,11 @@ def _points(member, before, limit):
 def _stored_value(member, before, limit):
     from django.urls import reverse
 
-    # Spends are on their purchase's line already: top-ups, refunds, cash-outs here.
+    # A purchase's spend is on the purchase's line already: the rest here (top-ups,
+    # refunds, cash-outs, a count card paid from stored value).
     rows = (
         StoredValueEntry.objects.filter(member=member, created_at__lt=before)
-        .exclude(kind=StoredValueEntry.Kind.SPEND)
+        .exclude(kind=StoredValueEntry.Kind.SPEND, purchase__isnull=False)
         .select_related("store", "actor")
         .order_by("-created_at", "-id")[:limit]
     )

@@ -273,8 +273,8 @@ def money(value) -> Decimal:
         raise Problem(_("“%(value)s” is not an amount.") % {"value": value})
     if amount < 0:
         raise Problem(_("Cannot be negative (%(value)s).") % {"value": value})
-    amount = yuan(amount)
-    if amount > MONEY_MAX:
+    # Checked before rounding too: 1e30 cannot even be rounded to the fen.
+    if amount > MONEY_MAX or (amount := yuan(amount)) > MONEY_MAX:
         raise Problem(_("Too large: at most %(limit)s.") % {"limit": f"{MONEY_MAX:,}"})
     return amount
 

@@ -21,7 +21,7 @@ from loyalty.models import (
 )
 from loyalty.stored_value import NothingToCashOut, share_back, split, stored_value_cash_out
 from members.models import AuditEntry, Member
-from members.otp import otp_send
+from members.otp import PAY, otp_send
 from tests.factories import MemberFactory
 from tests.loyalty.conftest import card_of
 
@@ -211,7 +211,7 @@ def test_a_large_spend_needs_the_members_code(pos, funded, settings):
     wrong = pos.buy(funded, "ORD-5", "520.00", stored_value_to_use="520.00",
                     confirmation_code="000000")  # fmt: skip
     assert wrong.status_code == 422 and wrong.json()["code"] == "confirmation_invalid"
-    code = otp_send(phone=funded.phone)["code"]
+    code = otp_send(phone=funded.phone, purpose=PAY)["code"]
     ok = pos.buy(funded, "ORD-5", "520.00", stored_value_to_use="520.00", confirmation_code=code)
     assert ok.status_code == 201, ok.content
     assert card_of(funded).stored_value == D("30.00")

@@ -1,5 +1,6 @@
 """/wechat/pay/notify/: WeChat Pay (v2 XML) notices, recorded once through purchase_record."""
 
+import logging
 import threading
 from decimal import Decimal
 
@@ -150,3 +151,10 @@ def test_a_top_up_over_the_cap_is_acknowledged_and_logged_not_credited(client, p
     assert notify(client, signed_notice(attach="top_up")) == (200, "SUCCESS")
     assert Card.objects.get(pk=payer.pk).stored_value == 0
     assert "not recorded" in caplog.text
+
+
+def test_a_paid_top_up_with_no_member_is_an_error_in_the_log(client, fake, caplog):
+    with caplog.at_level(logging.INFO):
+        assert notify(client, signed_notice(attach="top_up")) == (200, "SUCCESS")
+    assert any(r.levelno == logging.ERROR and "not credited" in r.getMessage()
+               for r in caplog.records)  # fmt: skip

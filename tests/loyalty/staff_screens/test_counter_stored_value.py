@@ -254,3 +254,26 @@ def test_no_pay_code_without_stored_value(member):
     phone = sign_in(Client(headers={"Accept-Language": "en"}), member)
     assert 'id="pay-code-section"' not in phone.get("/me/stored-value/").content.decode()
     assert 'id="pay-code"' not in phone.post("/me/stored-value/").content.decode()
+
+
+def test_a_pay_code_cannot_sign_in_and_a_login_code_cannot_pay(member, clerk, settings):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from members.otp import OtpError, otp_check, otp_issue, otp_send
+
+    settings.SMS_BACKEND = "members.sms.LocmemBackend"
+    pay = otp_issue(phone=member.phone)  # read out to a cashier
+    with pytest.raises(OtpError):
+        otp_check(phone=member.phone, code=pay)  # the member centre's sign-in: refused
+    top_up(member, D("800"))
+    sms.outbox.clear()
+    # The member signs in a little later: that SMS code does not confirm a spend.
+    otp_send(phone=member.phone, now=timezone.now() + dt.timedelta(minutes=2))
+    client = english(clerk)
+    url = reverse("staff:purchase", args=[member.member_no])
+    page = client.get(url, {"amount": "900", "stored_value": "600"}).content.decode()
+    data = {"amount": "900.00", "stored_value": "600.00", "points": "0", "token": token_of(page)}
+    refused = client.post(url, {**data, "confirmation_code": sms.outbox[-1].code})
+    assert refused.status_code == 200 and balance(member) == D("800.00")
