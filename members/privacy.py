@@ -9,6 +9,7 @@ JSON-able value).
 
 from dataclasses import dataclass, field
 
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -25,8 +26,10 @@ ERASE_HOLDS: list = []
 
 
 def erase_holds(member: Member) -> list[str]:
-    """Why `member` cannot delete their account now (empty: they can)."""
-    return [reason for hold in ERASE_HOLDS if (reason := hold(member))]
+    """Why `member` cannot delete their account now (empty: they can). In a transaction:
+    a hold may lock what it reads (loyalty locks the member's card), which needs one."""
+    with transaction.atomic():
+        return [reason for hold in ERASE_HOLDS if (reason := hold(member))]
 
 
 @dataclass

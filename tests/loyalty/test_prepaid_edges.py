@@ -66,3 +66,15 @@ def test_an_absurd_amount_is_a_row_error_not_a_failed_import():
     for value in ("1e30", "9" * 40, "1E+26"):
         with pytest.raises(Problem):
             money(value)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_delete_page_reads_the_holds_outside_a_test_transaction(member):
+    """As a real request does (autocommit): the hold locks the card in its own transaction."""
+    from django.test import Client
+
+    from tests.centre import sign_in
+
+    stored_value_top_up(member=member, amount=D("30"), external_ref="t")
+    page = sign_in(Client(headers={"Accept-Language": "en"}), member).get("/me/privacy/delete/")
+    assert page.status_code == 200 and 'id="erase-holds"' in page.content.decode()
