@@ -9,8 +9,8 @@ only by POST, once per form token.
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -33,6 +33,7 @@ from loyalty.counter.services import counter_count_card_sell
 from loyalty.errors import LoyaltyError
 from loyalty.models import CountCard, CountCardEntry, LoyaltySettings
 from loyalty.selectors import card_of
+from members.member_auth import safe_next
 from members.models import Member
 from members.selectors import member_get_for_staff
 from members.views import staff_required
@@ -113,9 +114,6 @@ def use(request, member_no, card_id):
     member = member_get_for_staff(request.user, member_no)
     need(request.user, "loyalty.add_countcardentry")
     form = CountCardUseForm(request.POST)
-    back = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
-        back = ""
     if not form.is_valid():
         messages.error(request, _("This form has expired. Please start again."))
     else:
@@ -138,7 +136,7 @@ def use(request, member_no, card_id):
                 messages.success(request, text % {"name": name, "left": entry.left_after})
             else:
                 messages.info(request, _("This use was already recorded."))
-    return redirect(back or "staff:card", *([] if back else [member.member_no]))
+    return redirect(safe_next(request) or reverse("staff:card", args=[member.member_no]))
 
 
 @require_POST

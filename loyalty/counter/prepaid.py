@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -22,6 +22,7 @@ from loyalty.errors import LoyaltyError
 from loyalty.models import LoyaltySettings, StoredValueEntry
 from loyalty.selectors import card_of
 from loyalty.stored_value import offers_running, stored_value_cash_out
+from members.member_auth import safe_next
 from members.models import Member
 from members.otp import PAY, OtpError, otp_send
 from members.selectors import member_get_for_staff, member_visible_to
@@ -157,9 +158,6 @@ def send_code(request, member_no):
     purchase preview (`next`), where the clerk types the code the customer reads out."""
     member = member_get_for_staff(request.user, member_no)
     need(request.user, "loyalty.add_purchase")
-    back = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
-        back = ""
     try:
         # A pay code: it confirms a spend, it cannot sign in (members.otp).
         otp_send(phone=member.phone, ip=request.META.get("REMOTE_ADDR", ""), purpose=PAY)
@@ -172,4 +170,4 @@ def send_code(request, member_no):
     else:
         text = _("Code sent to %(phone)s: ask the customer for it.")
         messages.success(request, text % {"phone": member.masked_phone})
-    return redirect(back or "staff:purchase", *([] if back else [member.member_no]))
+    return redirect(safe_next(request) or reverse("staff:purchase", args=[member.member_no]))
