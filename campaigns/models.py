@@ -7,13 +7,14 @@ sends due messages through their channel (campaigns/channels.py) with retries
 and backoff. The member-centre inbox reads the inbox channel's rows.
 """
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from loyalty.models import MONEY
-from members.models import Member
+from members.models import Member, Store, Tag
 
 
 class Message(models.Model):
@@ -169,3 +170,124 @@ class StatsDay(models.Model):
 
     def __str__(self):
         return str(self.day)
+
+
+def everyone() -> dict:
+    return {"all": []}
+
+
+class Segment(models.Model):
+    """人群: a saved, named rule tree (campaigns/segments/rules.py) over members and
+    their cards. Its count is kept with the time it was taken, in total and per store
+    (a store manager sees their own store's)."""
+
+    name = models.CharField(_("name"), max_length=60, unique=True)
+    description = models.CharField(_("description"), max_length=255, blank=True)
+    rules = models.JSONField(_("rules"), default=everyone)
+    tag = models.OneToOneField(
+        Tag,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="segment",
+        limit_choices_to={"kind": Tag.Kind.RULE},
+        verbose_name=_("rule tag"),
+        help_text=_(
+            "An automatic tag that the nightly job keeps equal to this segment: "
+            "members who enter get it, members who leave lose it."
+        ),
+    )
+    member_count = models.PositiveIntegerField(_("members"), null=True, blank=True, editable=False)
+    store_counts = models.JSONField(default=dict, blank=True, editable=False)
+    counted_at = models.DateTimeField(_("counted at"), null=True, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("segment")
+        verbose_name_plural = _("segments")
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class SegmentRun(models.Model):
+    """One background action over a segment's members (issue a coupon, add a tag),
+    with its progress. Each member's step is idempotent (a coupon's issue key is the
+    run and the member), so a run that stopped can be started again."""
+
+    class Kind(models.TextChoices):
+        COUPON = "coupon", _("Issue a coupon")
+        TAG = "tag", _("Add a tag")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    segment = models.ForeignKey(
+        Segment, on_delete=models.CASCADE, related_name="runs", verbose_name=_("segment")
+    )
+    kind = models.CharField(_("action"), max_length=8, choices=Kind.choices)
+    coupon_template = models.ForeignKey(
+        "loyalty.CouponTemplate",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("coupon"),
+    )
+    tag = models.ForeignKey(
+        Tag,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("tag"),
+    )
+    rules = models.JSONField(_("rules"), default=everyone, editable=False)
+    # A store manager's run reaches only their store's members.
+    store = models.ForeignKey(
+        Store, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("store"),
+    )  # fmt: skip
+    status = models.CharField(
+        _("status"), max_length=8, choices=Status.choices, default=Status.QUEUED
+    )
+    total = models.PositiveIntegerField(_("members"), default=0)
+    done = models.PositiveIntegerField(_("done"), default=0)
+    result = models.JSONField(_("result"), default=dict, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("started by"),
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("segment action")
+        verbose_name_plural = _("segment actions")
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.segment} · {self.get_kind_display()}"
+
+    @property
+    def percent(self) -> int:
+        return min(100, self.done * 100 // self.total) if self.total else 100

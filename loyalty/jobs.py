@@ -32,6 +32,8 @@ from loyalty.dates import add_months, local_midnight
 from . import signals
 from .count_cards import count_cards_expire, count_cards_expiring
 from .models import (
+    RFM_HIGH,
+    RFM_SEGMENT_OF,
     Card,
     CountCard,
     Coupon,
@@ -41,6 +43,7 @@ from .models import (
     LoyaltySettings,
     PointsEntry,
     Purchase,
+    RfmSegment,
     Tier,
     TierChange,
 )
@@ -481,28 +484,43 @@ def monthly_tier_coupons(day: dt.date, now=None) -> dict:
 
 
 def lifecycle_and_rfm(day: dt.date, now=None) -> dict:
-    """Lifecycle stage and RFM scores on every card, in a few set-based UPDATEs.
+    """Lifecycle stage, RFM scores and RFM segment on every card, in set-based UPDATEs.
 
-    Stages: new (registered within lifecycle_new_days, fewer than 2 purchases),
-    active (a purchase within lifecycle_active_days), dormant (up to
-    lifecycle_dormant_days), churned (longer), prospect (registered a while ago,
-    never bought). RFM: 1-5 each by quintiles (NTILE) over the active members —
-    R by last purchase, F by number of purchases, M by amount spent; 0 for others.
+    A member's last activity is their last purchase or, when the settings count visits
+    (lifecycle_counts_visits), their last visit of the member centre or check-in if
+    later. Stages, first match: new (registered within lifecycle_new_days, fewer than
+    2 purchases), active (activity within lifecycle_active_days), prospect (never
+    bought), dormant (activity within lifecycle_dormant_days), churned.
+
+    RFM: every member who ever bought is scored 1-5 on each measure by quintile of
+    rank (R by last purchase, F by number of purchases, M by amount spent; equal
+    values share a score), and put in one of the eight segments (models/stages.py);
+    members who never bought score 0 and have no segment.
     """
     conf = LoyaltySettings.current()
     at = as_of(day, now)
     new_since = at - dt.timedelta(days=conf.lifecycle_new_days)
     active_since = at - dt.timedelta(days=conf.lifecycle_active_days)
     dormant_since = at - dt.timedelta(days=conf.lifecycle_dormant_days)
+    activity = "last_purchase_at"
+    if conf.lifecycle_counts_visits:
+        activity = """(CASE WHEN last_seen_at IS NOT NULL AND
+            (last_purchase_at IS NULL OR last_seen_at > last_purchase_at)
+            THEN last_seen_at ELSE last_purchase_at END)"""
     stage = f"""
         CASE
           WHEN (SELECT m.created_at FROM members_member m WHERE m.id = loyalty_card.member_id)
                >= %s AND purchase_count < 2 THEN '{Lifecycle.NEW}'
-          WHEN last_purchase_at >= %s THEN '{Lifecycle.ACTIVE}'
-          WHEN last_purchase_at >= %s THEN '{Lifecycle.DORMANT}'
-          WHEN last_purchase_at IS NOT NULL THEN '{Lifecycle.CHURNED}'
-          ELSE '{Lifecycle.PROSPECT}'
+          WHEN {activity} >= %s THEN '{Lifecycle.ACTIVE}'
+          WHEN last_purchase_at IS NULL THEN '{Lifecycle.PROSPECT}'
+          WHEN {activity} >= %s THEN '{Lifecycle.DORMANT}'
+          ELSE '{Lifecycle.CHURNED}'
         END"""
+    segment = " ".join(
+        f"WHEN s.r {'>=' if r else '<'} {RFM_HIGH} AND s.f {'>=' if f else '<'} {RFM_HIGH} "
+        f"AND s.m {'>=' if m else '<'} {RFM_HIGH} THEN '{name.value}'"
+        for (r, f, m), name in RFM_SEGMENT_OF.items()
+    )
     adapt = connection.ops.adapt_datetimefield_value
     with transaction.atomic(), connection.cursor() as cursor:
         params = [adapt(new_since), adapt(active_since), adapt(dormant_since)]
@@ -512,35 +530,35 @@ def lifecycle_and_rfm(day: dt.date, now=None) -> dict:
         )
         staged = cursor.rowcount
         cursor.execute(
-            """
-            UPDATE loyalty_card SET rfm_r = s.r, rfm_f = s.f, rfm_m = s.m
+            f"""
+            UPDATE loyalty_card SET rfm_r = s.r, rfm_f = s.f, rfm_m = s.m,
+                   rfm_segment = CASE {segment} END
             FROM (
                 SELECT member_id,
-                       NTILE(5) OVER (ORDER BY last_purchase_at, member_id) AS r,
-                       NTILE(5) OVER (ORDER BY purchase_count, member_id) AS f,
-                       NTILE(5) OVER (ORDER BY total_spent, member_id) AS m
-                FROM loyalty_card WHERE last_purchase_at >= %s
+                  1 + (RANK() OVER (ORDER BY last_purchase_at) - 1) * 5 / COUNT(*) OVER () AS r,
+                  1 + (RANK() OVER (ORDER BY purchase_count) - 1) * 5 / COUNT(*) OVER () AS f,
+                  1 + (RANK() OVER (ORDER BY total_spent) - 1) * 5 / COUNT(*) OVER () AS m
+                FROM loyalty_card WHERE last_purchase_at IS NOT NULL
             ) AS s
             WHERE loyalty_card.member_id = s.member_id
-              AND (rfm_r <> s.r OR rfm_f <> s.f OR rfm_m <> s.m)
-            """,
-            [adapt(active_since)],
+              AND (rfm_r <> s.r OR rfm_f <> s.f OR rfm_m <> s.m
+                   OR rfm_segment <> CASE {segment} END)
+            """  # noqa: S608 - the CASE is made of constants
         )
         scored = cursor.rowcount
         cursor.execute(
-            "UPDATE loyalty_card SET rfm_r = 0, rfm_f = 0, rfm_m = 0 "
-            "WHERE (last_purchase_at IS NULL OR last_purchase_at < %s) "
-            "AND (rfm_r <> 0 OR rfm_f <> 0 OR rfm_m <> 0)",
-            [adapt(active_since)],
+            "UPDATE loyalty_card SET rfm_r = 0, rfm_f = 0, rfm_m = 0, rfm_segment = '' "
+            "WHERE last_purchase_at IS NULL "
+            "AND (rfm_r <> 0 OR rfm_f <> 0 OR rfm_m <> 0 OR rfm_segment <> '')"
         )
         unscored = cursor.rowcount
     return {"stage_changed": staged, "scored": scored, "unscored": unscored}
 
 
 def high_value(queryset=None):
-    """Top RFM: 4 or 5 on all three scores (高价值会员)."""
+    """Top RFM: 4 or 5 on all three scores (重要价值客户)."""
     queryset = queryset if queryset is not None else Card.objects.all()
-    return queryset.filter(rfm_r__gte=4, rfm_f__gte=4, rfm_m__gte=4)
+    return queryset.filter(rfm_segment=RfmSegment.CHAMPIONS)
 
 
 # --- the registry and the runner ---------------------------------------------------

@@ -20,7 +20,7 @@ import datetime as dt
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -98,6 +98,20 @@ def card_create(*, member: Member, now: dt.datetime | None = None) -> Card:
 # IMMEDIATE transaction holds the database): every points, coupon and tier change
 # starts here, so it is written once (config/platform/fixed_sql.py), not built per call.
 _card_locked = FixedRead(Card, "t0.member_id = %s", related=("tier",), lock=True)
+
+
+SEEN_EVERY = dt.timedelta(hours=1)
+
+
+def card_seen(member_id: int, *, now: dt.datetime | None = None) -> bool:
+    """Note a visit (member centre, check-in) on the card, for the lifecycle stage: at
+    most one write an hour per member, and no lock (last write wins, all are "now")."""
+    now = now or timezone.now()
+    return bool(
+        Card.objects.filter(member_id=member_id)
+        .filter(Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=now - SEEN_EVERY))
+        .update(last_seen_at=now)
+    )
 
 
 def card_lock(member_id: int) -> Card:

@@ -231,6 +231,8 @@ class MemberAdmin(ImportExportMixin, StoreScopedAdminMixin, admin.ModelAdmin):
         "wechat_openid",
         "consent_version",
         "consent_at",
+        "marketing_consent",
+        "marketing_consent_at",
         "created_at",
         "updated_at",
     ]
@@ -247,6 +249,8 @@ class MemberAdmin(ImportExportMixin, StoreScopedAdminMixin, admin.ModelAdmin):
                     "wechat_openid",
                     "consent_version",
                     "consent_at",
+                    "marketing_consent",
+                    "marketing_consent_at",
                     "created_at",
                     "updated_at",
                 ]

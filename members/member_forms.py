@@ -60,6 +60,11 @@ class JoinForm(CodeForm):
         error_messages={"required": _("Please agree to the privacy notice to join.")},
         widget=forms.CheckboxInput(attrs={"class": "form-check-input"}),
     )
+    marketing_consent = forms.BooleanField(
+        label=_("Send me member offers and news (you can unsubscribe at any time)."),
+        required=False,
+        widget=forms.CheckboxInput(attrs={"class": "form-check-input"}),
+    )
     # The version of the notice the page showed: the one the person agrees to.
     notice_version = forms.CharField(max_length=32, required=False, widget=forms.HiddenInput)
 

@@ -183,6 +183,7 @@ def _join(request, state: dict, form: JoinForm):
             phone=phone,
             consent_version=shown,
             name=form.cleaned_data["name"],
+            marketing_consent=form.cleaned_data["marketing_consent"],
             **JoinContextForm(request.GET).context(),
         )
     except ValidationError as exc:

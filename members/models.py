@@ -197,6 +197,13 @@ class Member(models.Model):
     )
     consent_version = models.CharField(_("privacy notice version"), max_length=32, blank=True)
     consent_at = models.DateTimeField(_("consent given at"), null=True, blank=True)
+    # Marketing messages (offers, campaigns) only with the member's own yes; 退订 clears it.
+    marketing_consent = models.BooleanField(
+        _("accepts marketing messages"), default=False, db_default=False
+    )
+    marketing_consent_at = models.DateTimeField(
+        _("marketing choice made at"), null=True, blank=True
+    )
     erased_at = models.DateTimeField(_("erased at"), null=True, blank=True, editable=False)
     note = models.TextField(_("staff note"), blank=True)
     created_at = models.DateTimeField(_("registered at"), default=timezone.now)

@@ -77,6 +77,7 @@ def member_create(
     referred_by: Member | None = None,
     consent_version: str = "",
     consent_at: datetime | None = None,
+    marketing_consent: bool = False,
     note: str = "",
     tags: Iterable[Tag] = (),
     actor: User | None = None,
@@ -103,6 +104,8 @@ def member_create(
         referred_by=referred_by,
         consent_version=consent_version,
         consent_at=consent_at,
+        marketing_consent=marketing_consent,
+        marketing_consent_at=consent_at if marketing_consent else None,
         note=note,
         created_at=created_at or timezone.now(),
         member_no=generate_member_no(),
@@ -206,6 +209,7 @@ def member_join(
     phone: str,
     consent_version: str,
     name: str = "",
+    marketing_consent: bool = False,
     store: Store | None = None,
     guide: User | None = None,
     referred_by: Member | None = None,
@@ -230,6 +234,7 @@ def member_join(
             referred_by=referred_by,
             consent_version=consent_version,
             consent_at=now,
+            marketing_consent=marketing_consent,
             created_at=now,
             phone_checked=True,
         )
@@ -252,6 +257,7 @@ ERASED_VALUES = {
     "wechat_unionid": "",
     "referral_code": None,
     "note": "",
+    "marketing_consent": False,
 }
 
 

@@ -17,6 +17,7 @@ from loyalty.dates import local_midnight
 from loyalty.errors import LoyaltyError
 from loyalty.ledger import (
     card_lock,
+    card_seen,
     entry_by_key,
     expiry_for,
     lot_add,
@@ -72,6 +73,7 @@ def checkin(*, member: Member, now: dt.datetime | None = None) -> CheckIn:
     card = card_lock(member.pk)  # one check-in per member at a time: no double day
     if CheckIn.objects.filter(member_id=member.pk, day=day).exists():
         raise AlreadyCheckedIn(_("You have already checked in today."))
+    card_seen(member.pk, now=now)
     conf = LoyaltySettings.current()
     streak = streak_on(member.pk, day - dt.timedelta(days=1)) + 1
     bonus_due = bool(conf.checkin_streak_days) and streak % conf.checkin_streak_days == 0

@@ -26,6 +26,7 @@ from loyalty.centre.forms import RedeemForm
 from loyalty.count_cards import count_cards_of
 from loyalty.coupons import usable_coupons
 from loyalty.errors import LoyaltyError
+from loyalty.ledger import card_seen
 from loyalty.models import (
     CheckIn,
     CountCardEntry,
@@ -105,6 +106,7 @@ def _page(request, queryset):
 @member_required
 def home(request, member):
     """The card: numbers to scan, tier and progress, points, check-in."""
+    card_seen(member.pk)  # a visit keeps the member "active" (lifecycle_counts_visits)
     return render(request, "loyalty/centre/home.html", {"member": member, **card_summary(member)})
 
 

@@ -12,7 +12,6 @@ from .core import (
     Card,
     EarnRule,
     JobRun,
-    Lifecycle,
     LoyaltySettings,
     Purchase,
     Refund,
@@ -22,6 +21,7 @@ from .count_cards import COUNT_CARD_TENDERS, CountCard, CountCardEntry, CountCar
 from .imports import ExportJob, ImportJob, ImportRowError, OpeningBalance
 from .ledgers import GrowthEntry, PointsEntry, TierChange
 from .prepaid import StoredValueEntry, Tender, TopUpOffer
+from .stages import RFM_HIGH, RFM_SEGMENT_OF, Lifecycle, RfmSegment, rfm_segment
 
 __all__ = [
     "MONEY",
@@ -38,12 +38,16 @@ __all__ = [
     "LoyaltySettings",
     "PointsEntry",
     "Purchase",
+    "RFM_HIGH",
+    "RFM_SEGMENT_OF",
     "Refund",
+    "RfmSegment",
     "StoredValueEntry",
     "Tender",
     "TopUpOffer",
     "Tier",
     "TierChange",
+    "rfm_segment",
     *_benefits,
     "ExportJob",
     "ImportJob",

@@ -51,6 +51,14 @@ class CouponTemplate(models.Model):
         TAGS = "tags", _("Members with one of the chosen tags")
 
     name = models.CharField(_("name"), max_length=60)
+    code = models.SlugField(  # noqa: DJ001 - NULL until made from the number (save)
+        _("code"),
+        max_length=32,
+        unique=True,
+        null=True,
+        blank=True,
+        help_text=_("A short name for segment rules and scripts, e.g. new10. Empty: c + number."),
+    )
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.CASH)
     value = models.DecimalField(
         _("value"),
@@ -123,6 +131,13 @@ class CouponTemplate(models.Model):
 
     def __str__(self):
         return self.name
+
+    def save(self, *args, **kwargs):
+        self.code = self.code or None
+        super().save(*args, **kwargs)
+        if self.code is None:  # the number is known only now
+            self.code = f"c{self.pk}"
+            CouponTemplate.objects.filter(pk=self.pk, code__isnull=True).update(code=self.code)
 
     def clean(self):
         from django.core.exceptions import ValidationError

@@ -20,6 +20,8 @@ from django.utils.translation import gettext_lazy as _
 from config.platform.fixed_sql import FixedRead
 from members.models import Member, Store, index_where_set
 
+from .stages import Lifecycle, RfmSegment
+
 MONEY = {"max_digits": 12, "decimal_places": 2}
 
 
@@ -203,6 +205,13 @@ class LoyaltySettings(models.Model):
     lifecycle_dormant_days = models.PositiveSmallIntegerField(
         _("dormant until (days without a purchase); churned after"), default=180
     )
+    lifecycle_counts_visits = models.BooleanField(
+        _("visits count as activity"),
+        default=True,
+        help_text=_(
+            "A visit of the member centre or a check-in keeps a member active, not only a purchase."
+        ),
+    )
     # Stored value (储值): loyalty/stored_value.py.
     stored_value_cap = models.DecimalField(
         _("most stored value a member may hold (yuan)"),
@@ -330,18 +339,11 @@ class Tier(models.Model):
         return self.name
 
 
-class Lifecycle(models.TextChoices):
-    NEW = "new", _("New")
-    ACTIVE = "active", _("Active")
-    DORMANT = "dormant", _("Dormant")
-    CHURNED = "churned", _("Churned")
-    PROSPECT = "prospect", _("Registered, no purchase yet")
-
-
 class Card(models.Model):
     """会员卡: one per member, the cached figures that lists and the counter read."""
 
     Lifecycle = Lifecycle
+    RfmSegment = RfmSegment
 
     member = models.OneToOneField(
         Member,
@@ -383,6 +385,11 @@ class Card(models.Model):
     rfm_r = models.PositiveSmallIntegerField(_("R score"), db_default=0)
     rfm_f = models.PositiveSmallIntegerField(_("F score"), db_default=0)
     rfm_m = models.PositiveSmallIntegerField(_("M score"), db_default=0)
+    rfm_segment = models.CharField(
+        _("RFM segment"), max_length=20, choices=RfmSegment.choices, blank=True, db_default=""
+    )
+    # The last visit of the member centre or check-in (at most one write an hour).
+    last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
     # Stored value (储值): what the member paid in and what the merchant gave, each
     # proved against StoredValueEntry by check_ledger.
     stored_principal = models.DecimalField(
@@ -413,6 +420,7 @@ class Card(models.Model):
             models.Index(fields=["tier_review_on"], name="card_tier_review"),
             # Segments: members by lifecycle stage and RFM.
             models.Index(fields=["lifecycle"], name="card_lifecycle"),
+            models.Index(fields=["rfm_segment"], name="card_rfm_segment"),
         ]
 
     def __str__(self):

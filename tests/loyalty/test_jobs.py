@@ -325,7 +325,11 @@ def test_lifecycle_stages_and_rfm_quintiles(store, conf):
     top, bottom = card_of(buyers[-1]), card_of(buyers[0])
     assert (top.rfm_r, top.rfm_f, top.rfm_m) == (5, 5, 5)
     assert (bottom.rfm_r, bottom.rfm_f, bottom.rfm_m) == (1, 1, 1)
-    assert card_of(made["churned"]).rfm_r == 0
+    # A lapsed buyer is still scored (lowest recency); a member who never bought is not.
+    churned = card_of(made["churned"])
+    assert (churned.rfm_r, churned.rfm_segment) == (1, "general_win_back")
+    assert (card_of(made["prospect"]).rfm_r, card_of(made["prospect"]).rfm_segment) == (0, "")
+    assert top.rfm_segment == "champions"
     assert buyers[-1].pk in set(high_value().values_list("pk", flat=True))
 
 
