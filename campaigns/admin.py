@@ -3,6 +3,7 @@ from django.contrib import admin
 from members.admin import LargeTablePaginator, StoreScopedAdminMixin
 
 from .models import Message
+from .segments import admin as segment_admin  # noqa: F401 - registers the segment screens
 
 
 @admin.register(Message)

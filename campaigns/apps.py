@@ -4,7 +4,8 @@ from django.utils.translation import gettext_lazy as _
 # campaigns' permissions of each staff role (members/roles.py).
 ROLE_PERMISSIONS = {
     "owner": ["campaigns.*"],
-    "manager": ["campaigns.view_dailystats"],  # the dashboard, of their store
+    # the dashboard and the segments, of their store
+    "manager": ["campaigns.view_dailystats", "campaigns.view_segment", "campaigns.view_segmentrun"],
 }
 
 
@@ -23,6 +24,7 @@ class CampaignsConfig(AppConfig):
         from members.signals import member_erased
 
         from . import channels, dashboard, notices, privacy, staff_timeline, tasks
+        from .segments import services as segment_services
 
         contribute(ROLE_PERMISSIONS)
 
@@ -66,6 +68,12 @@ class CampaignsConfig(AppConfig):
             dashboard.dashboard_aggregates,
             "30 1 * * *",
             "01:30 daily: dashboard figures of the last 3 days and today, and any day missing",
+        )
+        jobs.register(
+            "segments_refresh",
+            segment_services.segments_refresh,
+            "40 2 * * *",
+            "02:40 daily: rule tags made equal to their segments, every segment counted",
         )
         # The member 360 timeline shows the member's messages too.
         if staff_timeline.timeline_messages not in staff_selectors.TIMELINE_SOURCES:

@@ -13,6 +13,8 @@ class WechatConfig(AppConfig):
         # ready() may run more than once (tests): every connection has a dispatch_uid
         # and every registry is added to only when it lacks wechat's entry.
         from campaigns.channels import CHANNELS, register
+        from campaigns.segments.fields import FIELDS
+        from campaigns.segments.fields import register as register_field
         from loyalty import jobs
         from members.member_auth import JOIN_HOOKS, member_logged_in
         from members.roles import contribute
@@ -20,8 +22,11 @@ class WechatConfig(AppConfig):
         from . import tasks
         from .channels import WeChatTemplateChannel
         from .oauth import bind_on_login, oauth_hook
+        from .segment_fields import WECHAT_SUBSCRIBED
 
         contribute(ROLE_PERMISSIONS)
+        if WECHAT_SUBSCRIBED.name not in FIELDS:
+            register_field(WECHAT_SUBSCRIBED)
         if "wechat" not in CHANNELS:
             register(WeChatTemplateChannel())
         if oauth_hook not in JOIN_HOOKS:
