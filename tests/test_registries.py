@@ -17,6 +17,7 @@ from django.apps import apps
 from campaigns import privacy as campaigns_privacy
 from campaigns import staff_timeline
 from campaigns.channels import CHANNELS, ConsoleChannel, InboxChannel
+from campaigns.segments.fields import FIELDS
 from loyalty.admin.panels import loyalty_panel
 from loyalty.centre.views import loyalty_export
 from loyalty.counter.selectors import TIMELINE_SOURCES
@@ -31,6 +32,7 @@ from members.roles import ROLE_PERMISSIONS
 from members.signals import member_registered
 from wechat.channels import WeChatTemplateChannel
 from wechat.oauth import oauth_hook
+from wechat.segment_fields import WECHAT_SUBSCRIBED
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ("members", "loyalty", "campaigns", "wechat")
@@ -61,9 +63,14 @@ def test_each_registry_is_filled_after_setup():
         "prune_transfers",
         "send_messages",
         "dashboard_aggregates",
+        "segments_refresh",
         "prune_wechat_callbacks",
     ]
     assert {"send_messages"} == QUIET_JOBS
+    # Segment rule fields: campaigns' own, then wechat's from its ready().
+    assert (
+        list(FIELDS)[-1] == "wechat_subscribed" and FIELDS["wechat_subscribed"] is WECHAT_SUBSCRIBED
+    )
     assert [staff_timeline.timeline_messages] == TIMELINE_SOURCES
     assert list(CHANNELS) == ["inbox", "console", "wechat"]
     assert isinstance(CHANNELS["inbox"], InboxChannel)

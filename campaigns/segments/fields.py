@@ -64,9 +64,6 @@ class Field:
     extra: dict = field(default_factory=dict)
 
 
-FIELDS: dict[str, Field] = {}
-
-
 def register(item: Field) -> Field:
     FIELDS[item.name] = item
     return item
@@ -229,7 +226,7 @@ def tags_held(ctx: Context):
 
 # --- the fields -------------------------------------------------------------------------
 
-for name, label, path, unset, choices in [
+CHOICE_FIELDS = [
     ("tier", _("Tier"), "card__tier__name", {"card__tier__isnull": True}, tier_choices),
     ("store", _("Store of registration"), "store__code", {"store__isnull": True}, store_choices),
     ("guide", _("Guide (staff username)"), "guide__username", {"guide__isnull": True},
@@ -239,41 +236,47 @@ for name, label, path, unset, choices in [
     ("rfm", _("RFM segment"), "card__rfm_segment", {"card__rfm_segment": ""},
      labelled(RfmSegment.choices)),
     ("gender", _("Gender"), "gender", {"gender": ""}, labelled(Member.Gender.choices)),
-]:  # fmt: skip
-    register(Field(name, label, TEXT, column(path), set_unless(**unset), CHOICE_OPS, choices))
-register(Field("tag", _("Tag"), TEXT, has(tags_held, "tag__name"),
-               lambda ctx: Q(Exists(tags_held(ctx))), CHOICE_OPS, tag_choices,
-               help=_("Has the tag")))  # fmt: skip
-register(Field("has_coupon", _("Holds a usable coupon"), TEXT,
-               has(usable_coupons, "template__code"),
-               lambda ctx: Q(Exists(usable_coupons(ctx))), CHOICE_OPS, coupon_choices,
-               help=_("Coupon template code")))  # fmt: skip
-for name, label in [("rfm_r", _("R score")), ("rfm_f", _("F score")), ("rfm_m", _("M score"))]:
-    register(Field(name, label, INT, column(f"card__{name}"),
-                   set_when(**{f"card__{name}__gte": 1}), low=1, high=5))  # fmt: skip
-register(Field("days_since_last_purchase", _("Days since the last purchase"), INT,
-               days_ago("card__last_purchase_at"),
-               set_when(card__last_purchase_at__isnull=False), low=0))  # fmt: skip
-register(Field("purchase_count", _("Number of purchases"), INT, column("card__purchase_count"),
-               always, low=0))  # fmt: skip
-register(Field("total_spent", _("Total spent (yuan)"), MONEY, column("card__total_spent"),
-               always))  # fmt: skip
-register(Field("points_balance", _("Points balance"), INT, column("card__points_balance"),
-               always))  # fmt: skip
-register(Field("stored_value_balance", _("Stored value balance (yuan)"), MONEY,
-               expression(lambda: F("card__stored_principal") + F("card__stored_bonus")),
-               always))  # fmt: skip
-register(Field("points_expiring_days", _("Days until points expire"), INT, expiring_compare,
-               lambda ctx: Q(Exists(live_lots(ctx))), low=0,
-               help=_("Days until the first points expire; 'at most 30': some expire "
-                      "within 30 days")))  # fmt: skip
-register(Field("birthday_month", _("Birthday month"), INT, column("birthday__month"),
-               set_when(birthday__isnull=False), low=1, high=12))  # fmt: skip
-register(Field("age", _("Age"), INT, age_compare, set_when(birthday__isnull=False),
-               low=0, high=150))  # fmt: skip
-register(Field("registered_days_ago", _("Days since registration"), INT,
-               days_ago("created_at"), always, low=0))  # fmt: skip
-register(Field("wechat_bound", _("WeChat bound"), BOOL,
-               boolean(lambda ctx: Q(wechat_openid__isnull=False)), always, BOOL_OPS))  # fmt: skip
-register(Field("marketing_consent", _("Accepts marketing messages"), BOOL,
-               boolean(lambda ctx: Q(marketing_consent=True)), always, BOOL_OPS))  # fmt: skip
+]  # fmt: skip
+BUILTIN = [
+    *(Field(name, label, TEXT, column(path), set_unless(**unset), CHOICE_OPS, choices)
+      for name, label, path, unset, choices in CHOICE_FIELDS),
+    Field("tag", _("Tag"), TEXT, has(tags_held, "tag__name"),
+        lambda ctx: Q(Exists(tags_held(ctx))), CHOICE_OPS, tag_choices,
+        help=_("Has the tag")),
+    Field("has_coupon", _("Holds a usable coupon"), TEXT,
+        has(usable_coupons, "template__code"),
+        lambda ctx: Q(Exists(usable_coupons(ctx))), CHOICE_OPS, coupon_choices,
+        help=_("Coupon template code")),
+    *(Field(name, label, INT, column(f"card__{name}"), set_when(**{f"card__{name}__gte": 1}),
+            low=1, high=5)
+      for name, label in [("rfm_r", _("R score")), ("rfm_f", _("F score")),
+                   ("rfm_m", _("M score"))]),
+    Field("days_since_last_purchase", _("Days since the last purchase"), INT,
+        days_ago("card__last_purchase_at"),
+        set_when(card__last_purchase_at__isnull=False), low=0),
+    Field("purchase_count", _("Number of purchases"), INT, column("card__purchase_count"),
+        always, low=0),
+    Field("total_spent", _("Total spent (yuan)"), MONEY, column("card__total_spent"),
+        always),
+    Field("points_balance", _("Points balance"), INT, column("card__points_balance"),
+        always),
+    Field("stored_value_balance", _("Stored value balance (yuan)"), MONEY,
+        expression(lambda: F("card__stored_principal") + F("card__stored_bonus")),
+        always),
+    Field("points_expiring_days", _("Days until points expire"), INT, expiring_compare,
+        lambda ctx: Q(Exists(live_lots(ctx))), low=0,
+        help=_("Days until the first points expire; 'at most 30': some expire "
+               "within 30 days")),
+    Field("birthday_month", _("Birthday month"), INT, column("birthday__month"),
+        set_when(birthday__isnull=False), low=1, high=12),
+    Field("age", _("Age"), INT, age_compare, set_when(birthday__isnull=False),
+        low=0, high=150),
+    Field("registered_days_ago", _("Days since registration"), INT,
+        days_ago("created_at"), always, low=0),
+    Field("wechat_bound", _("WeChat bound"), BOOL,
+        boolean(lambda ctx: Q(wechat_openid__isnull=False)), always, BOOL_OPS),
+    Field("marketing_consent", _("Accepts marketing messages"), BOOL,
+        boolean(lambda ctx: Q(marketing_consent=True)), always, BOOL_OPS),
+]  # fmt: skip
+# The fields of the rule language; apps above add theirs with register() in ready().
+FIELDS: dict[str, Field] = {item.name: item for item in BUILTIN}
