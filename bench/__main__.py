@@ -30,6 +30,7 @@ from bench import (
     lookup,
     prepaid,
     purchase,
+    segments,
 )
 from bench.common import BenchError, Load, Workspace, say, step
 
@@ -42,6 +43,7 @@ BENCHMARKS = {
     "prepaid": prepaid,  # stored value: tops up the picked members first
     "join": join,
     "dashboard": dashboard,
+    "segments": segments,  # sets tiers and recency on the cards; jobs sets its own after
     "jobs": jobs,  # before ledger: it checks every member's ledger afterwards
     "imports": imports,  # its own empty databases: the seeded data is not touched
     "ledger": ledger,  # last: it adds ten million rows and plants drift

@@ -235,7 +235,8 @@ CHOICE_FIELDS = [
      labelled(Lifecycle.choices)),
     ("rfm", _("RFM segment"), "card__rfm_segment", {"card__rfm_segment": ""},
      labelled(RfmSegment.choices)),
-    ("gender", _("Gender"), "gender", {"gender": ""}, labelled(Member.Gender.choices)),
+    ("gender", _("Gender"), "gender", {"gender": ""},
+     labelled([c for c in Member.Gender.choices if c[0]])),
 ]  # fmt: skip
 BUILTIN = [
     *(Field(name, label, TEXT, column(path), set_unless(**unset), CHOICE_OPS, choices)
