@@ -21,10 +21,11 @@ class CampaignsConfig(AppConfig):
         from loyalty.counter import selectors as staff_selectors
         from members.privacy import EXPORT_SECTIONS
         from members.roles import contribute
-        from members.signals import member_erased
+        from members.signals import demo_seeded, member_erased
 
         from . import channels, dashboard, notices, privacy, staff_timeline, tasks
         from .segments import services as segment_services
+        from .segments.demo import seed_segments
 
         contribute(ROLE_PERMISSIONS)
 
@@ -75,6 +76,7 @@ class CampaignsConfig(AppConfig):
             "40 2 * * *",
             "02:40 daily: rule tags made equal to their segments, every segment counted",
         )
+        demo_seeded.connect(seed_segments, dispatch_uid="campaigns.seed_segments")
         # The member 360 timeline shows the member's messages too.
         if staff_timeline.timeline_messages not in staff_selectors.TIMELINE_SOURCES:
             staff_selectors.TIMELINE_SOURCES.append(staff_timeline.timeline_messages)

@@ -28,9 +28,16 @@ def _templates() -> list[CouponTemplate]:
     if CouponTemplate.objects.exists():
         return list(CouponTemplate.objects.filter(active=True))
     specs = [
-        {"name": "新人立减 10 元", "kind": "cash", "value": Decimal("10"), "valid_days": 30},
+        {
+            "name": "新人立减 10 元",
+            "code": "new10",
+            "kind": "cash",
+            "value": Decimal("10"),
+            "valid_days": 30,
+        },
         {
             "name": "满 100 减 20",
+            "code": "full100-20",
             "kind": "threshold",
             "value": Decimal("20"),
             "min_spend": Decimal("100"),
@@ -39,6 +46,7 @@ def _templates() -> list[CouponTemplate]:
         },
         {
             "name": "会员 9 折券",
+            "code": "vip90",
             "kind": "percent",
             "value": Decimal("0.90"),
             "max_discount": Decimal("30"),
@@ -46,6 +54,7 @@ def _templates() -> list[CouponTemplate]:
         },
         {
             "name": "咖啡豆 85 折",
+            "code": "beans85",
             "kind": "percent",
             "value": Decimal("0.85"),
             "categories": "咖啡豆",
@@ -53,6 +62,7 @@ def _templates() -> list[CouponTemplate]:
         },
         {
             "name": "生日赠饮",
+            "code": "birthday-drink",
             "kind": "gift",
             "value": Decimal("32"),
             "gift_name": "任意中杯饮品",
@@ -60,6 +70,7 @@ def _templates() -> list[CouponTemplate]:
         },
         {
             "name": "周年庆满 200 减 50",
+            "code": "anniv200-50",
             "kind": "threshold",
             "value": Decimal("50"),
             "min_spend": Decimal("200"),
