@@ -6,7 +6,7 @@ members served here is folded into the counter's search box.
 
 from django.urls import path
 
-from loyalty.counter import count_cards, prepaid, views
+from loyalty.counter import count_cards, my_customers, prepaid, views
 
 app_name = "staff"
 
@@ -14,6 +14,7 @@ urlpatterns = [
     path("", views.counter, name="home"),
     path("verify/", views.verify, name="verify"),
     path("register/", views.register, name="register"),
+    path("my-customers/", my_customers.my_customers, name="my_customers"),
     path("m/<str:member_no>/", views.counter_card, name="card"),
     path("m/<str:member_no>/extras/", views.counter_card_extras, name="card_extras"),
     path("m/<str:member_no>/purchase/", views.purchase, name="purchase"),
