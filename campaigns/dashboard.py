@@ -53,10 +53,10 @@ from members.models import Member, Store
 from members.selectors import sees_all_stores, staff_profile_of
 
 from .models import DailyStats, StatsDay
+from .segment_stats import segment_stats
 
 RECOMPUTE_DAYS = 3  # yesterday and the two days before are computed again each night
 CHUNK_DAYS = 31  # days computed in one pass (one transaction)
-ACTIVE_DAYS = 90
 MAX_RANGE_DAYS = 366
 EARLIEST_DAY = dt.date(2000, 1, 1)  # no member of this system is older
 ISSUED_KINDS = (PointsEntry.Kind.EARN, PointsEntry.Kind.ADJUST, PointsEntry.Kind.IMPORT)
@@ -344,6 +344,7 @@ class Figures:
     series: dict
     members_total: int
     active: int
+    active_days: int  # the settings' lifecycle_active_days: "active" is a purchase within them
     buyers: int
     repeaters: int
     tiers: list
@@ -380,15 +381,25 @@ class Figures:
         return _ratio(self.member_spend, self.benefit_cost)
 
 
-def figures(*, first: dt.date, last: dt.date, store_id: int | None | str = "all") -> Figures:
+def figures(
+    *,
+    first: dt.date,
+    last: dt.date,
+    store_id: int | None | str = "all",
+    conf: LoyaltySettings | None = None,
+) -> Figures:
     """Every number of the dashboard for first..last and one store (or "all"), from
-    DailyStats only: the rows of the range (and the 90 days before its end, for the
-    active members) and the sums of all rows up to its end (the stocks)."""
+    DailyStats only: the rows of the range (and the settings' lifecycle_active_days
+    before its end, for the active members) and the sums of all rows up to its end (the
+    stocks). The rows keep each purchase's exact gap to the previous one, so any window
+    is counted from them: changing the setting needs no recomputation."""
     if store_id == ALL:
         scoped = DailyStats.objects.filter(all_stores=True)
     else:
         scoped = DailyStats.objects.filter(store_id=store_id, all_stores=False)
-    since = min(first, last - dt.timedelta(days=ACTIVE_DAYS - 1))
+    conf = conf or LoyaltySettings.current()
+    active_days = conf.lifecycle_active_days
+    since = min(first, last - dt.timedelta(days=active_days - 1))
     rows = list(
         scoped.filter(day__gte=since, day__lte=last).values("day", "gaps", *SUMMED).order_by("day")
     )
@@ -405,7 +416,7 @@ def figures(*, first: dt.date, last: dt.date, store_id: int | None | str = "all"
         for name in SERIES:
             series[name][row["day"]] += row[name]
     buyers, repeaters = _buyers(gaps_by_day, first, last)
-    active, _twice = _buyers(gaps_by_day, last - dt.timedelta(days=ACTIVE_DAYS - 1), last)
+    active, _twice = _buyers(gaps_by_day, last - dt.timedelta(days=active_days - 1), last)
     stock = scoped.filter(day__lte=last).aggregate(
         members=Sum(F("new_members") - F("erased_members")),
         points=Sum("points_net"),
@@ -415,7 +426,6 @@ def figures(*, first: dt.date, last: dt.date, store_id: int | None | str = "all"
     for net in scoped.filter(day__lte=last).values_list("tier_net", flat=True):
         for tier_id, n in (json.loads(net) if isinstance(net, str) else net).items():
             per_tier[tier_id] += n
-    conf = LoyaltySettings.current()
     tiers = [(tier, per_tier.get(str(tier.pk), 0)) for tier in Tier.objects.order_by("level")]
     points_value = yuan(Decimal(totals["points_redeemed"]) / conf.points_per_cash_yuan)
     member_spend = (totals["spend"] or ZERO) - (totals["refunds"] or ZERO)
@@ -431,6 +441,7 @@ def figures(*, first: dt.date, last: dt.date, store_id: int | None | str = "all"
         },
         members_total=stock["members"] or 0,
         active=active,
+        active_days=active_days,
         buyers=buyers,
         repeaters=repeaters,
         tiers=tiers,
@@ -453,8 +464,10 @@ def figures(*, first: dt.date, last: dt.date, store_id: int | None | str = "all"
 DEFINITIONS = {
     "new_members": gettext_lazy("Members who registered in the period (per day in the chart)."),
     "members_total": gettext_lazy("All members registered up to the end day, less erased ones."),
+    # %(days)s: the settings' lifecycle_active_days (tiles() fills it in).
     "active": gettext_lazy(
-        "Members with a purchase in the 90 days up to the end day; rate = active / total members."
+        "Members with a purchase in the %(days)s days up to the end day; "
+        "rate = active / total members."
     ),
     "repurchase": gettext_lazy(
         "Members with 2 or more purchases in the period / members with 1 or more."
@@ -520,7 +533,8 @@ def dashboard(request):
         raise PermissionDenied
     first, last = date_range(request)
     stores, store, store_id = store_choice(request)
-    data = figures(first=first, last=last, store_id=store_id)
+    conf = LoyaltySettings.current()
+    data = figures(first=first, last=last, store_id=store_id, conf=conf)
     chart = {
         **data.series,
         "tiers": {
@@ -538,6 +552,10 @@ def dashboard(request):
         "chart": chart,
         "defs": DEFINITIONS,
         "presets": range_presets(),
+        # Stages and segments are last night's, whatever the range: one store or all.
+        "segments": segment_stats(
+            store_id=None if store_id == ALL else store_id, show_store=bool(stores), conf=conf
+        ),
     }
     return render(request, "campaigns/dashboard/dashboard.html", context)
 
@@ -563,7 +581,8 @@ def tiles(f: Figures) -> list[list[dict]]:
             tile("new_members", _("New members"), f"{t['new_members']:,}"),
             tile("members_total", _("Total members"), f"{f.members_total:,}"),
             tile("active", _("Active members"), f"{f.active:,}",
-                 _("active rate %(rate)s") % {"rate": _pct(f.active_rate)}),
+                 _("active rate %(rate)s") % {"rate": _pct(f.active_rate)},
+                 DEFINITIONS["active"] % {"days": f.active_days}),
             tile("repurchase", _("Repurchase rate"), _pct(f.repurchase_rate),
                  f"{f.repeaters:,} / {f.buyers:,}"),
             tile("spend_per_buyer", _("Spend per buying member"), _money(f.spend_per_buyer),

@@ -3,11 +3,13 @@ lifecycle stage and the RFM segment. Segments, lists and reports read them."""
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Lifecycle(models.TextChoices):
     NEW = "new", _("New")
-    ACTIVE = "active", _("Active")
+    # Not the member status "Active" (正常): a stage of its own in Chinese (活跃).
+    ACTIVE = "active", pgettext_lazy("lifecycle", "Active")
     DORMANT = "dormant", _("Dormant")
     CHURNED = "churned", _("Churned")
     PROSPECT = "prospect", _("Registered, no purchase yet")
