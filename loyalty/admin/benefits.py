@@ -76,15 +76,16 @@ class CouponIssueForm(forms.Form):
 @admin.register(CouponTemplate)
 class CouponTemplateAdmin(admin.ModelAdmin):
     list_display = [
-        "name", "kind", "value", "min_spend", "validity", "stock_display", "used_display",
+        "name", "code", "kind", "value", "min_spend", "validity", "stock_display", "used_display",
         "expired_display", "rate_display", "discount_display", "active",
     ]  # fmt: skip
     list_filter = ["active", "kind", "audience"]
-    search_fields = ["name"]
+    search_fields = ["name", "code"]
     filter_horizontal = ["tiers", "tags"]
     readonly_fields = ["issued_count"]
     fieldsets = [
-        (None, {"fields": ["name", "kind", "value", "max_discount", "gift_name", "active"]}),
+        (None, {"fields": ["name", "code", "kind", "value", "max_discount", "gift_name",
+                           "active"]}),
         (_("Conditions"), {"fields": ["min_spend", "categories"]}),
         (_("Validity"), {"fields": ["valid_days", "valid_from", "valid_until"]}),
         (_("Stock and limits"), {"fields": ["stock", "issued_count", "per_member_limit"]}),

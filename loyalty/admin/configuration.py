@@ -85,7 +85,14 @@ class LoyaltySettingsAdmin(admin.ModelAdmin):
         ),
         (
             _("Lifecycle stages"),
-            {"fields": ["lifecycle_new_days", "lifecycle_active_days", "lifecycle_dormant_days"]},
+            {
+                "fields": [
+                    "lifecycle_new_days",
+                    "lifecycle_active_days",
+                    "lifecycle_dormant_days",
+                    "lifecycle_counts_visits",
+                ]
+            },
         ),
     ]
 
