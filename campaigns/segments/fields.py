@@ -32,6 +32,7 @@ TEXT, INT, MONEY, BOOL = "text", "int", "money", "bool"
 ORDERED_OPS = ("eq", "ne", "in", "not_in", "gte", "lte", "between", "is_set", "is_not_set")
 CHOICE_OPS = ("eq", "ne", "in", "not_in", "is_set", "is_not_set")
 BOOL_OPS = ("eq", "ne")
+MAX_DAYS = 36_500  # a hundred years: day counts beyond it are refused, not overflowed
 
 
 @dataclass(frozen=True)
@@ -254,7 +255,7 @@ BUILTIN = [
                    ("rfm_m", _("M score"))]),
     Field("days_since_last_purchase", _("Days since the last purchase"), INT,
         days_ago("card__last_purchase_at"),
-        set_when(card__last_purchase_at__isnull=False), low=0),
+        set_when(card__last_purchase_at__isnull=False), low=0, high=MAX_DAYS),
     Field("purchase_count", _("Number of purchases"), INT, column("card__purchase_count"),
         always, low=0),
     Field("total_spent", _("Total spent (yuan)"), MONEY, column("card__total_spent"),
@@ -265,7 +266,7 @@ BUILTIN = [
         expression(lambda: F("card__stored_principal") + F("card__stored_bonus")),
         always),
     Field("points_expiring_days", _("Days until points expire"), INT, expiring_compare,
-        lambda ctx: Q(Exists(live_lots(ctx))), low=0,
+        lambda ctx: Q(Exists(live_lots(ctx))), low=0, high=MAX_DAYS,
         help=_("Days until the first points expire; 'at most 30': some expire "
                "within 30 days")),
     Field("birthday_month", _("Birthday month"), INT, column("birthday__month"),
@@ -273,7 +274,7 @@ BUILTIN = [
     Field("age", _("Age"), INT, age_compare, set_when(birthday__isnull=False),
         low=0, high=150),
     Field("registered_days_ago", _("Days since registration"), INT,
-        days_ago("created_at"), always, low=0),
+        days_ago("created_at"), always, low=0, high=MAX_DAYS),
     Field("wechat_bound", _("WeChat bound"), BOOL,
         boolean(lambda ctx: Q(wechat_openid__isnull=False)), always, BOOL_OPS),
     Field("marketing_consent", _("Accepts marketing messages"), BOOL,

@@ -27,6 +27,8 @@ from .fields import BOOL, FIELDS, INT, MONEY, TEXT, Context, Field
 
 MAX_DEPTH = 8
 MAX_CONDITIONS = 100
+MAX_INT = 2_147_483_647  # the largest whole number a rule may hold
+MAX_YUAN = Decimal("1000000000000")
 GROUPS = ("all", "any")
 OP_LABELS = {
     "eq": gettext_lazy("is"),
@@ -140,11 +142,11 @@ def check_value(field: Field, value, path: list[int]):
         if isinstance(value, bool) or not isinstance(value, int):
             fail(path, _("field “%(field)s” takes a whole number, not %(value)s.")
                  % {"field": field.name, "value": shown(value)})  # fmt: skip
-        if (field.low is not None and value < field.low) or (
-            field.high is not None and value > field.high
-        ):
+        low = field.low if field.low is not None else -MAX_INT
+        high = field.high if field.high is not None else MAX_INT
+        if not low <= value <= high:
             fail(path, _("field “%(field)s” takes %(low)s to %(high)s, not %(value)s.")
-                 % {"field": field.name, "low": field.low, "high": field.high or "∞",
+                 % {"field": field.name, "low": low, "high": high,
                     "value": value})  # fmt: skip
         return value
     assert field.kind == MONEY
@@ -152,12 +154,13 @@ def check_value(field: Field, value, path: list[int]):
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise InvalidOperation
         amount = Decimal(str(value).strip())
-        if not amount.is_finite():
+        if not amount.is_finite() or abs(amount) > MAX_YUAN:
             raise InvalidOperation
+        amount = amount.quantize(Decimal("0.01"))
     except InvalidOperation:
         fail(path, _("field “%(field)s” takes an amount in yuan, not %(value)s.")
              % {"field": field.name, "value": shown(value)})  # fmt: skip
-    return str(amount.quantize(Decimal("0.01")))
+    return str(amount)
 
 
 def shown(value) -> str:
@@ -173,7 +176,7 @@ def allowed(field: Field) -> set:
 
 def context(now: dt.datetime | None = None) -> Context:
     now = now or timezone.now()
-    return Context(now=now, today=timezone.localdate(now))
+    return Context(now=now, today=timezone.localdate(now, timezone.get_default_timezone()))
 
 
 def compile_rules(tree, *, now: dt.datetime | None = None) -> Q:
@@ -188,9 +191,12 @@ def compile_node(node: dict, ctx: Context) -> Q:
             result &= compile_node(child, ctx)
         return result
     if "any" in node:
+        parts = [compile_node(child, ctx) for child in node["any"]]
+        if any(not part for part in parts):  # an empty Q is everyone: so is the group
+            return Q()
         result = NOBODY
-        for child in node["any"]:
-            result |= compile_node(child, ctx)
+        for part in parts:
+            result |= part
         return result
     return compile_condition(node, ctx)
 
