@@ -92,12 +92,17 @@ def run(ctx) -> Result:
         subject=eight,
         baseline=baseline,
         goals=[
-            Goal(f"3 conditions seconds <= {GOAL_SECONDS:g}", three.seconds,
-                 three.seconds <= GOAL_SECONDS),
-            Goal(f"8 conditions seconds <= {GOAL_SECONDS:g}", eight.seconds,
-                 eight.seconds <= GOAL_SECONDS),
-            Goal(f"member list p99 ms <= {GOAL_P99_MS:g}", page.p99_ms,
-                 page.p99_ms <= GOAL_P99_MS),
+            Goal(
+                f"3 conditions seconds <= {GOAL_SECONDS:g}",
+                three.seconds,
+                three.seconds <= GOAL_SECONDS,
+            ),
+            Goal(
+                f"8 conditions seconds <= {GOAL_SECONDS:g}",
+                eight.seconds,
+                eight.seconds <= GOAL_SECONDS,
+            ),
+            Goal(f"member list p99 ms <= {GOAL_P99_MS:g}", page.p99_ms, page.p99_ms <= GOAL_P99_MS),
         ],  # fmt: skip
         notes=[
             f"3 conditions: {three.seconds:.2f}s, count={counts['three']} "
@@ -192,4 +197,3 @@ def member_list(ws: Workspace, ctx):
         listed = run_wrk(base, script, "member list 2 filters", load, headers)
         hello = run_wrk(base, hello_script, "hello", load)
     return listed, hello, path
-

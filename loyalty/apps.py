@@ -122,12 +122,13 @@ class LoyaltyConfig(AppConfig):
 
     def fill_registries(self):
         """loyalty's entries in the registries of members (below) and its own jobs."""
-        from members.admin import MEMBER_PANELS, MEMBER_TRANSFER
+        from members.admin import MEMBER_LIST, MEMBER_PANELS, MEMBER_TRANSFER
         from members.audit import ACTION_LABELS
         from members.privacy import ERASE_HOLDS, EXPORT_SECTIONS
         from members.roles import contribute
 
         from . import jobs
+        from .admin.member_list import add_member_list_entries
         from .admin.panels import loyalty_panel
         from .centre.views import loyalty_export
         from .imports.admin import may_import, member_export_view, member_import_view
@@ -149,6 +150,9 @@ class LoyaltyConfig(AppConfig):
         MEMBER_TRANSFER.update(
             {"import": member_import_view, "export": member_export_view, "may_import": may_import}
         )
+        # The member list's card columns and filters: tier, points, spend, last purchase,
+        # lifecycle stage and RFM segment.
+        add_member_list_entries(MEMBER_LIST)
 
         jobs.register(
             "expire_points",
@@ -184,7 +188,7 @@ class LoyaltyConfig(AppConfig):
             "lifecycle_and_rfm",
             jobs.lifecycle_and_rfm,
             "40 0 * * *",
-            "00:40 daily: lifecycle stage and RFM scores on every card",
+            "00:40 daily: lifecycle stage, RFM scores and RFM segment on every card",
         )
         jobs.register(
             "expire_count_cards",

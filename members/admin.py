@@ -3,6 +3,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
+from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -16,8 +17,8 @@ from import_export.admin import ImportExportMixin
 from . import crypto, posters, services
 from .audit import audit_record, field_label
 from .forms import MemberAdminForm, TagChoiceForm
-from .models import AuditEntry, Member, PrivacyNotice, StaffProfile, Store, Tag, User
-from .selectors import classify_query, sees_all_stores, staff_profile_of
+from .models import AuditEntry, Member, PrivacyNotice, Role, StaffProfile, Store, Tag, User
+from .selectors import ALL_STORES, classify_query, sees_all_stores, staff_profile_of, store_scope
 
 
 class LargeTablePaginator(Paginator):
@@ -38,6 +39,27 @@ class LargeTablePaginator(Paginator):
             if estimate is not None:
                 return estimate
         return qs.order_by()[: self.COUNT_CAP].count()
+
+
+class MemberListPaginator(LargeTablePaginator):
+    """The member list's: a page's members are picked by id first, in a subquery of the
+    page's one query, and only those 50 are joined to their store and card.
+
+    Joined in the query that sorts, every match of a broad filter would be joined before
+    the sort took the page (SQLite does so): a store's 200,000 members read with their
+    cards to show 50, 0.4 s at a million members instead of 0.03 s."""
+
+    def page(self, number):
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        qs = self.object_list
+        rows = qs.model._default_manager.filter(pk__in=qs.values("pk")[bottom:top])
+        rows = rows.order_by(*qs.query.order_by)
+        rows.query.select_related = qs.query.select_related  # the change list's joins
+        return self._get_page(rows, number, self)
 
 
 # Below this many rows an exact COUNT(*) is cheap and better than an estimate.
@@ -72,6 +94,17 @@ MEMBER_PANELS: list = []
 # "may_import" (request -> bool) here from its AppConfig.ready(), so members never
 # imports it.
 MEMBER_TRANSFER: dict = {}
+
+# The member list's columns, filters and joins that apps above members add from their
+# AppConfig.ready() (loyalty: the card's tier, points, spend, last purchase, lifecycle
+# stage and RFM segment), so members never names their models. "columns" (list_display
+# entries) go between the member's own and the registration date, "filters"
+# (list_filter entries) before the member's own, "related" into list_select_related
+# (the page stays one query). "newest_first" maps a filter's lookup prefix to the
+# order that is newest first while such a filter is on: the joined table's copy of the
+# member id, which that filter's index holds in order, so the page is read in index
+# order (SQLite does not see that the two ids are equal and would sort every match).
+MEMBER_LIST: dict = {"columns": [], "filters": [], "related": [], "newest_first": {}}
 
 
 class StoreScopedAdminMixin:
@@ -204,21 +237,42 @@ class TagFilter(admin.SimpleListFilter):
         return queryset
 
 
+class GuideFilter(admin.SimpleListFilter):
+    """Members by their guide (导购). The choices are staff accounts only, those the
+    viewer may pick as a guide (their store's staff and the owners), never every user;
+    the filter reads the member_guide_set index."""
+
+    title = _("guide")
+    parameter_name = "guide"
+
+    def lookups(self, request, model_admin):
+        scope = store_scope(request.user)
+        if scope is None:
+            return []
+        profiles = StaffProfile.objects.select_related("user").order_by("user__username")
+        if scope is not ALL_STORES:
+            profiles = profiles.filter(Q(store_id=scope) | Q(role=Role.OWNER))
+        return [(str(p.user_id), p.display_name or p.user.get_username()) for p in profiles]
+
+    def queryset(self, request, queryset):
+        value = self.value() or ""
+        if value.isdecimal():  # what int() reads ("²" is a digit, not decimal)
+            return queryset.filter(guide_id=int(value))
+        return queryset
+
+
 @admin.register(Member)
 class MemberAdmin(ImportExportMixin, StoreScopedAdminMixin, admin.ModelAdmin):
     form = MemberAdminForm
-    list_display = [
-        "member_no",
-        "name",
-        "phone_display",
-        "gender",
-        "store",
-        "source",
-        "status",
-        "created_at",
-    ]
-    list_filter = ["status", "source", "gender", "store", TagFilter]
+    # The upper apps' columns and filters (MEMBER_LIST) join these: get_list_display.
+    list_display = ["member_no", "name", "phone_display", "store", "registered"]
+    list_filter = ["store", GuideFilter, TagFilter, "status", "source", "gender"]
     list_select_related = ["store"]
+    # At a million rows a column is sortable only when an index serves its order (the
+    # others, the upper apps' too, would sort the whole table on each page).
+    sortable_by = ["member_no", "name", "registered"]
+    # Facet counts would count the whole table once per filter choice.
+    show_facets = admin.ShowFacets.NEVER
     search_fields = ["member_no"]  # handled by get_search_results; enables the box
     search_help_text = _(
         "Exact mobile number (any format), member number, last 4 digits of the phone, or full name."
@@ -257,11 +311,28 @@ class MemberAdmin(ImportExportMixin, StoreScopedAdminMixin, admin.ModelAdmin):
             },
         ),
     ]
-    paginator = LargeTablePaginator
+    paginator = MemberListPaginator
     show_full_result_count = False
     list_per_page = 50
     actions = ["add_tag", "remove_tag"]
     change_form_template = "admin/members/member/change_form.html"
+
+    def get_list_display(self, request):
+        *own, registered = self.list_display
+        return [*own, *MEMBER_LIST["columns"], registered]
+
+    def get_list_filter(self, request):
+        return [*MEMBER_LIST["filters"], *self.list_filter]
+
+    def get_list_select_related(self, request):
+        return [*self.list_select_related, *MEMBER_LIST["related"]]
+
+    def get_ordering(self, request):
+        # Newest first; by the joined table's member id while its filter is on.
+        for prefix, ordering in MEMBER_LIST["newest_first"].items():
+            if any(key.startswith(prefix) for key in request.GET):
+                return [ordering]
+        return super().get_ordering(request)
 
     def has_import_permission(self, request):
         return "import" in MEMBER_TRANSFER and MEMBER_TRANSFER["may_import"](request)
@@ -281,6 +352,10 @@ class MemberAdmin(ImportExportMixin, StoreScopedAdminMixin, admin.ModelAdmin):
         if "export" not in MEMBER_TRANSFER:
             raise Http404
         return MEMBER_TRANSFER["export"](request, self)
+
+    @admin.display(description=_("registered at"), ordering="created_at")
+    def registered(self, obj):
+        return timezone.localdate(obj.created_at)  # the day (Shanghai's): the list is wide
 
     @admin.display(description=_("mobile number"))
     def phone_display(self, obj):

@@ -18,13 +18,14 @@ from campaigns import privacy as campaigns_privacy
 from campaigns import staff_timeline
 from campaigns.channels import CHANNELS, ConsoleChannel, InboxChannel
 from campaigns.segments.fields import FIELDS
+from loyalty.admin import member_list
 from loyalty.admin.panels import loyalty_panel
 from loyalty.centre.views import loyalty_export
 from loyalty.counter.selectors import TIMELINE_SOURCES
 from loyalty.imports.admin import may_import, member_export_view, member_import_view
 from loyalty.jobs import JOBS, QUIET_JOBS
 from loyalty.stored_value import prepaid_erase_hold
-from members.admin import MEMBER_PANELS, MEMBER_TRANSFER
+from members.admin import MEMBER_LIST, MEMBER_PANELS, MEMBER_TRANSFER
 from members.audit import ACTION_LABELS
 from members.member_auth import JOIN_HOOKS
 from members.privacy import ERASE_HOLDS, EXPORT_SECTIONS
@@ -50,6 +51,10 @@ def test_each_registry_is_filled_after_setup():
         "export": member_export_view,
         "may_import": may_import,
     } == MEMBER_TRANSFER
+    assert {
+        **member_list.MEMBER_LIST_ENTRIES,
+        "newest_first": member_list.NEWEST_FIRST,
+    } == MEMBER_LIST
     assert {"purchase.record", "points.adjust", "tier.set", "coupon.redeem"} <= set(ACTION_LABELS)
     assert list(JOBS) == [
         "expire_points",
@@ -88,6 +93,7 @@ def _snapshot():
         "JOIN_HOOKS": list(JOIN_HOOKS),
         "MEMBER_PANELS": list(MEMBER_PANELS),
         "MEMBER_TRANSFER": dict(MEMBER_TRANSFER),
+        "MEMBER_LIST": {key: list(entries) for key, entries in MEMBER_LIST.items()},
         "ACTION_LABELS": dict(ACTION_LABELS),
         "JOBS": dict(JOBS),
         "QUIET_JOBS": set(QUIET_JOBS),
@@ -133,7 +139,7 @@ importlib.import_module("config.urls")
 from campaigns.channels import CHANNELS
 from loyalty.counter.selectors import TIMELINE_SOURCES
 from loyalty.jobs import JOBS, QUIET_JOBS
-from members.admin import MEMBER_PANELS, MEMBER_TRANSFER
+from members.admin import MEMBER_LIST, MEMBER_PANELS, MEMBER_TRANSFER
 from members.audit import ACTION_LABELS
 from members.member_auth import JOIN_HOOKS
 from members.privacy import ERASE_HOLDS, EXPORT_SECTIONS
@@ -146,6 +152,7 @@ print(json.dumps({
     "JOIN_HOOKS": len(JOIN_HOOKS),
     "MEMBER_PANELS": len(MEMBER_PANELS),
     "MEMBER_TRANSFER": sorted(MEMBER_TRANSFER),
+    "MEMBER_LIST": sum(len(entries) for entries in MEMBER_LIST.values()),
     "JOBS": sorted(JOBS),
     "QUIET_JOBS": sorted(QUIET_JOBS),
     "TIMELINE_SOURCES": len(TIMELINE_SOURCES),
@@ -180,6 +187,7 @@ def test_importing_the_modules_fills_no_registry():
         "JOIN_HOOKS": 0,
         "MEMBER_PANELS": 0,
         "MEMBER_TRANSFER": [],
+        "MEMBER_LIST": 0,
         "JOBS": [],
         "QUIET_JOBS": [],
         "TIMELINE_SOURCES": 0,

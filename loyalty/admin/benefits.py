@@ -84,8 +84,10 @@ class CouponTemplateAdmin(admin.ModelAdmin):
     filter_horizontal = ["tiers", "tags"]
     readonly_fields = ["issued_count"]
     fieldsets = [
-        (None, {"fields": ["name", "code", "kind", "value", "max_discount", "gift_name",
-                           "active"]}),
+        (
+            None,
+            {"fields": ["name", "code", "kind", "value", "max_discount", "gift_name", "active"]},
+        ),
         (_("Conditions"), {"fields": ["min_spend", "categories"]}),
         (_("Validity"), {"fields": ["valid_days", "valid_from", "valid_until"]}),
         (_("Stock and limits"), {"fields": ["stock", "issued_count", "per_member_limit"]}),

@@ -19,11 +19,13 @@ from loyalty.count_cards import count_cards_of
 from loyalty.counter.forms import new_token
 from loyalty.models import (
     CODE_ALPHABET,
+    Card,
     CheckIn,
     Coupon,
     CouponEvent,
     CouponTemplate,
     EarnRule,
+    Lifecycle,
     LoyaltySettings,
     PointsEntry,
     Purchase,
@@ -73,7 +75,8 @@ COUNTER_COLUMNS = (
     "store__code", "store__name",
     "card__tier", "card__points_balance", "card__points_debt",
     "card__growth_value", "card__total_spent", "card__purchase_count",
-    "card__stored_principal", "card__stored_bonus",
+    "card__stored_principal", "card__stored_bonus", "card__last_purchase_at",
+    "card__lifecycle", "card__rfm_segment", "card__rfm_r", "card__rfm_f", "card__rfm_m",
     "card__tier__level", "card__tier__name",
 )  # fmt: skip
 
@@ -127,6 +130,44 @@ def points_cash_value(points: int, conf: LoyaltySettings) -> Decimal:
     return yuan_down(Decimal(points) / conf.points_per_cash_yuan)
 
 
+# The lifecycle stage's badge (Bootstrap classes) on the counter card and the 360 page:
+# the subtle shades, so it never looks like the tier's solid badge beside it.
+LIFECYCLE_BADGE = {
+    Lifecycle.NEW: "bg-info-subtle text-info-emphasis border border-info-subtle",
+    Lifecycle.ACTIVE: "bg-success-subtle text-success-emphasis border border-success-subtle",
+    Lifecycle.DORMANT: "bg-warning-subtle text-warning-emphasis border border-warning-subtle",
+    Lifecycle.CHURNED: "bg-danger-subtle text-danger-emphasis border border-danger-subtle",
+    Lifecycle.PROSPECT: "bg-light text-secondary border",
+}
+
+
+@dataclass(frozen=True)
+class Badge:
+    label: str
+    css: str  # Bootstrap classes
+    title: str  # the tooltip: what the badge is
+    kind: str  # a CSS and test hook: lifecycle | rfm
+
+
+def stage_badges(card: Card) -> list[Badge]:
+    """The card's lifecycle stage and RFM segment (the nightly lifecycle_and_rfm job's),
+    as small badges beside the tier; none before the job has run. No query: the card is
+    loaded already."""
+    if card._state.adding:  # an unsaved card (a bulk path skipped it): not scored yet
+        return []
+    badges = []
+    if card.lifecycle:
+        css = LIFECYCLE_BADGE.get(card.lifecycle, "bg-light text-secondary border")
+        badges.append(Badge(card.get_lifecycle_display(), css, _("lifecycle stage"), "lifecycle"))
+    if card.rfm_segment:
+        scores = {"r": card.rfm_r, "f": card.rfm_f, "m": card.rfm_m}
+        title = _("RFM segment (R %(r)s · F %(f)s · M %(m)s)") % scores
+        badges.append(
+            Badge(card.get_rfm_segment_display(), "bg-light text-body border", title, "rfm")
+        )
+    return badges
+
+
 def member_card_core(member: Member, now=None) -> dict:
     """Who the member is and what they hold: the part of the card the counter shows at
     once (the lookup joins the card and tier; settings and the next tier are two more)."""
@@ -139,6 +180,7 @@ def member_card_core(member: Member, now=None) -> dict:
         "conf": conf,
         "cash_value": points_cash_value(card.points_balance, conf),
         "progress": tier_progress(card, conf, now),
+        "badges": stage_badges(card),
     }
 
 

@@ -41,3 +41,33 @@ def test_a_rolled_back_change_is_not_kept(store):
     assert _buy(member, "C") == 10  # the rules as committed again
     LoyaltySettings.objects.update(points_per_yuan=Decimal("2"))
     assert _buy(member, "D") == 20  # and the next real change is read, not the lost one
+
+
+@pytest.mark.parametrize("table", ["loyalty_loyaltysettings", "loyalty_tier", "loyalty_earnrule"])
+def test_every_migration_leaves_the_stamp_triggers_in_place(db, table):
+    """SQLite drops a table's triggers when a migration remakes it (adding a column):
+    each such migration makes them again (0012, 0013, 0014 ...). A change by a bulk
+    update must move the stamp, or purchases keep old settings."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT stamp FROM loyalty_rules_stamp WHERE id = 1")
+        before = cursor.fetchone()[0]
+        cursor.execute(f"UPDATE {table} SET id = id")  # noqa: S608 - a fixed name
+        cursor.execute("SELECT stamp FROM loyalty_rules_stamp WHERE id = 1")
+        after = cursor.fetchone()[0]
+    if connection.vendor == "sqlite":
+        cursor = connection.cursor()
+        cursor.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = %s", [table]
+        )
+        assert cursor.fetchone()[0] == 3
+    assert before != after or not _has_rows(table)
+
+
+def _has_rows(table: str) -> bool:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {table}")  # noqa: S608
+        return cursor.fetchone()[0] > 0
