@@ -15,5 +15,6 @@ urlpatterns = [
     path("me/profile/", member_views.profile, name="profile"),
     path("me/privacy/", member_views.privacy, name="privacy"),
     path("me/privacy/my-data.json", member_views.privacy_export, name="export"),
+    path("me/privacy/marketing/", member_views.marketing, name="marketing"),
     path("me/privacy/delete/", member_views.erase, name="erase"),
 ]

@@ -37,7 +37,14 @@ from .member_forms import CodeForm, EraseForm, JoinContextForm, JoinForm, PhoneF
 from .otp import CODE_MINUTES, RESEND_SECONDS, OtpError, otp_check, otp_send
 from .phones import mask_phone, national_digits
 from .privacy import current_notice, erase_holds, member_data_export, notice_by_version
-from .services import ErasureHeld, member_by_phone, member_erase, member_join, member_update
+from .services import (
+    ErasureHeld,
+    member_by_phone,
+    member_erase,
+    member_join,
+    member_marketing_set,
+    member_update,
+)
 from .sms import SmsError
 
 
@@ -286,6 +293,19 @@ def privacy(request, member):
         "members/centre/privacy.html",
         {"member": member, "agreed": notice_by_version(member.consent_version)},
     )
+
+
+@require_POST
+@member_required
+def marketing(request, member):
+    """The switch for offers and news by message: on or off (退订), at any time."""
+    consent = request.POST.get("consent") == "on"
+    member_marketing_set(member=member, consent=consent)
+    if consent:
+        messages.success(request, _("You will receive member offers and news."))
+    else:
+        messages.success(request, _("You will no longer receive offers and news."))
+    return redirect("me:privacy")
 
 
 @never_cache

@@ -346,6 +346,7 @@ ACTION_LABELS = {
     "member.tag_add": _("Tag added in bulk"),
     "member.tag_remove": _("Tag removed in bulk"),
     "member.erase": _("Personal data erased (privacy request)"),
+    "member.marketing": _("Marketing messages switched on or off"),
     "staff.create": _("Staff account created"),
     "staff.set_role": _("Role or store changed"),
 }

@@ -243,6 +243,30 @@ def member_join(
     return member, True
 
 
+@transaction.atomic
+def member_marketing_set(
+    *, member: Member, consent: bool, actor: User | None = None, now: datetime | None = None
+) -> bool:
+    """The member's yes or no to marketing messages (the member centre's switch, a 退订
+    reply); audited. False when it was already so (nothing recorded)."""
+    now = now or timezone.now()
+    changed = (
+        Member.objects.filter(pk=member.pk)
+        .exclude(marketing_consent=consent)
+        .update(marketing_consent=consent, marketing_consent_at=now, updated_at=now)
+    )
+    member.marketing_consent, member.marketing_consent_at = consent, now
+    if changed:
+        audit_record(
+            actor=actor,
+            action="member.marketing",
+            obj=member,
+            changes={"marketing_consent": [not consent, consent]},
+            store=member.store,
+        )
+    return bool(changed)
+
+
 # What erasure blanks (PIPL deletion): every personal field. The row, its number and
 # the ledgers that point at it stay, so the books still balance.
 ERASED_VALUES = {

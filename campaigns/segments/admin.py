@@ -187,7 +187,8 @@ class SegmentAdmin(admin.ModelAdmin):
             raise PermissionDenied
         try:
             tree = json.loads(request.POST.get("rules") or request.body or "{}")
-            tree = tree.get("rules", tree) if "rules" in tree else tree
+            if isinstance(tree, dict) and "rules" in tree:
+                tree = tree["rules"]
             tree = check(tree)
         except ValueError:
             return JsonResponse({"error": _("The rule is not JSON.")}, status=400)

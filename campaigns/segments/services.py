@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.utils import timezone
@@ -88,13 +89,15 @@ def segment_run_start(
     """Queue an action over the segment's members as they are now (the rule is copied:
     editing the segment later does not change a run under way)."""
     store = scope_store(actor)
+    if store is False:  # a staff account with no store sees no members: nothing to do
+        raise PermissionDenied
     run = SegmentRun.objects.create(
         segment=segment,
         kind=kind,
         coupon_template=template,
         tag=tag,
         rules=check(segment.rules),
-        store=store or None,
+        store=store,
         actor=actor,
         total=scoped_members(segment.rules, actor).count(),
     )

@@ -213,3 +213,21 @@ def test_members_count_is_one_query(people, django_assert_num_queries):
     with django_assert_num_queries(1):
         total, _ = count_by_store(rules)
     assert total == Member.objects.filter(card__lifecycle="dormant").count()
+
+
+def test_the_preview_refuses_json_that_is_not_a_rule(owner_client, people):
+    for body in ("5", '"all"', "[1, 2]", "null"):
+        assert owner_client.post(PREVIEW, {"rules": body}).status_code == 400
+
+
+def test_an_account_without_a_store_cannot_start_a_run(db, people):
+    from django.core.exceptions import PermissionDenied
+
+    from campaigns.segments.services import segment_run_start
+    from members.models import User
+
+    nobody = User.objects.create_user("nostore", password="x-2026-pass")
+    segment = Segment.objects.create(name="沉睡", rules=DORMANT)
+    with pytest.raises(PermissionDenied):
+        segment_run_start(segment, kind="tag", actor=nobody, tag=TagFactory())
+    assert not SegmentRun.objects.exists()
