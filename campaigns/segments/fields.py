@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.lookups import Exact, GreaterThanOrEqual, LessThanOrEqual
@@ -62,7 +62,11 @@ class Field:
     low: int | None = None  # bounds of an int field
     high: int | None = None
     help: object = ""
-    extra: dict = field(default_factory=dict)
+    # True when a comparison could match a member for whom the field is not set (a score
+    # of 0 is "not set" and `lte 2` would take it): the comparison is then ANDed with
+    # is_set. Elsewhere a comparison implies it, and the check would cost a second
+    # EXISTS or join per member.
+    guard: bool = False
 
 
 def register(item: Field) -> Field:
@@ -143,13 +147,29 @@ def expiring_compare(cmp: str, value, ctx: Context) -> Q:
     return {"lte": within, "gte": not_sooner}.get(cmp, within & not_sooner)
 
 
-def has(queryset_of: Callable[[Context], object], path: str) -> Compare:
-    """A related row exists whose `path` matches (a tag by name, a coupon by template)."""
+def has(queryset_of: Callable[[Context], object], key: str, named) -> Compare:
+    """A related row exists whose `key` is one of the rows `named(cmp, value)` picks (a
+    tag by name, a coupon by its template's code): the names are read in a subquery
+    that runs once, not joined per member."""
 
     def compare(cmp: str, value, ctx: Context) -> Q:
-        return Q(Exists(queryset_of(ctx).filter(**{f"{path}__{cmp}": value})))
+        return Q(Exists(queryset_of(ctx).filter(**{f"{key}__in": named(cmp, value)})))
 
     return compare
+
+
+def keyed(path: str, named) -> Compare:
+    """A foreign key among the rows `named(cmp, value)` picks (a tier by name, a store
+    by code, a guide by username): no join to the named table."""
+
+    def compare(cmp: str, value, ctx: Context) -> Q:
+        return Q(**{f"{path}__in": named(cmp, value)})
+
+    return compare
+
+
+def by(model, column_name: str):
+    return lambda cmp, value: model.objects.filter(**{f"{column_name}__{cmp}": value}).values("pk")
 
 
 def expression(build: Callable[[], object]) -> Compare:
@@ -228,29 +248,31 @@ def tags_held(ctx: Context):
 # --- the fields -------------------------------------------------------------------------
 
 CHOICE_FIELDS = [
-    ("tier", _("Tier"), "card__tier__name", {"card__tier__isnull": True}, tier_choices),
-    ("store", _("Store of registration"), "store__code", {"store__isnull": True}, store_choices),
-    ("guide", _("Guide (staff username)"), "guide__username", {"guide__isnull": True},
-     guide_choices),
-    ("lifecycle", _("Lifecycle stage"), "card__lifecycle", {"card__lifecycle": ""},
+    ("tier", _("Tier"), keyed("card__tier", by(Tier, "name")), {"card__tier__isnull": True},
+     tier_choices),
+    ("store", _("Store of registration"), keyed("store", by(Store, "code")),
+     {"store__isnull": True}, store_choices),
+    ("guide", _("Guide (staff username)"), keyed("guide", by(User, "username")),
+     {"guide__isnull": True}, guide_choices),
+    ("lifecycle", _("Lifecycle stage"), column("card__lifecycle"), {"card__lifecycle": ""},
      labelled(Lifecycle.choices)),
-    ("rfm", _("RFM segment"), "card__rfm_segment", {"card__rfm_segment": ""},
+    ("rfm", _("RFM segment"), column("card__rfm_segment"), {"card__rfm_segment": ""},
      labelled(RfmSegment.choices)),
-    ("gender", _("Gender"), "gender", {"gender": ""},
+    ("gender", _("Gender"), column("gender"), {"gender": ""},
      labelled([c for c in Member.Gender.choices if c[0]])),
 ]  # fmt: skip
 BUILTIN = [
-    *(Field(name, label, TEXT, column(path), set_unless(**unset), CHOICE_OPS, choices)
-      for name, label, path, unset, choices in CHOICE_FIELDS),
-    Field("tag", _("Tag"), TEXT, has(tags_held, "tag__name"),
+    *(Field(name, label, TEXT, compare, set_unless(**unset), CHOICE_OPS, choices)
+      for name, label, compare, unset, choices in CHOICE_FIELDS),
+    Field("tag", _("Tag"), TEXT, has(tags_held, "tag_id", by(Tag, "name")),
         lambda ctx: Q(Exists(tags_held(ctx))), CHOICE_OPS, tag_choices,
         help=_("Has the tag")),
     Field("has_coupon", _("Holds a usable coupon"), TEXT,
-        has(usable_coupons, "template__code"),
+        has(usable_coupons, "template_id", by(CouponTemplate, "code")),
         lambda ctx: Q(Exists(usable_coupons(ctx))), CHOICE_OPS, coupon_choices,
         help=_("Coupon template code")),
     *(Field(name, label, INT, column(f"card__{name}"), set_when(**{f"card__{name}__gte": 1}),
-            low=1, high=5)
+            low=1, high=5, guard=True)
       for name, label in [("rfm_r", _("R score")), ("rfm_f", _("F score")),
                    ("rfm_m", _("M score"))]),
     Field("days_since_last_purchase", _("Days since the last purchase"), INT,

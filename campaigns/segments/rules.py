@@ -213,8 +213,10 @@ def compile_condition(node: dict, ctx: Context) -> Q:
     if op in ("ne", "not_in"):
         return ~compile_condition({**node, "op": "eq" if op == "ne" else "in"}, ctx)
     if op == "between":
-        return is_set & field.compare("gte", value[0], ctx) & field.compare("lte", value[1], ctx)
-    return is_set & field.compare({"eq": "exact"}.get(op, op), value, ctx)
+        found = field.compare("gte", value[0], ctx) & field.compare("lte", value[1], ctx)
+    else:
+        found = field.compare({"eq": "exact"}.get(op, op), value, ctx)
+    return is_set & found if field.guard else found
 
 
 def members_matching(
