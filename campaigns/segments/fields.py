@@ -21,9 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db.models import Exists, F, OuterRef, Q
-from django.db.models.lookups import Exact, GreaterThanOrEqual, LessThanOrEqual
+from django.db.models.lookups import Exact, GreaterThanOrEqual, LessThan, LessThanOrEqual
 from django.utils.translation import gettext_lazy as _
 
+from config.platform.scan import Unindexed
 from loyalty.dates import local_midnight
 from loyalty.models import Coupon, CouponTemplate, Lifecycle, PointsEntry, RfmSegment, Tier
 from members.models import Member, Store, Tag, User
@@ -103,8 +104,9 @@ def days_ago(path: str) -> Compare:
             return any_of(compare("exact", v, ctx) for v in value)
         since = ctx.day_start(ctx.today - dt.timedelta(days=value))  # start of that day
         until = ctx.day_start(ctx.today - dt.timedelta(days=value - 1))
-        if cmp == "gte":  # at least N days ago: before the end of that day
-            return Q(**{f"{path}__lt": until})
+        if cmp == "gte":  # at least N days ago: before the end of that day; most members
+            # are, so no index walk over them (config/platform/scan.py)
+            return Q(LessThan(Unindexed(path), until))
         if cmp == "lte":
             return Q(**{f"{path}__gte": since})
         return Q(**{f"{path}__gte": since, f"{path}__lt": until})
