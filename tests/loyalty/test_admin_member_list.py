@@ -207,3 +207,14 @@ def test_the_export_takes_the_lists_card_filter(owner, crowd, settings, tmp_path
     text = b"".join(response.streaming_content).decode("utf-8-sig")
     assert crowd["dormant"].member_no in text and crowd["elsewhere"].member_no in text
     assert crowd["gold"].member_no not in text and crowd["prospect"].member_no not in text
+
+
+def test_a_broad_filter_says_more_than_the_cap(owner, crowd, monkeypatch):
+    from members.admin import MemberListPaginator
+
+    monkeypatch.setattr(MemberListPaginator, "COUNT_CAP", 2)
+    client = english(owner)
+    page = client.get(LIST_URL, {"status__exact": "active"}).content.decode()
+    assert "More than 2 members" in page
+    page = client.get(LIST_URL).content.decode()  # unfiltered: the count as it is
+    assert "More than" not in page
