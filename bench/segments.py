@@ -79,6 +79,7 @@ def run(ctx) -> Result:
         prepared = prepare()
     say(f"    {prepared}")
     baseline = timed("SELECT COUNT(*) cards", count_cards, runs=3)
+    floor_ms = count_ms()  # the Timing keeps 2 decimals of a second: too coarse here
     counts = {}
     three = timed("segment_count 3 conditions", lambda: counts.update(three=command(THREE)), 3)
     eight = timed("segment_count 8 nested", lambda: counts.update(eight=command(EIGHT)), 3)
@@ -105,9 +106,10 @@ def run(ctx) -> Result:
             Goal(f"member list p99 ms <= {GOAL_P99_MS:g}", page.p99_ms, page.p99_ms <= GOAL_P99_MS),
         ],  # fmt: skip
         notes=[
-            f"3 conditions: {three.seconds:.2f}s, count={counts['three']} "
-            f"(ratio to COUNT(*) {three.seconds / max(baseline.seconds, 1e-6):.1f}); "
-            f"8 conditions: count={counts['eight']}",
+            f"COUNT(*) of the cards: {floor_ms:.1f} ms (best of 5); 3 conditions "
+            f"{three.seconds:.2f}s = {three.seconds * 1000 / floor_ms:.0f} x it, "
+            f"count={counts['three']}; 8 conditions {eight.seconds:.2f}s = "
+            f"{eight.seconds * 1000 / floor_ms:.0f} x it, count={counts['eight']}",
             f"member list {path}: {page.rps:.1f} pages/s, p50 {page.p50_ms:.1f} ms, "
             f"p90 {page.p90_ms:.1f} ms, p99 {page.p99_ms:.1f} ms; hello p99 "
             f"{hello.p99_ms:.1f} ms (ratio {page.rps / max(hello.rps, 1e-6):.3f})",
@@ -166,6 +168,17 @@ def count_cards() -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT COUNT(*) FROM loyalty_card")
         return cursor.fetchone()[0]
+
+
+def count_ms() -> float:
+    import time
+
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        count_cards()
+        best = min(best, (time.perf_counter() - started) * 1000)
+    return best
 
 
 def command(rules: dict) -> int:
