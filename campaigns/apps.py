@@ -24,6 +24,7 @@ class CampaignsConfig(AppConfig):
         from members.signals import demo_seeded, member_erased
 
         from . import channels, dashboard, notices, privacy, staff_timeline, tasks
+        from .marketing import sending as campaign_sending
         from .segments import services as segment_services
         from .segments.demo import seed_segments
 
@@ -49,8 +50,13 @@ class CampaignsConfig(AppConfig):
                 getattr(notices, name), dispatch_uid=f"campaigns.{name}"
             )
         loyalty_signals.welcomed.connect(notices.welcome, dispatch_uid="campaigns.welcome")
-        # The channels notices leave by: the member centre's inbox, the log.
-        for channel in (channels.InboxChannel(), channels.ConsoleChannel()):
+        # The channels notices leave by: the member centre's inbox, the log; and marketing
+        # SMS, for campaigns only (never a notice's: channels_for_notices leaves it out).
+        for channel in (
+            channels.InboxChannel(),
+            channels.ConsoleChannel(),
+            channels.SmsMarketingChannel(),
+        ):
             if channel.name not in channels.CHANNELS:
                 channels.register(channel)
         # Privacy: messages are personal data — exported on request, deleted on erasure.
@@ -75,6 +81,13 @@ class CampaignsConfig(AppConfig):
             segment_services.segments_refresh,
             "40 2 * * *",
             "02:40 daily: rule tags made equal to their segments, every segment counted",
+        )
+        jobs.register(
+            "send_campaigns",
+            campaign_sending.send_due_campaigns,
+            "* * * * *",
+            "every minute: broadcasts whose time has come, sent (queued to the outbox)",
+            quiet=True,
         )
         demo_seeded.connect(seed_segments, dispatch_uid="campaigns.seed_segments")
         # The member 360 timeline shows the member's messages too.

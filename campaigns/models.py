@@ -63,6 +63,15 @@ class Message(models.Model):
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
     read_at = models.DateTimeField(_("read"), null=True, blank=True)
+    # A campaign's message: whom it reached and in which variant (reports count by it).
+    campaign_member = models.ForeignKey(
+        "campaigns.CampaignMember",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="messages",
+        db_index=False,  # message_campaign_member: only the rows that have one
+    )
 
     class Meta:
         verbose_name = _("message")
@@ -72,6 +81,11 @@ class Message(models.Model):
             models.Index(fields=["next_try_at"], condition=Q(status="pending"), name="message_due"),
             # The member-centre inbox.
             models.Index(fields=["member", "channel", "-created_at"], name="message_inbox"),
+            models.Index(
+                fields=["campaign_member"],
+                condition=Q(campaign_member__isnull=False),
+                name="message_campaign_member",
+            ),
         ]
 
     def __str__(self):
@@ -291,3 +305,24 @@ class SegmentRun(models.Model):
     @property
     def percent(self) -> int:
         return min(100, self.done * 100 // self.total) if self.total else 100
+
+
+# 营销活动 (campaigns/marketing/): campaigns, variants, who was reached, the rules.
+from .marketing.models import (  # noqa: E402
+    Campaign,
+    CampaignMember,
+    MarketingSettings,
+    Variant,
+)
+
+__all__ = [
+    "Campaign",
+    "CampaignMember",
+    "DailyStats",
+    "MarketingSettings",
+    "Message",
+    "Segment",
+    "SegmentRun",
+    "StatsDay",
+    "Variant",
+]

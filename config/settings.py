@@ -295,6 +295,13 @@ SMS_TENCENT = {
     "region": env.str("TENCENT_SMS_REGION", default="ap-guangzhou"),
     "endpoint": env.str("TENCENT_SMS_ENDPOINT", default="https://sms.tencentcloudapi.com"),
 }
+# Marketing SMS (营销短信, campaigns' "sms" channel) through the same backend: its own
+# approved template, taking the text as its one parameter, and signature (empty: the
+# code's). Replies (上行短信) such as "T" withdraw consent: Tencent Cloud posts them to
+# /sms/inbound/?token=SMS_INBOUND_TOKEN (empty: the callback refuses everything).
+SMS_MARKETING_TEMPLATE_ID = env.str("SMS_MARKETING_TEMPLATE_ID", default="")
+SMS_MARKETING_SIGN_NAME = env.str("SMS_MARKETING_SIGN_NAME", default="")
+SMS_INBOUND_TOKEN = env.str("SMS_INBOUND_TOKEN", default="")
 # Reverse proxies in front of the app that append to X-Forwarded-For (0: none); the
 # per-IP code limit reads the client's address from there.
 TRUSTED_PROXIES = env.int("TRUSTED_PROXIES", default=0)

@@ -5,6 +5,7 @@ from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
 from loyalty.api import api as pos_api
+from members import sms_views
 from members import views as member_views
 from members.forms import StaffLoginForm
 
@@ -31,6 +32,8 @@ urlpatterns = [
     path("me/", include("loyalty.centre.urls")),
     path("me/messages/", include("campaigns.member_urls")),
     path("wechat/", include("wechat.urls")),
+    # Replies to marketing SMS (退订) pushed by Tencent Cloud.
+    path("sms/inbound/", sms_views.inbound, name="sms_inbound"),
     path("api/v1/", pos_api.urls),
     path("admin/", admin.site.urls),
     path("", member_views.home, name="home"),

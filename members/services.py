@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -248,12 +249,12 @@ def member_marketing_set(
     *, member: Member, consent: bool, actor: User | None = None, now: datetime | None = None
 ) -> bool:
     """The member's yes or no to marketing messages (the member centre's switch, a 退订
-    reply); audited. False when it was already so (nothing recorded)."""
+    reply); audited. False when it was already their answer (nothing recorded)."""
     now = now or timezone.now()
-    changed = (
-        Member.objects.filter(pk=member.pk)
-        .exclude(marketing_consent=consent)
-        .update(marketing_consent=consent, marketing_consent_at=now, updated_at=now)
+    # A change, or a first answer (a "no" from someone never asked is a choice too).
+    undecided = Q(marketing_consent=not consent) | Q(marketing_consent_at__isnull=True)
+    changed = Member.objects.filter(undecided, pk=member.pk).update(
+        marketing_consent=consent, marketing_consent_at=now, updated_at=now
     )
     member.marketing_consent, member.marketing_consent_at = consent, now
     if changed:

@@ -1,12 +1,17 @@
-"""SMS backends for one-time codes, chosen like Django's e-mail backends.
+"""SMS backends for one-time codes and marketing texts, chosen like Django's e-mail backends.
 
 ``settings.SMS_BACKEND`` names the class:
 
-- ``members.sms.ConsoleBackend`` (default): writes the code to the server log; with
-  ``SMS_SHOW_CODE`` (on when DEBUG) the page shows it too. For development.
-- ``members.sms.LocmemBackend``: keeps messages in ``members.sms.outbox`` (tests).
+- ``members.sms.ConsoleBackend`` (default): writes the code or text to the server log;
+  with ``SMS_SHOW_CODE`` (on when DEBUG) the page shows a code too. For development.
+- ``members.sms.LocmemBackend``: keeps codes in ``members.sms.outbox`` and marketing
+  texts in ``members.sms.marketing_outbox`` (tests).
 - ``members.sms.TencentCloudBackend``: Tencent Cloud SMS, API 3.0 ``SendSms``
   (version 2021-01-11), signed with TC3-HMAC-SHA256; configured from ``SMS_TENCENT``.
+  Codes use the code template and signature; marketing texts (营销短信, which carriers
+  and Tencent keep apart from codes) ``SMS_MARKETING_TEMPLATE_ID`` and
+  ``SMS_MARKETING_SIGN_NAME`` (empty: the code's signature), the text as the
+  template's one parameter.
 
 A backend raises SmsError when a message could not be sent; callers show a polite
 "try again" and never a 500.
@@ -42,6 +47,9 @@ class BaseSmsBackend:
     def send_code(self, *, phone: str, code: str, minutes: int) -> None:
         raise NotImplementedError
 
+    def send_marketing(self, *, phone: str, text: str) -> None:
+        raise NotImplementedError
+
 
 class ConsoleBackend(BaseSmsBackend):
     reveals_code = True
@@ -54,6 +62,9 @@ class ConsoleBackend(BaseSmsBackend):
             minutes,
         )
 
+    def send_marketing(self, *, phone: str, text: str) -> None:
+        log.warning("SMS (console backend) marketing to %s: %s", mask_phone(phone), text)
+
 
 @dataclass(frozen=True)
 class SentCode:
@@ -62,16 +73,26 @@ class SentCode:
     minutes: int
 
 
+@dataclass(frozen=True)
+class SentMarketing:
+    phone: str
+    text: str
+
+
 outbox: list[SentCode] = []
+marketing_outbox: list[SentMarketing] = []
 
 
 class LocmemBackend(BaseSmsBackend):
-    """Keeps what it 'sends' in `outbox`, for tests."""
+    """Keeps what it 'sends' in `outbox` (codes) and `marketing_outbox`, for tests."""
 
     reveals_code = True
 
     def send_code(self, *, phone: str, code: str, minutes: int) -> None:
         outbox.append(SentCode(phone=phone, code=code, minutes=minutes))
+
+    def send_marketing(self, *, phone: str, text: str) -> None:
+        marketing_outbox.append(SentMarketing(phone=phone, text=text))
 
 
 # --- Tencent Cloud SMS ------------------------------------------------------------
@@ -132,13 +153,19 @@ def tc3_authorization(
 
 
 class TencentCloudBackend(BaseSmsBackend):
-    """Tencent Cloud SMS ``SendSms``: one phone, the code (and minutes) as template params."""
+    """Tencent Cloud SMS ``SendSms``: one phone, a template and its parameters (a code and
+    its minutes; or a marketing text)."""
 
     service = "sms"
     REQUIRED = ("secret_id", "secret_key", "sdk_app_id", "sign_name", "template_id")
 
     def __init__(self, **options):
-        conf = {**getattr(settings, "SMS_TENCENT", {}), **options}
+        conf = {
+            "marketing_template_id": getattr(settings, "SMS_MARKETING_TEMPLATE_ID", ""),
+            "marketing_sign_name": getattr(settings, "SMS_MARKETING_SIGN_NAME", ""),
+            **getattr(settings, "SMS_TENCENT", {}),
+            **options,
+        }
         missing = [k for k in self.REQUIRED if not conf.get(k)]
         if missing:
             raise ImproperlyConfigured(
@@ -150,18 +177,44 @@ class TencentCloudBackend(BaseSmsBackend):
         self.timeout = float(conf.get("timeout") or 5)
         self.template_params = list(conf.get("template_params") or ["code", "minutes"])
 
-    def _payload(self, phone: str, code: str, minutes: int) -> dict:
+    def send_code(self, *, phone: str, code: str, minutes: int, now: int | None = None) -> None:
         values = {"code": code, "minutes": str(minutes)}
-        return {
+        serial = self._send(
+            phone,
+            sign_name=self.conf["sign_name"],
+            template_id=self.conf["template_id"],
+            params=[values[name] for name in self.template_params],
+            now=now,
+        )
+        log.info("SMS code sent to %s (serial %s)", mask_phone(phone), serial)
+
+    def send_marketing(self, *, phone: str, text: str, now: int | None = None) -> None:
+        template_id = self.conf.get("marketing_template_id")
+        if not template_id:
+            raise ImproperlyConfigured(
+                "Tencent Cloud marketing SMS needs SMS_MARKETING_TEMPLATE_ID"
+            )
+        serial = self._send(
+            phone,
+            sign_name=self.conf.get("marketing_sign_name") or self.conf["sign_name"],
+            template_id=template_id,
+            params=[text],
+            now=now,
+        )
+        log.info("marketing SMS sent to %s (serial %s)", mask_phone(phone), serial)
+
+    def _send(
+        self, phone: str, *, sign_name: str, template_id: str, params: list[str], now: int | None
+    ) -> str:
+        """One signed SendSms request to one phone; its serial number, or SmsError."""
+        payload = {
             "PhoneNumberSet": [phone],
             "SmsSdkAppId": self.conf["sdk_app_id"],
-            "SignName": self.conf["sign_name"],
-            "TemplateId": self.conf["template_id"],
-            "TemplateParamSet": [values[name] for name in self.template_params],
+            "SignName": sign_name,
+            "TemplateId": template_id,
+            "TemplateParamSet": params,
         }
-
-    def send_code(self, *, phone: str, code: str, minutes: int, now: int | None = None) -> None:
-        body = json.dumps(self._payload(phone, code, minutes), separators=(",", ":")).encode()
+        body = json.dumps(payload, separators=(",", ":")).encode()
         host = urlsplit(self.endpoint).netloc
         timestamp = int(now if now is not None else dt.datetime.now(tz=dt.UTC).timestamp())
         headers = {
@@ -208,7 +261,7 @@ class TencentCloudBackend(BaseSmsBackend):
                 answer.get("RequestId"),
             )
             raise SmsError(str(status.get("Code")))
-        log.info("SMS code sent to %s (serial %s)", mask_phone(phone), status.get("SerialNo"))
+        return status.get("SerialNo") or ""
 
 
 def get_backend() -> BaseSmsBackend:
@@ -227,4 +280,19 @@ def send_code(*, phone: str, code: str, minutes: int) -> BaseSmsBackend:
         log.error("SMS backend %s cannot start: %s", settings.SMS_BACKEND, exc)
         raise SmsError("backend not configured") from exc
     backend.send_code(phone=phone, code=code, minutes=minutes)
+    return backend
+
+
+def send_marketing(*, phone: str, text: str) -> BaseSmsBackend:
+    """Send a marketing text (营销短信: the caller has checked the member's consent and
+    ended it with the unsubscribe instruction) to `phone`; returns the backend used.
+
+    A backend or a marketing template that is not configured is an SmsError, as in
+    send_code: the outbox tries again later, the operator finds the reason in the log."""
+    try:
+        backend = get_backend()
+        backend.send_marketing(phone=phone, text=text)
+    except ImproperlyConfigured as exc:
+        log.error("SMS backend %s cannot send marketing: %s", settings.SMS_BACKEND, exc)
+        raise SmsError("backend not configured") from exc
     return backend

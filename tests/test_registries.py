@@ -16,7 +16,7 @@ from django.apps import apps
 
 from campaigns import privacy as campaigns_privacy
 from campaigns import staff_timeline
-from campaigns.channels import CHANNELS, ConsoleChannel, InboxChannel
+from campaigns.channels import CHANNELS, ConsoleChannel, InboxChannel, SmsMarketingChannel
 from campaigns.segments.fields import FIELDS
 from loyalty.admin import member_list
 from loyalty.admin.panels import loyalty_panel
@@ -69,17 +69,19 @@ def test_each_registry_is_filled_after_setup():
         "send_messages",
         "dashboard_aggregates",
         "segments_refresh",
+        "send_campaigns",
         "prune_wechat_callbacks",
     ]
-    assert {"send_messages"} == QUIET_JOBS
+    assert {"send_messages", "send_campaigns"} == QUIET_JOBS
     # Segment rule fields: campaigns' own, then wechat's from its ready().
     assert (
         list(FIELDS)[-1] == "wechat_subscribed" and FIELDS["wechat_subscribed"] is WECHAT_SUBSCRIBED
     )
     assert [staff_timeline.timeline_messages] == TIMELINE_SOURCES
-    assert list(CHANNELS) == ["inbox", "console", "wechat"]
+    assert list(CHANNELS) == ["inbox", "console", "sms", "wechat"]
     assert isinstance(CHANNELS["inbox"], InboxChannel)
     assert isinstance(CHANNELS["console"], ConsoleChannel)
+    assert isinstance(CHANNELS["sms"], SmsMarketingChannel)
     assert isinstance(CHANNELS["wechat"], WeChatTemplateChannel)
     assert {"loyalty.*", "campaigns.*", "wechat.*"} <= set(ROLE_PERMISSIONS["owner"])
     assert {"loyalty.view_card", "campaigns.view_dailystats"} <= set(ROLE_PERMISSIONS["manager"])

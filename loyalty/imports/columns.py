@@ -84,6 +84,11 @@ MEMBER_COLUMNS = [
                                  "门店名称", "门店编码", "门店代码", "store", "shop", "storecode",
                                  "storename", "branch")),
     Column("note", _("Note"), ("备注", "备注信息", "note", "notes", "remark", "remarks")),
+    # Yes or no to marketing messages (营销短信 ...), apart from the privacy consent.
+    Column("marketing_consent", _("Marketing consent"), ("营销同意", "同意营销", "接受营销",
+                                                         "营销授权", "接受营销消息",
+                                                         "marketingconsent", "marketing",
+                                                         "acceptsmarketing", "optin")),
     # Huiyuan's own member number (an export of ours imported back): on a row whose
     # number is the member's, the card's figures are this system's, not an opening.
     Column("member_no", _("Member number"), ("会员号", "会员编号", "会员卡号", "卡号",

@@ -53,6 +53,7 @@ def _columns(full_contact: bool) -> list[tuple[str, str]]:
         ("created_at", _("Registered at")),
         ("store", _("Store")),
         ("tags", _("Tags")),
+        ("marketing_consent", _("Marketing consent")),
         ("source", _("Source")),
         ("note", _("Note")),
     ]
@@ -78,6 +79,7 @@ _VALUES = {
     "store": "store__code",
     "source": "source",
     "note": "note",
+    "marketing_consent": "marketing_consent",
 }
 
 
@@ -116,6 +118,7 @@ def member_rows(queryset: QuerySet, *, full_contact: bool) -> Iterator[list]:
     position = {name: i for i, name in enumerate(wanted)}
     genders = dict(Member.Gender.choices)
     sources = dict(Member.Source.choices)
+    answers = {True: _("yes"), False: _("no")}  # 是 / 否: the import reads them back
     base = queryset.order_by("pk").values_list(*wanted)
     through = Member.tags.through
     last = 0
@@ -144,6 +147,8 @@ def member_rows(queryset: QuerySet, *, full_contact: bool) -> Iterator[list]:
                     value = str(genders.get(value, "")) if value else ""
                 elif key == "source":
                     value = str(sources.get(value, value))
+                elif key == "marketing_consent":
+                    value = answers[bool(value)]
                 elif key in ("created_at", "last_purchase_at"):
                     value = _local(value)
                 elif value is None:

@@ -50,6 +50,10 @@ GENDERS = {
     **dict.fromkeys(("女", "女性", "女士", "f", "female", "woman", "girl"), Member.Gender.FEMALE),
     **dict.fromkeys(("未知", "保密", "不详", "-", "u", "unknown", "n/a", "na"), None),
 }
+CONSENTS = {
+    **dict.fromkeys(("是", "同意", "1", "yes", "y", "true"), True),
+    **dict.fromkeys(("否", "不同意", "0", "no", "n", "false"), False),
+}
 _TAG_SPLIT = re.compile(r"[,，;；、|]+")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DATE = re.compile(
@@ -96,6 +100,7 @@ class MemberRow:
     tags: list[str] = field(default_factory=list)
     store_id: int | None = None
     member_no: str | None = None
+    marketing_consent: bool | None = None
 
 
 @dataclass(slots=True)
@@ -139,6 +144,19 @@ def gender(value) -> str | None:
     if key not in GENDERS:
         raise Problem(_("“%(value)s” is not a gender (男/女, M/F).") % {"value": value})
     return GENDERS[key]
+
+
+def yes_or_no(value) -> bool:
+    """Yes or no: 是/否, Y/N, yes/no, true/false, 1/0 (an Excel TRUE or 1 cell too)."""
+    if isinstance(value, bool | int | float) and value in (0, 1):
+        return bool(value)
+    key = unicodedata.normalize("NFKC", str(value)).strip().lower()
+    if key not in CONSENTS:
+        raise Problem(
+            _("“%(value)s” is not yes or no (%(examples)s).")
+            % {"value": value, "examples": "是/否, Y/N, 1/0"}
+        )
+    return CONSENTS[key]
 
 
 def day(value) -> dt.date:
@@ -431,6 +449,7 @@ class Validator:
             "order_no": lambda v: text(v, ORDER_NO_MAX),
             "member_no": lambda v: text(v, ORDER_NO_MAX),
             "category": lambda v: text(v, CATEGORY_MAX),
+            "marketing_consent": yes_or_no,
         }
 
     @cached_property

@@ -21,6 +21,8 @@ Rules:
 - Tier: a different tier is a TierChange (reason "import"); the same one is nothing.
 - Tags: the row's tags are added (created when new), none are removed.
 - Stored value (储值): one import entry per member, opening_stored_value.py.
+- Marketing consent: set with the import's time; never given back to a member who
+  withdrew it (consent.py).
 """
 
 import datetime as dt
@@ -39,15 +41,17 @@ from members.numbers import BODIES, FIRST_BODY, body_of, member_numbers
 from members.phones import phone_last4
 
 from ..models import Card, LoyaltySettings, OpeningBalance, PointsEntry, Tier, TierChange
-from . import sql
+from . import consent, sql
 from .opening_stored_value import OpeningStoredValue
 from .validation import MemberRow
 
 ZERO = Decimal("0.00")
-PROFILE = ("name", "gender", "birthday", "email", "addresses", "note", "store_id", "created_at")
+PROFILE = ("name", "gender", "birthday", "email", "addresses", "note", "store_id", "created_at",
+           "marketing_consent")  # fmt: skip
 MEMBER_FIELDS = [
     "member_no", "phone", "phone_hash", "phone_last4", "name", "gender", "birthday", "email",
     "addresses", "note", "source", "status", "store", "created_at", "updated_at",
+    "marketing_consent", "marketing_consent_at",
 ]  # fmt: skip
 # New rows name these columns (card_row, tier_change_row, MemberWriter.lot_row); the
 # rest are the model's defaults (a card's points owed and growth value, a lot's debt).
@@ -269,6 +273,7 @@ class MemberWriter:
         )
         self.fetch = ["pk", "member_no", "phone_hash", "name", "gender", "birthday"]
         self.fetch += ["store_id", "created_at", "note"]
+        self.fetch += ["marketing_consent", "marketing_consent_at"]
         # Encrypted columns are decrypted only when the file can change them.
         self.fetch += [f for f in ("email", "addresses") if f in columns]
         self.taken = Taken()
@@ -316,6 +321,9 @@ class MemberWriter:
         ids = sorted(m["pk"] for m in existing.values())
         cards, openings, links = self._state(ids, rows, lock=not dry_run)
         stored = self.stored.imported(ids)
+        refused = set()
+        if "marketing_consent" in self.columns:
+            refused = consent.withdrawn(consent.candidates(existing.values()))
         for row in rows:
             member = existing.get(row.phone_hash)
             if member is None:
@@ -336,6 +344,7 @@ class MemberWriter:
                 for p in (
                     self._points_problem(row, openings.get(pk)),
                     self.stored.problem(row, cards.get(pk), stored.get(pk)),
+                    consent.problem(row, member, refused),
                 )
                 if p
             ]
@@ -457,6 +466,8 @@ class MemberWriter:
             if name == "created_at" and _same_second(value, member[name]):
                 continue  # files keep whole seconds
             changes[name] = value
+        if "marketing_consent" in changes:
+            changes["marketing_consent_at"] = self.now
         if changes:
             changed = True
             fields = frozenset(changes)
@@ -632,7 +643,8 @@ class MemberWriter:
                 (pk, number, row.e164, row.phone_hash, phone_last4(row.e164),
                  row.name or "", row.gender or "", row.birthday, row.email or "",
                  row.addresses or "", row.note or "", Member.Source.IMPORT, Member.Status.ACTIVE,
-                 row.store_id or self.default_store_id, row.created_at or self.now, self.now)
+                 row.store_id or self.default_store_id, row.created_at or self.now, self.now,
+                 bool(row.marketing_consent), None if row.marketing_consent is None else self.now)
             )  # fmt: skip
         sql.insert(Member, ["id", *MEMBER_FIELDS], values)
         self.taken.written(ids, [row.phone_hash for row in rows])

@@ -139,6 +139,31 @@ def test_it_sends_the_code_with_a_signature_the_server_accepts(fake_tencent):
     assert sent["code"] is None  # a real provider's code never reaches the page
 
 
+def test_a_marketing_text_goes_with_the_marketing_template_and_signature(fake_tencent, settings):
+    settings.SMS_MARKETING_TEMPLATE_ID = "200002"
+    settings.SMS_MARKETING_SIGN_NAME = "会员商城"
+
+    sms.send_marketing(phone="+8613800138000", text="周末全场8折 回T退订")
+
+    headers, payload = fake_tencent.requests[0]
+    assert payload["PhoneNumberSet"] == ["+8613800138000"]
+    assert (payload["SignName"], payload["TemplateId"]) == ("会员商城", "200002")
+    assert payload["TemplateParamSet"] == ["周末全场8折 回T退订"]
+    assert headers["X-TC-Action"] == "SendSms"  # signed as a code is: the server accepted it
+
+
+def test_marketing_needs_its_own_template_but_may_share_the_signature(fake_tencent, settings):
+    settings.SMS_MARKETING_TEMPLATE_ID = ""
+    with pytest.raises(sms.SmsError, match="not configured"):
+        sms.send_marketing(phone="+8613800138000", text="x 回T退订")
+    assert fake_tencent.requests == []
+
+    settings.SMS_MARKETING_TEMPLATE_ID = "200002"
+    settings.SMS_MARKETING_SIGN_NAME = ""
+    sms.send_marketing(phone="+8613800138000", text="x 回T退订")
+    assert fake_tencent.requests[0][1]["SignName"] == "会员测试"  # the code's
+
+
 @pytest.mark.django_db
 def test_a_refusal_of_the_provider_is_an_sms_error_and_the_code_is_void(fake_tencent):
     fake_tencent.answer = {
