@@ -54,11 +54,13 @@ class MemberListPaginator(LargeTablePaginator):
     the sort took the page (SQLite does so): a store's 200,000 members read with their
     cards to show 50, 0.4 s at a million members instead of 0.03 s.
 
-    A filter's count stops at 10,000 (the page says "more than 10,000"): counting a
+    A filter's count stops at 5,000 (the page says "more than 5,000"): counting a
     broad filter's 100,000 matches was most of a filtered page's time (0.16 of 0.23 s
-    at a million members, bench/segments.py); nobody pages past the 200th page."""
+    at a million members on SQLite, bench/segments.py; 10,000 still cost 44 ms of a
+    page on PostgreSQL); nobody pages past the 100th page: a segment counts them all.
+    """
 
-    COUNT_CAP = 10_000
+    COUNT_CAP = 5_000
 
     def page(self, number):
         number = self.validate_number(number)
