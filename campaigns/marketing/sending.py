@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 from string import Formatter
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -231,7 +231,10 @@ def reach_batch(campaign, variants, batch, occurrence, conf, now) -> dict:
         elif conf.weekly_cap and recent.get(member.pk, 0) >= conf.weekly_cap:
             outcome = CampaignMember.Outcome.CAPPED
         else:
-            outcome = deliver(campaign, variant, member, row, occurrence, conf, now)
+            try:
+                outcome = deliver(campaign, variant, member, row, occurrence, conf, now)
+            except IntegrityError:  # a second sender of this campaign keyed it first
+                outcome = CampaignMember.Outcome.SENT
         outcomes.setdefault(outcome, []).append(row.pk)
     for outcome, pks in outcomes.items():
         sent_at = now if outcome == CampaignMember.Outcome.SENT else None

@@ -222,3 +222,27 @@ def test_eight_identical_full_refunds_without_a_body_make_one(store):
     card = card_of(member)
     assert (card.points_balance, card.total_spent, card.purchase_count) == (0, 0, 0)
     assert not ledger_problems()
+
+
+def test_two_senders_of_one_campaign_send_nothing_twice(store):
+    """Two workers pick up the same broadcast at once (the job and a `campaign_send` by
+    hand): every member is reached once, with one coupon and one message per channel."""
+    from campaigns.marketing.models import Campaign, CampaignMember, Variant
+    from campaigns.marketing.sending import campaign_send
+    from campaigns.models import Message
+    from loyalty.models import Coupon, CouponTemplate
+
+    members = [MemberFactory(store=store) for _ in range(30)]
+    template = CouponTemplate.objects.create(name="并发券", code="race", value=5, valid_days=7)
+    campaign = Campaign.objects.create(
+        name="并发", title="并发", message="你好", channels=["inbox"], holdout_percent=0,
+        status=Campaign.Status.SENDING, rules={"all": []},
+    )  # fmt: skip
+    Variant.objects.create(campaign=campaign, name="A", coupon_template=template)
+
+    results = run_at_once(lambda i: campaign_send(campaign.pk), n=2)
+    assert not [r for r in results if isinstance(r, Exception)], results
+    reached = CampaignMember.objects.filter(campaign=campaign)
+    assert reached.count() == len(members)
+    assert Coupon.objects.filter(template=template).count() == len(members)
+    assert Message.objects.filter(campaign_member__campaign=campaign).count() == len(members)
