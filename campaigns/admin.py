@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from members.admin import LargeTablePaginator, StoreScopedAdminMixin
 
+from .marketing import admin as marketing_admin  # noqa: F401 - registers the campaign screens
 from .models import Message
 from .segments import admin as segment_admin  # noqa: F401 - registers the segment screens
 

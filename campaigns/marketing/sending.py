@@ -329,7 +329,9 @@ def offer(campaign, variant, member, key, now) -> dict:
             log.info("campaign %s: no coupon for %s: %s", campaign.pk, member.pk, exc.message)
         else:
             values["coupon"] = coupon.template.name
-            values["expires"] = timezone.localtime(coupon.valid_until).strftime("%Y-%m-%d")
+            # the last usable day (valid_until is the end, exclusive)
+            last = timezone.localtime(coupon.valid_until) - dt.timedelta(microseconds=1)
+            values["expires"] = last.strftime("%Y-%m-%d")
     if variant.points:
         points_award(member=member, points=variant.points, key=f"{key}:points",
                      reason=campaign.name, source=f"campaign:{campaign.pk}", now=now)  # fmt: skip

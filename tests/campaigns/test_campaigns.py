@@ -71,7 +71,7 @@ def template(db):
 def spec_file(tmp_path, **spec):
     path = tmp_path / "spec.json"
     base = {"name": "唤回", "channels": ["inbox", "sms"], "title": "想你了",
-            "message": "{name}，送你{coupon}，{expires}前有效", "holdout_percent": 20,
+            "message": "{name}，送你{coupon}，有效期至{expires}", "holdout_percent": 20,
             "variants": [{"name": "A", "coupon_template": "back10"},
                          {"name": "B", "points": 50}]}  # fmt: skip
     path.write_text(json.dumps({**base, **spec}, ensure_ascii=False), encoding="utf-8")
@@ -110,7 +110,8 @@ def test_create_send_twice_and_report(tmp_path, template, store):
     a = sent.filter(variant__name="A")
     assert Coupon.objects.filter(template=template).count() == a.count()
     body = inbox.filter(member_id__in=a.values("member_id")).first().body
-    assert "回来喝咖啡" in body and "有效" in body and "{" not in body
+    assert "回来喝咖啡" in body and "{" not in body
+    assert "有效期至2026-12-20" in body  # 14 days from 12-07, the day of issue being day 1
     # a purchase in the window counts for the member's group
     buyer = a.first().member
     purchase_record(member=buyer, amount="30", external_ref="after-campaign",
