@@ -4,8 +4,15 @@ from django.utils.translation import gettext_lazy as _
 # campaigns' permissions of each staff role (members/roles.py).
 ROLE_PERMISSIONS = {
     "owner": ["campaigns.*"],
-    # the dashboard and the segments, of their store
-    "manager": ["campaigns.view_dailystats", "campaigns.view_segment", "campaigns.view_segmentrun"],
+    # the dashboard and the segments, of their store; campaigns (the audience of their
+    # store in the preview, the progress; not the report, which counts every store)
+    "manager": [
+        "campaigns.view_dailystats",
+        "campaigns.view_segment",
+        "campaigns.view_segmentrun",
+        "campaigns.view_campaign",
+        "campaigns.view_variant",
+    ],
 }
 
 
@@ -24,7 +31,9 @@ class CampaignsConfig(AppConfig):
         from members.signals import demo_seeded, member_erased
 
         from . import channels, dashboard, notices, privacy, staff_timeline, tasks
+        from .marketing import journeys
         from .marketing import sending as campaign_sending
+        from .marketing.demo import seed_campaigns
         from .segments import services as segment_services
         from .segments.demo import seed_segments
 
@@ -44,6 +53,7 @@ class CampaignsConfig(AppConfig):
             "count_card_changed",
             "count_cards_expired",
             "count_cards_expiring",
+            "coupons_expiring",
         ]
         for name in events:
             getattr(loyalty_signals, name).connect(
@@ -89,7 +99,14 @@ class CampaignsConfig(AppConfig):
             "every minute: broadcasts whose time has come, sent (queued to the outbox)",
             quiet=True,
         )
+        jobs.register(
+            "campaign_journeys",
+            journeys.campaign_journeys,
+            "15 9 * * *",
+            "09:15 daily: each active journey sent to the members whose trigger fired",
+        )
         demo_seeded.connect(seed_segments, dispatch_uid="campaigns.seed_segments")
+        demo_seeded.connect(seed_campaigns, dispatch_uid="campaigns.seed_campaigns")
         # The member 360 timeline shows the member's messages too.
         if staff_timeline.timeline_messages not in staff_selectors.TIMELINE_SOURCES:
             staff_selectors.TIMELINE_SOURCES.append(staff_timeline.timeline_messages)

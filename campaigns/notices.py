@@ -118,6 +118,25 @@ def coupon_issued(sender, coupon_id, coupon=None, **kwargs):
     )
 
 
+def coupons_expiring(sender, items, **kwargs):
+    """Coupons ending within the notice days (loyalty's notify_expiring_coupons job): told
+    once per coupon and last day."""
+    with _lang():
+        title = _("Coupon expiring soon")
+        rows = [
+            (
+                member_id,
+                f"coupon_expiring:{coupon_id}:{day.isoformat()}",
+                title,
+                _("Your coupon %(name)s is valid until %(day)s. Use it before then.")
+                % {"name": name, "day": day.isoformat()},
+                {"coupon": coupon_id, "name": name, "day": day.isoformat()},
+            )
+            for member_id, coupon_id, name, day in items
+        ]
+    notices_enqueue(rows, event=Message.Event.COUPON_EXPIRING)
+
+
 def points_changed(sender, member_id, entry_id, entry=None, **kwargs):
     entry = entry or PointsEntry.objects.filter(pk=entry_id).first()
     if entry is None or entry.source.startswith("checkin:"):

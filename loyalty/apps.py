@@ -204,6 +204,19 @@ class LoyaltyConfig(AppConfig):
             "(once per card)",
         )
         jobs.register(
+            "expire_coupons",
+            jobs.expire_coupons,
+            "0 1 * * *",
+            "01:00 daily: usable coupons past their last day expire",
+        )
+        jobs.register(
+            "notify_expiring_coupons",
+            jobs.notify_expiring_coupons,
+            "10 10 * * *",
+            "10:10 daily: tell members of coupons ending within coupon_notice_days "
+            "(once per coupon)",
+        )
+        jobs.register(
             "prune_transfers",
             prune_transfers,
             "30 3 * * *",

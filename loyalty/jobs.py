@@ -31,6 +31,7 @@ from loyalty.dates import add_months, local_midnight
 
 from . import signals
 from .count_cards import count_cards_expire, count_cards_expiring
+from .coupons import coupons_expire
 from .models import (
     RFM_HIGH,
     RFM_SEGMENT_OF,
@@ -159,6 +160,47 @@ def notify_expiring_count_cards(day: dt.date, now=None) -> dict:
     for start in range(0, len(items), BATCH):
         signals.count_cards_expiring.send(sender=CountCard, items=items[start : start + BATCH])
     return {"notices": len(items)}
+
+
+def expire_coupons(day: dt.date, now=None) -> dict:
+    """Usable coupons past their last day become expired, with their event."""
+    return {"coupons": coupons_expire(now=as_of(day, now))}
+
+
+def notify_expiring_coupons(day: dt.date, now=None) -> dict:
+    """One notice per usable coupon whose last day is within the settings'
+    coupon_notice_days (keyed by coupon and last day: told once, not daily).
+
+    Coupons issued that same day are left for the next run: the notice of their issue
+    has just told their last day.
+    """
+    conf = LoyaltySettings.current()
+    if not conf.coupon_notice_days:
+        return {"notices": 0}
+    at = as_of(day, now)
+    today = timezone.localdate(at)
+    # valid_until is the midnight after the last day: last day <= today + N.
+    until = local_midnight(today + dt.timedelta(days=conf.coupon_notice_days + 1))
+    due = (
+        Coupon.objects.filter(
+            status=Coupon.Status.ISSUED,
+            valid_until__gt=at,
+            valid_until__lte=until,
+            issued_at__lt=local_midnight(today),
+        )
+        .order_by("valid_until", "pk")
+        .values_list("member_id", "pk", "template__name", "valid_until")
+    )
+    items, sent = [], 0
+    for member_id, pk, name, until_at in due.iterator(chunk_size=BATCH):
+        last_day = timezone.localdate(until_at - dt.timedelta(microseconds=1))
+        items.append((member_id, pk, name, last_day))
+        if len(items) >= BATCH:
+            signals.coupons_expiring.send(sender=Coupon, items=items)
+            sent, items = sent + len(items), []
+    if items:
+        signals.coupons_expiring.send(sender=Coupon, items=items)
+    return {"notices": sent + len(items)}
 
 
 def _send_expiring(batch) -> int:
@@ -401,9 +443,9 @@ def _warn_downgrades(at, conf, tiers, cutoff) -> int:
 # --- birthday and monthly coupons ------------------------------------------------
 
 
-def _birthday_matches(target: dt.date) -> Q:
+def birthday_matches(target: dt.date) -> Q:
     """Members whose birthday falls on `target`: 29 February counts on 28 February
-    in a year without it."""
+    in a year without it (the birthday coupon here, campaigns' birthday journeys)."""
     q = Q(birthday__month=target.month, birthday__day=target.day)
     leap = (target.year % 4 == 0 and target.year % 100 != 0) or target.year % 400 == 0
     if target.month == 2 and target.day == 28 and not leap:
@@ -429,7 +471,7 @@ def birthday_benefits(day: dt.date, now=None) -> dict:
     for back in (2, 1, 0):
         target = today + dt.timedelta(days=conf.birthday_days_before - back)
         members = (
-            Member.objects.filter(_birthday_matches(target), status=Member.Status.ACTIVE)
+            Member.objects.filter(birthday_matches(target), status=Member.Status.ACTIVE)
             .filter(card__tier__in=tiers.keys())
             .select_related("card")
         )

@@ -5,7 +5,7 @@ ids too, for receivers that keep only those): a receiver's writes commit or roll
 back with the change, and it needs no read to learn what happened. Receivers must
 be quick and must not send anything themselves (campaigns only writes the outbox).
 The nightly jobs' batch events (points_expiring, tier_downgrade_warning,
-tiers_downgraded, count_cards_expired) carry plain tuples.
+tiers_downgraded, count_cards_expired, coupons_expiring) carry plain tuples.
 """
 
 from django.dispatch import Signal
@@ -39,6 +39,9 @@ points_changed = Signal()
 tier_changed = Signal()
 # kwargs: items, a list of (member_id, last valid day, points) — from notify_expiring_points
 points_expiring = Signal()
+# kwargs: items, a list of (member_id, coupon id, coupon name, last valid day) — from the
+# notify_expiring_coupons job, a batch at a time.
+coupons_expiring = Signal()
 # kwargs: items, a list of (member_id, tier_id, downgrade day, "inactive" | "review")
 tier_downgrade_warning = Signal()
 # kwargs: coupon_id, member_id, source, coupon

@@ -65,11 +65,14 @@ def test_each_registry_is_filled_after_setup():
         "lifecycle_and_rfm",
         "expire_count_cards",
         "notify_expiring_count_cards",
+        "expire_coupons",
+        "notify_expiring_coupons",
         "prune_transfers",
         "send_messages",
         "dashboard_aggregates",
         "segments_refresh",
         "send_campaigns",
+        "campaign_journeys",
         "prune_wechat_callbacks",
     ]
     assert {"send_messages", "send_campaigns"} == QUIET_JOBS

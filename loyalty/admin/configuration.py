@@ -41,7 +41,10 @@ class LoyaltySettingsAdmin(admin.ModelAdmin):
             },
         ),
         (_("Count cards"), {"fields": ["count_card_notice_days", "count_card_refund_pro_rata"]}),
-        (_("Expiry"), {"fields": ["expiry_policy", "expiry_months", "notice_days"]}),
+        (
+            _("Expiry"),
+            {"fields": ["expiry_policy", "expiry_months", "notice_days", "coupon_notice_days"]},
+        ),
         (_("Discounts"), {"fields": ["discount_excluded_categories"]}),
         (
             _("Daily check-in"),

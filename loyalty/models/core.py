@@ -91,6 +91,11 @@ class LoyaltySettings(models.Model):
     notice_days = models.PositiveSmallIntegerField(
         _("notify this many days before points expire"), default=30
     )
+    coupon_notice_days = models.PositiveSmallIntegerField(
+        _("notify this many days before a coupon expires"),
+        default=3,
+        help_text=_("0: no notice."),
+    )
     daily_points_cap = models.PositiveIntegerField(
         _("daily cap on points earned from purchases"),
         default=0,
