@@ -221,6 +221,7 @@ def reach_batch(campaign, variants, batch, occurrence, conf, now) -> dict:
     }
     recent = recent_counts([m.pk for m in todo], campaign, now) if conf.weekly_cap else {}
     outcomes: dict[str, list[int]] = {}
+    messages: list[tuple] = []
     for member in todo:
         row = rows[member.pk]
         variant = by_name.get(row.variant_id)
@@ -232,10 +233,13 @@ def reach_batch(campaign, variants, batch, occurrence, conf, now) -> dict:
             outcome = CampaignMember.Outcome.CAPPED
         else:
             try:
-                outcome = deliver(campaign, variant, member, row, occurrence, conf, now)
+                outcome = deliver(campaign, variant, member, row, occurrence, conf, now, messages)
             except IntegrityError:  # a second sender of this campaign keyed it first
                 outcome = CampaignMember.Outcome.SENT
         outcomes.setdefault(outcome, []).append(row.pk)
+    # The batch's messages in one statement (executemany), keyed: a batch done again
+    # after a crash writes none twice.
+    insert_rows(Message, MESSAGE_FIELDS, messages, ignore_conflicts=True)
     for outcome, pks in outcomes.items():
         sent_at = now if outcome == CampaignMember.Outcome.SENT else None
         CampaignMember.objects.filter(pk__in=pks).update(outcome=outcome, sent_at=sent_at)
@@ -270,55 +274,54 @@ def channels_for(campaign: Campaign, member: Member) -> list[str]:
     return names
 
 
-@transaction.atomic
-def deliver(campaign, variant, member, row, occurrence, conf, now) -> str:
-    """The member's offer (once, keyed) and messages (once per channel)."""
+def deliver(campaign, variant, member, row, occurrence, conf, now, messages: list) -> str:
+    """The member's offer (given now, once: keyed) and their messages (added to
+    `messages`, one per channel, written with the batch)."""
     channels = channels_for(campaign, member)
     if not channels:
         return CampaignMember.Outcome.NO_CHANNEL
     key = f"campaign:{campaign.pk}:{occurrence}:{member.pk}"
-    values = offer(campaign, variant, member, key, now)
+    if variant.coupon_template_id or variant.points:
+        with transaction.atomic():
+            values = offer(campaign, variant, member, key, now)
+    else:
+        values = placeholder_values(member)
     text = render(variant.message or campaign.message, values)
-    title = render(campaign.title, values)
+    title = render(campaign.title, values)[:100]
     at = next_allowed(now, conf)
-    sent, pending = Message.Status.SENT, Message.Status.PENDING
-    insert_rows(
-        Message,
-        MESSAGE_FIELDS,
-        [
-            (
-                member.pk,
-                channel,
-                Message.Event.CAMPAIGN,
-                f"{key}:{channel}"[:160],
-                title[:100],
-                text,
-                {"campaign": campaign.pk, "variant": variant.name},
-                sent if channel == "inbox" and at == now else pending,
-                0,
-                "",
-                now,
-                at,
-                now if channel == "inbox" and at == now else None,
-                row.pk,
-            )
-            for channel in channels
-        ],  # fmt: skip
-        ignore_conflicts=True,
-    )
+    now_inbox = at == now
+    data = {"campaign": campaign.pk, "variant": variant.name}
+    for channel in channels:
+        inbox = channel == "inbox" and now_inbox
+        messages.append((
+            member.pk, channel, Message.Event.CAMPAIGN, f"{key}:{channel}"[:160], title, text,
+            data, Message.Status.SENT if inbox else Message.Status.PENDING, 0, "", now, at,
+            now if inbox else None, row.pk,
+        ))  # fmt: skip
     return CampaignMember.Outcome.SENT
 
 
-def offer(campaign, variant, member, key, now) -> dict:
-    """Give the variant's coupon and points (each once per key); the placeholders."""
+def placeholder_values(member, *, coupon=None, points: int = 0) -> dict:
+    """{name} {tier} {points} {coupon} {expires} for a member (and the coupon they were
+    given): what a message says, sent or previewed."""
     card = getattr(member, "card", None)
     values = {
         "name": member.name or _("member"),
         "tier": str(card.tier) if card and card.tier else "",
-        "points": card.points_balance if card else 0,
+        "points": (card.points_balance if card else 0) + points,
         "coupon": "",
         "expires": "",
     }
+    if coupon is not None:
+        # the last usable day (valid_until is the end, exclusive)
+        last = timezone.localtime(coupon.valid_until) - dt.timedelta(microseconds=1)
+        values["coupon"], values["expires"] = coupon.template.name, last.strftime("%Y-%m-%d")
+    return values
+
+
+def offer(campaign, variant, member, key, now) -> dict:
+    """Give the variant's coupon and points (each once per key); the placeholders."""
+    coupon = None
     if variant.coupon_template_id:
         try:
             coupon, _created = coupon_issue(
@@ -327,13 +330,7 @@ def offer(campaign, variant, member, key, now) -> dict:
             )  # fmt: skip
         except CouponNotIssued as exc:
             log.info("campaign %s: no coupon for %s: %s", campaign.pk, member.pk, exc.message)
-        else:
-            values["coupon"] = coupon.template.name
-            # the last usable day (valid_until is the end, exclusive)
-            last = timezone.localtime(coupon.valid_until) - dt.timedelta(microseconds=1)
-            values["expires"] = last.strftime("%Y-%m-%d")
     if variant.points:
         points_award(member=member, points=variant.points, key=f"{key}:points",
                      reason=campaign.name, source=f"campaign:{campaign.pk}", now=now)  # fmt: skip
-        values["points"] = values["points"] + variant.points
-    return values
+    return placeholder_values(member, coupon=coupon, points=variant.points)
