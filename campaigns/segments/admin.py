@@ -29,7 +29,13 @@ from members.phones import mask_phone
 from ..models import Segment, SegmentRun
 from .fields import FIELDS
 from .rules import OP_LABELS, RuleError, check, describe
-from .services import count_for, scoped_members, segment_recount, segment_run_start
+from .services import (
+    count_for,
+    scoped_count,
+    scoped_members,
+    segment_recount,
+    segment_run_start,
+)
 
 PREVIEW_ROWS = 20
 
@@ -198,7 +204,7 @@ class SegmentAdmin(admin.ModelAdmin):
         rows = members.select_related("card__tier", "store").order_by("-pk")[:PREVIEW_ROWS]
         return JsonResponse(
             {
-                "count": members.count(),
+                "count": scoped_count(tree, request.user),
                 "rule": describe(tree),
                 "as_of": timezone.localtime().strftime("%H:%M:%S"),
                 "members": [

@@ -56,6 +56,12 @@ def count_by_store(tree, *, store: Store | None = None, now=None) -> tuple[int, 
     return sum(per_store.values()), per_store
 
 
+def scoped_count(tree, user: User, *, now=None) -> int:
+    """How many members of `tree` the user may see: the measured query (count_by_store)."""
+    store = scope_store(user)
+    return 0 if store is False else count_by_store(tree, store=store, now=now)[0]
+
+
 def segment_recount(segment: Segment, *, now=None) -> Segment:
     total, per_store = count_by_store(segment.rules, now=now)
     segment.member_count, segment.store_counts = total, per_store
