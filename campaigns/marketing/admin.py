@@ -22,8 +22,9 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from loyalty.admin.base import ReadOnlyAdmin
 from loyalty.models import CouponTemplate
-from members.admin import LargeTablePaginator, StoreScopedAdminMixin
+from members.admin import StoreScopedAdminMixin
 from members.selectors import sees_all_stores
 
 from ..segments.rules import RuleError, members_matching
@@ -564,21 +565,10 @@ class MarketingSettingsAdmin(admin.ModelAdmin):
 
 
 @admin.register(CampaignMember)
-class CampaignMemberAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+class CampaignMemberAdmin(StoreScopedAdminMixin, ReadOnlyAdmin):
     store_field = "member__store"
-    paginator = LargeTablePaginator
-    show_full_result_count = False
     list_display = ["campaign", "member", "variant", "outcome", "occurrence", "sent_at"]
     list_filter = ["outcome", "campaign"]
     list_select_related = ["campaign", "member", "variant"]
     search_fields = ["member__member_no"]
     readonly_fields = [f.name for f in CampaignMember._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
