@@ -40,8 +40,11 @@ odd_text = st.one_of(
     st.text(max_size=80), st.lists(nasty_chars | st.characters(), max_size=20).map("".join)
 )
 # A URL cannot carry a lone surrogate (Django decodes with replacement), NUL it can.
+# No lone surrogates: no URL can carry one (the test client cannot even encode it), so a
+# drawn "\ud800" failed the test before the request was made.
 query_text = st.one_of(
-    st.text(max_size=40), st.lists(st.just("\x00") | st.characters(), max_size=20).map("".join)
+    st.text(max_size=40),
+    st.lists(st.just("\x00") | st.characters(exclude_categories=["Cs"]), max_size=20).map("".join),
 )
 decimal_text = st.from_regex(r"-?[0-9]{0,9}(\.[0-9]{0,4})?([eE][-+]?[0-9]{1,7})?", fullmatch=True)
 amounts = st.one_of(
