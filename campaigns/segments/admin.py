@@ -31,6 +31,7 @@ from .fields import FIELDS
 from .rules import OP_LABELS, RuleError, check, describe
 from .services import (
     count_for,
+    scope_store,
     scoped_count,
     scoped_members,
     segment_recount,
@@ -128,19 +129,23 @@ class ExportForm(forms.Form):
 @admin.register(Segment)
 class SegmentAdmin(admin.ModelAdmin):
     form = SegmentForm
-    list_display = ["name", "count_display", "counted_at", "rule_display", "tag"]
     search_fields = ["name", "description"]
-    readonly_fields = ["count_display", "counted_at"]
+    readonly_fields = ["counted_at"]
     autocomplete_fields = []
     actions = ["recount"]
     change_form_template = "admin/campaigns/segment/change_form.html"
 
-    @admin.display(description=gettext_lazy("members"))
-    def count_display(self, obj):
-        if not hasattr(self, "request"):
-            return obj.member_count
-        count = count_for(obj, self.request.user)
-        return "—" if count is None else count
+    def get_list_display(self, request):
+        """The count column shows the viewer's scope (a manager: their store's), worked
+        out once per page, not per row."""
+        store = scope_store(request.user)
+
+        @admin.display(description=gettext_lazy("members"))
+        def count_display(obj):
+            count = count_for(obj, store)
+            return "—" if count is None else count
+
+        return ["name", count_display, "counted_at", "rule_display", "tag"]
 
     @admin.display(description=gettext_lazy("rule"))
     def rule_display(self, obj):
@@ -149,11 +154,7 @@ class SegmentAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         fields = ["name", "description", "rules", "tag"]
-        return fields + ["count_display", "counted_at"] if obj else fields
-
-    def get_queryset(self, request):
-        self.request = request  # count_display shows the viewer's store's count
-        return super().get_queryset(request)
+        return fields + ["counted_at"] if obj else fields
 
     def save_model(self, request, obj, form, change):
         if not change:

@@ -72,11 +72,11 @@ def segment_recount(segment: Segment, *, now=None) -> Segment:
     return segment
 
 
-def count_for(segment: Segment, user: User) -> int | None:
-    """The saved count as `user` may see it: their store's for a manager."""
+def count_for(segment: Segment, store: Store | None | bool) -> int | None:
+    """The saved count within a viewer's scope (scope_store): their store's for a
+    manager, every store's for an owner."""
     if segment.member_count is None:
         return None
-    store = scope_store(user)
     if store is None:
         return segment.member_count
     return 0 if store is False else segment.store_counts.get(str(store.pk), 0)
