@@ -10,6 +10,7 @@ from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from loyalty.dates import last_valid_day
 from loyalty.models import Coupon, PointsEntry, Tier
 from loyalty.money import yuan
 
@@ -97,7 +98,7 @@ def tier_changed(
 
 
 def _coupon_text(coupon) -> str:
-    last_day = timezone.localdate(coupon.valid_until - dt.timedelta(microseconds=1))
+    last_day = last_valid_day(coupon.valid_until)
     return _("%(name)s, code %(code)s, valid until %(day)s.") % {
         "name": coupon.template.name,
         "code": coupon.display_code,

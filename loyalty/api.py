@@ -47,6 +47,7 @@ from .api_base import (
 )
 from .api_prepaid import CountCardOut
 from .api_prepaid import router as prepaid_router
+from .dates import last_valid_day
 from .models import ApiKey, Card, Coupon, LoyaltySettings, Purchase
 from .money import yuan, yuan_down
 
@@ -309,7 +310,7 @@ def _coupon_out(coupon: Coupon, member_no: str | None = None) -> dict:
         "categories": sorted(template.category_set()),
         "status": coupon.status,
         "valid_from": timezone.localtime(coupon.valid_from),
-        "valid_until": timezone.localdate(coupon.valid_until - dt.timedelta(microseconds=1)),
+        "valid_until": last_valid_day(coupon.valid_until),
         "member_no": member_no or coupon.member.member_no,
     }
 

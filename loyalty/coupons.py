@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from config.platform.fixed_sql import FixedInsert, FixedRead, FixedUpdate
 from members.models import Member, Store, User
 
+from .dates import last_valid_day
 from .errors import CouponNotFound, CouponNotUsable
 from .models import Coupon, CouponEvent, CouponTemplate, Purchase, normalize_code
 from .money import ZERO, yuan
@@ -52,16 +53,16 @@ def coupon_by_code(code: str) -> Coupon:
     return found
 
 
+def usable_at(now) -> Q:
+    """A coupon that can be used at `now`: issued, its validity begun and not ended."""
+    return Q(status=Coupon.Status.ISSUED, valid_from__lte=now, valid_until__gt=now)
+
+
 def usable_coupons(member_id: int, *, now=None):
     """The member's coupons that can be used now, soonest to expire first."""
     now = now or timezone.now()
     return (
-        Coupon.objects.filter(
-            member_id=member_id,
-            status=Coupon.Status.ISSUED,
-            valid_from__lte=now,
-            valid_until__gt=now,
-        )
+        Coupon.objects.filter(usable_at(now), member_id=member_id)
         .select_related("template")
         .order_by("valid_until", "id")
     )
@@ -95,7 +96,7 @@ def why_unusable(
     if coupon.status == Coupon.Status.VOID:
         return _("This coupon has been voided.")
     if coupon.status == Coupon.Status.EXPIRED or now >= coupon.valid_until:
-        last = timezone.localdate(coupon.valid_until - dt.timedelta(microseconds=1))
+        last = last_valid_day(coupon.valid_until)
         return _("This coupon expired after %(day)s.") % {"day": last.isoformat()}
     if now < coupon.valid_from:
         first = timezone.localdate(coupon.valid_from)

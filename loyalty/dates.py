@@ -13,6 +13,12 @@ def local_midnight(day: dt.date) -> dt.datetime:
     )
 
 
+def last_valid_day(end: dt.datetime, zone=None) -> dt.date:
+    """The last day (local) of something valid until `end`, exclusive: a coupon's
+    valid_until, a lot's expires_at. An end at midnight is the day before's end."""
+    return timezone.localdate(end - dt.timedelta(microseconds=1), zone)
+
+
 def add_months(day: dt.date, months: int) -> dt.date:
     month_index = day.month - 1 + months
     year, month = day.year + month_index // 12, month_index % 12 + 1

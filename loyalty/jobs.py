@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 
 from config.platform.bulk import insert_rows, update_rows
 from loyalty.benefits.issuing import CouponNotIssued, coupon_issue
-from loyalty.dates import add_months, local_midnight
+from loyalty.dates import add_months, last_valid_day, local_midnight
 
 from . import signals
 from .count_cards import count_cards_expire, count_cards_expiring
@@ -135,7 +135,7 @@ def notify_expiring_points(day: dt.date, now=None) -> dict:
     )
     batch, sent = [], 0
     for row in due.iterator(chunk_size=BATCH):
-        last_day = timezone.localdate(row["expires_at"] - dt.timedelta(microseconds=1))
+        last_day = last_valid_day(row["expires_at"])
         batch.append((row["member_id"], last_day, row["points"]))
         if len(batch) >= BATCH:
             sent += _send_expiring(batch)
@@ -193,7 +193,7 @@ def notify_expiring_coupons(day: dt.date, now=None) -> dict:
     )
     items, sent = [], 0
     for member_id, pk, name, until_at in due.iterator(chunk_size=BATCH):
-        last_day = timezone.localdate(until_at - dt.timedelta(microseconds=1))
+        last_day = last_valid_day(until_at)
         items.append((member_id, pk, name, last_day))
         if len(items) >= BATCH:
             signals.coupons_expiring.send(sender=Coupon, items=items)

@@ -4,12 +4,12 @@ import datetime as dt
 from decimal import Decimal
 
 from django.db.models import Min, Sum
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from loyalty.tiers import qualifying_metric
 from members.models import Member
 
+from .dates import last_valid_day
 from .models import Card, LoyaltySettings, PointsEntry, Tier
 from .rules import shown_rules
 
@@ -92,5 +92,5 @@ def expiring_points(member: Member, now, days: int = EXPIRING_DAYS) -> dict:
     ).aggregate(points=Sum("remaining"), first=Min("expires_at"))
     first = soon["first"]
     # expires_at is the first instant after the last valid day.
-    last_day = timezone.localdate(first - dt.timedelta(microseconds=1)) if first else None
+    last_day = last_valid_day(first) if first else None
     return {"points": soon["points"] or 0, "last_day": last_day}

@@ -39,7 +39,14 @@ from .models import (
     default_channels,
 )
 from .report import as_json, campaign_report
-from .sending import CampaignError, campaign_start, check_campaign, occurrence_of, render
+from .sending import (
+    CampaignError,
+    campaign_start,
+    check_campaign,
+    occurrence_of,
+    placeholder_values,
+    render,
+)
 from .stats import format_p
 
 SAMPLES = 3
@@ -101,14 +108,11 @@ def expires_of(template: CouponTemplate | None, today: dt.date) -> str:
 
 def sample_values(member, variant: Variant, today: dt.date) -> dict:
     """The placeholders for one member, as sending.offer fills them, nothing given."""
-    card = getattr(member, "card", None)
-    return {
-        "name": member.name or _("member"),
-        "tier": str(card.tier) if card and card.tier else "",
-        "points": (card.points_balance if card else 0) + variant.points,
-        "coupon": variant.coupon_template.name if variant.coupon_template_id else "",
-        "expires": expires_of(variant.coupon_template, today),
-    }
+    values = placeholder_values(member, points=variant.points)
+    if variant.coupon_template_id:
+        values["coupon"] = variant.coupon_template.name
+        values["expires"] = expires_of(variant.coupon_template, today)
+    return values
 
 
 def campaign_preview(campaign: Campaign, user) -> dict:

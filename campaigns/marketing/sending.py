@@ -19,10 +19,12 @@ from django.utils.translation import gettext as _
 
 from config.platform.bulk import insert_rows
 from loyalty.benefits.issuing import CouponNotIssued, coupon_issue
+from loyalty.dates import last_valid_day
 from loyalty.ledger import points_award
 from loyalty.models import Coupon
 from members.models import Member
 
+from .. import outbox
 from ..channels import CHANNELS
 from ..models import Message
 from ..segments.rules import check, members_matching
@@ -33,10 +35,8 @@ log = logging.getLogger(__name__)
 BATCH = 1000
 PLACEHOLDERS = {"name", "tier", "points", "coupon", "expires"}
 WECHAT_FIELD_MAX = 20
-MESSAGE_FIELDS = [
-    "member_id", "channel", "event", "dedupe_key", "title", "body", "data", "status",
-    "attempts", "last_error", "created_at", "next_try_at", "sent_at", "campaign_member_id",
-]  # fmt: skip
+# The outbox's columns, and whom of the campaign each message reached.
+MESSAGE_FIELDS = [*outbox.MESSAGE_FIELDS, "campaign_member_id"]
 
 
 class CampaignError(Exception):
@@ -313,9 +313,8 @@ def placeholder_values(member, *, coupon=None, points: int = 0) -> dict:
         "expires": "",
     }
     if coupon is not None:
-        # the last usable day (valid_until is the end, exclusive)
-        last = timezone.localtime(coupon.valid_until) - dt.timedelta(microseconds=1)
-        values["coupon"], values["expires"] = coupon.template.name, last.strftime("%Y-%m-%d")
+        values["coupon"] = coupon.template.name
+        values["expires"] = last_valid_day(coupon.valid_until).isoformat()
     return values
 
 

@@ -25,6 +25,7 @@ from django.db.models.lookups import Exact, GreaterThanOrEqual, LessThan, LessTh
 from django.utils.translation import gettext_lazy as _
 
 from config.platform.scan import Unindexed
+from loyalty.coupons import usable_at
 from loyalty.dates import local_midnight
 from loyalty.models import Coupon, CouponTemplate, Lifecycle, PointsEntry, RfmSegment, Tier
 from members.models import Member, Store, Tag, User
@@ -235,12 +236,7 @@ def labelled(choices) -> Callable[[], list[tuple[str, str]]]:
 
 
 def usable_coupons(ctx: Context):
-    return Coupon.objects.filter(
-        member_id=OuterRef("pk"),
-        status=Coupon.Status.ISSUED,
-        valid_from__lte=ctx.now,
-        valid_until__gt=ctx.now,
-    )
+    return Coupon.objects.filter(usable_at(ctx.now), member_id=OuterRef("pk"))
 
 
 def tags_held(ctx: Context):

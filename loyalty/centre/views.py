@@ -25,6 +25,7 @@ from loyalty.benefits.rewards import available_rewards, reward_redeem
 from loyalty.centre.forms import RedeemForm
 from loyalty.count_cards import count_cards_of
 from loyalty.coupons import usable_coupons
+from loyalty.dates import last_valid_day
 from loyalty.errors import LoyaltyError
 from loyalty.ledger import card_seen
 from loyalty.models import (
@@ -172,7 +173,7 @@ def coupons(request, member):
     page = _page(request, coupons_of(member, tab, now))
     for coupon in page:
         # valid_until is the first instant it no longer works: show the last valid day.
-        coupon.last_day = timezone.localdate(coupon.valid_until - dt.timedelta(microseconds=1))
+        coupon.last_day = last_valid_day(coupon.valid_until)
     return render(
         request,
         "loyalty/centre/coupons.html",

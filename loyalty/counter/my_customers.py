@@ -25,6 +25,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
+from loyalty.dates import last_valid_day
 from loyalty.models import PointsEntry
 from loyalty.selectors import EXPIRING_DAYS
 from members.models import Member, User
@@ -161,11 +162,7 @@ def _dress(members, now: dt.datetime) -> None:
         )
         member.days_ago = (today - member.last_day).days if member.last_day else None
         # expires_at is the first instant after the last valid day.
-        member.expiry_day = (
-            timezone.localdate(member.next_expiry - dt.timedelta(microseconds=1), zone)
-            if member.next_expiry
-            else None
-        )
+        member.expiry_day = last_valid_day(member.next_expiry, zone) if member.next_expiry else None
         member.birthday_now = bool(member.birthday and member.birthday.month == today.month)
 
 

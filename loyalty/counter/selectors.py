@@ -17,6 +17,8 @@ from django.utils.translation import gettext as _
 
 from loyalty.count_cards import count_cards_of
 from loyalty.counter.forms import new_token
+from loyalty.coupons import usable_coupons
+from loyalty.dates import last_valid_day
 from loyalty.models import (
     CODE_ALPHABET,
     Card,
@@ -111,18 +113,9 @@ def counter_lookup(user: User, q: str) -> Lookup:
 
 
 def usable_coupons_of(member: Member, now) -> list[Coupon]:
-    coupons = list(
-        Coupon.objects.filter(
-            member=member,
-            status=Coupon.Status.ISSUED,
-            valid_from__lte=now,
-            valid_until__gt=now,
-        )
-        .select_related("template")
-        .order_by("valid_until", "id")[:20]
-    )
+    coupons = list(usable_coupons(member.pk, now=now)[:20])
     for coupon in coupons:
-        coupon.last_day = timezone.localdate(coupon.valid_until - dt.timedelta(microseconds=1))
+        coupon.last_day = last_valid_day(coupon.valid_until)
     return coupons
 
 

@@ -9,7 +9,6 @@ are never updated or deleted.
 Invariant (check_ledger): 0 <= card.uses_left == SUM(entries.delta) <= card.uses_total.
 """
 
-import datetime as dt
 import re
 from decimal import Decimal
 
@@ -22,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 
 from members.models import Member, Store, index_where_set
 
+from ..dates import last_valid_day
 from .core import MONEY
 from .prepaid import Tender
 
@@ -186,7 +186,7 @@ class CountCard(models.Model):
         """Its last valid Shanghai day, or None when it never expires."""
         if self.expires_at is None:
             return None
-        return timezone.localdate(self.expires_at - dt.timedelta(microseconds=1))
+        return last_valid_day(self.expires_at)
 
 
 class CountCardEntry(models.Model):
