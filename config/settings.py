@@ -196,6 +196,8 @@ AXES_VERBOSE = False
 # --- i18n / time -------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
+# zh-hans dates as the staff screens write them: 2026-12-07 09:30 (config/formats/).
+FORMAT_MODULE_PATH = ["config.formats"]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
