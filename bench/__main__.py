@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bench import (
+    broadcast,
     common,
     coupons,
     crypto,
@@ -44,6 +45,7 @@ BENCHMARKS = {
     "join": join,
     "dashboard": dashboard,
     "segments": segments,  # sets tiers and recency on the cards; jobs sets its own after
+    "broadcast": broadcast,  # binds 30% to WeChat, 20% to SMS; removes its messages
     "jobs": jobs,  # before ledger: it checks every member's ledger afterwards
     "imports": imports,  # its own empty databases: the seeded data is not touched
     "ledger": ledger,  # last: it adds ten million rows and plants drift

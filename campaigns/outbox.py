@@ -10,6 +10,7 @@ failure retries with backoff (1, 4, 16, 64 minutes) up to Message.MAX_ATTEMPTS.
 import datetime as dt
 import logging
 
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -85,23 +86,35 @@ def messages_send(ids=None, now=None) -> dict:
     due = Message.objects.filter(status=Message.Status.PENDING, next_try_at__lte=now)
     if ids is not None:
         due = due.filter(pk__in=ids)
-    while True:
-        batch = list(due.order_by("next_try_at", "pk").values_list("pk", flat=True)[:SEND_BATCH])
-        if not batch:
-            return counts
-        for pk in batch:
-            # Claim: only the worker whose UPDATE changes the row sends it.
-            if not Message.objects.filter(pk=pk, status=Message.Status.PENDING).update(
-                status=Message.Status.SENDING, attempts=F("attempts") + 1
-            ):
-                continue
-            message = Message.objects.select_related("member").get(pk=pk)
+    while batch := claim(due):
+        for message in batch:
             counts[_send_one(message, now)] += 1
         if ids is not None:
             return counts
+    return counts
+
+
+def claim(due) -> list[Message]:
+    """Take up to SEND_BATCH due messages (pending -> sending) for this worker alone.
+
+    PostgreSQL: the rows are locked and other workers skip them (SKIP LOCKED); SQLite:
+    the transaction holds the write lock from its start (IMMEDIATE), so claims queue.
+    """
+    with transaction.atomic():
+        pks = list(
+            due.order_by("next_try_at", "pk")
+            .select_for_update(skip_locked=True)
+            .values_list("pk", flat=True)[:SEND_BATCH]
+        )
+        if pks:
+            Message.objects.filter(pk__in=pks, status=Message.Status.PENDING).update(
+                status=Message.Status.SENDING, attempts=F("attempts") + 1
+            )
+    return list(Message.objects.select_related("member").filter(pk__in=pks).order_by("pk"))
 
 
 def _send_one(message: Message, now) -> str:
+    """Send one claimed message; every outcome but success is written here."""
     channel = CHANNELS.get(message.channel)
     if channel is None or not channel.available(message.member):
         Message.objects.filter(pk=message.pk).update(
@@ -125,6 +138,7 @@ def _send_one(message: Message, now) -> str:
         log.warning("message %s via %s failed (%s): %s", message.pk, message.channel,
                     message.attempts, exc)  # fmt: skip
         return "failed" if give_up else "retry"
+    # At once, not with the batch: a worker killed mid-batch resends nothing it sent.
     Message.objects.filter(pk=message.pk).update(status=Message.Status.SENT, sent_at=now)
     return "sent"
 

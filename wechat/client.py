@@ -12,6 +12,7 @@
 """
 
 import hmac
+import threading
 import time
 from urllib.parse import urlsplit, urlunsplit
 
@@ -111,7 +112,17 @@ class Client(WeChatClient):
                 cache.delete(lock)
 
 
+_clients = threading.local()
+
+
 def get_client() -> Client:
+    """This thread's client for the configured account: one HTTP session kept alive
+    across calls (a broadcast sends thousands), a new one when the settings change."""
+    config = (settings.WECHAT_APP_ID, settings.WECHAT_APP_SECRET, settings.WECHAT_API_BASE,
+              settings.WECHAT_TIMEOUT)  # fmt: skip
+    cached = getattr(_clients, "client", None)
+    if cached is not None and cached[0] == config:
+        return cached[1]
     client = Client(
         settings.WECHAT_APP_ID,
         settings.WECHAT_APP_SECRET,
@@ -120,6 +131,7 @@ def get_client() -> Client:
         auto_retry=False,
     )
     _mount(client._http)
+    _clients.client = (config, client)
     return client
 
 

@@ -12,7 +12,8 @@ assert on what was sent:
 - GET  /connect/oauth2/authorize          302 back to redirect_uri with a one-time code
 - GET  /sns/oauth2/access_token           code -> openid (a used code is errcode 40163)
 
-Control (for tests and the demo): GET /_fake/log, POST /_fake/reset, POST /_fake/fail
+Control (for tests and the demo): GET /_fake/log, GET /_fake/stats (requests and distinct
+recipients per path), POST /_fake/reset, POST /_fake/fail
 with {"path": "/cgi-bin/message/template/send", "errcode": 45009, "times": 1} or
 {"path": ..., "delay": 3, "times": 1} (answers only after `delay` seconds: a timeout).
 
@@ -66,6 +67,20 @@ class FakeWeChat:
     def received(self, path: str) -> list[dict]:
         with self.lock:
             return [r for r in self.requests if r["path"] == path]
+
+    def stats(self) -> dict:
+        """{path: {"requests": n, "distinct_touser": m}}: what a benchmark checks."""
+        counts: dict[str, dict] = {}
+        with self.lock:
+            for request in self.requests:
+                entry = counts.setdefault(request["path"], {"requests": 0, "to": set()})
+                entry["requests"] += 1
+                if isinstance(request["body"], dict) and request["body"].get("touser"):
+                    entry["to"].add(request["body"]["touser"])
+        return {
+            path: {"requests": e["requests"], "distinct_touser": len(e["to"])}
+            for path, e in counts.items()
+        }
 
     def _take_failure(self, path: str) -> dict | None:
         with self.lock:
@@ -181,6 +196,9 @@ def _error(errcode: int) -> dict:
 class _Handler(BaseHTTPRequestHandler):
     state: FakeWeChat
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in two writes: with Nagle's algorithm on, a kept-alive
+    # client's delayed ACK holds every answer ~40 ms.
+    disable_nagle_algorithm = True
 
     def log_message(self, format, *args):  # noqa: A002 - the stdlib's signature
         pass  # FakeWeChat.handle logs what matters
@@ -214,6 +232,8 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/_fake/log":
             with self.state.lock:
                 return self._reply(200, {}, list(self.state.requests))
+        if path == "/_fake/stats":  # a broadcast's worth of requests, counted
+            return self._reply(200, {}, self.state.stats())
         if path == "/_fake/reset":
             self.state.reset()
         elif path == "/_fake/fail":

@@ -45,6 +45,7 @@ from .sending import (
     check_campaign,
     occurrence_of,
     placeholder_values,
+    recipient_of,
     render,
 )
 from .stats import format_p
@@ -108,7 +109,7 @@ def expires_of(template: CouponTemplate | None, today: dt.date) -> str:
 
 def sample_values(member, variant: Variant, today: dt.date) -> dict:
     """The placeholders for one member, as sending.offer fills them, nothing given."""
-    values = placeholder_values(member, points=variant.points)
+    values = placeholder_values(recipient_of(member), points=variant.points)
     if variant.coupon_template_id:
         values["coupon"] = variant.coupon_template.name
         values["expires"] = expires_of(variant.coupon_template, today)

@@ -2,7 +2,7 @@
 the first holdout_percent of them are the holdout (nothing sent), the rest are split
 among the variants by weight, in the order of their names. The same campaign and
 member always land in the same place, so re-running or resending never moves anyone,
-and the shares converge to the percentages (tests/campaigns/test_campaign_assign.py).
+and the shares converge to the percentages (tests/campaigns/test_campaigns.py).
 """
 
 import hashlib

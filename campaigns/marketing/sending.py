@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 from string import Formatter
 
 from django.db import IntegrityError, transaction
@@ -37,6 +38,8 @@ PLACEHOLDERS = {"name", "tier", "points", "coupon", "expires"}
 WECHAT_FIELD_MAX = 20
 # The outbox's columns, and whom of the campaign each message reached.
 MESSAGE_FIELDS = [*outbox.MESSAGE_FIELDS, "campaign_member_id"]
+CAMPAIGN_MEMBER_FIELDS = ["campaign_id", "member_id", "occurrence", "variant_id", "outcome",
+                          "assigned_at", "sent_at"]  # fmt: skip
 
 
 class CampaignError(Exception):
@@ -99,7 +102,7 @@ def next_allowed(now: dt.datetime, conf: MarketingSettings) -> dt.datetime:
     return opens
 
 
-def withdrew(member: Member) -> bool:
+def withdrew(member: Member | Recipient) -> bool:
     """Said no to marketing (not merely never asked)."""
     return not member.marketing_consent and member.marketing_consent_at is not None
 
@@ -174,57 +177,80 @@ def campaign_send(campaign_id: int, *, now=None) -> dict:
     return counts
 
 
+@dataclass(frozen=True)
+class Recipient:
+    """What sending reads of a member: a row, not a model instance (a broadcast reads a
+    million; the contact fields stay encrypted: the hash tells whether there is a phone)."""
+
+    pk: int
+    name: str
+    wechat_openid: str | None
+    marketing_consent: bool | None
+    marketing_consent_at: dt.datetime | None
+    phone_hash: str | None
+    tier: str | None
+    points_balance: int | None
+
+
+RECIPIENT_COLUMNS = ["pk", "name", "wechat_openid", "marketing_consent", "marketing_consent_at",
+                     "phone_hash", "card__tier__name", "card__points_balance"]  # fmt: skip
+
+
+def recipient_of(member: Member) -> Recipient:
+    card = getattr(member, "card", None)
+    return Recipient(
+        member.pk, member.name, member.wechat_openid, member.marketing_consent,
+        member.marketing_consent_at, member.phone_hash,
+        card.tier.name if card and card.tier else None, card.points_balance if card else None,
+    )  # fmt: skip
+
+
 def send_to(campaign: Campaign, members, *, occurrence: str, now) -> dict:
     """Reach `members` (a queryset) for one occurrence, in keyset batches."""
     variants = list(campaign.variants.select_related("coupon_template").order_by("name"))
     conf = MarketingSettings.current()
     counts: dict[str, int] = {}
-    members = members.select_related("card__tier").order_by("pk")
+    rows = members.order_by("pk").values_list(*RECIPIENT_COLUMNS)
     last = 0
-    while batch := list(members.filter(pk__gt=last)[:BATCH]):
+    while batch := [Recipient(*row) for row in rows.filter(pk__gt=last)[:BATCH]]:
         last = batch[-1].pk
         for outcome, n in reach_batch(campaign, variants, batch, occurrence, conf, now).items():
             counts[outcome] = counts.get(outcome, 0) + n
     return counts
 
 
+def assigned(campaign, occurrence, member_ids: list[int]) -> dict[int, tuple]:
+    """{member id: (row id, variant id, outcome)} of this occurrence's rows, for members
+    from min(member_ids) to max(member_ids) (a batch is a range of ids: no long IN list)."""
+    if not member_ids:
+        return {}
+    rows = CampaignMember.objects.filter(
+        campaign=campaign, occurrence=occurrence,
+        member__gte=min(member_ids), member__lte=max(member_ids),
+    ).values_list("member_id", "pk", "variant_id", "outcome")  # fmt: skip
+    return {member_id: rest for member_id, *rest in rows}
+
+
 def reach_batch(campaign, variants, batch, occurrence, conf, now) -> dict:
-    ids = [m.pk for m in batch]
-    done = set(
-        CampaignMember.objects.filter(
-            campaign=campaign, occurrence=occurrence, member_id__in=ids
-        ).exclude(outcome=CampaignMember.Outcome.PENDING)
-        .values_list("member_id", flat=True)
-    )  # fmt: skip
-    todo = [m for m in batch if m.pk not in done]
+    """One batch: each member's outcome decided (and offer given, keyed), then the rows
+    and messages written in one transaction: a batch is reached wholly or not at all,
+    so a crash is resumed by doing the batch again."""
+    rows = assigned(campaign, occurrence, [m.pk for m in batch])
+    pending = CampaignMember.Outcome.PENDING
+    todo = [m for m in batch if m.pk not in rows or rows[m.pk][2] == pending]
     if not todo:
         return {}
-    by_name = {v.pk: v for v in variants}
-    CampaignMember.objects.bulk_create(
-        [
-            CampaignMember(
-                campaign=campaign,
-                member_id=m.pk,
-                occurrence=occurrence,
-                variant_id=getattr(assign(campaign, variants, m.pk), "pk", None),
-                assigned_at=now,
-            )
-            for m in todo
-        ],
-        ignore_conflicts=True,
-    )
-    rows = {
-        r.member_id: r
-        for r in CampaignMember.objects.filter(
-            campaign=campaign, occurrence=occurrence, member_id__in=[m.pk for m in todo]
-        )
-    }
-    recent = recent_counts([m.pk for m in todo], campaign, now) if conf.weekly_cap else {}
-    outcomes: dict[str, list[int]] = {}
-    messages: list[tuple] = []
+    by_pk = {v.pk: v for v in variants}
+    at = next_allowed(now, conf)  # when the batch's WeChat and SMS may leave
+    recent = recent_counts(todo[0].pk, todo[-1].pk, campaign, now) if conf.weekly_cap else {}
+    decided: list[tuple[int, int | None, str]] = []
+    messages: list[tuple] = []  # without their row id: added once the rows are written
     for member in todo:
-        row = rows[member.pk]
-        variant = by_name.get(row.variant_id)
+        if member.pk in rows:  # assigned by a run that stopped before reaching them
+            variant_pk = rows[member.pk][1]
+        else:
+            variant_pk = getattr(assign(campaign, variants, member.pk), "pk", None)
+        variant = by_pk.get(variant_pk)
         if variant is None:
             outcome = CampaignMember.Outcome.HOLDOUT
         elif withdrew(member):
@@ -233,25 +259,45 @@ def reach_batch(campaign, variants, batch, occurrence, conf, now) -> dict:
             outcome = CampaignMember.Outcome.CAPPED
         else:
             try:
-                outcome = deliver(campaign, variant, member, row, occurrence, conf, now, messages)
+                outcome = deliver(campaign, variant, member, occurrence, at, now, messages)
             except IntegrityError:  # a second sender of this campaign keyed it first
                 outcome = CampaignMember.Outcome.SENT
-        outcomes.setdefault(outcome, []).append(row.pk)
-    # The batch's messages in one statement (executemany), keyed: a batch done again
-    # after a crash writes none twice.
-    insert_rows(Message, MESSAGE_FIELDS, messages, ignore_conflicts=True)
-    for outcome, pks in outcomes.items():
-        sent_at = now if outcome == CampaignMember.Outcome.SENT else None
-        CampaignMember.objects.filter(pk__in=pks).update(outcome=outcome, sent_at=sent_at)
-    return {outcome: len(pks) for outcome, pks in outcomes.items()}
+        decided.append((member.pk, variant_pk, outcome))
+    with transaction.atomic():
+        insert_rows(
+            CampaignMember, CAMPAIGN_MEMBER_FIELDS,
+            [(campaign.pk, pk, occurrence, variant_pk, outcome, now,
+              now if outcome == CampaignMember.Outcome.SENT else None)
+             for pk, variant_pk, outcome in decided if pk not in rows],
+            ignore_conflicts=True,  # a second sender wrote them first: theirs stand
+        )  # fmt: skip
+        for outcome in {outcome for pk, _v, outcome in decided if pk in rows}:
+            sent_at = now if outcome == CampaignMember.Outcome.SENT else None
+            CampaignMember.objects.filter(
+                pk__in=[rows[pk][0] for pk, _v, o in decided if pk in rows and o == outcome]
+            ).update(outcome=outcome, sent_at=sent_at)
+        row_ids = assigned(campaign, occurrence, list({m[0] for m in messages}))
+        # The batch's messages in one statement (executemany), keyed: none twice.
+        insert_rows(
+            Message, MESSAGE_FIELDS, [(*m, row_ids[m[0]][0]) for m in messages],
+            ignore_conflicts=True,
+        )  # fmt: skip
+    counts: dict[str, int] = {}
+    for _pk, _variant, outcome in decided:
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
 
 
-def recent_counts(member_ids: list[int], campaign: Campaign, now) -> dict[int, int]:
-    """Marketing messages (campaigns reached, other than this one) in the last 7 days."""
+def recent_counts(first: int, last: int, campaign: Campaign, now) -> dict[int, int]:
+    """Marketing messages (campaigns reached, other than this one) in the last 7 days, of
+    the members with ids from `first` to `last`."""
     since = now - dt.timedelta(days=7)
     rows = (
         CampaignMember.objects.filter(
-            member_id__in=member_ids, sent_at__gte=since, outcome=CampaignMember.Outcome.SENT
+            member__gte=first,
+            member__lte=last,
+            sent_at__gte=since,
+            outcome=CampaignMember.Outcome.SENT,
         )
         .exclude(campaign=campaign)
         .values_list("member_id")
@@ -260,13 +306,13 @@ def recent_counts(member_ids: list[int], campaign: Campaign, now) -> dict[int, i
     return dict(rows)
 
 
-def channels_for(campaign: Campaign, member: Member) -> list[str]:
+def channels_for(campaign: Campaign, member: Recipient) -> list[str]:
     """The campaign's channels that can reach the member (the sender checks again)."""
     names = []
     for name in campaign.channels:
         if name == "wechat" and not member.wechat_openid:
             continue
-        if name == "sms" and not (member.marketing_consent and member.phone):
+        if name == "sms" and not (member.marketing_consent and member.phone_hash):
             continue
         if name != "inbox" and name not in CHANNELS:
             continue
@@ -274,7 +320,7 @@ def channels_for(campaign: Campaign, member: Member) -> list[str]:
     return names
 
 
-def deliver(campaign, variant, member, row, occurrence, conf, now, messages: list) -> str:
+def deliver(campaign, variant, member, occurrence, at, now, messages: list) -> str:
     """The member's offer (given now, once: keyed) and their messages (added to
     `messages`, one per channel, written with the batch)."""
     channels = channels_for(campaign, member)
@@ -288,7 +334,6 @@ def deliver(campaign, variant, member, row, occurrence, conf, now, messages: lis
         values = placeholder_values(member)
     text = render(variant.message or campaign.message, values)
     title = render(campaign.title, values)[:100]
-    at = next_allowed(now, conf)
     now_inbox = at == now
     data = {"campaign": campaign.pk, "variant": variant.name}
     for channel in channels:
@@ -296,19 +341,18 @@ def deliver(campaign, variant, member, row, occurrence, conf, now, messages: lis
         messages.append((
             member.pk, channel, Message.Event.CAMPAIGN, f"{key}:{channel}"[:160], title, text,
             data, Message.Status.SENT if inbox else Message.Status.PENDING, 0, "", now, at,
-            now if inbox else None, row.pk,
+            now if inbox else None,
         ))  # fmt: skip
     return CampaignMember.Outcome.SENT
 
 
-def placeholder_values(member, *, coupon=None, points: int = 0) -> dict:
+def placeholder_values(member: Recipient, *, coupon=None, points: int = 0) -> dict:
     """{name} {tier} {points} {coupon} {expires} for a member (and the coupon they were
     given): what a message says, sent or previewed."""
-    card = getattr(member, "card", None)
     values = {
         "name": member.name or _("member"),
-        "tier": str(card.tier) if card and card.tier else "",
-        "points": (card.points_balance if card else 0) + points,
+        "tier": member.tier or "",
+        "points": (member.points_balance or 0) + points,
         "coupon": "",
         "expires": "",
     }
@@ -318,8 +362,9 @@ def placeholder_values(member, *, coupon=None, points: int = 0) -> dict:
     return values
 
 
-def offer(campaign, variant, member, key, now) -> dict:
+def offer(campaign, variant, recipient: Recipient, key, now) -> dict:
     """Give the variant's coupon and points (each once per key); the placeholders."""
+    member = Member.objects.get(pk=recipient.pk)
     coupon = None
     if variant.coupon_template_id:
         try:
@@ -332,4 +377,4 @@ def offer(campaign, variant, member, key, now) -> dict:
     if variant.points:
         points_award(member=member, points=variant.points, key=f"{key}:points",
                      reason=campaign.name, source=f"campaign:{campaign.pk}", now=now)  # fmt: skip
-    return placeholder_values(member, coupon=coupon, points=variant.points)
+    return placeholder_values(recipient, coupon=coupon, points=variant.points)
