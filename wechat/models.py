@@ -90,6 +90,26 @@ class Callback(models.Model):
         return self.key
 
 
+class CallbackNonce(models.Model):
+    """A callback URL already used, by its signature over (token, timestamp, nonce).
+
+    In plain mode WeChat signs the URL, not the body: within the freshness window a
+    signed URL read from an access log could carry any other body. The first body seen
+    with a signature is remembered (its SHA-256); the same URL with another body is
+    refused. The same body again is WeChat's retry, left to the Callback dedupe.
+    """
+
+    signature = models.CharField(max_length=40, unique=True)
+    body_sha256 = models.CharField(max_length=64)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["received_at"], name="wechat_nonce_received")]
+
+    def __str__(self):
+        return self.signature
+
+
 class TemplateText(models.Model):
     """The fixed texts of a notice's template message, edited by the owner."""
 

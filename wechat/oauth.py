@@ -55,7 +55,8 @@ def oauth_return(request) -> str:
         return target  # the code came back twice (a reload): we already have the openid
     state, code = request.GET.get("state", ""), request.GET.get("code", "")
     expected = session.pop(STATE_KEY, "")
-    if not code or not expected or not secrets.compare_digest(state, expected):
+    # As bytes: compare_digest refuses a str with anything but ASCII (a TypeError, a 500).
+    if not code or not expected or not secrets.compare_digest(state.encode(), expected.encode()):
         session[TRIED_KEY] = True
         return target
     try:

@@ -1,6 +1,7 @@
 """Writes of the wechat app: followers, openid binding, QR scenes, callback dedupe, Pay."""
 
 import datetime as dt
+import hashlib
 import logging
 from functools import partial
 
@@ -14,7 +15,7 @@ from loyalty.stored_value import OfferNotApplicable, stored_value_top_up
 from members.models import Member, Store
 
 from . import client
-from .models import Callback, Follower, QrScene
+from .models import Callback, CallbackNonce, Follower, QrScene
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,21 @@ def callback_claim(*, key: str, kind: str) -> bool:
             Callback.objects.create(key=key[:128], kind=kind[:32])
     except IntegrityError:
         return False
+    return True
+
+
+def callback_nonce_claim(*, signature: str, body: bytes) -> bool:
+    """False when the signed callback URL `signature` already came with another body.
+
+    The first body with a signature is remembered; the same body again (WeChat retrying)
+    is True, left to callback_claim. Atomic across processes: the unique index decides.
+    """
+    digest = hashlib.sha256(body).hexdigest()
+    try:
+        with transaction.atomic():
+            CallbackNonce.objects.create(signature=signature, body_sha256=digest)
+    except IntegrityError:
+        return CallbackNonce.objects.filter(signature=signature, body_sha256=digest).exists()
     return True
 
 
@@ -93,12 +109,29 @@ class PayNoticeRejected(Exception):
     """A verified notice we will not record (wrong app or merchant, bad amount)."""
 
 
+# The bounds the POS API puts on a purchase's occurred_at (loyalty/api.py): not in the
+# future (a few minutes of clock skew allowed), not before 2000.
+EARLIEST_OCCURRED_AT = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+CLOCK_SKEW = dt.timedelta(minutes=5)
+
+
+def occurred_at_plausible(value: dt.datetime, now: dt.datetime | None = None) -> bool:
+    """Whether an aware time is one a purchase can have happened at (the API's bounds)."""
+    now = now or timezone.now()
+    return EARLIEST_OCCURRED_AT <= value <= now + CLOCK_SKEW
+
+
 def _paid_at(time_end: str):
+    """The notice's time_end, or None (the time it arrived) when it is no plausible time."""
     try:
         # WeChat writes Beijing time without an offset.
-        return dt.datetime.strptime(f"{time_end}+0800", "%Y%m%d%H%M%S%z")
-    except (TypeError, ValueError):
+        paid_at = dt.datetime.strptime(f"{time_end}+0800", "%Y%m%d%H%M%S%z")
+        if occurred_at_plausible(paid_at):
+            return paid_at
+    except (TypeError, ValueError, OverflowError):
         return None
+    log.warning("WeChat Pay time_end %s out of bounds: recorded at its arrival", time_end)
+    return None
 
 
 TOP_UP_MARK = "top_up"  # attach "top_up[:store code[:offer code]]": a stored-value top-up

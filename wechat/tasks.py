@@ -6,7 +6,7 @@ import logging
 from django.utils import timezone
 
 from . import client
-from .models import Callback, Follower
+from .models import Callback, CallbackNonce, Follower
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,10 @@ def follower_refresh(openid: str) -> None:
 
 
 def prune_wechat_callbacks(day=None, now=None) -> dict:
-    """Dedupe rows are needed for WeChat's retries (seconds); kept two days, then deleted."""
+    """Dedupe rows are needed for WeChat's retries (seconds) and used callback URLs for
+    the freshness window (minutes); both kept two days, then deleted."""
     cutoff = (now or timezone.now()) - dt.timedelta(days=2)
-    return {"deleted": Callback.objects.filter(received_at__lt=cutoff).delete()[0]}
+    return {
+        "deleted": Callback.objects.filter(received_at__lt=cutoff).delete()[0],
+        "urls_deleted": CallbackNonce.objects.filter(received_at__lt=cutoff).delete()[0],
+    }

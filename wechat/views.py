@@ -8,35 +8,54 @@ slow (asking WeChat about a follower) goes to a task after the commit.
 import logging
 import time
 
+import xmltodict
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import redirect
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from wechatpy import parse_message
-from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.replies import TextReply
 
 from loyalty.errors import LoyaltyError
 
 from . import client, replies
+from .models import Follower
 from .oauth import oauth_return
-from .services import PayNoticeRejected, callback_claim, pay_notice_record
+from .services import PayNoticeRejected, callback_claim, callback_nonce_claim, pay_notice_record
 
 log = logging.getLogger(__name__)
+OPENID_MAX = Follower._meta.get_field("openid").max_length
+
+
+class Refused(Exception):
+    """A callback answered with a 4xx and a plain-text reason."""
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+    def response(self) -> HttpResponse:
+        return HttpResponse(
+            self.reason, status=self.status, content_type="text/plain; charset=utf-8"
+        )
 
 
 def _fresh(timestamp: str) -> bool:
     try:
         return abs(time.time() - int(timestamp)) <= settings.WECHAT_CALLBACK_MAX_AGE
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return False
 
 
-def _verify(request) -> None:
-    """The URL signature (token, timestamp, nonce) and the timestamp's age, or 403."""
+def _verify(request) -> str:
+    """The URL signature (token, timestamp, nonce) and the timestamp's age, or 403.
+
+    Returns the signature, which stands for the URL's (timestamp, nonce).
+    """
     q = request.GET
     expected = client.callback_signature(settings.WECHAT_TOKEN, q.get("timestamp", ""),
                                          q.get("nonce", ""))  # fmt: skip
@@ -44,29 +63,35 @@ def _verify(request) -> None:
         raise PermissionDenied("bad signature")
     if not _fresh(q.get("timestamp")):
         raise PermissionDenied("stale timestamp")
+    return expected
 
 
 def _decrypt(request) -> tuple[str, bool]:
-    """The message XML and whether it came encrypted (safe mode), or 403."""
+    """The message XML and whether it came encrypted (safe mode); 403 or 400 if not."""
     q = request.GET
     if not settings.WECHAT_AES_KEY:
-        return request.body.decode("utf-8"), False
+        try:
+            return request.body.decode("utf-8"), False
+        except UnicodeDecodeError:
+            raise Refused(400, _("The message is not UTF-8 text.")) from None
     if q.get("encrypt_type") != "aes":
         raise PermissionDenied("plain message in safe mode")
     try:
-        import xmltodict
-
-        encrypt = xmltodict.parse(request.body, disable_entities=True)["xml"]["Encrypt"]
-        expected = client.callback_signature(
-            settings.WECHAT_TOKEN, q.get("timestamp", ""), q.get("nonce", ""), encrypt
-        )
-        if not client.signature_matches(expected, q.get("msg_signature")):
-            raise PermissionDenied("bad msg_signature")
-        return client.crypto().decrypt_message(
-            request.body, q["msg_signature"], q["timestamp"], q["nonce"]
-        ), True
-    except (KeyError, TypeError, ValueError, InvalidSignatureException, InvalidAppIdException) as e:
-        raise PermissionDenied("cannot decrypt") from e
+        envelope = xmltodict.parse(request.body, disable_entities=True)
+        encrypt = envelope["xml"]["Encrypt"]
+    except Exception:  # expat errors, entities refused, another shape: not safe mode's
+        encrypt = None
+    if not isinstance(encrypt, str):
+        raise Refused(400, _("The message is not a safe-mode envelope."))
+    timestamp, nonce = q.get("timestamp", ""), q.get("nonce", "")
+    expected = client.callback_signature(settings.WECHAT_TOKEN, timestamp, nonce, encrypt)
+    if not client.signature_matches(expected, q.get("msg_signature")):
+        raise PermissionDenied("bad msg_signature")
+    crypto = client.crypto()  # outside the try: a bad WECHAT_AES_KEY is ours (check --deploy)
+    try:
+        return crypto.decrypt_message({"Encrypt": encrypt}, expected, timestamp, nonce), True
+    except Exception:  # base64, AES blocks, length prefix, UTF-8, app id: garbage decrypted
+        raise Refused(400, _("The encrypted message cannot be decrypted.")) from None
 
 
 def _dedupe_key(message) -> str:
@@ -77,27 +102,57 @@ def _dedupe_key(message) -> str:
     return f"event:{message.source}:{message.create_time.timestamp():.0f}:{event}"
 
 
+def _parse(xml: str):
+    """(message, dedupe key), or None for what is no message we can act on.
+
+    wechatpy converts fields lazily (CreateTime, MsgId) and hands nested elements over
+    as dicts: everything the replies read is converted and checked here, once.
+    """
+    try:
+        message = parse_message(xml)
+        key = _dedupe_key(message)
+        fields = [getattr(message, name, None) for name in ("content", "key", "scene_id")]
+        source, target = message.source, message.target
+    except Exception:  # expat errors, no MsgType, a CreateTime or MsgId that is no number
+        return None
+    if not (isinstance(source, str) and 0 < len(source) <= OPENID_MAX):
+        return None  # no openid: nobody to answer, nothing to record
+    if not all(isinstance(field, str | None) for field in [target, *fields]):
+        return None
+    return message, key
+
+
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def callback(request):
-    _verify(request)
+    try:
+        return _callback(request)
+    except Refused as refused:
+        log.warning("WeChat callback refused: %s", refused.reason)
+        return refused.response()
+
+
+def _callback(request):
+    signature = _verify(request)
+    if not callback_nonce_claim(signature=signature, body=request.body):
+        raise Refused(403, _("This signed callback URL was already used for another message."))
     if request.method == "GET":  # WeChat checking the server URL: echo
         return HttpResponse(request.GET.get("echostr", ""), content_type="text/plain")
     xml, encrypted = _decrypt(request)
-    try:
-        message = parse_message(xml)
-    except Exception:  # malformed XML from a signed sender: nothing to do
+    parsed = _parse(xml)
+    if parsed is None:  # malformed XML from a signed sender: nothing to do
         log.warning("unparseable WeChat callback")
         return HttpResponse("success", content_type="text/plain")
+    message, key = parsed
     with transaction.atomic():
-        if not callback_claim(key=_dedupe_key(message), kind=message.type):
+        if not callback_claim(key=key, kind=message.type):
             return HttpResponse("success", content_type="text/plain")  # a retry
         text = replies.handle(message)
     if not text:
         return HttpResponse("success", content_type="text/plain")
     reply = TextReply(message=message, content=text).render()
     if encrypted:
-        reply = client.crypto().encrypt_message(reply, request.GET["nonce"])
+        reply = client.crypto().encrypt_message(reply, request.GET.get("nonce", ""))
     return HttpResponse(reply, content_type="application/xml")
 
 

@@ -1,6 +1,7 @@
 """The real wechatpy client against the fake WeChat server on a free port."""
 
 import hashlib
+import secrets
 import time
 from pathlib import Path
 from string import Template
@@ -60,8 +61,11 @@ def fixture_xml(name: str, **values) -> str:
     return Template((FIXTURES / name).read_text(encoding="utf-8")).substitute(values)
 
 
-def signed_query(token: str = TOKEN, *, timestamp: int | None = None, nonce: str = "n0nce"):
+def signed_query(token: str = TOKEN, *, timestamp: int | None = None, nonce: str | None = None):
+    """A fresh signed query, with a new nonce each time as WeChat sends (one signed URL
+    carries one message: the same URL with another body is refused)."""
     timestamp = int(time.time()) if timestamp is None else timestamp
+    nonce = str(secrets.randbelow(10**10)) if nonce is None else nonce
     parts = sorted([token, str(timestamp), nonce])
     signature = hashlib.sha1("".join(parts).encode()).hexdigest()
     return {"signature": signature, "timestamp": str(timestamp), "nonce": nonce}
