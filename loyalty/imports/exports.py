@@ -27,6 +27,8 @@ from members.models import AuditEntry, Member
 from members.phones import mask_phone, national_digits
 from members.selectors import sees_all_stores, staff_profile_of
 
+from .report import safe_text, xlsx_cell
+
 BATCH = 2000
 FLUSH_BYTES = 1 << 16
 XLSX_MAX_ROWS = 1_048_575  # Excel's sheet limit, less the header
@@ -157,13 +159,6 @@ def member_rows(queryset: QuerySet, *, full_contact: bool) -> Iterator[list]:
             yield row
 
 
-def _safe_text(value):
-    # A cell starting with = + - @ is a formula to Excel: a member's name must not run.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def csv_stream(rows: Iterator[list], header: list[str], counter: list) -> Iterator[bytes]:
     """UTF-8 with BOM, CRLF: what Excel on Chinese Windows opens without garbling."""
     buffer = io.StringIO()
@@ -171,7 +166,7 @@ def csv_stream(rows: Iterator[list], header: list[str], counter: list) -> Iterat
     yield codecs.BOM_UTF8
     writer.writerow(header)
     for row in rows:
-        writer.writerow([_safe_text(v) for v in row])
+        writer.writerow([safe_text(v) for v in row])
         counter[0] += 1
         if buffer.tell() >= FLUSH_BYTES:
             yield buffer.getvalue().encode()
@@ -195,8 +190,6 @@ def xlsx_too_many(queryset: QuerySet) -> str | None:
 def xlsx_file(rows: Iterator[list], header: list[str], counter: list):
     """An .xlsx in a temporary file (openpyxl's write-only mode streams rows to disk)."""
     from openpyxl import Workbook
-
-    from loyalty.imports.report import xlsx_cell
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet(title=_("Members")[:31])

@@ -13,18 +13,28 @@ it once for duplicates and counts, once to import), each time from a fresh handl
   otherwise the first row that is not empty.
 - Line numbers are what a person sees: the line of the file where the record
   starts (a quoted cell may span lines), or the spreadsheet row number.
+- XLSX within limits (xlsx.py): the upload request reads only the header, with its
+  own bounded reader (open_table(peek=True)); the background run checks the limits
+  again and reads the rest with openpyxl.
+- A control character (CONTROL) is never text: the validator refuses a cell holding
+  one, headers drop it, and the error rows keep the cell with U+FFFD in its place.
 """
 
 import codecs
 import csv
 import datetime as dt
 import io
+import math
+import re
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from django.utils.translation import gettext as _
+
+from . import xlsx
 
 HEADER_SCAN = 20
 DELIMITERS = (",", ";", "\t")
@@ -37,6 +47,10 @@ ENCODING_LABELS = {
 }
 
 Opener = Callable[[], BinaryIO]
+# C0 controls but tab, line feed and carriage return (a cell may span lines), DEL, the
+# C1 controls, lone surrogates, U+FFFE and U+FFFF: no member's data holds them, and
+# PostgreSQL refuses NUL in any text, XML (an .xlsx error file) the rest of the C0 ones.
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 class UnusableFile(Exception):
@@ -79,12 +93,20 @@ class Table:
                 yield line, cells
 
 
-def open_table(opener: Opener, name: str, is_header: Callable[[list], bool]) -> Table:
-    """Detect the format, encoding, delimiter and header row of the file. Raises UnusableFile."""
+def open_table(
+    opener: Opener, name: str, is_header: Callable[[list], bool], *, peek: bool = False
+) -> Table:
+    """Detect the format, encoding, delimiter and header row of the file. Raises UnusableFile.
+
+    peek: the upload request's look, bounded in time and size (an XLSX's header is read
+    by xlsx.peek); otherwise the run's, which checks an XLSX's limits in full first."""
     with opener() as handle:
         magic = handle.read(8)
     if magic.startswith(b"PK\x03\x04"):
         table = Table(opener, name, "xlsx")
+        if not peek:
+            with _workbook(table) as book:
+                xlsx.check(book, budget=None)
     elif magic.startswith(b"\xd0\xcf\x11\xe0"):
         raise UnusableFile(
             _("This is an old Excel file (.xls). Save it as .xlsx or CSV and upload it again.")
@@ -94,7 +116,7 @@ def open_table(opener: Opener, name: str, is_header: Callable[[list], bool]) -> 
     else:
         table = Table(opener, name, "csv", encoding=_detect_encoding(opener))
         table.delimiter = _detect_delimiter(table)
-    _find_header(table, is_header)
+    _find_header(table, is_header, peek=peek)
     return table
 
 
@@ -168,6 +190,34 @@ def _csv_rows(table: Table) -> Iterator[tuple[int, list]]:
 # --- XLSX ----------------------------------------------------------------------------
 
 
+def _not_xlsx() -> UnusableFile:
+    return UnusableFile(_("The file cannot be opened as an Excel workbook (.xlsx)."))
+
+
+@contextmanager
+def _workbook(table: Table):
+    """The XLSX as a zip, its limits' refusal or any damage said as UnusableFile."""
+    with table.opener() as handle:
+        try:
+            with zipfile.ZipFile(handle) as book:
+                yield book
+        except xlsx.Refused as exc:
+            raise UnusableFile(exc.message) from exc
+        except UnusableFile:
+            raise
+        except Exception as exc:  # BadZipFile, KeyError, XML and zlib errors: "not xlsx"
+            raise _not_xlsx() from exc
+
+
+def _xlsx_peek(table: Table) -> Iterator[tuple[int, list]]:
+    with _workbook(table) as book:
+        budget = xlsx.Budget()
+        xlsx.check(book, budget=budget)
+        rows = xlsx.peek(book, HEADER_SCAN, budget)
+    for line, values in rows:
+        yield line, [_cell(v) for v in values]
+
+
 def _xlsx_rows(table: Table) -> Iterator[tuple[int, list]]:
     import openpyxl
 
@@ -175,15 +225,29 @@ def _xlsx_rows(table: Table) -> Iterator[tuple[int, list]]:
         try:
             book = openpyxl.load_workbook(handle, read_only=True, data_only=True)
         except Exception as exc:  # zipfile.BadZipFile, KeyError, XML errors: all "not xlsx"
-            raise UnusableFile(
-                _("The file cannot be opened as an Excel workbook (.xlsx).")
-            ) from exc
+            raise _not_xlsx() from exc
         try:
             sheet = book.worksheets[0]
             if hasattr(sheet, "reset_dimensions"):
                 # Some programs write a wrong size; read what is really there.
                 sheet.reset_dimensions()
-            for line, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            rows, line = sheet.iter_rows(values_only=True), 0
+            while True:
+                try:
+                    values = next(rows)
+                except StopIteration:
+                    break
+                except Exception as exc:
+                    # openpyxl stops for good at a row it cannot read (XML broken off, a
+                    # text that is not in the table, a number of 5,000 digits): say where.
+                    raise UnusableFile(
+                        _(
+                            "Row %(line)d of the workbook cannot be read: open it in Excel "
+                            "and save it again, or save it as CSV UTF-8."
+                        )
+                        % {"line": line + 1}
+                    ) from exc
+                line += 1
                 yield line, [_cell(v) for v in values]
         finally:
             book.close()
@@ -204,9 +268,12 @@ def _has_value(cells: list) -> bool:
     return any(c is not None and c != "" for c in cells)
 
 
-def _find_header(table: Table, is_header: Callable[[list], bool]) -> None:
+def _find_header(table: Table, is_header: Callable[[list], bool], *, peek: bool) -> None:
     first = None
-    raw = _csv_rows(table) if table.format == "csv" else _xlsx_rows(table)
+    if table.format == "csv":
+        raw = _csv_rows(table)
+    else:
+        raw = _xlsx_peek(table) if peek else _xlsx_rows(table)
     with closing(raw):
         for count, (line, cells) in enumerate(raw):
             if count >= HEADER_SCAN:
@@ -229,12 +296,17 @@ def _find_header(table: Table, is_header: Callable[[list], bool]) -> None:
 def header_text(value) -> str:
     if value is None:
         return ""
-    return str(value).replace("\ufeff", "").strip()
+    return CONTROL.sub("", str(value).replace("\ufeff", "")).strip()
 
 
 def cell_json(value):
-    """A cell as JSON can keep it (the error file gives the row back)."""
-    if value is None or isinstance(value, str | int | float | bool):
+    """A cell as JSON can keep it (the error file gives the row back); a control
+    character becomes U+FFFD (PostgreSQL keeps no NUL, an .xlsx no control character)."""
+    if isinstance(value, str):
+        return CONTROL.sub("\ufffd", value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # an .xlsx number 1e999: JSON has no Infinity
+    if value is None or isinstance(value, int | float | bool):
         return value
     if isinstance(value, dt.datetime):
         return value.isoformat(sep=" ")

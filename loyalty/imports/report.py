@@ -64,14 +64,27 @@ def write_error_file(job: ImportJob, table, *, dry_run: bool) -> str:
     return job.error_file.name
 
 
+# What makes a text cell a formula to Excel (or a formula after a tab or a return).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_text(value):
+    """A CSV cell Excel will not run: text starting with = + - @ (a member's name, a
+    cell of an upload: =HYPERLINK(...), +cmd) gets a ' in front; the import takes it
+    off again (validation.unguarded). The export's guard and the error file's."""
+    if isinstance(value, str) and value[:1] in FORMULA_STARTS:
+        return "'" + value
+    return value
+
+
 def _write_csv(out, header, rows, *, encoding: str, delimiter: str) -> None:
     import io
 
     text = io.TextIOWrapper(out, encoding=encoding or "utf-8-sig", errors="replace", newline="")
     writer = csv.writer(text, delimiter=delimiter or ",")
-    writer.writerow(header)
+    writer.writerow([safe_text(h) for h in header])
     for row in rows:
-        writer.writerow(["" if c is None else c for c in row])
+        writer.writerow(["" if c is None else safe_text(c) for c in row])
     text.flush()
     text.detach()  # leave `out` open for the storage to read
 

@@ -40,7 +40,7 @@ from members.models import Store, User
 
 from ..models import ImportJob, ImportRowError
 from . import columns, phones, report
-from .reading import Table, UnusableFile, cell_json, open_table
+from .reading import CONTROL, Table, UnusableFile, cell_json, open_table
 from .validation import Validator, duplicate_message, duplicate_order_message, order_key
 from .writer import MemberWriter
 
@@ -78,6 +78,8 @@ def import_job_create(
     """Store the upload and look at it: format, encoding, header, a first column mapping.
 
     A file that cannot be used is kept too, as a FAILED job whose message says why.
+    Only the header is read here, within the upload's bounds (open_table(peek=True));
+    the rows are read by the run, in the background.
     """
     digest, size = hashlib.sha256(), 0
     for chunk in (
@@ -88,7 +90,7 @@ def import_job_create(
     file.seek(0)
     job = ImportJob(
         kind=kind,
-        file_name=Path(file_name).name[:255],
+        file_name=CONTROL.sub("", Path(file_name).name)[:255] or "upload",
         file_size=size,
         file_sha256=digest.hexdigest(),
         created_by=actor,
@@ -97,7 +99,7 @@ def import_job_create(
     job.file.save(job.file_name, File(file, name=job.file_name), save=False)
     try:
         with local_file(job) as path:
-            table = _open(job, path)
+            table = _open(job, path, peek=True)
         job.mapping = columns.auto_map(table.headers, job.kind)
     except UnusableFile as exc:
         job.status, job.message = ImportJob.Status.FAILED, exc.message
@@ -112,11 +114,12 @@ def import_job_create(
     return job
 
 
-def _open(job: ImportJob, path: str) -> Table:
+def _open(job: ImportJob, path: str, *, peek: bool = False) -> Table:
     table = open_table(
         lambda: open(path, "rb"),  # noqa: SIM115 - the reader closes what it opens
         job.file_name,
         columns.looks_like_header(job.kind),
+        peek=peek,
     )
     job.file_format, job.encoding, job.delimiter = table.format, table.encoding, table.delimiter
     job.header_line, job.headers = table.header_line, table.headers

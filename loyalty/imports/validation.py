@@ -26,6 +26,8 @@ from ..models import Tier
 from ..money import MAX_AMOUNT, yuan
 from . import phones
 from .columns import COLUMNS
+from .reading import CONTROL
+from .report import FORMULA_STARTS
 
 NAME_MAX = Member._meta.get_field("name").max_length
 TAG_MAX = Tag._meta.get_field("name").max_length
@@ -123,12 +125,27 @@ def is_empty(value) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
+def unguarded(value: str) -> str:
+    """A text cell as meant: without the guard against formulas (report.safe_text) that
+    our export and error file put in front of it; a control character (reading.CONTROL)
+    is a problem of the cell, never stored (PostgreSQL refuses NUL in any text)."""
+    if value.isprintable() and value[:1] != "'":
+        return value  # nearly every cell: one call in C
+    if found := CONTROL.search(value):
+        raise Problem(
+            _("The cell contains a control character (%(code)s), which is not text: delete it.")
+            % {"code": f"U+{ord(found[0]):04X}"}
+        )
+    stripped = value.strip()
+    if stripped[:1] == "'" and stripped[1:2] in FORMULA_STARTS:
+        return stripped[1:].strip()
+    return value
+
+
 def text(value, limit: int) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    result = str(value).strip()
-    if result[:1] == "'" and result[1:2] in ("=", "+", "-", "@"):
-        result = result[1:]  # the export's guard against formulas, undone
+    result = unguarded(str(value).strip()).strip()
     if len(result) > limit:
         raise Problem(
             _("Too long: %(length)d characters, at most %(limit)d.")
@@ -256,24 +273,25 @@ def moment(value) -> dt.datetime:
 def whole(value, limit: int) -> int:
     if isinstance(value, bool):
         raise Problem(_("“%(value)s” is not a whole number.") % {"value": value})
-    if value.__class__ is str and value.isascii() and value.isdigit():
+    if value.__class__ is str and value.isascii() and value.isdigit() and len(value) < 19:
         number = int(value)
     elif isinstance(value, int):
         number = value
     else:
         raw = unicodedata.normalize("NFKC", str(value)).replace(",", "").replace(" ", "")
         try:
-            parsed = Decimal(raw)
+            number = Decimal(raw)
+            integral = number.is_finite() and number == number.to_integral_value()
         except InvalidOperation:
-            raise Problem(_("“%(value)s” is not a whole number.") % {"value": value}) from None
-        if not parsed.is_finite() or parsed != parsed.to_integral_value():
+            integral = False
+        if not integral:
             raise Problem(_("“%(value)s” is not a whole number.") % {"value": value})
-        number = int(parsed)
     if number < 0:
         raise Problem(_("Cannot be negative (%(value)s).") % {"value": value})
     if number > limit:
         raise Problem(_("Too large: at most %(limit)s.") % {"limit": f"{limit:,}"})
-    return number
+    # Made an int only now, within the limit: 1e999999 as an int has a million digits.
+    return int(number)
 
 
 def money(value) -> Decimal:
@@ -345,12 +363,11 @@ class Validator:
 
     def phone_of(self, cells: list) -> str | None:
         """The row's normalised phone, or None (no phone, or a bad one): the pre-pass."""
-        raw = phones.phone_text(self._cell(cells, "phone"))
-        if not raw:
-            return None
+        value = self._cell(cells, "phone")
         try:
-            return normalize_phone(raw, self.region)
-        except ValidationError:
+            raw = phones.phone_text(unguarded(value) if value.__class__ is str else value)
+            return normalize_phone(raw, self.region) if raw else None
+        except (Problem, ValidationError):
             return None
 
     @cached_property
@@ -385,6 +402,12 @@ class Validator:
         width = len(cells)
         for index, header, attribute, convert, required in self.plan:
             value = cells[index] if index < width else None
+            if value.__class__ is str and not (value.isprintable() and value[:1] != "'"):
+                try:  # a control character, a line break, a guard against formulas ...
+                    value = unguarded(value)
+                except Problem as exc:
+                    problems.append([header, str(exc)])
+                    continue
             if convert is None:  # the phone
                 raw = phones.phone_text(value)
                 if not raw:
