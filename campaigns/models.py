@@ -125,10 +125,10 @@ class DailyStats(models.Model):
     refunds = models.DecimalField(_("refunded"), **MONEY, default=0)
     tier_discount = models.DecimalField(_("tier discounts"), **MONEY, default=0)
     coupon_value = models.DecimalField(_("coupon value used"), **MONEY, default=0)
-    points_issued = models.IntegerField(_("points issued"), default=0)
-    points_redeemed = models.IntegerField(_("points redeemed"), default=0)
-    points_expired = models.IntegerField(_("points expired"), default=0)
-    points_net = models.IntegerField(_("points balance change"), default=0)
+    points_issued = models.BigIntegerField(_("points issued"), default=0)
+    points_redeemed = models.BigIntegerField(_("points redeemed"), default=0)
+    points_expired = models.BigIntegerField(_("points expired"), default=0)
+    points_net = models.BigIntegerField(_("points balance change"), default=0)
     stored_value_net = models.DecimalField(
         _("stored value balance change"), **MONEY, default=0
     )  # principal and bonus: what the business owes in prepaid money, its change that day

@@ -35,14 +35,18 @@ from members.models import Member
 from members.services import DuplicatePhone, member_by_referral_code, member_create
 
 from .api_base import (
+    EARLIEST_BIRTHDAY,
     PURCHASE_MEMBER_FIELDS,
     ErrorOut,
     MoneyIn,
+    MoneyQuery,
     StoredValueOut,
     UnstorableText,
     clean_code,
     decimal_string,
     member_by,
+    money_refused,
+    money_text,
     unstorable,
 )
 from .api_prepaid import CountCardOut
@@ -331,7 +335,9 @@ def _member_out(member: Member) -> dict:
 
 
 @api.get(
-    "/members", response={200: MemberOut, 400: ErrorOut, 404: ErrorOut}, summary="Find a member"
+    "/members",
+    response={200: MemberOut, 400: ErrorOut, 404: ErrorOut, 422: ErrorOut},
+    summary="Find a member (by phone or member_no; both: they must name the same member)",
 )
 def member_get(request, phone: str | None = None, member_no: str | None = None):
     return _member_out(member_by(phone=phone, member_no=member_no))
@@ -343,6 +349,8 @@ def member_get(request, phone: str | None = None, member_no: str | None = None):
     summary="Register a member",
 )
 def member_register(request, payload: MemberIn):
+    if payload.birthday and payload.birthday < EARLIEST_BIRTHDAY:
+        raise DjangoValidationError({"birthday": [_("Please check the year.")]})
     referrer = None
     if payload.referral_code:
         referrer = member_by_referral_code(payload.referral_code)
@@ -370,7 +378,7 @@ def member_register(request, payload: MemberIn):
 
 def _purchase_out(purchase: Purchase) -> dict:
     # The first answer is built from the objects just saved, a replay from the database
-    # row: money to two places ("1e2" arrives as 1E+2) and the time in Shanghai, so
+    # row: money to two places ("100.0" arrives as 100.0) and the time in Shanghai, so
     # both answers are the same JSON.
     return {
         "external_ref": purchase.external_ref,
@@ -525,12 +533,14 @@ def coupon_get(
     request,
     code: str,
     member_no: str | None = None,
-    amount: str | None = None,
+    amount: MoneyQuery | None = None,
     category: str | None = None,
 ):
     member = member_by(member_no=member_no) if member_no else None
     base = None
     if amount is not None:
+        if not money_text(amount):  # as the JSON bodies' amounts (MoneyIn)
+            raise DjangoValidationError({"amount": [money_refused()]})
         base = clean_amount(amount)
     check = coupon_check(code=clean_code(code), member=member, amount=base, category=category)
     return {

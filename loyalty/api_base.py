@@ -14,6 +14,8 @@ from ninja import Field, Schema
 from pydantic import WithJsonSchema
 
 from config.platform.fixed_sql import FixedRead
+from loyalty.errors import LoyaltyError
+from loyalty.imports.validation import EARLIEST_DAY
 from members import crypto
 from members.models import Member
 from members.phones import normalize_phone
@@ -40,11 +42,30 @@ def clean_code(code: str | None) -> str:
     return code or ""
 
 
+# The schema's pattern for money, as documented (MoneyIn below).
+MONEY_PATTERN = r"^\d+(\.\d{1,2})?$"
+# What a money string may be: ASCII digits and one point between them. Python's `\d`
+# and Decimal() also take "５" (fullwidth), "٥", "1_000", "1e2", "+5", ".5", "5." and
+# spaces around; the schema's ECMA-262 `\d` is 0-9 only. More than two places pass here
+# so that the service says why ("at most two decimal places"); it refuses them.
+_MONEY_TEXT = re.compile(r"[0-9]+(?:\.[0-9]+)?", re.ASCII)
+
+
+def money_text(value: str) -> bool:
+    """True when `value` is written as the schema's money pattern allows (0-9 only)."""
+    return _MONEY_TEXT.fullmatch(value) is not None
+
+
+def money_refused() -> str:
+    return _('Send amounts as decimal strings of the digits 0-9, e.g. "38.50".')
+
+
 def decimal_string(value):
     """A schema's before-validator for money: a JSON float is refused, since 0.1 + 0.2
-    style binary fractions are exactly what money must not be."""
-    if isinstance(value, float):
-        raise ValueError('send amounts as decimal strings, e.g. "38.50"')
+    style binary fractions are exactly what money must not be; a string must be digits
+    0-9 with an optional fraction (money_text). A JSON integer is whole yuan."""
+    if isinstance(value, float) or (isinstance(value, str) and not money_text(value)):
+        raise ValueError(money_refused())
     return value
 
 
@@ -52,9 +73,18 @@ def decimal_string(value):
 MoneyIn = Annotated[
     Decimal,
     WithJsonSchema(
-        {"type": "string", "format": "decimal", "pattern": r"^\d+(\.\d{1,2})?$", "example": "38.50"}
+        {"type": "string", "format": "decimal", "pattern": MONEY_PATTERN, "example": "38.50"}
     ),
 ]
+# A query parameter's money (GET /coupons/{code}?amount=): the text, checked by the
+# view with money_text, documented with the same pattern.
+MoneyQuery = Annotated[
+    str, WithJsonSchema({"type": "string", "pattern": MONEY_PATTERN, "example": "38.50"})
+]
+
+# The forms' bound on birthdays: the member centre's profile form refuses a birthday
+# before 1900-01-01 ("Please check the year."), the import before this same day.
+EARLIEST_BIRTHDAY = EARLIEST_DAY
 
 
 class ErrorOut(Schema):
@@ -68,13 +98,23 @@ class StoredValueOut(Schema):
     bonus: str = Field(description="What the merchant gave with top-ups")
 
 
+class MemberMismatch(LoyaltyError):
+    """The request names its member twice (phone and member_no), not the same one."""
+
+    code = "member_mismatch"
+
+
 # What recording a purchase needs of the member (the card is read under its lock).
 PURCHASE_MEMBER_FIELDS = ("id", "member_no", "referred_by_id", "status")
 
 
 _purchase_member = {
-    key: FixedRead(Member, f"t0.{key} = %s AND t0.status = %s", fields=PURCHASE_MEMBER_FIELDS)
-    for key in ("phone_hash", "member_no")  # both unique
+    (key, both): FixedRead(
+        Member,
+        f"t0.{key} = %s AND t0.status = %s",  # both keys are unique
+        fields=(*PURCHASE_MEMBER_FIELDS, "phone_hash") if both else PURCHASE_MEMBER_FIELDS,
+    )
+    for key, both in (("phone_hash", False), ("member_no", False), ("member_no", True))
 }
 
 
@@ -82,25 +122,35 @@ def member_by(
     *, phone: str | None = None, member_no: str | None = None, only: tuple[str, ...] = ()
 ) -> Member:
     """The active member the request names by phone or member number, else 404 (400
-    when it names neither). `only`: the fields to load (PURCHASE_MEMBER_FIELDS: a fixed
-    SELECT); none: the member with their card and tier."""
+    when it names neither). Both given: the member numbered so, whose phone it must be,
+    else 422 member_mismatch. `only`: the fields to load (PURCHASE_MEMBER_FIELDS: a
+    fixed SELECT); none: the member with their card and tier."""
     if unstorable(phone or "") or unstorable(member_no or ""):
         raise DjangoValidationError(
             _("Text must not contain NUL or unpaired surrogate characters.")
         )
-    if phone:
-        key, value = "phone_hash", crypto.phone_hash(normalize_phone(phone))
-    elif member_no:
-        key, value = "member_no", member_no.strip()
+    phone_hash = crypto.phone_hash(normalize_phone(phone)) if phone else None
+    number = member_no.strip() if member_no else ""
+    if phone_hash and not number:
+        key, value = "phone_hash", phone_hash
+    elif member_no:  # blanks alone: no member has that number
+        key, value = "member_no", number
     else:
         raise DjangoValidationError(_("Give a phone or a member_no."))
+    both = bool(number and phone_hash)
     if only == PURCHASE_MEMBER_FIELDS:  # recording a purchase: a fixed SELECT
-        member = _purchase_member[key].first(value, Member.Status.ACTIVE)
+        member = _purchase_member[key, both].first(value, Member.Status.ACTIVE)
     else:
         members = Member.objects.filter(**{key: value}, status=Member.Status.ACTIVE)
-        members = members.only(*only) if only else members.select_related("card__tier")
+        if only:
+            members = members.only(*only, "phone_hash") if both else members.only(*only)
+        else:
+            members = members.select_related("card__tier")
         member = members[:1]  # one at most (both keys are unique): no ORDER BY
         member = member[0] if member else None
     if member is None:
         raise Http404(_("No member with that phone or number."))
+    if both and member.phone_hash != phone_hash:
+        # Recording it for either member would be a guess (the phone's once was).
+        raise MemberMismatch(_("The phone and the member number do not name the same member."))
     return member

@@ -65,6 +65,11 @@ from .stored_value import (
 from .stored_value import figures_save as stored_value_figures_save
 from .tiers import growth_add, tier_upgrade_if_qualified
 
+# Points one purchase can earn, at most: with 64-bit balances no sequence of purchases
+# can overflow (a million such purchases is a tenth of the range), whatever multipliers
+# a merchant stacks (tier x rules x member day, each up to 99.99).
+MAX_POINTS_PER_PURCHASE = 10**10
+
 
 @dataclass(frozen=True)
 class Quote:
@@ -113,6 +118,9 @@ def _earn_points(
         multiplier *= conf.member_day_multiplier
         parts.append(_("member day ×%(m)s") % {"m": f"{conf.member_day_multiplier.normalize():f}"})
     points = _whole_points(cash, conf.points_per_yuan * multiplier, conf.points_rounding)
+    if points > MAX_POINTS_PER_PURCHASE:  # stacked multipliers at their maxima
+        points = MAX_POINTS_PER_PURCHASE
+        parts.append(_("at most %(n)d points a purchase") % {"n": MAX_POINTS_PER_PURCHASE})
     return points, " · ".join(parts)
 
 

@@ -369,15 +369,15 @@ class Card(models.Model):
     tier_since = models.DateTimeField(_("tier since"), null=True, blank=True)
     # 保级 review: the Shanghai day the review_tiers job checks the keep threshold.
     tier_review_on = models.DateField(_("tier review on"), null=True, blank=True)
-    points_balance = models.IntegerField(_("points balance"), default=0)
-    points_debt = models.IntegerField(
+    points_balance = models.BigIntegerField(_("points balance"), default=0)
+    points_debt = models.BigIntegerField(
         _("points owed"),
         default=0,
         help_text=_(
             "Points clawed back by a refund after they were spent; repaid from the next earnings."
         ),
     )
-    growth_value = models.IntegerField(_("growth value"), default=0)
+    growth_value = models.BigIntegerField(_("growth value"), default=0)
     total_spent = models.DecimalField(_("total spent"), **MONEY, default=Decimal("0.00"))
     purchase_count = models.PositiveIntegerField(_("purchases"), default=0)
     first_purchase_at = models.DateTimeField(_("first purchase"), null=True, blank=True)
@@ -525,21 +525,21 @@ class Purchase(models.Model):
     gross_amount = models.DecimalField(_("amount"), **MONEY)
     tier_discount = models.DecimalField(_("tier discount"), **MONEY, default=Decimal("0.00"))
     coupon_discount = models.DecimalField(_("coupon discount"), **MONEY, default=Decimal("0.00"))
-    points_used = models.PositiveIntegerField(_("points used"), default=0)
+    points_used = models.PositiveBigIntegerField(_("points used"), default=0)
     points_value = models.DecimalField(_("points value"), **MONEY, default=Decimal("0.00"))
     # Money paid: stored value (储值) and the rest in cash or another tender.
     cash_paid = models.DecimalField(_("paid"), **MONEY)
     stored_value_used = models.DecimalField(
         _("paid from stored value"), **MONEY, db_default=Decimal("0.00")
     )
-    points_earned = models.PositiveIntegerField(_("points earned"), default=0)
+    points_earned = models.PositiveBigIntegerField(_("points earned"), default=0)
     earn_rule = models.CharField(_("points rule applied"), max_length=255, blank=True)
     refunded_amount = models.DecimalField(_("refunded"), **MONEY, default=Decimal("0.00"))
     status = models.CharField(
         _("status"), max_length=20, choices=Status.choices, default=Status.COMPLETED
     )
     # What the receipt and a replayed request show: the card right after this purchase.
-    points_balance_after = models.IntegerField(_("points balance after"), default=0)
+    points_balance_after = models.BigIntegerField(_("points balance after"), default=0)
     tier_after = models.CharField(_("tier after"), max_length=30, blank=True)
     occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now)
     created_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
@@ -589,9 +589,9 @@ class Refund(models.Model):
     stored_value_returned = models.DecimalField(
         _("stored value returned"), **MONEY, db_default=Decimal("0.00")
     )
-    points_clawed_back = models.PositiveIntegerField(_("points clawed back"), default=0)
-    points_returned = models.PositiveIntegerField(_("points returned"), default=0)
-    points_debt = models.PositiveIntegerField(
+    points_clawed_back = models.PositiveBigIntegerField(_("points clawed back"), default=0)
+    points_returned = models.PositiveBigIntegerField(_("points returned"), default=0)
+    points_debt = models.PositiveBigIntegerField(
         _("points owed"), default=0, help_text=_("Clawback the balance could not cover.")
     )
     actor = models.ForeignKey(

@@ -36,13 +36,13 @@ class PointsEntry(models.Model):
         db_index=False,  # points_member_time starts with it
     )
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
-    delta = models.IntegerField(_("points"))
-    balance_after = models.IntegerField(_("balance after"))
+    delta = models.BigIntegerField(_("points"))
+    balance_after = models.BigIntegerField(_("balance after"))
     # Lots: positive rows carry what is left of them and when that expires.
-    remaining = models.IntegerField(_("remaining"), default=0)
+    remaining = models.BigIntegerField(_("remaining"), default=0)
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
     # Positive: a refund's clawback the balance could not cover; negative: repaid.
-    debt_delta = models.IntegerField(_("points owed change"), default=0)
+    debt_delta = models.BigIntegerField(_("points owed change"), default=0)
     idempotency_key = models.CharField(max_length=120, unique=True)
     reason = models.CharField(_("reason"), max_length=255, blank=True)
     rule = models.CharField(_("rule applied"), max_length=255, blank=True)
@@ -107,8 +107,8 @@ class GrowthEntry(models.Model):
     member = models.ForeignKey(  # growth_member_time starts with it: no index of its own
         Member, on_delete=models.PROTECT, related_name="growth_entries", db_index=False
     )
-    delta = models.IntegerField(_("growth value"))
-    balance_after = models.IntegerField(_("balance after"))
+    delta = models.BigIntegerField(_("growth value"))
+    balance_after = models.BigIntegerField(_("balance after"))
     reason = models.CharField(_("reason"), max_length=255, blank=True)
     idempotency_key = models.CharField(max_length=120, unique=True)
     purchase = models.ForeignKey(
