@@ -18,7 +18,7 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 # Under pytest the suite runs tasks inline and hashes passwords cheaply. Decided here,
-# once, because django-q2 reads Q_CLUSTER at import time (see TOOLCHAIN.md).
+# once, because django-q2 reads Q_CLUSTER when its modules are first imported.
 TESTING = env.bool("TESTING", default="pytest" in sys.modules)
 
 DEBUG = env.bool("DEBUG", default=True)
@@ -56,6 +56,12 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # The Content-Security-Policy header on every page (CONTENT_SECURITY_POLICY below);
+    # after WhiteNoise, so static files go out without it.
+    "csp.middleware.CSPMiddleware",
+    # A NUL in the path, query, form or a header: 400 before anything reads it (PostgreSQL
+    # refuses NUL in text; config/middleware_nul.py).
+    "config.middleware_nul.RefuseNulMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -185,7 +191,37 @@ if TESTING:
 # one public IP, so locking by IP alone would let one mistyped password (or one
 # attacker) lock the whole shop out. Records live in the database (every host sees
 # them); owners unlock in the admin (访问尝试) or by waiting for the cool-off.
-AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+# Password spraying (a few passwords tried on many usernames) stays under that count, so
+# an address also has a limit across usernames, higher: once AXES_FAILURE_LIMIT_PER_ADDRESS
+# failures from one address are on record (within the cool-off), every login from there is
+# refused until the cool-off, whatever the username. axes compares one count with one
+# limit, so the limit is the callable below (it answers 0, "locked", for such an address);
+# the records stay per username and address, so a success still clears only that user's
+# own failures, never the address's (as listing "ip_address" in AXES_LOCKOUT_PARAMETERS
+# would: one valid account would then reset everyone's count).
+AXES_FAILURE_LIMIT_PER_USER = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_FAILURE_LIMIT_PER_ADDRESS = env.int("AXES_FAILURE_LIMIT_PER_ADDRESS", default=20)
+
+
+def _axes_failure_limit(request, credentials=None):
+    """AXES_FAILURE_LIMIT: failures allowed for this username from this address."""
+    from axes.attempts import get_cool_off_threshold
+    from axes.models import AccessAttempt
+    from django.conf import settings
+    from django.db.models import Sum
+
+    ip_address = getattr(request, "axes_ip_address", None)
+    if ip_address is not None:
+        recent = AccessAttempt.objects.filter(ip_address=ip_address)
+        if settings.AXES_COOLOFF_TIME is not None:
+            recent = recent.filter(attempt_time__gte=get_cool_off_threshold(request))
+        failures = recent.aggregate(n=Sum("failures_since_start"))["n"] or 0
+        if failures >= settings.AXES_FAILURE_LIMIT_PER_ADDRESS:
+            return 0
+    return settings.AXES_FAILURE_LIMIT_PER_USER
+
+
+AXES_FAILURE_LIMIT = _axes_failure_limit
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
@@ -274,6 +310,32 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# --- Content-Security-Policy (django-csp) ---------------------------------------------
+# Everything the pages load is served from here (Bootstrap, htmx and Chart.js are vendored
+# in static/vendor), so 'self' is the whole list: no inline <script>, no on...="" handler,
+# no style="" attribute or <style> block in any template (they are in static/js and
+# static/css), no eval (htmx's is switched off: templates/_htmx_config.html). data: images
+# are Bootstrap's: its CSS draws checkboxes, selects and close buttons as data: SVGs.
+# The same policy covers the staff pages, the member centre and the admin (Django's own and
+# django-import-export's, django-q2's and django-axes' pages). tests/test_csp_header.py
+# checks the header; tests/e2e/test_csp.py walks the pages in Chromium and fails on any
+# violation. CSP_REPORT_URI: where browsers report violations (empty: nowhere).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],  # as X_FRAME_OPTIONS
+        "report-uri": env.list("CSP_REPORT_URI", default=[]) or None,
+    },
+}
 
 # Channels every notice goes out by (campaigns/channels.py); the inbox always.
 NOTICE_CHANNELS = env.list("NOTICE_CHANNELS", default=["inbox", "console"])

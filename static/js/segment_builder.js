@@ -162,7 +162,7 @@
   function show(data) {
     const error = panel.querySelector("[data-error]");
     const table = panel.querySelector("[data-members]");
-    error.style.display = data.error ? "" : "none";
+    error.hidden = !data.error;
     error.textContent = data.error || "";
     if (data.error) {
       panel.querySelector("[data-count]").textContent = "—";

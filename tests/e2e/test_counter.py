@@ -106,7 +106,7 @@ def test_a_clerk_records_a_purchase_with_a_coupon_and_points(live_server, laptop
         laptop.get_by_role("link", name="Dashboard")
     ).click()
     laptop.locator("#dash-figures").wait_for()
-    laptop.wait_for_function("document.querySelector('#chart-new').width > 0")
+    laptop.wait_for_function("() => document.querySelector('#chart-new').width > 0")
     assert "静安旗舰店" in laptop.locator("#store").input_value()
     assert laptop.locator("#fig-members_total .dash-figure").inner_text() == "1"
     assert_fits_the_laptop(laptop)

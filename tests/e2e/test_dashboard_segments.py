@@ -58,7 +58,7 @@ def test_the_owner_reads_the_funnel_and_the_rfm_grid(live_server, laptop, shot):
     log_in(laptop, base, "owner1")
     laptop.goto(f"{base}/dashboard/")
     laptop.locator("#dash-segments").wait_for()
-    laptop.wait_for_function("document.querySelector('#chart-new').width > 0")
+    laptop.wait_for_function("() => document.querySelector('#chart-new').width > 0")
     assert "60" in laptop.locator("#fig-active .dash-def").inner_text()
     funnel = laptop.locator("#lifecycle-funnel tbody tr")
     assert funnel.count() == 5

@@ -37,7 +37,7 @@ def test_owner_builds_a_segment_with_a_live_count(live_server, laptop, shot):
     row.locator("select").nth(2).select_option("dormant")
     count = laptop.locator("#segment-preview [data-count]")
     laptop.wait_for_function(
-        "document.querySelector('#segment-preview [data-count]').textContent === '6'"
+        "() => document.querySelector('#segment-preview [data-count]').textContent === '6'"
     )
     builder.get_by_role("button", name="+ 条件组").click()
     group = builder.locator(".segment-group .segment-group")
@@ -47,7 +47,7 @@ def test_owner_builds_a_segment_with_a_live_count(live_server, laptop, shot):
     inner.locator("select").nth(1).select_option("gte")
     inner.locator("input").fill("500")
     laptop.wait_for_function(
-        "document.querySelector('#segment-preview [data-count]').textContent === '4'"
+        "() => document.querySelector('#segment-preview [data-count]').textContent === '4'"
     )
     assert count.inner_text() == "4"
     assert laptop.locator("#segment-preview tbody tr").count() == 4

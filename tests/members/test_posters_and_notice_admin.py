@@ -1,6 +1,7 @@
 """Admin: QR posters per store and staff member; privacy notice versions edited by the owner."""
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from members.models import PrivacyNotice, Role
@@ -22,7 +23,10 @@ def test_the_store_poster_is_print_ready_with_the_store_name_and_join_qr(owner_w
 
     assert response.status_code == 200
     page = text_of(response)
-    assert "静安店" in page and "<svg" in page and "@page" in page
+    assert "静安店" in page and "<svg" in page
+    # Print-ready: its stylesheet (static, as the Content-Security-Policy wants) sets the page.
+    assert "css/poster.css" in page
+    assert "@page { size: A5" in (settings.BASE_DIR / "static/css/poster.css").read_text()
     assert "http://testserver/join/?store=SH01" in page
 
 
