@@ -38,7 +38,7 @@ DEFAULT_PG_URL = "postgres://postgres@127.0.0.1:5432/huiyuan_bench"
 BENCH_SECRETS = {
     "SECRET_KEY": "bench-only-secret-key-not-for-production-0123456789abcdefghijkl",
     "FIELD_ENCRYPTION_KEYS": base64.urlsafe_b64encode(b"huiyuan-bench-field-key-32-bytes").decode(),
-    "PHONE_HASH_KEY": "huiyuan-bench-phone-hash-key",
+    "PHONE_HASH_KEY": "huiyuan-bench-phone-hash-key-0123456789",
 }
 
 

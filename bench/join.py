@@ -143,7 +143,7 @@ def prepare(count: int) -> list[tuple[str, str]]:
     """`count` new phones, each with a fresh code and a session waiting for it.
 
     Returns (session key, code). Stored as members.otp stores a sent code, and as
-    otp_state_set leaves the session: nothing is clear text but the session's phone."""
+    otp_state_set leaves the session (the phone as its keyed hash, last 4 and sealed copy)."""
     from django.conf import settings
     from django.contrib.sessions.models import Session
     from django.db import transaction
@@ -152,7 +152,7 @@ def prepare(count: int) -> list[tuple[str, str]]:
 
     from members import crypto, otp
     from members.demo import demo_phone
-    from members.member_auth import OTP_SESSION_KEY
+    from members.member_auth import OTP_SESSION_KEY, otp_state_for
     from members.models import OneTimeCode
 
     engine = import_string(f"{settings.SESSION_ENGINE}.SessionStore")()
@@ -172,7 +172,7 @@ def prepare(count: int) -> list[tuple[str, str]]:
             )
         )
         key = secrets.token_hex(16)
-        state = {"phone": phone, "sent_at": now.timestamp(), "verified_at": None}
+        state = otp_state_for(phone, now=now.timestamp())
         sessions.append(
             Session(
                 session_key=key,

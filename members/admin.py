@@ -1,6 +1,8 @@
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ERROR_FLAG, ChangeList
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import BadRequest, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import Q
@@ -237,26 +239,56 @@ class TagAdmin(admin.ModelAdmin):
     search_fields = ["name"]
 
 
-class TagFilter(admin.SimpleListFilter):
+# The largest id a database integer column holds: a larger one fails only when the query
+# runs (SQLite: OverflowError), so it is no filter value.
+MAX_ID = 2**63 - 1
+
+
+def filter_id(value: str | None) -> int | None:
+    """An id in a list filter's parameter: ASCII digits within MAX_ID, else None."""
+    value = value or ""
+    if value.isascii() and value.isdecimal() and int(value) <= MAX_ID:
+        return int(value)
+    return None
+
+
+class IdListFilter(admin.SimpleListFilter):
+    """A filter by the id of a row of another table. A value that is no id (?tag=abc,
+    ?guide=²) is ignored, with a message: the whole list, never a 500."""
+
+    id_lookup = ""  # e.g. "tags__id"
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        pk = filter_id(self.value())
+        if pk is None:
+            messages.warning(
+                request,
+                _("The filter “%(filter)s” in the address is not valid and was ignored.")
+                % {"filter": self.title},
+            )
+            return queryset
+        return queryset.filter(**{self.id_lookup: pk})
+
+
+class TagFilter(IdListFilter):
     title = _("tag")
     parameter_name = "tag"
+    id_lookup = "tags__id"
 
     def lookups(self, request, model_admin):
         return [(t.pk, t.name) for t in Tag.objects.all()]
 
-    def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(tags__id=self.value())
-        return queryset
 
-
-class GuideFilter(admin.SimpleListFilter):
+class GuideFilter(IdListFilter):
     """Members by their guide (导购). The choices are staff accounts only, those the
     viewer may pick as a guide (their store's staff and the owners), never every user;
     the filter reads the member_guide_set index."""
 
     title = _("guide")
     parameter_name = "guide"
+    id_lookup = "guide_id"
 
     def lookups(self, request, model_admin):
         scope = store_scope(request.user)
@@ -267,11 +299,21 @@ class GuideFilter(admin.SimpleListFilter):
             profiles = profiles.filter(Q(store_id=scope) | Q(role=Role.OWNER))
         return [(str(p.user_id), p.display_name or p.user.get_username()) for p in profiles]
 
-    def queryset(self, request, queryset):
-        value = self.value() or ""
-        if value.isdecimal():  # what int() reads ("²" is a digit, not decimal)
-            return queryset.filter(guide_id=int(value))
-        return queryset
+
+class FiltersOnlyChangeList(ChangeList):
+    """A change list that reads only its filters' own parameters from the address.
+
+    Django's applies any other lookup on the model's own fields too (?store=x,
+    ?created_at__year=-1, ?name__regex=[, ?id__in=<20 digits>): unchecked, over the
+    whole table, and some fail only when the query runs, a 500. Any parameter that
+    is not a filter's is an IncorrectLookupParameters instead, which the admin answers
+    with the whole list (?e=1; MemberAdmin.changelist_view says why)."""
+
+    def get_filters(self, request):
+        specs, has_filters, remaining, duplicates, active = super().get_filters(request)
+        if remaining:
+            raise IncorrectLookupParameters(f"not a filter of this list: {sorted(remaining)}")
+        return specs, has_filters, remaining, duplicates, active
 
 
 @admin.register(Member)
@@ -336,6 +378,24 @@ class MemberAdmin(ImportExportMixin, StoreScopedAdminMixin, admin.ModelAdmin):
 
     def get_list_filter(self, request):
         return [*MEMBER_LIST["filters"], *self.list_filter]
+
+    def get_changelist(self, request, **kwargs):
+        return FiltersOnlyChangeList
+
+    def changelist_view(self, request, extra_context=None):
+        # ?e=1: Django's redirect after a filter it could not apply (a value or a
+        # parameter the list has no use for): the whole list, saying so.
+        if ERROR_FLAG in request.GET:
+            message = _("The filters in the address could not be applied: all members are shown.")
+            self.message_user(request, message, messages.WARNING)
+        return super().changelist_view(request, extra_context)
+
+    def get_export_queryset(self, request):
+        # The Export button carries the list's address along: the same filters only.
+        try:
+            return super().get_export_queryset(request)
+        except IncorrectLookupParameters as exc:
+            raise BadRequest("not a filter of the member list") from exc
 
     def get_list_select_related(self, request):
         return [*self.list_select_related, *MEMBER_LIST["related"]]

@@ -1,5 +1,97 @@
+"""System checks of the members app (registered by MembersConfig.ready()).
+
+The secrets (SECRET_KEY, PHONE_HASH_KEY, FIELD_ENCRYPTION_KEYS) are checked twice:
+- at every start in production (DEBUG false): errors, so `migrate`, `runserver`,
+  `qcluster` and every management command refuse to run with a published or malformed
+  secret (members.E001-E003; not deploy-tagged, silent under DEBUG);
+- by `check --deploy` whatever DEBUG says: the same findings as warnings
+  (members.W005-W007) when DEBUG is on, since then the errors stay silent.
+"""
+
+import base64
+import binascii
+
 from django.conf import settings
-from django.core.checks import Warning, register
+from django.core.checks import Error, Tags, Warning, register
+
+# The development SECRET_KEY written in config/settings.py (its default under DEBUG):
+# published with the code, so it signs nothing in production.
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me-in-production-0123456789abcdefghij"
+# An HMAC-SHA256 key shorter than the hash is weaker than it, and the key is all that
+# keeps the hashes of the few billion possible mobile numbers from being computed offline.
+PHONE_HASH_KEY_MIN_BYTES = 32
+FIELD_KEY_BYTES = 32  # AES-256-GCM (members/crypto.py)
+
+
+def _field_key_problems(keys) -> list[str]:
+    """What is wrong with FIELD_ENCRYPTION_KEYS, read as members/crypto.py reads them."""
+    if not keys:
+        return ["FIELD_ENCRYPTION_KEYS is empty."]
+    problems = []
+    for number, text in enumerate(keys, start=1):
+        try:
+            key = base64.urlsafe_b64decode(str(text).strip())
+        except (binascii.Error, ValueError):
+            problems.append(f"FIELD_ENCRYPTION_KEYS key {number} is not base64.")
+            continue
+        if len(key) != FIELD_KEY_BYTES:
+            problems.append(
+                f"FIELD_ENCRYPTION_KEYS key {number} is {len(key)} bytes, "
+                f"not {FIELD_KEY_BYTES} (url-safe base64 of 32 random bytes)."
+            )
+    return problems
+
+
+KEYS_HINT = "Generate it as docs/operations.md shows and set it from the environment."
+# Each finding's id: an error at start in production, a warning from check --deploy.
+SECRET_CHECK_IDS = {
+    "secret_key": ("members.E001", "members.W005"),
+    "phone_hash_key": ("members.E002", "members.W006"),
+    "field_keys": ("members.E003", "members.W007"),
+}
+
+
+def secret_problems() -> list[tuple[str, str, str]]:
+    """(finding, message, hint) for each published or malformed secret in settings."""
+    found = []
+    if settings.SECRET_KEY == DEV_SECRET_KEY:
+        message = "SECRET_KEY is the development key published in config/settings.py."
+        found.append(("secret_key", message, KEYS_HINT))
+    size = len(str(settings.PHONE_HASH_KEY or "").encode())
+    if size < PHONE_HASH_KEY_MIN_BYTES:
+        message = f"PHONE_HASH_KEY is {size} bytes, shorter than {PHONE_HASH_KEY_MIN_BYTES}."
+        hint = (
+            f"{KEYS_HINT} Before the first member is stored: a new key means "
+            "recomputing every phone hash (manage.py reencrypt_members)."
+        )
+        found.append(("phone_hash_key", message, hint))
+    for message in _field_key_problems(settings.FIELD_ENCRYPTION_KEYS):
+        found.append(("field_keys", message, KEYS_HINT))
+    return found
+
+
+@register(Tags.security)
+def production_secrets_check(app_configs, **kwargs):
+    """In production (DEBUG false), at every start: a published or malformed secret is
+    an error, found before the first request or the first phone stored."""
+    if settings.DEBUG:
+        return []
+    return [
+        Error(message, hint=hint, id=SECRET_CHECK_IDS[finding][0])
+        for finding, message, hint in secret_problems()
+    ]
+
+
+@register(Tags.security, deploy=True)
+def deploy_secrets_check(app_configs, **kwargs):
+    """`check --deploy` with DEBUG on: the same findings, as warnings (with DEBUG off the
+    errors above already say it)."""
+    if not settings.DEBUG:
+        return []
+    return [
+        Warning(message, hint=hint, id=SECRET_CHECK_IDS[finding][1])
+        for finding, message, hint in secret_problems()
+    ]
 
 
 @register(deploy=True)

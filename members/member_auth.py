@@ -6,6 +6,7 @@ never from the URL, so no member can read another's data by changing an id.
 """
 
 import datetime as dt
+import hmac
 from functools import wraps
 
 from django.conf import settings
@@ -15,6 +16,7 @@ from django.shortcuts import resolve_url
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from . import crypto
 from .models import Member
 
 MEMBER_SESSION_KEY = "_huiyuan_member_id"
@@ -117,26 +119,59 @@ def client_ip(request) -> str:
 
 
 # --- the phone being verified (between "send code" and "enter code") ------------------
+#
+# The session row lives SESSION_COOKIE_AGE (12 hours) and sits in the database (or Redis),
+# so it never holds the number in clear: only its keyed hash (which the code and the
+# member are looked up by), its last 4 digits (what the page shows) and the number sealed
+# with FIELD_ENCRYPTION_KEYS as the member table keeps it (AES-GCM, members/crypto.py),
+# which a resend and the registration need. The number is unsealed per request, in memory.
 
 
-def otp_state(request) -> dict:
-    """{"phone": E.164, "sent_at": ts, "verified_at": ts | None} or {} (stale after a while)."""
-    state = request.session.get(OTP_SESSION_KEY) or {}
-    if not isinstance(state, dict) or not state.get("phone"):
-        return {}
-    started = state.get("verified_at") or state.get("sent_at") or 0
-    if timezone.now().timestamp() - started > VERIFIED_FOR.total_seconds():
-        return {}
-    return state
-
-
-def otp_state_set(request, *, phone: str, verified: bool = False) -> None:
-    now = timezone.now().timestamp()
-    request.session[OTP_SESSION_KEY] = {
-        "phone": phone,
+def otp_state_for(phone: str, *, verified: bool = False, now: float | None = None) -> dict:
+    """What the session keeps for a pending code to the E.164 `phone` (sent or, with
+    `verified`, already proven): for otp_state_set, and for tools that prepare sessions."""
+    now = timezone.now().timestamp() if now is None else now
+    return {
+        "phone_hash": crypto.phone_hash(phone),
+        "phone_last4": phone[-4:],
+        "phone_sealed": crypto.encrypt(phone),
         "sent_at": now,
         "verified_at": now if verified else None,
     }
+
+
+def otp_state(request) -> dict:
+    """{"phone": E.164, "phone_last4": ..., "sent_at": ts, "verified_at": ts | None}, or {}
+    when none is pending (or it is stale after a while: then it leaves the session too)."""
+    state = request.session.get(OTP_SESSION_KEY)
+    if not state:
+        return {}
+    phone = _unsealed_phone(state)
+    started = (state.get("verified_at") or state.get("sent_at")) if phone else None
+    age = timezone.now().timestamp() - started if isinstance(started, int | float) else None
+    if age is None or age > VERIFIED_FOR.total_seconds():
+        otp_state_clear(request)
+        return {}
+    return {**state, "phone": phone}
+
+
+def _unsealed_phone(state) -> str:
+    """The pending number, or "" when the state is not one otp_state_for made (an older
+    format, a key no longer configured, a hash key changed since)."""
+    if not isinstance(state, dict):
+        return ""
+    sealed, expected = state.get("phone_sealed"), state.get("phone_hash")
+    if not isinstance(sealed, str) or not isinstance(expected, str):
+        return ""
+    try:
+        phone = crypto.decrypt(sealed)
+    except (crypto.DecryptionError, ValueError):
+        return ""
+    return phone if hmac.compare_digest(crypto.phone_hash(phone), expected) else ""
+
+
+def otp_state_set(request, *, phone: str, verified: bool = False) -> None:
+    request.session[OTP_SESSION_KEY] = otp_state_for(phone, verified=verified)
 
 
 def otp_state_clear(request) -> None:

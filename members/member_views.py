@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.core.cache import caches
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -35,8 +35,14 @@ from .member_auth import (
 )
 from .member_forms import CodeForm, EraseForm, JoinContextForm, JoinForm, PhoneForm, ProfileForm
 from .otp import CODE_MINUTES, RESEND_SECONDS, OtpError, otp_check, otp_send
-from .phones import mask_phone, national_digits
-from .privacy import current_notice, erase_holds, member_data_export, notice_by_version
+from .phones import mask_last4, mask_phone, national_digits
+from .privacy import (
+    current_notice,
+    erase_holds,
+    member_data_export,
+    notice_by_version,
+    published_notice_by_version,
+)
 from .services import (
     ErasureHeld,
     member_by_phone,
@@ -76,12 +82,13 @@ def _send_code(request, form: PhoneForm) -> bool:
 
 
 def _steps_context(request, state: dict) -> dict:
-    """What both sign-in pages show: the phone being verified and when a resend is allowed."""
+    """What both sign-in pages show: the phone being verified (its last 4 digits) and when
+    a resend is allowed (the resend form carries the number the visitor typed)."""
     if not state:
         return {"otp_phone": ""}
     waited = timezone.now().timestamp() - (state.get("sent_at") or 0)
     return {
-        "otp_phone": mask_phone(state["phone"]),
+        "otp_phone": mask_last4(state.get("phone_last4", "")),
         "otp_phone_digits": national_digits(state["phone"]),
         "otp_verified": bool(state.get("verified_at")),
         "resend_wait": max(0, int(RESEND_SECONDS - waited)),
@@ -344,7 +351,10 @@ def erase(request, member):
 
 @require_GET
 def notice(request):
-    """The privacy notice: the one in force, or an earlier version by ?version=."""
-    version = request.GET.get("version", "")[:32].replace("\x00", "")
-    shown = (notice_by_version(version) if version else None) or current_notice()
+    """The privacy notice: the one in force, or a published version by ?version= (a draft
+    or an unknown version: 404)."""
+    version = request.GET.get("version", "")
+    shown = published_notice_by_version(version) if version else current_notice()
+    if shown is None:
+        raise Http404
     return render(request, "members/centre/notice.html", {"notice": shown})

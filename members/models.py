@@ -1,7 +1,8 @@
 """The ground floor: stores, staff, members, tags and the audit trail.
 
 members never imports loyalty, campaigns or wechat, and no model here points at
-theirs (DESIGN.md): a member's loyalty figures live on loyalty's Card.
+theirs (docs/architecture.md, "The layers"): a member's loyalty figures live on
+loyalty's Card.
 """
 
 from django.conf import settings

@@ -130,6 +130,11 @@ def national_digits(e164: str) -> str:
     return phonenumbers.national_significant_number(number)
 
 
+def mask_last4(last4: str) -> str:
+    """*******8000: a number shown by its last 4 digits only (a mobile's 11 places)."""
+    return f"{'*' * 7}{last4}" if last4 else ""
+
+
 def mask_phone(e164: str) -> str:
     """138****8000: what a clerk sees of a number they did not type."""
     if not e164:

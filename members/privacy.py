@@ -75,6 +75,20 @@ def notice_by_version(version: str) -> PrivacyNotice | BuiltinNotice | None:
     return PrivacyNotice.objects.filter(version=version).first() if version else None
 
 
+def published_notice_by_version(version: str, now=None) -> PrivacyNotice | BuiltinNotice | None:
+    """The notice of `version` if it is public: in force now or earlier (published_at
+    passed), or the built-in one. A draft, or a version published from a later date, is
+    the owner's until then: None, as for a version that does not exist."""
+    if version == BUILTIN_VERSION:
+        return _builtin_notice()
+    if not version or len(version) > 32 or "\x00" in version:  # never a stored version
+        return None
+    public = PrivacyNotice.objects.filter(
+        version=version, published_at__isnull=False, published_at__lte=now or timezone.now()
+    )
+    return public.first()
+
+
 def _iso(value):
     return value.isoformat() if value else None
 

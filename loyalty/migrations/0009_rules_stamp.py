@@ -1,4 +1,5 @@
-"""A stamp that changes whenever the purchase rules change (loyalty/rules_cache.py).
+"""A stamp that changes whenever the purchase rules change (read by purchase_rules() in
+loyalty/rules.py).
 
 Every purchase needs the loyalty settings, the tiers and the active earn rules; they
 change a few times a year. The table `loyalty_rules_stamp` holds one row whose

@@ -130,7 +130,8 @@ def test_coupons_are_split_into_usable_used_and_expired_each_with_a_qr(
     expired = text_of(me.get("/me/coupons/?status=expired"))
     assert old.display_code in expired and usable.display_code not in expired
     assert "You have not used a coupon yet" in text_of(me.get("/me/coupons/?status=used"))
-    assert me.get("/me/coupons/?status=%00bogus").status_code == 200
+    assert me.get("/me/coupons/?status=bogus").status_code == 200
+    assert me.get("/me/coupons/?status=%00bogus").status_code == 400  # middleware_nul
 
 
 def test_a_reward_is_redeemed_once_per_form_token(me, member, conf):

@@ -2,12 +2,11 @@
 
 import pytest
 from django.test import Client
-from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loyalty.models import Reward
-from members.member_auth import OTP_SESSION_KEY
+from members.member_auth import OTP_SESSION_KEY, otp_state_for
 from tests.centre import sign_in
 from tests.factories import MemberFactory
 
@@ -28,11 +27,7 @@ def ok(response):
 
 def _pending_code(client):
     session = client.session
-    session[OTP_SESSION_KEY] = {
-        "phone": "+8613800138000",
-        "sent_at": timezone.now().timestamp(),
-        "verified_at": None,
-    }
+    session[OTP_SESSION_KEY] = otp_state_for("+8613800138000")
     session.save()
 
 

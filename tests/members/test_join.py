@@ -235,9 +235,10 @@ def test_use_another_number_goes_back_to_the_phone_step(web):
 
 
 def test_unknown_or_malformed_link_parameters_are_ignored(web):
-    url = "/join/?store=NOPE&staff=abc&ref=%00%01"
+    url = "/join/?store=NOPE&staff=abc&ref=%01"
 
     assert web.get(url).status_code == 200
+    assert web.get("/join/?ref=%00%01").status_code == 400  # a NUL: config/middleware_nul.py
     join(web, PHONE, url=url)
     member = Member.objects.get()
     assert (member.store, member.guide, member.referred_by) == (None, None, None)
