@@ -7,7 +7,8 @@
 - ``members.sms.LocmemBackend``: keeps codes in ``members.sms.outbox`` and marketing
   texts in ``members.sms.marketing_outbox`` (tests).
 - ``members.sms.TencentCloudBackend``: Tencent Cloud SMS, API 3.0 ``SendSms``
-  (version 2021-01-11), signed with TC3-HMAC-SHA256; configured from ``SMS_TENCENT``.
+  (version 2021-01-11) through the official SDK ``tencentcloud-sdk-python-sms`` (which
+  signs the request, TC3-HMAC-SHA256); configured from ``SMS_TENCENT``.
   Codes use the code template and signature; marketing texts (营销短信, which carriers
   and Tencent keep apart from codes) ``SMS_MARKETING_TEMPLATE_ID`` and
   ``SMS_MARKETING_SIGN_NAME`` (empty: the code's signature), the text as the
@@ -17,22 +18,25 @@ A backend raises SmsError when a message could not be sent; callers show a polit
 "try again" and never a 500.
 """
 
-import datetime as dt
-import hashlib
-import hmac
-import json
 import logging
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import requests
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
+from tencentcloud.common import credential
+from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
+from tencentcloud.common.profile.client_profile import ClientProfile
+from tencentcloud.common.profile.http_profile import HttpProfile
+from tencentcloud.sms.v20210111 import models as sms_models
+from tencentcloud.sms.v20210111 import sms_client
 
 from .phones import mask_phone
 
 log = logging.getLogger("huiyuan.sms")
+
+DEFAULT_ENDPOINT = "https://sms.tencentcloudapi.com"
 
 
 class SmsError(Exception):
@@ -97,66 +101,17 @@ class LocmemBackend(BaseSmsBackend):
 
 # --- Tencent Cloud SMS ------------------------------------------------------------
 
-TC3_ALGORITHM = "TC3-HMAC-SHA256"
-TC3_SIGNED_HEADERS = "content-type;host"
-SMS_API_VERSION = "2021-01-11"
-JSON_CONTENT_TYPE = "application/json; charset=utf-8"
-
-
-def _sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _hmac_sha256(key: bytes, msg: str) -> bytes:
-    return hmac.new(key, msg.encode(), hashlib.sha256).digest()
-
-
-def tc3_authorization(
-    *,
-    secret_id: str,
-    secret_key: str,
-    service: str,
-    host: str,
-    payload: bytes,
-    timestamp: int,
-    content_type: str = JSON_CONTENT_TYPE,
-) -> str:
-    """The Authorization header of a TencentCloud API 3.0 POST (signature v3, TC3-HMAC-SHA256).
-
-    Canonical request: method, URI "/", empty query, the signed headers
-    (content-type and host, lower-case names), and the hex SHA-256 of the body.
-    The signing key is derived from the secret key, the UTC date and the service.
-    """
-    date = dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).strftime("%Y-%m-%d")
-    canonical_request = "\n".join(
-        [
-            "POST",
-            "/",
-            "",
-            f"content-type:{content_type}\nhost:{host}\n",
-            TC3_SIGNED_HEADERS,
-            _sha256_hex(payload),
-        ]
-    )
-    scope = f"{date}/{service}/tc3_request"
-    string_to_sign = "\n".join(
-        [TC3_ALGORITHM, str(timestamp), scope, _sha256_hex(canonical_request.encode())]
-    )
-    key = _hmac_sha256(("TC3" + secret_key).encode(), date)
-    key = _hmac_sha256(key, service)
-    key = _hmac_sha256(key, "tc3_request")
-    signature = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
-    return (
-        f"{TC3_ALGORITHM} Credential={secret_id}/{scope}, "
-        f"SignedHeaders={TC3_SIGNED_HEADERS}, Signature={signature}"
-    )
-
 
 class TencentCloudBackend(BaseSmsBackend):
-    """Tencent Cloud SMS ``SendSms``: one phone, a template and its parameters (a code and
-    its minutes; or a marketing text)."""
+    """Tencent Cloud SMS ``SendSms`` through the official SDK (``tencentcloud-sdk-python-sms``,
+    which signs the request): one phone, a template and its parameters (a code and its
+    minutes; or a marketing text).
 
-    service = "sms"
+    ``SMS_TENCENT["endpoint"]`` is a URL (default ``https://sms.tencentcloudapi.com``);
+    its scheme and host go to the SDK's HttpProfile, so a test can point it at a local
+    fake over http. ``timeout`` (seconds, default 5) bounds each request; the SDK does
+    not retry."""
+
     REQUIRED = ("secret_id", "secret_key", "sdk_app_id", "sign_name", "template_id")
 
     def __init__(self, **options):
@@ -171,24 +126,37 @@ class TencentCloudBackend(BaseSmsBackend):
             raise ImproperlyConfigured(
                 "Tencent Cloud SMS needs " + ", ".join(f"TENCENT_SMS_{k.upper()}" for k in missing)
             )
+        endpoint = urlsplit(conf.get("endpoint") or DEFAULT_ENDPOINT)
+        if endpoint.scheme not in ("http", "https") or not endpoint.netloc:
+            raise ImproperlyConfigured(
+                "TENCENT_SMS_ENDPOINT must be a URL like https://sms.tencentcloudapi.com"
+            )
         self.conf = conf
-        self.endpoint = conf.get("endpoint") or "https://sms.tencentcloudapi.com"
-        self.region = conf.get("region") or "ap-guangzhou"
-        self.timeout = float(conf.get("timeout") or 5)
         self.template_params = list(conf.get("template_params") or ["code", "minutes"])
+        timeout = float(conf.get("timeout") or 5)
+        http = HttpProfile(
+            protocol=endpoint.scheme,
+            endpoint=endpoint.netloc,
+            reqMethod="POST",
+            reqTimeout=timeout,
+        )
+        self.client = sms_client.SmsClient(
+            credential.Credential(conf["secret_id"], conf["secret_key"]),
+            conf.get("region") or "ap-guangzhou",
+            ClientProfile(signMethod="TC3-HMAC-SHA256", httpProfile=http),
+        )
 
-    def send_code(self, *, phone: str, code: str, minutes: int, now: int | None = None) -> None:
+    def send_code(self, *, phone: str, code: str, minutes: int) -> None:
         values = {"code": code, "minutes": str(minutes)}
         serial = self._send(
             phone,
             sign_name=self.conf["sign_name"],
             template_id=self.conf["template_id"],
             params=[values[name] for name in self.template_params],
-            now=now,
         )
         log.info("SMS code sent to %s (serial %s)", mask_phone(phone), serial)
 
-    def send_marketing(self, *, phone: str, text: str, now: int | None = None) -> None:
+    def send_marketing(self, *, phone: str, text: str) -> None:
         template_id = self.conf.get("marketing_template_id")
         if not template_id:
             raise ImproperlyConfigured(
@@ -199,69 +167,43 @@ class TencentCloudBackend(BaseSmsBackend):
             sign_name=self.conf.get("marketing_sign_name") or self.conf["sign_name"],
             template_id=template_id,
             params=[text],
-            now=now,
         )
         log.info("marketing SMS sent to %s (serial %s)", mask_phone(phone), serial)
 
-    def _send(
-        self, phone: str, *, sign_name: str, template_id: str, params: list[str], now: int | None
-    ) -> str:
-        """One signed SendSms request to one phone; its serial number, or SmsError."""
-        payload = {
-            "PhoneNumberSet": [phone],
-            "SmsSdkAppId": self.conf["sdk_app_id"],
-            "SignName": sign_name,
-            "TemplateId": template_id,
-            "TemplateParamSet": params,
-        }
-        body = json.dumps(payload, separators=(",", ":")).encode()
-        host = urlsplit(self.endpoint).netloc
-        timestamp = int(now if now is not None else dt.datetime.now(tz=dt.UTC).timestamp())
-        headers = {
-            "Authorization": tc3_authorization(
-                secret_id=self.conf["secret_id"],
-                secret_key=self.conf["secret_key"],
-                service=self.service,
-                host=host,
-                payload=body,
-                timestamp=timestamp,
-            ),
-            "Content-Type": JSON_CONTENT_TYPE,
-            "Host": host,
-            "X-TC-Action": "SendSms",
-            "X-TC-Version": SMS_API_VERSION,
-            "X-TC-Timestamp": str(timestamp),
-            "X-TC-Region": self.region,
-        }
+    def _send(self, phone: str, *, sign_name: str, template_id: str, params: list[str]) -> str:
+        """One SendSms request to one phone (E.164); its serial number, or SmsError."""
+        request = sms_models.SendSmsRequest()
+        request.PhoneNumberSet = [phone]
+        request.SmsSdkAppId = self.conf["sdk_app_id"]
+        request.SignName = sign_name
+        request.TemplateId = template_id
+        request.TemplateParamSet = params
         try:
-            response = requests.post(
-                self.endpoint, data=body, headers=headers, timeout=self.timeout
-            )
-            answer = response.json().get("Response", {})
-        except (requests.RequestException, ValueError, AttributeError) as exc:
-            log.error("Tencent Cloud SMS unreachable or unreadable: %s", exc)
-            raise SmsError("provider unreachable") from exc
-        error = answer.get("Error")
-        if error:
+            answer = self.client.SendSms(request)
+        except TencentCloudSDKException as exc:
+            # The provider's refusal (its error code, e.g. AuthFailure.SignatureFailure), or
+            # the SDK's own ClientNetworkError / ServerNetworkError / unreadable answer.
             log.error(
-                "Tencent Cloud SMS refused the request: %s %s (RequestId %s)",
-                error.get("Code"),
-                error.get("Message"),
-                answer.get("RequestId"),
+                "Tencent Cloud SMS failed: %s %s (RequestId %s)",
+                exc.get_code(),
+                exc.get_message(),
+                exc.get_request_id(),
             )
-            raise SmsError(str(error.get("Code")))
-        statuses = answer.get("SendStatusSet") or [{}]
-        status = statuses[0]
-        if status.get("Code") != "Ok":
+            raise SmsError(str(exc.get_code())) from exc
+        except (ValueError, KeyError, TypeError) as exc:  # an answer that is not the API's
+            log.error("Tencent Cloud SMS answer unreadable: %s", exc)
+            raise SmsError("provider answer unreadable") from exc
+        status = (answer.SendStatusSet or [None])[0]
+        if status is None or status.Code != "Ok":
             log.error(
                 "Tencent Cloud SMS did not send to %s: %s %s (RequestId %s)",
                 mask_phone(phone),
-                status.get("Code"),
-                status.get("Message"),
-                answer.get("RequestId"),
+                getattr(status, "Code", None),
+                getattr(status, "Message", None),
+                answer.RequestId,
             )
-            raise SmsError(str(status.get("Code")))
-        return status.get("SerialNo") or ""
+            raise SmsError(str(getattr(status, "Code", None) or "no send status"))
+        return status.SerialNo or ""
 
 
 def get_backend() -> BaseSmsBackend:

@@ -23,6 +23,7 @@ from loyalty.models import (
     normalize_code,
 )
 from members.admin import LargeTablePaginator, StoreScopedAdminMixin
+from members.selectors import members_visible_to
 
 from .base import MemberSearchMixin, ReadOnlyAdmin, member_search
 
@@ -42,11 +43,14 @@ class CouponIssueForm(forms.Form):
         label=_("or every member with the tag"), queryset=None, required=False
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user, **kwargs):
         from members.models import Tag
 
         super().__init__(*args, **kwargs)
         self.fields["tag"].queryset = Tag.objects.all()
+        # A manager issues to their store's members only, as every manager screen is
+        # scoped: owners (and superusers) to every store's.
+        self.members = members_visible_to(user)
 
     def clean(self):
         from members.models import Member
@@ -57,17 +61,19 @@ class CouponIssueForm(forms.Form):
         ]
         if bool(lines) == bool(data.get("tag")):
             raise ValidationError(_("Give a list of members, or a tag (one of the two)."))
+        active = self.members.filter(status=Member.Status.ACTIVE)
         if data.get("tag"):
-            data["queryset"] = data["tag"].members.filter(status=Member.Status.ACTIVE)
+            data["queryset"] = active.filter(tags=data["tag"])
             return data
         found, unknown = [], []
         for line in lines:
-            matches = member_search(Member.objects.all(), line, prefix="")
-            member = matches.filter(status=Member.Status.ACTIVE).first()
+            member = member_search(active, line, prefix="").first()
             (found.append(member) if member else unknown.append(line))
         if unknown:
+            # The same words whether nobody has that phone or someone of another store:
+            # the form tells nothing about members the user may not see.
             raise ValidationError(
-                _("No member found for: %(lines)s") % {"lines": ", ".join(unknown[:20])}
+                _("Not found in your stores: %(lines)s") % {"lines": ", ".join(unknown[:20])}
             )
         data["queryset"] = found
         return data
@@ -144,7 +150,7 @@ class CouponTemplateAdmin(admin.ModelAdmin):
         if not request.user.has_perm("loyalty.issue_coupon"):
             raise PermissionDenied
         template = get_object_or_404(CouponTemplate, pk=pk)
-        form = CouponIssueForm(request.POST or None)
+        form = CouponIssueForm(request.POST or None, user=request.user)
         if request.method == "POST" and form.is_valid():
             report = coupons_issue_bulk(
                 template=template, members=form.cleaned_data["queryset"], actor=request.user

@@ -145,10 +145,11 @@ def checkin(*, member: Member, now: dt.datetime | None = None) -> CheckIn:
 def award_action(
     *, member: Member, action: str, points: int, reason: str, now=None
 ) -> tuple[PointsEntry | None, bool]:
-    """Points, and the settings' growth value, for an action a member can do once
-    (complete the profile, follow the official account, bind WeChat). The keys are per
-    person (person_key: the phone) and action: never twice, also not after deleting the
-    account and joining again. Returns the points entry (None without points)."""
+    """Points, and the settings' growth value, for an action a member can do once. The
+    one such action today is completing the profile ("profile", profile_reward). The
+    keys are per person (person_key: the phone) and action: never twice, also not after
+    deleting the account and joining again. Returns the points entry (None without
+    points)."""
     growth = LoyaltySettings.current().action_growth
     if points <= 0 and growth <= 0:
         return None, False

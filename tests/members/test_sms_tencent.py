@@ -1,5 +1,7 @@
-"""Tencent Cloud SMS (SendSms, API 3.0, TC3-HMAC-SHA256) against a fake server on 127.0.0.1."""
+"""Tencent Cloud SMS (SendSms, API 3.0) through the official SDK, against a fake server on
+127.0.0.1 (over http) that checks the TC3-HMAC-SHA256 signature as Tencent Cloud does."""
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -16,31 +18,6 @@ from members.otp import otp_send
 from tests.centre import text_of
 
 SECRET_ID, SECRET_KEY = "AKIDexampleSecretId0001", "exampleSecretKey0001"
-
-
-def test_the_signature_matches_the_official_sdk():
-    # Reference: tencentcloud-sdk-python-common 3.1.195, AbstractClient._build_req_inter for
-    # SendSms with these credentials, this body and time.time() == 1764237600.
-    body = (
-        '{"PhoneNumberSet": ["+8613800138000"], "SmsSdkAppId": "1400000001", '
-        '"SignName": "\\u4f1a\\u5458\\u6d4b\\u8bd5", "TemplateId": "100001", '
-        '"TemplateParamSet": ["123456", "5"]}'
-    )
-    authorization = sms.tc3_authorization(
-        secret_id=SECRET_ID,
-        secret_key=SECRET_KEY,
-        service="sms",
-        host="sms.tencentcloudapi.com",
-        payload=body.encode(),
-        timestamp=1764237600,
-        content_type="application/json",
-    )
-
-    assert authorization == (
-        "TC3-HMAC-SHA256 Credential=AKIDexampleSecretId0001/2025-11-27/sms/tc3_request, "
-        "SignedHeaders=content-type;host, "
-        "Signature=50c1fc82bfa2bcaf0ec0430d8970985774d461b84a2227c3d42f757970eacee9"
-    )
 
 
 def _expected_signature(headers, body: bytes) -> str:
@@ -66,9 +43,19 @@ def _expected_signature(headers, body: bytes) -> str:
 class FakeTencentSms(BaseHTTPRequestHandler):
     requests: list = []
     answer: dict | None = None
+    raw_answer: bytes | None = None  # sent as it is (not the API's JSON)
+    delay: float = 0
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
+        time.sleep(self.delay)
+        if self.raw_answer is not None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(self.raw_answer)))
+            self.end_headers()
+            self.wfile.write(self.raw_answer)
+            return
         payload = json.loads(body)
         self.requests.append((dict(self.headers), payload))
         signature = self.headers.get("Authorization", "").rsplit("Signature=", 1)[-1]
@@ -93,7 +80,8 @@ class FakeTencentSms(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.wfile.write(data)  # unless the client gave up (the timeout test)
 
     def log_message(self, *args):
         pass
@@ -102,6 +90,7 @@ class FakeTencentSms(BaseHTTPRequestHandler):
 @pytest.fixture
 def fake_tencent(settings):
     FakeTencentSms.requests, FakeTencentSms.answer = [], None
+    FakeTencentSms.raw_answer, FakeTencentSms.delay = None, 0
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeTencentSms)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -137,6 +126,43 @@ def test_it_sends_the_code_with_a_signature_the_server_accepts(fake_tencent):
     assert len(code) == 6 and minutes == "5"
     assert (headers["X-TC-Version"], headers["X-TC-Region"]) == ("2021-01-11", "ap-shanghai")
     assert sent["code"] is None  # a real provider's code never reaches the page
+
+
+def test_the_request_is_made_and_signed_by_the_official_sdk(fake_tencent):
+    sms.send_code(phone="+8613800138000", code="123456", minutes=5)
+
+    headers, _ = fake_tencent.requests[0]
+    assert headers["X-TC-RequestClient"].startswith("SDK_PYTHON_")
+    assert headers["Authorization"].startswith(
+        f"TC3-HMAC-SHA256 Credential={SECRET_ID}/"
+    )  # and the fake checked the signature
+    assert not hasattr(sms, "tc3_authorization")  # no hand-written signing left
+
+
+def test_an_answer_that_is_not_the_apis_is_an_sms_error(fake_tencent):
+    fake_tencent.raw_answer = b"<html>gateway error</html>"
+
+    with pytest.raises(sms.SmsError):
+        sms.send_code(phone="+8613800138000", code="123456", minutes=5)
+
+
+def test_a_slow_provider_is_cut_off_at_the_timeout(fake_tencent, settings):
+    settings.SMS_TENCENT = {**settings.SMS_TENCENT, "timeout": 0.3}
+    fake_tencent.delay = 2
+
+    started = time.monotonic()
+    with pytest.raises(sms.SmsError):
+        sms.send_code(phone="+8613800138000", code="123456", minutes=5)
+    assert time.monotonic() - started < 1.5  # not the SDK's default of 60 s
+
+
+def test_an_endpoint_that_is_not_a_url_is_a_configuration_error(fake_tencent, settings):
+    settings.SMS_TENCENT = {**settings.SMS_TENCENT, "endpoint": "sms.tencentcloudapi.com"}
+
+    with pytest.raises(ImproperlyConfigured, match="TENCENT_SMS_ENDPOINT"):
+        sms.TencentCloudBackend()
+    with pytest.raises(sms.SmsError, match="not configured"):
+        sms.send_code(phone="+8613800138000", code="123456", minutes=5)
 
 
 def test_a_marketing_text_goes_with_the_marketing_template_and_signature(fake_tencent, settings):
