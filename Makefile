@@ -19,32 +19,52 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Debian packages the tests need: Chromium for the browser tests, CJK fonts so
-# Chinese renders in screenshots, gettext for the message catalogs.
+# Chinese renders in screenshots, gettext for the message catalogs. Without the packages
+# they only recommend (avahi, cups, udev, ... about 120 of them): none is needed here.
+APT_PACKAGES := chromium fonts-noto-cjk gettext
+APT_FLAGS := --no-install-recommends
 system-deps:
 	@if ! command -v chromium >/dev/null || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || ! command -v msgfmt >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "Installing chromium, fonts-noto-cjk, gettext (apt)"; \
-	    (apt-get install -y -q chromium fonts-noto-cjk gettext >/dev/null 2>&1 || \
-	     (apt-get update -q >/dev/null && apt-get install -y -q chromium fonts-noto-cjk gettext >/dev/null)); \
+	    (apt-get install -y -q $(APT_FLAGS) $(APT_PACKAGES) >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null && apt-get install -y -q $(APT_FLAGS) $(APT_PACKAGES) >/dev/null)); \
 	  else \
-	    echo "Run as root or: sudo apt-get install -y chromium fonts-noto-cjk gettext"; \
+	    echo "Run as root or: sudo apt-get install -y $(APT_FLAGS) $(APT_PACKAGES)"; \
 	  fi; \
 	fi
 
+# `make run` serves until Ctrl-C or SIGTERM, then stops what it started: each server in a
+# process group of its own (setsid), sent SIGTERM, given STOP_SECONDS to finish (the task
+# cluster's graceful stop waits for its workers), then killed with its children.
+STOP_SECONDS ?= 5
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py createcachetable
 	$(PY) manage.py seed_demo --if-empty --members 2000
 	$(PY) manage.py setup_schedules
 	@echo "Staff login: http://$(HOST):$(PORT)/accounts/login/  (demo staff above; owner / huiyuan-demo-2026)"
-	@trap 'kill 0' EXIT; \
+	@pids=""; \
+	stop() { \
+	  trap - INT TERM EXIT; \
+	  for pid in $$pids; do kill -TERM -- -$$pid 2>/dev/null; done; \
+	  for _ in $$(seq $$(( $(STOP_SECONDS) * 10 ))); do \
+	    alive=""; for pid in $$pids; do kill -0 -- -$$pid 2>/dev/null && alive=1; done; \
+	    [ -z "$$alive" ] && break; sleep 0.1; \
+	  done; \
+	  for pid in $$pids; do kill -KILL -- -$$pid 2>/dev/null; done; \
+	  wait 2>/dev/null; \
+	}; \
+	trap 'stop; exit 130' INT; trap 'stop; exit 143' TERM; trap stop EXIT; \
 	if [ -z "$$WECHAT_APP_ID" ] && ! grep -qs '^WECHAT_APP_ID=.' .env; then \
 	  echo "No WECHAT_APP_ID: fake WeChat on http://127.0.0.1:8765 (received: /_fake/log)"; \
-	  $(PY) manage.py fake_wechat --port 8765 & \
+	  setsid $(PY) manage.py fake_wechat --port 8765 & pids="$$pids $$!"; \
 	  export WECHAT_OAUTH_ANY_BROWSER=$${WECHAT_OAUTH_ANY_BROWSER:-true} \
 	         NOTICE_CHANNELS=$${NOTICE_CHANNELS:-inbox,wechat,console}; \
 	fi; \
-	$(PY) manage.py qcluster & $(PY) manage.py runserver $(HOST):$(PORT)
+	setsid $(PY) manage.py qcluster & pids="$$pids $$!"; \
+	setsid $(PY) manage.py runserver $(HOST):$(PORT) & pids="$$pids $$!"; \
+	wait $$!
 
 # The whole suite on SQLite; under CI=true on PostgreSQL too (started if it is not running).
 test: install system-deps lint check test-sqlite

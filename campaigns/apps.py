@@ -26,6 +26,7 @@ class CampaignsConfig(AppConfig):
         from loyalty import jobs
         from loyalty import signals as loyalty_signals
         from loyalty.counter import selectors as staff_selectors
+        from loyalty.imports.signals import import_finished
         from members.privacy import EXPORT_SECTIONS
         from members.roles import contribute
         from members.signals import demo_seeded, member_erased
@@ -105,6 +106,8 @@ class CampaignsConfig(AppConfig):
             "15 9 * * *",
             "09:15 daily: each active journey sent to the members whose trigger fired",
         )
+        # An import wrote members or purchases of past days: the dashboard's figures again.
+        import_finished.connect(dashboard.recompute_after_import, dispatch_uid="campaigns.import")
         demo_seeded.connect(seed_segments, dispatch_uid="campaigns.seed_segments")
         demo_seeded.connect(seed_campaigns, dispatch_uid="campaigns.seed_campaigns")
         # The member 360 timeline shows the member's messages too.

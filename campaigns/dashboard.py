@@ -123,6 +123,19 @@ def dashboard_aggregates(day: dt.date, now=None) -> dict:
     return {"days": len(days), "rows": rows}
 
 
+def recompute_after_import(sender, job, counts, **kwargs) -> None:
+    """loyalty.imports' import_finished: members and purchases were written on days
+    anywhere in the past (registration dates, order dates), so every day is computed
+    again now (the days forgotten, then the job: recorded as a JobRun), not only the
+    last few the nightly run redoes."""
+    from loyalty.jobs import JOBS, run_job
+
+    if "dashboard_aggregates" not in JOBS:
+        return
+    StatsDay.objects.all().delete()
+    run_job("dashboard_aggregates")
+
+
 class _Row(dict):
     """A DailyStats row being built: field -> value, missing fields count as zero."""
 

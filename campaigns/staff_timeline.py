@@ -3,9 +3,11 @@ the notices and campaign messages the member was sent, one line per notice whate
 the number of channels it went out by."""
 
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from loyalty.counter.selectors import Event
 
+from .channel_labels import channel_label
 from .models import Message
 
 
@@ -22,13 +24,20 @@ def timeline_messages(member, before, limit) -> list[Event]:
         # One notice goes out once per channel: the key without its ":channel" suffix.
         key = row["dedupe_key"].rsplit(":", 1)[0]
         seen = notices.setdefault(key, {**row, "channels": []})
-        seen["channels"].append(f"{row['channel']} ({Message.Status(row['status']).label})")
+        seen["channels"].append(
+            _("%(channel)s (%(status)s)")
+            % {
+                "channel": channel_label(row["channel"]),
+                "status": Message.Status(row["status"]).label,
+            }
+        )
+    separator = pgettext("list separator", ", ")
     return [
         Event(
             n["created_at"],
             "message",
             _("Message: %(title)s") % {"title": n["title"]},
-            f"{n['body'][:120]} · {', '.join(n['channels'])}",
+            f"{n['body'][:120]} · {separator.join(n['channels'])}",
         )
         for n in list(notices.values())[:limit]
     ]

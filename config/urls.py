@@ -12,6 +12,8 @@ from members.forms import StaffLoginForm
 admin.site.site_header = _("Huiyuan member system")
 admin.site.site_title = _("Huiyuan")
 admin.site.index_title = _("Configuration")
+handler403 = "config.error_views.permission_denied"
+handler404 = "config.error_views.page_not_found"
 
 urlpatterns = [
     path("healthz", member_views.healthz, name="healthz"),

@@ -2,7 +2,20 @@
 
 Errors are JSON `{"code": ..., "message": ...}` in the request's language
 (Accept-Language): 400 validation, 401 auth, 403 another store's data, 404 unknown,
-409 conflict, 422 business rule. Bad input is never a 500.
+409 conflict, 422 business rule, 429 too many SMS codes, 503 SMS not sent. Bad input
+is never a 500.
+
+A key belongs to one store of the merchant. Members and coupons are the chain's: any
+store's key finds a member by an exact phone, member_no or member_code, and reads and
+redeems any member's coupon by its code (the purchase is recorded at the key's store).
+Purchases are the store's: reading or refunding another store's purchase is 403.
+
+Members found by `member_code`, the dynamic code of their member centre (18 digits,
+changes every minute, valid for two, one purchase each), are at the till. Spending
+points, stored value or a count card of a member found only by phone or member_no
+needs their `confirmation_code` (the pay code of their member centre, or the SMS code
+POST /confirmation-codes sends) while the merchant's setting "spending needs a dynamic
+code" is on: else 422 `confirmation_required`.
 """
 
 import datetime as dt
@@ -14,7 +27,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from ninja import Field, NinjaAPI, Schema, Status
+from ninja import Field, NinjaAPI, Query, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.parser import Parser
@@ -27,6 +40,7 @@ from loyalty.coupons import coupon_check, coupon_redeem, usable_coupons
 from loyalty.errors import LoyaltyError, ReferenceConflict
 from loyalty.money import clean_amount
 from loyalty.purchases import purchase_record, purchase_refund
+from loyalty.spending import spend_confirm, spend_needs_confirmation
 from loyalty.stored_value import (
     stored_value_after,
     stored_value_of,
@@ -36,7 +50,9 @@ from members.services import DuplicatePhone, member_by_referral_code, member_cre
 
 from .api_base import (
     EARLIEST_BIRTHDAY,
+    MEMBER_CODE_DESCRIPTION,
     PURCHASE_MEMBER_FIELDS,
+    AnotherStores,
     ErrorOut,
     MoneyIn,
     MoneyQuery,
@@ -45,8 +61,10 @@ from .api_base import (
     clean_code,
     decimal_string,
     member_by,
+    member_code_release,
     money_refused,
     money_text,
+    spending_member,
     unstorable,
 )
 from .api_prepaid import CountCardOut
@@ -238,6 +256,7 @@ class PurchaseIn(Schema):
     )
     member_no: str | None = Field(None, max_length=12)
     phone: str | None = Field(None, max_length=32)
+    member_code: str | None = Field(None, max_length=32, description=MEMBER_CODE_DESCRIPTION)
     amount: MoneyIn = Field(description='Gross amount in yuan as a decimal string, e.g. "38.50"')
     category: str = Field("", max_length=40)
     points_to_use: int = Field(0, ge=0, le=10_000_000)
@@ -245,7 +264,11 @@ class PurchaseIn(Schema):
         None, description='Yuan paid from stored value (储值), e.g. "12.50"'
     )
     confirmation_code: str | None = Field(
-        None, max_length=12, description="The member's SMS code, above the confirmation limit"
+        None,
+        max_length=12,
+        description="The member's pay code or SMS code: for stored value above the "
+        "confirmation limit, and for any points or stored value spent by a member found "
+        "without member_code",
     )
     coupon_code: str | None = Field(None, max_length=32)
     apply_tier_discount: bool | None = Field(
@@ -337,10 +360,17 @@ def _member_out(member: Member) -> dict:
 @api.get(
     "/members",
     response={200: MemberOut, 400: ErrorOut, 404: ErrorOut, 422: ErrorOut},
-    summary="Find a member (by phone or member_no; both: they must name the same member)",
+    summary="Find a member of the chain (by phone, member_no or member_code; two: they "
+    "must name the same member)",
 )
-def member_get(request, phone: str | None = None, member_no: str | None = None):
-    return _member_out(member_by(phone=phone, member_no=member_no))
+def member_get(
+    request,
+    phone: str | None = None,
+    member_no: str | None = None,
+    member_code: str | None = Query(None, max_length=32, description=MEMBER_CODE_DESCRIPTION),
+):
+    # Reading a member_code does not use it up: the purchase that follows does.
+    return _member_out(member_by(phone=phone, member_no=member_no, member_code=member_code))
 
 
 @api.post(
@@ -427,10 +457,43 @@ def _clean_occurred_at(value: dt.datetime | None) -> dt.datetime | None:
     summary="Record a purchase (idempotent on external_ref)",
 )
 def purchase_create(request, payload: PurchaseIn):
-    member = member_by(
-        phone=payload.phone, member_no=payload.member_no, only=PURCHASE_MEMBER_FIELDS
+    code_ref = f"purchase:{payload.external_ref.strip()}"  # as purchase_record keys it
+    member, dynamic = spending_member(
+        phone=payload.phone,
+        member_no=payload.member_no,
+        member_code=clean_code(payload.member_code),
+        ref=code_ref,
+        only=PURCHASE_MEMBER_FIELDS,
     )
-    purchase, created = purchase_record(
+    try:
+        purchase, created = _purchase_record(request, payload, member, dynamic)
+    except (LoyaltyError, DjangoValidationError):
+        if not Purchase.objects.filter(external_ref=payload.external_ref.strip()).exists():
+            member_code_release(payload.member_code, code_ref)  # refused: nothing recorded
+        raise
+    if not created and purchase.store_id != request.api_store.pk:
+        # Another store's order with the same number is not a retry of this one:
+        # answering 200 would silently drop this store's purchase.
+        raise ReferenceConflict(
+            _("Reference %(ref)s was already used for a different purchase.")
+            % {"ref": purchase.external_ref},
+            external_ref=purchase.external_ref,
+        )
+    return Status(201 if created else 200, _purchase_out(purchase))
+
+
+def _purchase_record(request, payload: PurchaseIn, member: Member, dynamic: bool):
+    spends = {"points": payload.points_to_use, "stored_value": payload.stored_value_to_use}
+    if spend_needs_confirmation(dynamic=dynamic, **spends) and not (
+        Purchase.objects.filter(external_ref=payload.external_ref.strip()).exists()  # a retry
+    ):
+        spend_confirm(
+            member=member,
+            dynamic=dynamic,
+            confirmation_code=payload.confirmation_code or "",
+            **spends,
+        )
+    return purchase_record(
         member=member,
         amount=payload.amount,
         external_ref=payload.external_ref,
@@ -444,15 +507,29 @@ def purchase_create(request, payload: PurchaseIn):
         channel=Purchase.Channel.API,
         occurred_at=_clean_occurred_at(payload.occurred_at),
     )
-    if not created and purchase.store_id != request.api_store.pk:
-        # Another store's order with the same number is not a retry of this one:
-        # answering 200 would silently drop this store's purchase.
-        raise ReferenceConflict(
-            _("Reference %(ref)s was already used for a different purchase.")
-            % {"ref": purchase.external_ref},
-            external_ref=purchase.external_ref,
-        )
-    return Status(201 if created else 200, _purchase_out(purchase))
+
+
+def _own_purchase(request, external_ref: str) -> Purchase:
+    """The purchase `external_ref` of the key's store: 404 unknown, 403 another store's."""
+    purchase = (
+        Purchase.objects.select_related("member").filter(external_ref=external_ref).first()
+        if not unstorable(external_ref)
+        else None
+    )
+    if purchase is None:
+        raise Http404(_("No purchase with that reference."))
+    if purchase.store_id != request.api_store.pk:
+        raise AnotherStores(_("This purchase was recorded by another store."))
+    return purchase
+
+
+@api.get(
+    "/purchases/{external_ref}",
+    response={200: PurchaseOut, 403: ErrorOut, 404: ErrorOut},
+    summary="Read a purchase this store recorded (another store's: 403)",
+)
+def purchase_get(request, external_ref: str):
+    return _purchase_out(_own_purchase(request, external_ref))
 
 
 def _refund_key(external_ref: str, amount: Decimal | None, refund_ref: str | None) -> str:
@@ -490,15 +567,7 @@ def _fen_text(amount: Decimal) -> str:
 )
 def purchase_refund_view(request, external_ref: str, payload: RefundIn | None = None):
     payload = payload or RefundIn()
-    purchase = (
-        Purchase.objects.select_related("member").filter(external_ref=external_ref).first()
-        if not unstorable(external_ref)
-        else None
-    )
-    if purchase is None:
-        raise Http404(_("No purchase with that reference."))
-    if purchase.store_id != request.api_store.pk:
-        return _error(request, 403, "forbidden", _("This purchase was recorded by another store."))
+    purchase = _own_purchase(request, external_ref)
     refund, _created = purchase_refund(
         purchase=purchase,
         amount=payload.amount,
@@ -542,7 +611,13 @@ def coupon_get(
         if not money_text(amount):  # as the JSON bodies' amounts (MoneyIn)
             raise DjangoValidationError({"amount": [money_refused()]})
         base = clean_amount(amount)
-    check = coupon_check(code=clean_code(code), member=member, amount=base, category=category)
+    check = coupon_check(
+        code=clean_code(code),
+        member=member,
+        amount=base,
+        category=category,
+        store=request.api_store,  # a coupon limited to stores: usable here?
+    )
     return {
         **_coupon_out(check.coupon),
         "usable": check.usable,

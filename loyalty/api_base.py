@@ -17,6 +17,7 @@ from config.platform.fixed_sql import FixedRead
 from loyalty.errors import LoyaltyError
 from loyalty.imports.validation import EARLIEST_DAY
 from members import crypto
+from members.dynamic_code import DynamicCodeError, code_release, code_use, member_for_code
 from members.models import Member
 from members.phones import normalize_phone
 
@@ -104,6 +105,48 @@ class MemberMismatch(LoyaltyError):
     code = "member_mismatch"
 
 
+class AnotherStores(LoyaltyError):
+    """A purchase of another store than the key's: read and refunded only by its store."""
+
+    code = "forbidden"
+    status = 403
+
+
+class TooManyCodes(LoyaltyError):
+    """An SMS code limit (members.otp): `retry_after` seconds."""
+
+    code = "too_many_codes"
+    status = 429
+
+
+class SmsFailed(LoyaltyError):
+    code = "sms_failed"
+    status = 503
+
+
+class MemberCodeInvalid(LoyaltyError):
+    """member_code is not a dynamic member code, or a forged or expired one."""
+
+    code = "member_code_invalid"
+
+
+class MemberCodeUsed(LoyaltyError):
+    """member_code was already used by another purchase (one use per purchase)."""
+
+    code = "member_code_used"
+
+
+MEMBER_CODE_DESCRIPTION = (
+    "The dynamic member code (18 digits) scanned from the member centre: changes every "
+    "minute, valid for two. Spending points, stored value or a count card needs no "
+    "confirmation_code with it."
+)
+
+
+def _code_refused(exc: DynamicCodeError) -> LoyaltyError:
+    return (MemberCodeUsed if exc.code == "used" else MemberCodeInvalid)(exc.message)
+
+
 # What recording a purchase needs of the member (the card is read under its lock).
 PURCHASE_MEMBER_FIELDS = ("id", "member_no", "referred_by_id", "status")
 
@@ -119,12 +162,25 @@ _purchase_member = {
 
 
 def member_by(
-    *, phone: str | None = None, member_no: str | None = None, only: tuple[str, ...] = ()
+    *,
+    phone: str | None = None,
+    member_no: str | None = None,
+    member_code: str | None = None,
+    only: tuple[str, ...] = (),
 ) -> Member:
-    """The active member the request names by phone or member number, else 404 (400
-    when it names neither). Both given: the member numbered so, whose phone it must be,
-    else 422 member_mismatch. `only`: the fields to load (PURCHASE_MEMBER_FIELDS: a
-    fixed SELECT); none: the member with their card and tier."""
+    """The active member the request names by phone, member number or dynamic member
+    code, else 404 (400 when it names none; 422 member_code_invalid for a code that is
+    not valid now). Two given: they must name the same member, else 422
+    member_mismatch. `only`: the fields to load (PURCHASE_MEMBER_FIELDS: a fixed
+    SELECT); none: the member with their card and tier. Members are the merchant's,
+    chain-wide: any store's key finds them by an exact key."""
+    if member_code:
+        member = _member_by_code(member_code)
+        if phone or member_no:
+            _same_member(member, member_by(phone=phone, member_no=member_no, only=("id",)))
+        if not only:
+            member = Member.objects.select_related("card__tier").get(pk=member.pk)
+        return member
     if unstorable(phone or "") or unstorable(member_no or ""):
         raise DjangoValidationError(
             _("Text must not contain NUL or unpaired surrogate characters.")
@@ -154,3 +210,51 @@ def member_by(
         # Recording it for either member would be a guess (the phone's once was).
         raise MemberMismatch(_("The phone and the member number do not name the same member."))
     return member
+
+
+def _member_by_code(member_code: str) -> Member:
+    member = member_for_code(member_code)
+    if member is None:
+        raise MemberCodeInvalid(
+            _("This member code is not valid or has expired. Ask the member to refresh it.")
+        )
+    return member
+
+
+def _same_member(member: Member, named: Member) -> None:
+    if named.pk != member.pk:
+        raise MemberMismatch(
+            _("The member code and the phone or number do not name the same member.")
+        )
+
+
+def spending_member(
+    *,
+    phone: str | None = None,
+    member_no: str | None = None,
+    member_code: str | None = None,
+    ref: str,
+    only: tuple[str, ...] = (),
+) -> tuple[Member, bool]:
+    """(the member, found by a dynamic code) for a request that spends: a member_code is
+    used up for `ref` (the spend's idempotency key; its retry may send it again), so
+    another spend cannot reuse it (422 member_code_used). Otherwise member_by."""
+    if not member_code:
+        return member_by(phone=phone, member_no=member_no, only=only), False
+    named = (
+        member_by(phone=phone, member_no=member_no, only=("id",)) if phone or member_no else None
+    )
+    try:
+        member = code_use(member_code, purchase_ref=ref)
+    except DynamicCodeError as exc:
+        raise _code_refused(exc) from exc
+    if named is not None and named.pk != member.pk:
+        code_release(member_code, purchase_ref=ref)
+        _same_member(member, named)
+    return member, True
+
+
+def member_code_release(member_code: str | None, ref: str) -> None:
+    """The spend `ref` was refused (nothing recorded): its member_code may be used again."""
+    if member_code:
+        code_release(member_code, purchase_ref=ref)

@@ -20,7 +20,7 @@ from config.platform.fixed_sql import FixedInsert, FixedRead, FixedUpdate
 from members.models import Member, Store, User
 
 from .dates import last_valid_day
-from .errors import CouponNotFound, CouponNotUsable
+from .errors import CouponNotFound, CouponNotUsable, CouponNotValidHere
 from .models import Coupon, CouponEvent, CouponTemplate, Purchase, normalize_code
 from .money import ZERO, yuan
 
@@ -81,6 +81,20 @@ def discount_for(template: CouponTemplate, base: Decimal) -> Decimal:
     return min(off, base)
 
 
+# why_unusable's `store` when the caller does not say where (a lookup, not a use).
+ANY_STORE = object()
+
+
+def store_refusal(template: CouponTemplate, store: Store | None) -> str:
+    """Empty when the template's coupons can be used at `store` (None: no store)."""
+    if template.usable_at_store(store):
+        return ""
+    names = "、".join(template.store_limits.values())
+    if store is None:
+        return _("This coupon can only be used at: %(stores)s.") % {"stores": names}
+    return _("This coupon cannot be used at this store (valid at: %(stores)s).") % {"stores": names}
+
+
 def why_unusable(
     coupon: Coupon,
     *,
@@ -88,8 +102,10 @@ def why_unusable(
     member: Member | None = None,
     base: Decimal | None = None,
     category: str | None = None,
+    store=ANY_STORE,
 ) -> str:
-    """Empty when the coupon can be used now (for this member, bill and category)."""
+    """Empty when the coupon can be used now (for this member, bill, category and store:
+    a Store, or None for a purchase of no store; ANY_STORE does not check the store)."""
     if coupon.status == Coupon.Status.REDEEMED:
         when = timezone.localtime(coupon.redeemed_at).strftime("%Y-%m-%d %H:%M")
         return _("This coupon was already used on %(when)s.") % {"when": when}
@@ -104,6 +120,8 @@ def why_unusable(
     if member is not None and coupon.member_id != member.pk:
         return _("This coupon belongs to another member.")
     template = coupon.template
+    if store is not ANY_STORE and (refusal := store_refusal(template, store)):
+        return refusal
     if category is not None and template.category_set() and category not in template.category_set():
         return _("This coupon is only for: %(categories)s.") % {
             "categories": "、".join(sorted(template.category_set()))
@@ -115,6 +133,19 @@ def why_unusable(
     return ""
 
 
+def coupon_refuse_unless_usable(coupon: Coupon, *, now, store=ANY_STORE, **conditions) -> None:
+    """Raise the business error of why_unusable, if any: CouponNotValidHere (its own
+    code, for the POS) when only the store is wrong, else CouponNotUsable."""
+    reason = why_unusable(coupon, now=now, store=store, **conditions)
+    if not reason:
+        return
+    if store is not ANY_STORE and reason == store_refusal(coupon.template, store):
+        raise CouponNotValidHere(
+            reason, coupon_code=coupon.code, stores=list(coupon.template.store_limits.values())
+        )
+    raise CouponNotUsable(reason, coupon_code=coupon.code)
+
+
 @dataclass(frozen=True)
 class CouponCheck:
     coupon: Coupon
@@ -124,13 +155,20 @@ class CouponCheck:
 
 
 def coupon_check(
-    *, code: str, member: Member | None = None, amount=None, category: str | None = None, now=None
+    *,
+    code: str,
+    member: Member | None = None,
+    amount=None,
+    category: str | None = None,
+    store=ANY_STORE,
+    now=None,
 ) -> CouponCheck:
-    """Whether a coupon can be used now and, given a bill, what it would take off."""
+    """Whether a coupon can be used now (at `store`, when given) and, given a bill, what
+    it would take off."""
     now = now or timezone.now()
     coupon = coupon_by_code(code)
     base = Decimal(amount) if amount is not None else None
-    reason = why_unusable(coupon, now=now, member=member, base=base, category=category)
+    reason = why_unusable(coupon, now=now, member=member, base=base, category=category, store=store)
     discount = discount_for(coupon.template, base) if base is not None and not reason else None
     return CouponCheck(coupon, not reason, reason, discount)
 
@@ -198,9 +236,7 @@ def coupon_redeem(
     """
     now = now or timezone.now()
     coupon = coupon_by_code(code)
-    reason = why_unusable(coupon, now=now, member=member)
-    if reason:
-        raise CouponNotUsable(reason, coupon_code=coupon.code)
+    coupon_refuse_unless_usable(coupon, now=now, member=member, store=store)
     value = coupon.template.value if coupon.template.kind != CouponTemplate.Kind.PERCENT else ZERO
     if not _claim(coupon, now=now, store=store, actor=actor, purchase=None, discount=value):
         coupon.refresh_from_db()

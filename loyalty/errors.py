@@ -44,3 +44,9 @@ class CouponNotUsable(LoyaltyError):
 class CouponNotFound(LoyaltyError):
     code = "coupon_not_found"
     status = 404
+
+
+class CouponNotValidHere(CouponNotUsable):
+    """The coupon's template is limited to stores, and this is not one of them."""
+
+    code = "coupon_not_valid_here"

@@ -21,11 +21,12 @@ from django.utils.translation import gettext as _
 
 from config.platform.fixed_sql import FixedInsert, FixedRead, FixedUpdate
 from loyalty.coupons import (
+    ANY_STORE,
     coupon_apply_to_purchase,
     coupon_by_code,
+    coupon_refuse_unless_usable,
     coupons_restore_for_refund,
     discount_for,
-    why_unusable,
 )
 from members.audit import audit_record
 from members.models import Member, Store, User
@@ -33,7 +34,6 @@ from members.models import Member, Store, User
 from . import signals
 from .dates import local_day_bounds
 from .errors import (
-    CouponNotUsable,
     LoyaltyError,
     NotEnoughPoints,
     PointsOverCap,
@@ -144,6 +144,7 @@ def purchase_quote(
     stored_value_to_use=ZERO,
     apply_tier_discount: bool | None = None,
     coupon=None,
+    store=ANY_STORE,
     occurred_at: dt.datetime | None = None,
     now: dt.datetime | None = None,
     conf: LoyaltySettings | None = None,
@@ -154,6 +155,8 @@ def purchase_quote(
     Order: the tier discount first, then the coupon on what is left (a 满减 threshold
     is met by the bill after the tier discount), then points pay at most the cap's
     share of what remains, then stored value (储值) any part of the rest, then cash.
+    A coupon limited to stores is refused at another `store` (a Store, or None: a
+    purchase of no store; ANY_STORE, the default, does not check it).
     """
     conf = conf or LoyaltySettings.current()
     amount = clean_amount(amount)
@@ -172,11 +175,14 @@ def purchase_quote(
     coupon_discount = ZERO
     if coupon is not None:
         base = amount - tier_discount
-        reason = why_unusable(
-            coupon, now=now or timezone.now(), member=card.member, base=base, category=category
+        coupon_refuse_unless_usable(
+            coupon,
+            now=now or timezone.now(),
+            member=card.member,
+            base=base,
+            category=category,
+            store=store,
         )
-        if reason:
-            raise CouponNotUsable(reason, coupon_code=coupon.code)
         coupon_discount = discount_for(coupon.template, base)
     payable = max(amount - tier_discount - coupon_discount, ZERO)
     max_points = min(max_points_for(payable, conf), card.points_balance)
@@ -304,6 +310,7 @@ def purchase_record(
         # Read before the lock too: using it is the conditional UPDATE inside
         # (coupon_apply_to_purchase), which refuses a coupon used meanwhile.
         coupon = coupon_by_code(coupon_code)
+        coupon.template.store_limits  # noqa: B018 - read now, kept on the template
     try:
         return _purchase_record(
             rules=rules,
@@ -350,6 +357,7 @@ def _purchase_record(
             stored_value_to_use=stored_value_to_use,
             apply_tier_discount=apply_tier_discount,
             coupon=coupon,
+            store=store,
             occurred_at=occurred_at,
             now=now,
             conf=conf,

@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from . import crypto
 from .models import Member
-from .phones import normalize_phone
+from .phones import format_phone, normalize_phone
 from .services import DuplicatePhone
 
 
@@ -49,6 +49,11 @@ class MemberAdminForm(forms.ModelForm):
             "note",
         ]
         widgets = {"birthday": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.phone:  # shown as people write it (138 0013 8000), not E.164
+            self.initial["phone"] = format_phone(self.instance.phone)
 
     def clean_phone(self):
         e164 = normalize_phone(self.cleaned_data["phone"])

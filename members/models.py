@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from config.platform.fixed_sql import FixedRead
 
 from .crypto import EncryptedTextField
-from .phones import mask_phone
+from .phones import format_phone, mask_phone
 
 
 def index_where_set(field: str, name: str) -> models.Index:
@@ -43,6 +43,16 @@ class Store(models.Model):
     address = models.CharField(_("address"), max_length=255, blank=True)
     phone = models.CharField(_("store phone"), max_length=32, blank=True)
     active = models.BooleanField(_("active"), default=True)
+    # A chain serves its members at every store's counter (members.selectors.
+    # member_served_by); a franchise store keeps to its own, both ways.
+    serves_own_members_only = models.BooleanField(
+        _("serves its own members only"),
+        default=False,
+        help_text=_(
+            "For a franchise store: its counter finds only the members registered here, "
+            "and its members are not served at the other stores."
+        ),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
@@ -243,7 +253,13 @@ class Member(models.Model):
 
     @property
     def masked_phone(self) -> str:
+        """138 **** 8000 (members.phones.mask_phone)."""
         return mask_phone(self.phone)
+
+    @property
+    def display_phone(self) -> str:
+        """138 0013 8000, the whole number as people write it (members.phones.format_phone)."""
+        return format_phone(self.phone)
 
     @property
     def address_list(self) -> list[str]:
@@ -350,6 +366,7 @@ ACTION_LABELS = {
     "member.marketing": _("Marketing messages switched on or off"),
     "staff.create": _("Staff account created"),
     "staff.set_role": _("Role or store changed"),
+    "member.served_elsewhere": _("Served at another store"),
 }
 
 
@@ -395,3 +412,25 @@ class AuditEntry(models.Model):
     @property
     def action_label(self) -> str:
         return str(ACTION_LABELS.get(self.action, self.action))
+
+
+class DynamicCodeUse(models.Model):
+    """A dynamic member code a purchase used (members.dynamic_code): one use per code.
+
+    The unique code makes two tills that scan one code at once use it once; the row
+    says for which purchase, so that purchase's retry is answered again. Kept a day.
+    """
+
+    code = models.CharField(_("code"), max_length=18, unique=True)
+    member = models.ForeignKey(
+        Member, on_delete=models.CASCADE, related_name="+", verbose_name=_("member")
+    )
+    purchase_ref = models.CharField(_("purchase"), max_length=100)
+    used_at = models.DateTimeField(_("used at"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("used dynamic member code")
+        verbose_name_plural = _("used dynamic member codes")
+
+    def __str__(self):
+        return f"{self.code} {self.purchase_ref}"

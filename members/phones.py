@@ -130,16 +130,46 @@ def national_digits(e164: str) -> str:
     return phonenumbers.national_significant_number(number)
 
 
+def format_phone(e164: str) -> str:
+    """How a number is written for people: 138 0013 8000 (a number of PHONE_REGION, as
+    its people write it), +852 9123 4567 (any other, with its country code). The one
+    way staff and members see a number; stored, hashed and exported it stays E.164."""
+    if not e164:
+        return ""
+    if e164.startswith("+86") and len(e164) == 14:  # a mainland mobile: no parse needed
+        return f"{e164[3:6]} {e164[6:10]} {e164[10:]}"
+    try:
+        number = phonenumbers.parse(e164)
+    except phonenumbers.NumberParseException:
+        return e164
+    region = phonenumbers.region_code_for_number(number)
+    if region == settings.PHONE_REGION:
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
 def mask_last4(last4: str) -> str:
-    """*******8000: a number shown by its last 4 digits only (a mobile's 11 places)."""
-    return f"{'*' * 7}{last4}" if last4 else ""
+    """*** **** 8000: a number shown by its last 4 digits only (a mobile's 11 places)."""
+    return f"*** **** {last4}" if last4 else ""
 
 
 def mask_phone(e164: str) -> str:
-    """138****8000: what a clerk sees of a number they did not type."""
+    """138 **** 8000: what a clerk sees of a number they did not type (format_phone's
+    form, the digits between the first 3 and the last 4 of the number starred)."""
     if not e164:
         return ""
-    digits = national_digits(e164)
-    if len(digits) < 7:
-        return "*" * len(digits)
-    return f"{digits[:3]}{'*' * (len(digits) - 7)}{digits[-4:]}"
+    shown = format_phone(e164)
+    digits = national_digits(e164) if not e164.startswith("+86") else e164[3:]
+    # The national digits are the last len(digits) digits written: star those between
+    # their first 3 and last 4 (all of them in a number too short for that).
+    keep_head, keep_tail = (3, 4) if len(digits) >= 7 else (0, 0)
+    total = sum(ch.isdigit() for ch in shown)
+    first, last = total - len(digits) + keep_head, total - keep_tail
+    out, seen = [], 0
+    for ch in shown:
+        if ch.isdigit():
+            out.append("*" if first <= seen < last else ch)
+            seen += 1
+        else:
+            out.append(ch)
+    return "".join(out)

@@ -7,6 +7,7 @@ so members never imports them. Each entry is a callable (member) -> (section nam
 JSON-able value).
 """
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 from django.db import transaction
@@ -17,6 +18,16 @@ from .models import Member, PrivacyNotice
 
 # Used until the owner publishes a notice of their own in the admin.
 BUILTIN_VERSION = "builtin-1"
+# The day the built-in notice's words were written: what members read as its version
+# (BUILTIN_VERSION stays the stored key of their consent).
+BUILTIN_DATE = dt.date(2026, 11, 27)
+
+
+def version_label(version: str) -> str:
+    """A notice version as members and staff read it: the built-in one's date
+    (2026-11-27), an owner's notice's own version name."""
+    return BUILTIN_DATE.isoformat() if version == BUILTIN_VERSION else (version or "")
+
 
 EXPORT_SECTIONS: list = []
 # What keeps a member from deleting their account yet: callables (member) -> a reason

@@ -57,12 +57,41 @@ def member_visible_to(user: User, member: Member) -> bool:
     return scope is ALL_STORES or (scope is not None and member.store_id == scope)
 
 
-def member_get_for_staff(user: User, member_no: str) -> Member:
-    """The member, or 404 when unknown, or PermissionDenied when in another store."""
+def member_served_by(user: User, member: Member) -> bool:
+    """The chain rule, written once: may `user` serve `member` at the counter?
+
+    A chain's member is served at every store: staff of any store serve any member of
+    the merchant they found by an exact key (phone, member number or the card's code, a
+    coupon's code), unless the staff member's store or the member's home store serves
+    its own members only (Store.serves_own_members_only: a franchise keeps to its own,
+    both ways). Browsing, partial searches and managing the member (profile, tags,
+    guide, points, cash-out) stay with the home store: member_visible_to.
+    `member.store` is read (join it); the staff member's store only for another
+    store's member."""
+    scope = store_scope(user)
+    if scope is ALL_STORES or (scope is not None and member.store_id == scope):
+        return True
+    if scope is None or (member.store_id is not None and member.store.serves_own_members_only):
+        return False
+    return not staff_profile_of(user).store.serves_own_members_only
+
+
+def record_visible_to(user: User, member: Member, store_id: int | None) -> bool:
+    """A record of `member` made at store `store_id` (a purchase, a stored-value entry):
+    seen by the staff of the store where it happened and by those who see the member."""
+    scope = store_scope(user)
+    return (store_id is not None and store_id == scope) or member_visible_to(user, member)
+
+
+def member_get_for_staff(user: User, member_no: str, *, serve: bool = False) -> Member:
+    """The member, or 404 when unknown, or PermissionDenied when out of reach: with
+    `serve`, the counter's rule (member_served_by: any store's member of the chain);
+    without, the home store's (member_visible_to: managing the member)."""
     member = Member.objects.select_related("store", "guide").filter(member_no=member_no).first()
     if member is None:
         raise Http404
-    if not member_visible_to(user, member):
+    allowed = member_served_by(user, member) if serve else member_visible_to(user, member)
+    if not allowed:
         raise PermissionDenied
     return member
 
@@ -88,18 +117,22 @@ def member_search(
 ) -> tuple[str, list[Member]]:
     """Members matching the query, each lookup on an index; at most SEARCH_LIMIT rows.
 
+    An exact key (the full phone, the member number) finds the member at any store
+    the staff member serves (member_served_by: the chain); a partial one (last 4, a
+    name) only among the members they see (their store's).
     `related`: more relations to join (the counter joins the loyalty card); `only`:
     the columns to read (QuerySet.only), when the caller knows what it shows."""
     kind, value = classify_query(q)
     if not value:
         return kind, []
     if kind in EXACT:  # the counter's every lookup: the SQL written once (fixed_sql)
-        scope = store_scope(user)
-        if scope is None:
+        if store_scope(user) is None:
             return kind, []
         key = crypto.phone_hash(value) if kind == "phone" else value
-        read = _exact_read(EXACT[kind], scope is not ALL_STORES, related, only)
-        return kind, read(key) if scope is ALL_STORES else read(key, scope)
+        if only and "store__serves_own_members_only" not in only:
+            only = (*only, "store__serves_own_members_only")  # member_served_by reads it
+        found = _exact_read(EXACT[kind], related, only)(key)
+        return kind, [m for m in found if member_served_by(user, m)]
     qs = members_visible_to(user).select_related("store", *related)
     if only:
         qs = qs.only(*only)
@@ -111,21 +144,25 @@ EXACT = {"phone": "phone_hash", "member_no": "member_no"}  # kind: its unique co
 _exact_reads: dict[tuple, FixedRead] = {}
 
 
-def _exact_read(column: str, scoped: bool, related: tuple, only: tuple) -> FixedRead:
+def _exact_read(column: str, related: tuple, only: tuple) -> FixedRead:
     """member_search's query for one value of a unique column, as a FixedRead: built once
     per shape (the ORM built and compiled it on every search, several times longer than
     the database took to answer). The same joins (select_related's "card__tier" joins the
-    card, then its tier) and columns (only's, of the joined models too)."""
-    shape = (column, scoped, related, only)
+    card, then its tier) and columns (only's, of the joined models too). Not scoped to a
+    store: member_search applies the chain rule to the row it finds."""
+    shape = (column, related, only)
     read = _exact_reads.get(shape)
     if read is None:
         joins = ["store"]
         for path in related:
             names = path.split("__")
             joins += ["__".join(names[: i + 1]) for i in range(len(names))]
-        where = f"t0.{column} = %s" + (" AND t0.store_id = %s" if scoped else "")
         # The column is unique: one row at most, so no ORDER BY (SQLite sorted it anyway).
         read = _exact_reads[shape] = FixedRead(
-            Member, where, fields=only, related=tuple(dict.fromkeys(joins)), limit=SEARCH_LIMIT
+            Member,
+            f"t0.{column} = %s",
+            fields=only,
+            related=tuple(dict.fromkeys(joins)),
+            limit=SEARCH_LIMIT,
         )
     return read

@@ -27,6 +27,7 @@ from loyalty.models import CouponTemplate
 from members.admin import StoreScopedAdminMixin
 from members.selectors import sees_all_stores
 
+from .. import channel_labels
 from ..segments.rules import RuleError, members_matching
 from ..segments.services import scoped_members
 from .assign import assign
@@ -51,7 +52,8 @@ from .sending import (
 from .stats import format_p
 
 SAMPLES = 3
-CHANNEL_LABELS = dict(CHANNEL_CHOICES)
+# A campaign's channels by the names its form gives them; any other by the Message list's.
+CHANNEL_LABELS = {**channel_labels.CHANNEL_LABELS, **dict(CHANNEL_CHOICES)}
 Outcome = CampaignMember.Outcome
 
 

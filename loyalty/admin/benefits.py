@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from loyalty.benefits.issuing import coupons_issue_bulk
 from loyalty.benefits.rewards import RedemptionNotPossible, redemption_cancel
 from loyalty.coupons import coupon_void, template_usage
+from loyalty.display import valid_through
 from loyalty.errors import CouponNotUsable
 from loyalty.models import (
     CheckIn,
@@ -85,7 +86,7 @@ class CouponTemplateAdmin(admin.ModelAdmin):
         "name", "code", "kind", "value", "min_spend", "validity", "stock_display", "used_display",
         "expired_display", "rate_display", "discount_display", "active",
     ]  # fmt: skip
-    list_filter = ["active", "kind", "audience"]
+    list_filter = ["active", "kind", "audience", "stores"]
     search_fields = ["name", "code"]
     filter_horizontal = ["tiers", "tags"]
     readonly_fields = ["issued_count"]
@@ -94,7 +95,7 @@ class CouponTemplateAdmin(admin.ModelAdmin):
             None,
             {"fields": ["name", "code", "kind", "value", "max_discount", "gift_name", "active"]},
         ),
-        (_("Conditions"), {"fields": ["min_spend", "categories"]}),
+        (_("Conditions"), {"fields": ["min_spend", "categories", "stores"]}),
         (_("Validity"), {"fields": ["valid_days", "valid_from", "valid_until"]}),
         (_("Stock and limits"), {"fields": ["stock", "issued_count", "per_member_limit"]}),
         (_("Who may receive it"), {"fields": ["audience", "tiers", "tags"]}),
@@ -103,6 +104,12 @@ class CouponTemplateAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return template_usage(super().get_queryset(request))
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "stores":
+            # A few stores: ticked in place, with no JavaScript picker.
+            kwargs["widget"] = forms.CheckboxSelectMultiple
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     @admin.display(description=_("valid"))
     def validity(self, obj):
@@ -193,7 +200,7 @@ class CouponAdmin(MemberSearchMixin, StoreScopedAdminMixin, admin.ModelAdmin):
     paginator = LargeTablePaginator
     show_full_result_count = False
     list_display = [
-        "code", "template", "member", "status", "source", "valid_until", "redeemed_at",
+        "code", "template", "member", "status", "source", "valid_through", "redeemed_at",
         "redeemed_store", "discount",
     ]  # fmt: skip
     list_filter = ["status", "source", "template"]
@@ -204,7 +211,7 @@ class CouponAdmin(MemberSearchMixin, StoreScopedAdminMixin, admin.ModelAdmin):
     action_form = ReasonActionForm
     actions = ["void"]
     readonly_fields = [
-        "code", "template", "member", "status", "source", "valid_from", "valid_until",
+        "code", "template", "member", "status", "source", "valid_from", "valid_through",
         "issued_by", "issued_at", "redeemed_at", "redeemed_store", "redeemed_by", "purchase",
         "discount",
     ]  # fmt: skip
@@ -214,6 +221,10 @@ class CouponAdmin(MemberSearchMixin, StoreScopedAdminMixin, admin.ModelAdmin):
 
     def exact_key(self, queryset, term):
         return queryset.filter(code=normalize_code(term))
+
+    @admin.display(description=_("Validity"), ordering="valid_until")
+    def valid_through(self, obj):
+        return valid_through(obj.valid_until)  # 有效期至 2026-12-31, as on every screen
 
     def has_add_permission(self, request):
         return False  # coupons are issued from their template (Issue…), never typed in

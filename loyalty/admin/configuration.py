@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from loyalty.models import ApiKey, EarnRule, JobRun, LoyaltySettings, Tier
 
 from .base import ReadOnlyAdmin
+from .job_labels import JobFilter, counts_summary, job_label
 
 
 @admin.register(LoyaltySettings)
@@ -40,6 +41,7 @@ class LoyaltySettingsAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        (_("Dynamic member code"), {"fields": ["spend_needs_dynamic_code"]}),
         (_("Count cards"), {"fields": ["count_card_notice_days", "count_card_refund_pro_rata"]}),
         (
             _("Expiry"),
@@ -167,9 +169,28 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 @admin.register(JobRun)
 class JobRunAdmin(ReadOnlyAdmin):
-    list_display = ["started_at", "job", "run_date", "status", "counts", "seconds", "finished_at"]
-    list_filter = ["status", "job"]
-    readonly_fields = ["job", "run_date", "status", "counts", "error", "started_at", "finished_at"]
+    # The job by what it does, its counts as a sentence, its time in seconds.
+    list_display = ["started_at", "job_name", "run_date", "status", "result", "duration",
+                    "finished_at"]  # fmt: skip
+    list_filter = ["status", JobFilter]
+    fields = ["job_name", "run_date", "status", "result", "duration", "error", "started_at",
+              "finished_at"]  # fmt: skip
+    readonly_fields = fields
+
+    @admin.display(description=_("job"), ordering="job")
+    def job_name(self, obj):
+        return job_label(obj.job)
+
+    @admin.display(description=_("result"))
+    def result(self, obj):
+        return counts_summary(obj.counts)
+
+    @admin.display(description=_("time taken"))
+    def duration(self, obj):
+        seconds = obj.seconds
+        if seconds is None:
+            return "—"
+        return _("%(seconds)s s") % {"seconds": f"{seconds:.1f}"}
 
     def has_view_permission(self, request, obj=None):
         return (

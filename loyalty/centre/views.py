@@ -12,8 +12,8 @@ from decimal import Decimal
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, Q, Sum
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from loyalty.benefits.engagement import AlreadyCheckedIn, checkin, profile_is_complete, streak_on
 from loyalty.benefits.rewards import available_rewards, reward_redeem
 from loyalty.centre.forms import RedeemForm
+from loyalty.centre.invite import invite_link
 from loyalty.count_cards import count_cards_of
 from loyalty.coupons import usable_coupons
 from loyalty.dates import last_valid_day
@@ -43,6 +44,8 @@ from loyalty.money import yuan_down
 from loyalty.rules import shown_rules
 from loyalty.selectors import card_of, expiring_points, tier_perks, tier_progress
 from loyalty.stored_value import offers_running
+from members.barcodes import code128_svg, qr_svg
+from members.dynamic_code import code_for, code_used, seconds_left
 from members.member_auth import member_required
 from members.models import Member
 from members.otp import CODE_MINUTES, OtpError, otp_issue
@@ -85,6 +88,7 @@ COUPON_TABS = ("usable", "used", "expired")
 
 def coupons_of(member: Member, tab: str, now):
     qs = Coupon.objects.filter(member=member).select_related("template", "redeemed_store")
+    qs = qs.prefetch_related("template__stores")  # where each can be used
     if tab == "used":
         return qs.filter(status=Coupon.Status.REDEEMED).order_by("-redeemed_at", "-id")
     if tab == "expired":
@@ -102,13 +106,40 @@ def _page(request, queryset):
 # --- pages ---------------------------------------------------------------------------
 
 
+def dynamic_code_state(member: Member, now=None) -> dict:
+    """The card's code to scan now: the dynamic member code (members.dynamic_code) as
+    text, grouped for reading, as a barcode and a QR code (inline SVG), the seconds
+    until the next one, and whether a purchase used it already."""
+    now = now or timezone.now()
+    code = code_for(member, now=now)
+    label = _("Dynamic member code")
+    return {
+        "code": code,
+        "display": " ".join([code[:2], *(code[i : i + 4] for i in range(2, len(code), 4))]),
+        "seconds_left": seconds_left(now=now),
+        "used": code_used(code),
+        "barcode": str(code128_svg(code, label=label)),
+        "qr": str(qr_svg(code, label=label)),
+    }
+
+
 @never_cache
 @require_GET
 @member_required
 def home(request, member):
-    """The card: numbers to scan, tier and progress, points, check-in."""
+    """The card: the dynamic code to scan, tier and progress, points, check-in."""
     card_seen(member.pk)  # a visit keeps the member "active" (lifecycle_counts_visits)
-    return render(request, "loyalty/centre/home.html", {"member": member, **card_summary(member)})
+    context = {"member": member, "code": dynamic_code_state(member), **card_summary(member)}
+    return render(request, "loyalty/centre/home.html", context)
+
+
+@never_cache
+@require_GET
+@member_required
+def card_code(request, member):
+    """The card's dynamic code as JSON: static/js/dynamic_code.js asks for it when the
+    code changes, so the page shows a fresh one without reloading."""
+    return JsonResponse(dynamic_code_state(member))
 
 
 @require_GET
@@ -247,9 +278,7 @@ def do_checkin(request, member):
 @member_required
 def referral(request, member):
     """The member's invitation link and its QR code, to show or share."""
-    link = ""
-    if member.referral_code:
-        link = request.build_absolute_uri(reverse("me:join") + f"?ref={member.referral_code}")
+    link = invite_link(request, member)
     made = Referral.objects.filter(referrer=member).aggregate(
         friends=Count("id"), points=Sum("registered_points")
     )

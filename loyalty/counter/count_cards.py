@@ -35,7 +35,7 @@ from loyalty.models import CountCard, CountCardEntry, LoyaltySettings
 from loyalty.selectors import card_of
 from members.member_auth import safe_next
 from members.models import Member
-from members.selectors import member_get_for_staff
+from members.selectors import member_get_for_staff, member_visible_to
 from members.views import staff_required
 
 HISTORY_SIZE = 30
@@ -64,7 +64,9 @@ def _page(request, member: Member, form: CountCardSellForm, templates):
         "history": history,
         "token": new_token(),
         "full_phone": full_phone(request.user),
-        "may_refund": request.user.has_perm("loyalty.refund_count_card"),
+        # A refund is the home store's (member_get_for_staff without serve).
+        "may_refund": request.user.has_perm("loyalty.refund_count_card")
+        and member_visible_to(request.user, member),
     }
     return render(request, "loyalty/staff/count_cards.html", context)
 
@@ -73,7 +75,7 @@ def _page(request, member: Member, form: CountCardSellForm, templates):
 @staff_required
 def count_cards(request, member_no):
     """GET: the member's cards, their history and the sale form; POST: the sale."""
-    member = member_get_for_staff(request.user, member_no)
+    member = member_get_for_staff(request.user, member_no, serve=True)
     need(request.user, "loyalty.view_countcard")
     store = store_of(request.user, member)
     templates = count_card_templates_on_sale(store=store)
@@ -111,7 +113,7 @@ def count_cards(request, member_no):
 @staff_required
 def use(request, member_no, card_id):
     """One use of a card (the member card's button or this page's): once per token."""
-    member = member_get_for_staff(request.user, member_no)
+    member = member_get_for_staff(request.user, member_no, serve=True)
     need(request.user, "loyalty.add_countcardentry")
     form = CountCardUseForm(request.POST)
     if not form.is_valid():

@@ -99,6 +99,9 @@ class PurchaseForm(forms.Form):
         widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "one-time-code"}),
     )
     token = TokenField(required=False)
+    # The member centre's dynamic code that found the member (access.dynamic_code_of):
+    # the purchase uses it up, and its spend needs no other confirmation.
+    member_code = forms.CharField(required=False, max_length=32, widget=forms.HiddenInput)
 
     def __init__(self, *args, coupons=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -131,6 +134,8 @@ class CodeForm(forms.Form):
 
     code = forms.CharField(label=_("Code"), max_length=32)
     member_no = forms.CharField(required=False, max_length=12, widget=forms.HiddenInput)
+    # A coupon redeemed with no purchase: set only by the confirmation page's button.
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
 
 class RegisterForm(forms.Form):

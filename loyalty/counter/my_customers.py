@@ -108,6 +108,7 @@ def customers_of(
         .only("member_no", "phone", "name", "birthday", "created_at")
         .annotate(
             tier_name=F("card__tier__name"),
+            tier_level=F("card__tier__level"),  # the badge's colour
             points=Coalesce(F("card__points_balance"), 0),
             last_purchase_at=F("card__last_purchase_at"),
             expiring_points=Coalesce(

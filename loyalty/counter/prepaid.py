@@ -25,7 +25,7 @@ from loyalty.stored_value import offers_running, stored_value_cash_out
 from members.member_auth import safe_next
 from members.models import Member
 from members.otp import PAY, OtpError, otp_send
-from members.selectors import member_get_for_staff, member_visible_to
+from members.selectors import member_get_for_staff, member_visible_to, record_visible_to
 from members.sms import SmsError
 from members.views import staff_required
 
@@ -60,12 +60,15 @@ def _page(request, member: Member, form: TopUpForm, offers, cash_out: CashOutFor
 @staff_required
 def stored_value(request, member_no):
     """GET: balance, history, the top-up form (an offer's button fills it in); POST: the
-    top-up, recorded once per form token, then its slip."""
-    member = member_get_for_staff(request.user, member_no)
+    top-up, recorded once per form token, then its slip. Any store of the chain tops
+    up (member_served_by); a cash-out is the home store's."""
+    member = member_get_for_staff(request.user, member_no, serve=True)
     need(request.user, "loyalty.view_storedvalueentry")
     store = store_of(request.user, member)
     offers = offers_running(store=store)
-    may_cash_out = request.user.has_perm("loyalty.cash_out_stored_value")
+    may_cash_out = request.user.has_perm("loyalty.cash_out_stored_value") and member_visible_to(
+        request.user, member
+    )
     cash_out = CashOutForm() if may_cash_out else None
     if request.method == "GET":
         initial = {"token": new_token(), "tender": request.GET.get("tender", "cash")}
@@ -138,7 +141,7 @@ def slip(request, pk):
     )
     if entry is None:
         raise Http404
-    if not member_visible_to(request.user, entry.member):
+    if not record_visible_to(request.user, entry.member, entry.store_id):
         raise PermissionDenied
     need(request.user, "loyalty.view_storedvalueentry")
     context = {
@@ -156,7 +159,7 @@ def slip(request, pk):
 def send_code(request, member_no):
     """Send the member the SMS code a large stored-value spend needs; back to the
     purchase preview (`next`), where the clerk types the code the customer reads out."""
-    member = member_get_for_staff(request.user, member_no)
+    member = member_get_for_staff(request.user, member_no, serve=True)
     need(request.user, "loyalty.add_purchase")
     try:
         # A pay code: it confirms a spend, it cannot sign in (members.otp).

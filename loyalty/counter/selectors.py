@@ -1,5 +1,6 @@
 """Reads of the staff screens (the counter and member 360), scoped to what the staff
-member may see (members.selectors.members_visible_to). No writes here.
+member may see or serve (members.selectors: members_visible_to, member_served_by).
+No writes here.
 
 The 360 timeline is composed from sources: loyalty's own below, and those the apps
 above register in TIMELINE_SOURCES (campaigns adds the member's messages), so loyalty
@@ -7,6 +8,7 @@ never imports them.
 """
 
 import datetime as dt
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -16,9 +18,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from loyalty.count_cards import count_cards_of
+from loyalty.counter.audit_sentences import audit_sentence
 from loyalty.counter.forms import new_token
 from loyalty.coupons import usable_coupons
 from loyalty.dates import last_valid_day
+from loyalty.display import valid_through
 from loyalty.models import (
     CODE_ALPHABET,
     Card,
@@ -40,8 +44,9 @@ from loyalty.models import (
 from loyalty.money import yuan_down
 from loyalty.rules import shown_rules
 from loyalty.selectors import card_of, expiring_points, tier_progress
+from members.dynamic_code import looks_dynamic, member_for_code
 from members.models import AuditEntry, Member, User
-from members.selectors import member_search, members_visible_to
+from members.selectors import member_search, member_served_by
 
 LAST_PURCHASES = 5
 TIMELINE_SIZE = 40
@@ -54,10 +59,11 @@ TIMELINE_SIZE = 40
 class Lookup:
     """What the search box found: members, or a coupon, or a reward's pickup."""
 
-    kind: str = ""  # phone | member_no | last4 | name | coupon | pickup
+    kind: str = ""  # phone | member_no | last4 | name | coupon | pickup | dynamic
     members: list[Member] = field(default_factory=list)
     coupon: Coupon | None = None
     redemption: Redemption | None = None
+    dynamic_code: str = ""  # the member centre's dynamic code that found the member
 
     @property
     def found(self) -> bool:
@@ -84,25 +90,40 @@ COUNTER_COLUMNS = (
 
 
 def counter_lookup(user: User, q: str) -> Lookup:
-    """Phone (full or last 4), member number (typed or the card's QR), or a coupon or
-    pickup code. Each is one indexed lookup; codes of another store's members are not found."""
+    """Phone (full or last 4), member number (typed or the card's QR), the member
+    centre's dynamic code, or a coupon or pickup code. Each is one indexed lookup. An
+    exact key (the full phone, the member number, the dynamic code, a coupon or pickup
+    code) finds a member of any store this counter serves
+    (members.selectors.member_served_by: the chain, unless a store is a franchise);
+    the last 4 digits and names only this store's members."""
     q = (q or "").strip()
     if not q:
         return Lookup()
+    if looks_dynamic(q):  # the member centre's dynamic code: an exact key too
+        found = member_for_code(q)
+        if found is None:
+            return Lookup(kind="dynamic")
+        _kind, members = member_search(
+            user, found.member_no, related=("card__tier",), only=COUNTER_COLUMNS
+        )
+        code = unicodedata.normalize("NFKC", "".join(q.split()))
+        return Lookup(kind="dynamic", members=members, dynamic_code=code)
     code = normalize_code(q)
     if _code_shaped(code, Coupon.CODE_LENGTH) and not code.isdigit():
         coupon = (
-            Coupon.objects.select_related("template", "member")
-            .filter(code=code, member__in=members_visible_to(user))
-            .first()
+            Coupon.objects.select_related("template", "member__store").filter(code=code).first()
         )
+        if coupon is not None and not member_served_by(user, coupon.member):
+            coupon = None
         return Lookup(kind="coupon", coupon=coupon)
     if _code_shaped(code, Redemption.PICKUP_CODE_LENGTH) and not code.isdigit():
         redemption = (
-            Redemption.objects.select_related("reward", "member")
-            .filter(pickup_code=code, member__in=members_visible_to(user))
+            Redemption.objects.select_related("reward", "member__store")
+            .filter(pickup_code=code)
             .first()
         )
+        if redemption is not None and not member_served_by(user, redemption.member):
+            redemption = None
         return Lookup(kind="pickup", redemption=redemption)
     # One member found shows their card: join it (and its tier) to the search.
     kind, members = member_search(user, q, related=("card__tier",), only=COUNTER_COLUMNS)
@@ -116,6 +137,7 @@ def usable_coupons_of(member: Member, now) -> list[Coupon]:
     coupons = list(usable_coupons(member.pk, now=now)[:20])
     for coupon in coupons:
         coupon.last_day = last_valid_day(coupon.valid_until)
+        coupon.valid_through = valid_through(coupon.valid_until)  # 有效期至 2026-12-31
     return coupons
 
 
@@ -432,22 +454,16 @@ def _audit(member, before, limit):
         .select_related("actor")
         .order_by("-at", "-id")[:limit]
     )
-    events = []
-    for entry in rows:
-        changes = "; ".join(
-            f"{name}: {pair[0] if pair[0] is not None else '—'} → {pair[1]}"
-            for name, pair in entry.changes.items()
-            if isinstance(pair, list | tuple) and len(pair) == 2
+    # What was done as a sentence (audit_sentences), never the raw diff.
+    return [
+        Event(
+            entry.at,
+            "audit",
+            entry.action_label,
+            " · ".join(filter(None, [str(entry.actor or ""), audit_sentence(entry)])),
         )
-        events.append(
-            Event(
-                entry.at,
-                "audit",
-                entry.action_label,
-                " · ".join(filter(None, [str(entry.actor or ""), changes])),
-            )
-        )
-    return events
+        for entry in rows
+    ]
 
 
 def _registered(member, before, limit):

@@ -7,9 +7,13 @@ audit themselves (points_adjust, purchase_refund, tier_set, member_update) are
 called directly by the views.
 """
 
+import datetime as dt
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from loyalty.benefits.issuing import coupon_issue
 from loyalty.benefits.rewards import redemption_fulfil
@@ -24,9 +28,42 @@ from loyalty.models import (
     StoredValueEntry,
 )
 from loyalty.purchases import purchase_record
+from loyalty.spending import spend_confirm
 from loyalty.stored_value import stored_value_top_up
 from members.audit import audit_record
-from members.models import Member, Store, User
+from members.dynamic_code import DynamicCodeError, code_use
+from members.models import AuditEntry, Member, Store, User
+
+SERVED_ELSEWHERE = "member.served_elsewhere"
+
+
+def counter_member_served(*, actor: User, member: Member, store: Store | None, now=None) -> bool:
+    """A counter opened a member of another store (the chain rule): audited once a day
+    per staff member and member, with the store that served and the member's home store,
+    so the home store sees who served their member. True when a row was written."""
+    if store is None or member.store_id == store.pk:
+        return False
+    now = now or timezone.now()
+    day = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    seen = AuditEntry.objects.filter(
+        action=SERVED_ELSEWHERE,
+        actor=actor,
+        object_type=Member._meta.label_lower,
+        object_id=str(member.pk),
+        at__gte=day,
+        at__lt=day + dt.timedelta(days=1),
+    )
+    if seen.exists():
+        return False
+    home = member.store.name if member.store_id else None
+    audit_record(
+        actor=actor,
+        action=SERVED_ELSEWHERE,
+        obj=member,
+        changes={"store": [home, store.name]},
+        store=store,
+    )
+    return True
 
 
 @transaction.atomic
@@ -42,10 +79,32 @@ def counter_purchase(
     points_to_use: int = 0,
     stored_value_to_use: Decimal = Decimal("0.00"),
     confirmation_code: str = "",
+    member_code: str = "",
 ) -> tuple[Purchase, bool]:
     """A purchase at the counter. `token` is the confirm form's one-time token, so a
     double click (or a resent form) records the purchase once. Stored value above the
-    settings' confirmation limit needs the member's SMS code (`confirmation_code`)."""
+    settings' confirmation limit needs the member's SMS code (`confirmation_code`).
+
+    `member_code`: the dynamic code of the member centre that found the member, used
+    up by this purchase; without one, spending points or stored value needs the
+    member's confirmation (loyalty.spending, the setting spend_needs_dynamic_code).
+    Refused, the purchase records nothing and the code stays unused (one transaction)."""
+    dynamic = False
+    if member_code:
+        try:
+            found = code_use(member_code, purchase_ref=f"counter:{token}")
+        except DynamicCodeError as exc:
+            raise ValidationError(exc.message) from exc
+        if found.pk != member.pk:
+            raise ValidationError(_("This member code belongs to another member."))
+        dynamic = True
+    spend_confirm(
+        member=member,
+        dynamic=dynamic,
+        points=points_to_use,
+        stored_value=stored_value_to_use,
+        confirmation_code=confirmation_code,
+    )
     purchase, created = purchase_record(
         member=member,
         amount=amount,

@@ -6,7 +6,7 @@ members served here is folded into the counter's search box.
 
 from django.urls import path
 
-from loyalty.counter import count_cards, my_customers, prepaid, views
+from loyalty.counter import count_cards, my_customers, prepaid, shift, views
 
 app_name = "staff"
 
@@ -15,6 +15,8 @@ urlpatterns = [
     path("verify/", views.verify, name="verify"),
     path("register/", views.register, name="register"),
     path("my-customers/", my_customers.my_customers, name="my_customers"),
+    path("shift/", shift.shift, name="shift"),
+    path("shift/print/", shift.shift_print, name="shift_print"),
     path("m/<str:member_no>/", views.counter_card, name="card"),
     path("m/<str:member_no>/extras/", views.counter_card_extras, name="card_extras"),
     path("m/<str:member_no>/purchase/", views.purchase, name="purchase"),

@@ -2,8 +2,11 @@
 
 Every view: access helper (login, staff profile, the member visible to this staff
 member, the permission of the action) -> form -> one service call -> message ->
-redirect. Changes only by POST. A clerk sees only their store's members: another
-store's member number in a URL is refused (members.selectors.member_get_for_staff).
+redirect. Changes only by POST. A chain serves its members at every store: the
+counter's screens (the card, a purchase, the 360 page) take any member the staff
+member serves (members.selectors.member_served_by, the `serve=True` of
+member_get_for_staff), each opening of another store's member audited; managing a
+member (profile, tags, guide, points, coupons) stays with the home store.
 """
 
 from django.contrib import messages
@@ -20,7 +23,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from loyalty.benefits.rewards import RedemptionNotPossible
 from loyalty.counter import selectors as sel
-from loyalty.counter.access import error_messages, full_phone, need, store_of
+from loyalty.counter.access import (
+    dynamic_code_of,
+    error_messages,
+    full_phone,
+    need,
+    remember_dynamic_code,
+    store_of,
+)
 from loyalty.counter.forms import (
     CodeForm,
     CounterSearchForm,
@@ -36,6 +46,7 @@ from loyalty.counter.forms import (
 )
 from loyalty.counter.services import (
     counter_coupon_verify,
+    counter_member_served,
     counter_pickup,
     counter_purchase,
     staff_coupon_issue,
@@ -44,9 +55,10 @@ from loyalty.errors import CouponNotUsable, LoyaltyError
 from loyalty.ledger import points_adjust
 from loyalty.models import Coupon, LoyaltySettings, normalize_code
 from loyalty.purchases import purchase_quote, purchase_refund
+from loyalty.spending import spend_needs_confirmation
 from loyalty.stored_value import stored_value_after
 from members.models import Member, PrivacyNotice, Tag
-from members.selectors import member_get_for_staff, member_visible_to
+from members.selectors import member_get_for_staff, member_visible_to, record_visible_to
 from members.services import DuplicatePhone, member_create, member_update
 from members.tagging import member_tag_add, member_tag_remove
 from members.views import staff_required
@@ -58,9 +70,18 @@ def _purchase_for_staff(user, pk: int):
     purchase, coupons, refunds = sel.purchase_for_receipt(pk)
     if purchase is None:
         raise Http404
-    if not member_visible_to(user, purchase.member):
+    if not record_visible_to(user, purchase.member, purchase.store_id):
         raise PermissionDenied
     return purchase, coupons, refunds
+
+
+def _served_here(request, member: Member) -> bool:
+    """Whether `member` is another store's (served by the chain rule): audit it once a
+    day (counter_member_served) and say so on the card. No query for the own store's."""
+    if member_visible_to(request.user, member):
+        return False
+    counter_member_served(actor=request.user, member=member, store=store_of(request.user, member))
+    return True
 
 
 # --- the counter ----------------------------------------------------------------------
@@ -102,6 +123,10 @@ def counter(request):
     if len(lookup.members) == 1:
         member = lookup.members[0]
         context.update(sel.member_card_core(member) if htmx else sel.member_card(member))
+        context["other_store"] = _served_here(request, member)
+        if lookup.dynamic_code:  # the purchase needs no other confirmation of the member
+            remember_dynamic_code(request, member, lookup.dynamic_code)
+            context["dynamic"] = True
         context["full_phone"] = full_phone(request.user, typed=lookup.kind == "phone")
         context["card_html"] = _card_html(request, context)
         if htmx:  # the search box's everyday answer: the card alone
@@ -116,7 +141,7 @@ def counter(request):
 @staff_required
 def counter_card_extras(request, member_no):
     """The card's second part, which the counter's search loads right after the card."""
-    member = member_get_for_staff(request.user, member_no)
+    member = member_get_for_staff(request.user, member_no, serve=True)
     context = {**sel.member_card_extras(member), "member": member}
     return render(request, "loyalty/staff/_card_lazy.html", context)
 
@@ -125,8 +150,9 @@ def counter_card_extras(request, member_no):
 @staff_required
 def counter_card(request, member_no):
     """The counter with one member's card (a result list's link, back from a purchase)."""
-    member = member_get_for_staff(request.user, member_no)
+    member = member_get_for_staff(request.user, member_no, serve=True)
     context = {"form": CounterSearchForm(), "searched": True, **sel.member_card(member)}
+    context["other_store"] = _served_here(request, member)
     context["full_phone"] = full_phone(request.user)
     context["card_html"] = _card_html(request, context)
     return render(request, "loyalty/staff/counter.html", context)
@@ -136,8 +162,10 @@ def counter_card(request, member_no):
 @staff_required
 def purchase(request, member_no):
     """GET: the form, and with an amount the preview (purchase_quote) and its confirm
-    button; POST (confirm): record it once per form token, then the receipt."""
-    member = member_get_for_staff(request.user, member_no)
+    button; POST (confirm): record it once per form token, then the receipt. The
+    purchase belongs to the store where it happens (the clerk's), whatever the
+    member's home store."""
+    member = member_get_for_staff(request.user, member_no, serve=True)
     need(request.user, "loyalty.add_purchase")
     if request.method == "POST":
         # A second click of the same confirmation: its coupon is no longer usable, so
@@ -166,6 +194,7 @@ def purchase(request, member_no):
                 points_to_use=cd["points"],
                 stored_value_to_use=cd["stored_value"],
                 confirmation_code=cd["confirmation_code"],
+                member_code=cd["member_code"],
             )
         except (LoyaltyError, ValidationError) as exc:
             for error in error_messages(exc):
@@ -178,6 +207,9 @@ def purchase(request, member_no):
             return redirect("staff:receipt", bought.pk)
     conf, card = LoyaltySettings.current(), sel.card_of(member)
     card.member = member
+    member_code = dynamic_code_of(
+        request, member, request.POST.get("member_code", "") if request.method == "POST" else None
+    )
     quote = None
     if request.method == "GET" and form.is_valid():
         cd = form.cleaned_data
@@ -189,6 +221,7 @@ def purchase(request, member_no):
                 points_to_use=cd["points"],
                 stored_value_to_use=cd["stored_value"],
                 coupon=next((c for c in coupons if c.code == cd["coupon"]), None),
+                store=store_of(request.user, member),  # a coupon limited to stores
                 now=now,
                 conf=conf,
             )
@@ -204,9 +237,22 @@ def purchase(request, member_no):
         "conf": conf,
         "coupons": coupons,
         "categories": sel.known_categories(conf),
-        # A large stored-value spend: the confirm form asks for the member's SMS code.
-        "needs_code": bool(quote and quote.stored_value_used > conf.stored_value_confirm_limit),
+        "member_code": member_code,
+        # A large stored-value spend: the confirm form asks for the member's SMS code;
+        # so does a spend of points or stored value by a member found without their
+        # dynamic code (loyalty.spending).
+        "large_spend": bool(quote and quote.stored_value_used > conf.stored_value_confirm_limit),
+        "needs_confirmation": bool(
+            quote
+            and spend_needs_confirmation(
+                dynamic=bool(member_code),
+                points=quote.points_used,
+                stored_value=quote.stored_value_used,
+                conf=conf,
+            )
+        ),
     }
+    context["needs_code"] = context["large_spend"] or context["needs_confirmation"]
     return render(request, "loyalty/staff/purchase.html", context)
 
 
@@ -252,7 +298,12 @@ def refund(request, pk):
 @require_POST
 @staff_required
 def verify(request):
-    """核销 without a purchase: a coupon code, or the pickup code of a reward."""
+    """核销 without a purchase: a coupon code, or the pickup code of a reward.
+
+    A coupon redeemed with no purchase is a deliberate act: the first post (the search
+    result's secondary button) answers with a confirmation page; only its own button
+    (`confirm`) redeems. Enter at the search result takes the normal path instead:
+    the purchase with the coupon."""
     form = CodeForm(request.POST)
     back = reverse("staff:home")
     if not form.is_valid():
@@ -266,6 +317,11 @@ def verify(request):
         return redirect(back)
     back = reverse("staff:card", args=[target.member.member_no])
     store = store_of(request.user, target.member)
+    confirmed = form.cleaned_data["confirm"]
+    if isinstance(target, Coupon) and target.status == Coupon.Status.ISSUED and not confirmed:
+        need(request.user, "loyalty.change_coupon")
+        context = {"coupon": target, "member": target.member}
+        return render(request, "loyalty/staff/verify_confirm.html", context)
     try:
         if isinstance(target, Coupon):
             need(request.user, "loyalty.change_coupon")
@@ -321,21 +377,26 @@ def register(request):
 @require_GET
 @staff_required
 def member_detail(request, member_no):
-    """Profile, card, tags, guide and the timeline of everything that happened."""
-    member = member_get_for_staff(request.user, member_no)
+    """Profile, card, tags, guide and the timeline of everything that happened. Another
+    store's member (served here by the chain rule) is shown, not managed: the home
+    store edits the profile, tags, guide, points and coupons."""
+    member = member_get_for_staff(request.user, member_no, serve=True)
     before = parse_datetime(request.GET.get("before", "")) if request.GET.get("before") else None
     if before is not None and timezone.is_naive(before):
         before = timezone.make_aware(before)
     user = request.user
-    may_edit = user.has_perm("members.change_member")
+    other_store = _served_here(request, member)
+    manages = not other_store
+    may_edit = manages and user.has_perm("members.change_member")
     context = {
         **sel.member_card(member),
         "full_phone": full_phone(user),
         "timeline": sel.member_timeline(member, before=before),
         "before": before,
+        "other_store": other_store,
         "may_edit": may_edit,
-        "may_adjust": user.has_perm("loyalty.adjust_points"),
-        "may_issue": user.has_perm("loyalty.issue_coupon"),
+        "may_adjust": manages and user.has_perm("loyalty.adjust_points"),
+        "may_issue": manages and user.has_perm("loyalty.issue_coupon"),
     }
     if may_edit:
         context["tag_form"] = TagForm()
@@ -357,7 +418,7 @@ def member_edit(request, member_no):
     member = member_get_for_staff(request.user, member_no)
     need(request.user, "members.change_member")
     if request.method == "GET":
-        form = ProfileForm(instance=member, initial={"phone": member.phone})
+        form = ProfileForm(instance=member, initial={"phone": member.display_phone})
         return render(request, "loyalty/staff/member_edit.html", {"member": member, "form": form})
     form = ProfileForm(request.POST, instance=Member.objects.get(pk=member.pk))
     if form.is_valid():

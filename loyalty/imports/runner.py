@@ -41,6 +41,7 @@ from members.models import Store, User
 from ..models import ImportJob, ImportRowError
 from . import columns, phones, report
 from .reading import CONTROL, Table, UnusableFile, cell_json, open_table
+from .signals import import_finished
 from .validation import Validator, duplicate_message, duplicate_order_message, order_key
 from .writer import MemberWriter
 
@@ -310,6 +311,16 @@ def _run(job: ImportJob, token: str, chunk_size: int) -> None:
             obj=job,
             changes={k: [None, v] for k, v in counts.items()},
         )
+    if not dry and (counts["created"] or counts["updated"]):
+        _announce(job, counts)
+
+
+def _announce(job: ImportJob, counts: dict) -> None:
+    """The rows are in: the apps above hear of it (the dashboard's figures of the days
+    the file wrote are computed again: campaigns.dashboard.recompute_after_import)."""
+    for receiver, result in import_finished.send_robust(sender=ImportJob, job=job, counts=counts):
+        if isinstance(result, Exception):
+            log.error("import %s: %s failed after the import: %r", job.pk, receiver, result)
 
 
 def _seconds(since) -> float:

@@ -5,11 +5,13 @@ from decimal import Decimal
 from django.db import migrations
 
 TIERS = [
-    # level, name, qualify at (yuan spent), keep at, price rate, points multiplier, benefits
-    (1, "普通会员", "0", "0", "1.000", "1.00", "消费积分，生日礼遇"),
-    (2, "银卡", "500", "300", "0.980", "1.20", "98 折，积分 1.2 倍，生日券"),
-    (3, "金卡", "2000", "1200", "0.950", "1.50", "95 折，积分 1.5 倍，每月 2 张券"),
-    (4, "钻石卡", "5000", "3000", "0.900", "2.00", "9 折，积分 2 倍，每月 3 张券，专属客服"),
+    # level, name, qualify at (yuan spent), keep at, price rate, points multiplier, and
+    # benefits: only what the rules do not say already (the member centre lists the price
+    # rate, the multiplier and the coupons from the rules, then this text: issue #24).
+    (1, "普通会员", "0", "0", "1.000", "1.00", ""),
+    (2, "银卡", "500", "300", "0.980", "1.20", ""),
+    (3, "金卡", "2000", "1200", "0.950", "1.50", ""),
+    (4, "钻石卡", "5000", "3000", "0.900", "2.00", "专属客服"),
 ]
 
 

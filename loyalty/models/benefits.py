@@ -12,6 +12,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from members.models import Member, Store, Tag, index_where_set
@@ -108,6 +109,13 @@ class CouponTemplate(models.Model):
     )
     tiers = models.ManyToManyField(Tier, blank=True, related_name="+", verbose_name=_("tiers"))
     tags = models.ManyToManyField(Tag, blank=True, related_name="+", verbose_name=_("tags"))
+    stores = models.ManyToManyField(
+        Store,
+        blank=True,
+        related_name="+",
+        verbose_name=_("stores where it can be used"),
+        help_text=_("None ticked: every store."),
+    )
     description = models.TextField(_("terms shown to the member"), blank=True)
     active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
@@ -163,6 +171,18 @@ class CouponTemplate(models.Model):
 
     def category_set(self) -> set[str]:
         return split_categories(self.categories)
+
+    @cached_property
+    def store_limits(self) -> dict[int, str]:
+        """The stores where its coupons can be used, {pk: name}; empty: every store.
+
+        Read once per instance (a prefetch of `stores` is used when there is one)."""
+        return {store.pk: store.name for store in self.stores.all()}  # by code (Store.Meta)
+
+    def usable_at_store(self, store) -> bool:
+        """Whether its coupons can be used at `store` (None: a purchase of no store)."""
+        limits = self.store_limits
+        return not limits or (store is not None and store.pk in limits)
 
     @property
     def stock_left(self) -> int | None:

@@ -251,6 +251,16 @@ class LoyaltySettings(models.Model):
         default=True,
         help_text=_("The unused uses are paid back at the price paid per use, rounded down."),
     )
+    # The dynamic member code (members/dynamic_code.py), loyalty/spending.py.
+    spend_needs_dynamic_code = models.BooleanField(
+        _("spending needs a dynamic code"),
+        default=True,
+        help_text=_(
+            "Spending points, stored value or a count card with only the member number or "
+            "phone needs the member's confirmation (a pay code or an SMS code); with the "
+            "dynamic code of the member centre it needs none."
+        ),
+    )
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:

@@ -19,7 +19,9 @@ def test_it_lists_every_endpoint_with_its_method(schema):
     assert {path: set(ops) for path, ops in schema["paths"].items()} == {
         "/api/v1/members": {"get", "post"},
         "/api/v1/purchases": {"post"},
+        "/api/v1/purchases/{external_ref}": {"get"},
         "/api/v1/purchases/{external_ref}/refund": {"post"},
+        "/api/v1/confirmation-codes": {"post"},
         "/api/v1/coupons/{code}": {"get"},
         "/api/v1/coupons/{code}/redeem": {"post"},
         "/api/v1/stored-value/top-ups": {"post"},

@@ -128,7 +128,8 @@ def test_joined_models_read_only_the_fields_named_as_only_reads_them(store):
 
 def test_member_search_finds_one_value_as_the_orm_does(store, other_store):
     """member_search's phone and member-number lookups (fixed SQL) find what its ORM
-    query finds, with the same joins and scope: a clerk sees only their store."""
+    query finds, with the same joins and scope: an exact key finds a member of any store
+    of the chain (issue 24), unless a store serves its own members only."""
     from loyalty.counter.selectors import COUNTER_COLUMNS
     from members.models import Role, StaffProfile, User
     from members.selectors import member_search
@@ -138,7 +139,13 @@ def test_member_search_finds_one_value_as_the_orm_does(store, other_store):
     StaffProfile.objects.create(user=clerk, store=store, role=Role.CLERK)
     owner = User.objects.create_user("owner_fx")
     StaffProfile.objects.create(user=owner, store=store, role=Role.OWNER)
-    for who, member, seen in [(clerk, here, True), (clerk, there, False), (owner, there, True)]:
+    franchise = User.objects.create_user("franchise_fx")
+    StaffProfile.objects.create(user=franchise, store=other_store, role=Role.CLERK)
+    other_store.serves_own_members_only = True
+    other_store.save()
+    cases = [(clerk, here, True), (clerk, there, False), (owner, there, True),
+             (franchise, there, True), (franchise, here, False)]  # fmt: skip
+    for who, member, seen in cases:
         for q in (member.phone, member.member_no):
             kind, found = member_search(who, q, related=("card__tier",), only=COUNTER_COLUMNS)
             assert kind in ("phone", "member_no")

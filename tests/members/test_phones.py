@@ -25,7 +25,7 @@ def test_it_rejects_what_is_not_a_mobile_number(raw):
 
 
 def test_it_masks_the_middle_digits():
-    assert mask_phone("+8613800138000") == "138****8000"
+    assert mask_phone("+8613800138000") == "138 **** 8000"
     assert mask_phone("") == ""
 
 

@@ -16,6 +16,15 @@ def theirs(other_store):
 
 
 @pytest.fixture
+def franchise(other_store):
+    """`other_store` serves its own members only: out of the chain's reach (the chain
+    serves every member at every store: tests/loyalty/test_chain_counter.py)."""
+    other_store.serves_own_members_only = True
+    other_store.save()
+    return other_store
+
+
+@pytest.fixture
 def other_clerk(other_store):
     return staff_create(username="clerk2", password=PASSWORD, role=Role.CLERK, store=other_store)
 

@@ -25,7 +25,9 @@ def test_every_role_verifies_a_coupon_once(role, member, store, request):
         template=template(kind="gift", gift_name="拿铁", value=0), member=member
     )
     client = english(user)
-    response = client.post(VERIFY, {"code": coupon.display_code.lower()})
+    asked = client.post(VERIFY, {"code": coupon.display_code.lower()})  # a confirmation first
+    assert asked.status_code == 200 and Coupon.objects.get(pk=coupon.pk).status == "issued"
+    response = client.post(VERIFY, {"code": coupon.display_code.lower(), "confirm": "1"})
     assert response["Location"] == reverse("staff:card", args=[member.member_no])
     coupon.refresh_from_db()
     assert coupon.status == Coupon.Status.REDEEMED and coupon.redeemed_by == user
@@ -35,9 +37,11 @@ def test_every_role_verifies_a_coupon_once(role, member, store, request):
     assert AuditEntry.objects.filter(action="coupon.redeem", actor=user).count() == 1
 
 
-def test_a_clerk_cannot_verify_another_stores_coupon(clerk, theirs):
+def test_a_clerk_cannot_verify_a_franchise_stores_coupon(clerk, theirs, other_store):
+    other_store.serves_own_members_only = True  # else the chain serves them (chain tests)
+    other_store.save()
     coupon, _ = coupon_issue(template=template(), member=theirs)
-    response = english(clerk).post(VERIFY, {"code": coupon.code}, follow=True)
+    response = english(clerk).post(VERIFY, {"code": coupon.code, "confirm": "1"}, follow=True)
     assert "No coupon or pickup code" in response.content.decode()
     assert Coupon.objects.get(pk=coupon.pk).status == Coupon.Status.ISSUED
 

@@ -92,7 +92,7 @@ def test_refund_is_for_managers_pro_rata(member, clerk, manager, wash):
     assert CountCard.objects.get().status == "refunded"
 
 
-def test_another_stores_member_is_out_of_reach(theirs, clerk, wash):
+def test_a_franchise_stores_member_is_out_of_reach(theirs, franchise, clerk, wash):
     assert english(clerk).get(page_url(theirs)).status_code in (403, 404)
 
 

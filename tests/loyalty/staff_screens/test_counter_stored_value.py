@@ -90,6 +90,8 @@ def test_a_top_up_over_the_cap_or_below_the_offer_is_refused_on_the_form(member,
 
 def test_paying_part_of_a_purchase_from_stored_value(member, clerk):
     top_up(member, D("200"))
+    # Found by number, spending without a confirmation (the rule: test_chain_counter).
+    LoyaltySettings.objects.filter(pk=1).update(spend_needs_dynamic_code=False)
     client = english(clerk)
     url = reverse("staff:purchase", args=[member.member_no])
     preview = client.get(url, {"amount": "80", "stored_value": "50"})
@@ -180,7 +182,7 @@ def test_cash_out_is_for_managers_and_pays_back_the_principal(member, clerk, man
     assert "no stored value to cash out" in again.content.decode()
 
 
-def test_another_stores_member_and_their_slips_are_out_of_reach(theirs, clerk):
+def test_a_franchise_stores_member_and_their_slips_are_out_of_reach(theirs, franchise, clerk):
     top_up(theirs, D("50"), ref="theirs")
     client = english(clerk)
     assert client.get(sv_url(theirs)).status_code in (403, 404)

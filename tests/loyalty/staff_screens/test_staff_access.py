@@ -1,5 +1,6 @@
 """Who may open and use each staff screen: a test per view and role, a wrong-method
-test per view, and a clerk never reaches another store's member by guessing a URL."""
+test per view, and a clerk never reaches a franchise store's member by guessing a URL (the
+chain's members are served everywhere: tests/loyalty/test_chain_counter.py)."""
 
 from decimal import Decimal
 
@@ -100,7 +101,7 @@ def test_each_view_per_role(name, role, world, member, as_role):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_a_clerk_never_reaches_another_stores_member(name, world, theirs, clerk):
+def test_a_clerk_never_reaches_a_franchise_stores_member(name, world, theirs, franchise, clerk):
     method, url, data = next((m, u, d) for n, m, u, d in views(world, theirs) if n == name)
     response = call(english(clerk), method, url, data)
     if name == "counter":  # the search answers, but finds nobody
@@ -112,7 +113,7 @@ def test_a_clerk_never_reaches_another_stores_member(name, world, theirs, clerk)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_a_manager_never_reaches_another_stores_member(name, world, theirs, manager):
+def test_a_manager_never_reaches_a_franchise_stores_member(name, world, theirs, franchise, manager):
     method, url, data = next((m, u, d) for n, m, u, d in views(world, theirs) if n == name)
     response = call(english(manager), method, url, data)
     assert response.status_code in (200, 403, 404)
