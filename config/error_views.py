@@ -49,5 +49,8 @@ def permission_denied(request, exception=None):
 
 def page_not_found(request, exception=None):
     if request.path.startswith("/api/"):  # the POS API answers JSON, as its own 404s
-        return JsonResponse({"detail": "Not Found"}, status=404)
+        # The API's own error shape ({"code", "message"}: loyalty/api_base.ErrorOut).
+        return JsonResponse(
+            {"code": "not_found", "message": _("There is no such API address.")}, status=404
+        )
     return HttpResponseNotFound(_page(request, "404.html"))

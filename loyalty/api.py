@@ -24,6 +24,7 @@ import json
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -370,7 +371,11 @@ def member_get(
     member_code: str | None = Query(None, max_length=32, description=MEMBER_CODE_DESCRIPTION),
 ):
     # Reading a member_code does not use it up: the purchase that follows does.
-    return _member_out(member_by(phone=phone, member_no=member_no, member_code=member_code))
+    return _member_out(
+        member_by(
+            phone=phone, member_no=member_no, member_code=member_code, store=request.api_store
+        )
+    )
 
 
 @api.post(
@@ -464,6 +469,7 @@ def purchase_create(request, payload: PurchaseIn):
         member_code=clean_code(payload.member_code),
         ref=code_ref,
         only=PURCHASE_MEMBER_FIELDS,
+        store=request.api_store,
     )
     try:
         purchase, created = _purchase_record(request, payload, member, dynamic)
@@ -482,6 +488,7 @@ def purchase_create(request, payload: PurchaseIn):
     return Status(201 if created else 200, _purchase_out(purchase))
 
 
+@transaction.atomic  # a refused purchase leaves the member's pay code unused
 def _purchase_record(request, payload: PurchaseIn, member: Member, dynamic: bool):
     spends = {"points": payload.points_to_use, "stored_value": payload.stored_value_to_use}
     if spend_needs_confirmation(dynamic=dynamic, **spends) and not (
@@ -605,7 +612,7 @@ def coupon_get(
     amount: MoneyQuery | None = None,
     category: str | None = None,
 ):
-    member = member_by(member_no=member_no) if member_no else None
+    member = member_by(member_no=member_no, store=request.api_store) if member_no else None
     base = None
     if amount is not None:
         if not money_text(amount):  # as the JSON bodies' amounts (MoneyIn)
@@ -633,7 +640,11 @@ def coupon_get(
 )
 def coupon_redeem_view(request, code: str, payload: CouponRedeemIn | None = None):
     payload = payload or CouponRedeemIn()
-    member = member_by(member_no=payload.member_no) if payload.member_no else None
+    member = (
+        member_by(member_no=payload.member_no, store=request.api_store)
+        if payload.member_no
+        else None
+    )
     coupon = coupon_redeem(code=clean_code(code), store=request.api_store, member=member)
     return _coupon_out(coupon)
 

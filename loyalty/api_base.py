@@ -18,8 +18,9 @@ from loyalty.errors import LoyaltyError
 from loyalty.imports.validation import EARLIEST_DAY
 from members import crypto
 from members.dynamic_code import DynamicCodeError, code_release, code_use, member_for_code
-from members.models import Member
+from members.models import Member, Store
 from members.phones import normalize_phone
+from members.selectors import member_served_at
 
 
 class UnstorableText(ValueError):
@@ -148,7 +149,7 @@ def _code_refused(exc: DynamicCodeError) -> LoyaltyError:
 
 
 # What recording a purchase needs of the member (the card is read under its lock).
-PURCHASE_MEMBER_FIELDS = ("id", "member_no", "referred_by_id", "status")
+PURCHASE_MEMBER_FIELDS = ("id", "member_no", "referred_by_id", "status", "store_id")
 
 
 _purchase_member = {
@@ -167,13 +168,22 @@ def member_by(
     member_no: str | None = None,
     member_code: str | None = None,
     only: tuple[str, ...] = (),
+    store: Store | None = None,
 ) -> Member:
     """The active member the request names by phone, member number or dynamic member
     code, else 404 (400 when it names none; 422 member_code_invalid for a code that is
     not valid now). Two given: they must name the same member, else 422
     member_mismatch. `only`: the fields to load (PURCHASE_MEMBER_FIELDS: a fixed
     SELECT); none: the member with their card and tier. Members are the merchant's,
-    chain-wide: any store's key finds them by an exact key."""
+    chain-wide: any store's key finds them by an exact key, unless that store or the
+    member's home store serves its own members only (`store`: the key's; 404 then)."""
+    member = _member_named(phone=phone, member_no=member_no, member_code=member_code, only=only)
+    if store is not None and not member_served_at(store, member):
+        raise Http404(_("No member with that phone or number."))
+    return member
+
+
+def _member_named(*, phone, member_no, member_code, only) -> Member:
     if member_code:
         member = _member_by_code(member_code)
         if phone or member_no:
@@ -235,12 +245,13 @@ def spending_member(
     member_code: str | None = None,
     ref: str,
     only: tuple[str, ...] = (),
+    store: Store | None = None,
 ) -> tuple[Member, bool]:
     """(the member, found by a dynamic code) for a request that spends: a member_code is
     used up for `ref` (the spend's idempotency key; its retry may send it again), so
     another spend cannot reuse it (422 member_code_used). Otherwise member_by."""
     if not member_code:
-        return member_by(phone=phone, member_no=member_no, only=only), False
+        return member_by(phone=phone, member_no=member_no, only=only, store=store), False
     named = (
         member_by(phone=phone, member_no=member_no, only=("id",)) if phone or member_no else None
     )
@@ -251,6 +262,9 @@ def spending_member(
     if named is not None and named.pk != member.pk:
         code_release(member_code, purchase_ref=ref)
         _same_member(member, named)
+    if store is not None and not member_served_at(store, member):
+        code_release(member_code, purchase_ref=ref)
+        raise Http404(_("No member with that phone or number."))
     return member, True
 
 

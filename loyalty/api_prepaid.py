@@ -3,6 +3,7 @@ that confirms a spend, a router of loyalty/api.py's NinjaAPI under /api/v1/: the
 key auth, errors and languages."""
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils.translation import gettext as _
 from ninja import Field, Router, Schema, Status
 from pydantic import field_validator
@@ -72,7 +73,9 @@ class TopUpOut(Schema):
     summary="Top up a member's stored value (idempotent on external_ref)",
 )
 def top_up_create(request, payload: TopUpIn):
-    member = member_by(member_no=payload.member_no, only=("id", "member_no", "store_id"))
+    member = member_by(
+        member_no=payload.member_no, only=("id", "member_no", "store_id"), store=request.api_store
+    )
     entry, created = stored_value_top_up(
         member=member,
         amount=payload.amount,
@@ -181,27 +184,29 @@ def count_card_create(request, payload: CountCardSaleIn):
         member_code=clean_code(payload.member_code),
         ref=code_ref,
         only=("id", "member_no", "phone", "store_id"),
+        store=request.api_store,
     )
     retry = CountCardEntry.objects.filter(idempotency_key=code_ref)
     try:
-        if payload.tender == "stored_value" and not retry.exists():
-            template = count_card_template_for(
-                clean_code(payload.template), store=request.api_store
-            )
-            spend_confirm(
+        with transaction.atomic():  # refused: the pay code stays unused
+            if payload.tender == "stored_value" and not retry.exists():
+                template = count_card_template_for(
+                    clean_code(payload.template), store=request.api_store
+                )
+                spend_confirm(
+                    member=member,
+                    dynamic=dynamic,
+                    stored_value=template.price,
+                    confirmation_code=clean_code(payload.confirmation_code),
+                )
+            card, created = count_card_sell(
                 member=member,
-                dynamic=dynamic,
-                stored_value=template.price,
+                template_code=clean_code(payload.template),
+                external_ref=clean_code(payload.external_ref),
+                tender=payload.tender,
+                store=request.api_store,
                 confirmation_code=clean_code(payload.confirmation_code),
             )
-        card, created = count_card_sell(
-            member=member,
-            template_code=clean_code(payload.template),
-            external_ref=clean_code(payload.external_ref),
-            tender=payload.tender,
-            store=request.api_store,
-            confirmation_code=clean_code(payload.confirmation_code),
-        )
     except (LoyaltyError, ValidationError):
         if not retry.exists():
             member_code_release(payload.member_code, code_ref)  # refused: nothing recorded
@@ -235,23 +240,25 @@ def count_card_use_create(request, payload: CountCardUseIn):
         member_code=clean_code(payload.member_code),
         ref=code_ref,
         only=("id", "member_no", "phone", "store_id"),
+        store=request.api_store,
     )
     retry = CountCardEntry.objects.filter(idempotency_key=code_ref)
     try:
-        if spend_needs_confirmation(dynamic=dynamic, count_card=True) and not retry.exists():
-            spend_confirm(
+        with transaction.atomic():  # refused: the pay code stays unused
+            if spend_needs_confirmation(dynamic=dynamic, count_card=True) and not retry.exists():
+                spend_confirm(
+                    member=member,
+                    dynamic=dynamic,
+                    count_card=True,
+                    confirmation_code=clean_code(payload.confirmation_code),
+                )
+            entry, created = count_card_use(
                 member=member,
-                dynamic=dynamic,
-                count_card=True,
-                confirmation_code=clean_code(payload.confirmation_code),
+                card_id=payload.card_id,
+                key=clean_code(payload.external_ref),
+                service=clean_code(payload.service),
+                store=request.api_store,
             )
-        entry, created = count_card_use(
-            member=member,
-            card_id=payload.card_id,
-            key=clean_code(payload.external_ref),
-            service=clean_code(payload.service),
-            store=request.api_store,
-        )
     except (LoyaltyError, ValidationError):
         if not retry.exists():
             member_code_release(payload.member_code, code_ref)  # refused: nothing recorded
@@ -291,7 +298,10 @@ class ConfirmationCodeOut(Schema):
 )
 def confirmation_code_send(request, payload: ConfirmationCodeIn):
     member = member_by(
-        phone=payload.phone, member_no=payload.member_no, only=("id", "member_no", "phone")
+        phone=payload.phone,
+        member_no=payload.member_no,
+        only=("id", "member_no", "phone", "store_id"),
+        store=request.api_store,
     )
     try:
         # A pay code: it confirms a spend, it cannot sign in (members.otp).

@@ -2,7 +2,8 @@
 
 The member number on a card is fixed: a screenshot of it would spend someone's points.
 The dynamic code changes every WINDOW_SECONDS, is signed with a key derived from the
-server's SECRET_KEY, stays valid for VALID_SECONDS after it first shows, and a purchase
+server's SECRET_KEY, is accepted during its minute and the next (so 60 to 120 seconds
+after it first shows, VALID_SECONDS at most), and a purchase
 uses it once (`code_use`: a second purchase with the same code is refused).
 
 A code is 18 ASCII digits, like WeChat's member-card dynamic codes, so a till's scanner

@@ -7,7 +7,7 @@ from django.http import Http404
 from config.platform.fixed_sql import FixedRead
 
 from . import crypto
-from .models import Member, Role, StaffProfile, User
+from .models import Member, Role, StaffProfile, Store, User
 from .numbers import is_member_no
 from .phones import normalize_phone
 
@@ -71,9 +71,20 @@ def member_served_by(user: User, member: Member) -> bool:
     scope = store_scope(user)
     if scope is ALL_STORES or (scope is not None and member.store_id == scope):
         return True
-    if scope is None or (member.store_id is not None and member.store.serves_own_members_only):
+    return scope is not None and member_served_at(staff_profile_of(user).store, member)
+
+
+def member_served_at(store: Store, member: Member) -> bool:
+    """The chain rule for a store (a staff member's, a POS key's): its own members, and
+    any member of the chain unless this store or the member's home store serves its own
+    members only. Reads the home store only for another store's member."""
+    if member.store_id is None or member.store_id == store.pk:
+        return True
+    if store.serves_own_members_only:
         return False
-    return not staff_profile_of(user).store.serves_own_members_only
+    if Member.store.is_cached(member):  # joined by the caller (the counter's lookups)
+        return not member.store.serves_own_members_only
+    return not Store.objects.filter(pk=member.store_id, serves_own_members_only=True).exists()
 
 
 def record_visible_to(user: User, member: Member, store_id: int | None) -> bool:

@@ -8,6 +8,7 @@ only by POST, once per form token.
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -22,7 +23,13 @@ from loyalty.count_cards import (
     count_card_templates_on_sale,
     count_card_use,
 )
-from loyalty.counter.access import error_messages, full_phone, need, store_of
+from loyalty.counter.access import (
+    dynamic_code_of,
+    error_messages,
+    full_phone,
+    need,
+    store_of,
+)
 from loyalty.counter.forms import (
     CountCardRefundForm,
     CountCardSellForm,
@@ -33,6 +40,7 @@ from loyalty.counter.services import counter_count_card_sell
 from loyalty.errors import LoyaltyError
 from loyalty.models import CountCard, CountCardEntry, LoyaltySettings
 from loyalty.selectors import card_of
+from loyalty.spending import spend_confirm, spend_needs_confirmation
 from members.member_auth import safe_next
 from members.models import Member
 from members.selectors import member_get_for_staff, member_visible_to
@@ -63,7 +71,11 @@ def _page(request, member: Member, form: CountCardSellForm, templates):
         "cards": cards,
         "history": history,
         "token": new_token(),
-        "full_phone": full_phone(request.user),
+        "full_phone": full_phone(request.user) and member_visible_to(request.user, member),
+        # Found by the static number: a use asks for the member's pay code (loyalty.spending).
+        "use_needs_code": spend_needs_confirmation(
+            dynamic=bool(dynamic_code_of(request, member)), count_card=True
+        ),
         # A refund is the home store's (member_get_for_staff without serve).
         "may_refund": request.user.has_perm("loyalty.refund_count_card")
         and member_visible_to(request.user, member),
@@ -95,6 +107,7 @@ def count_cards(request, member_no):
                 token=cd["token"],
                 tender=cd["tender"],
                 confirmation_code=cd["confirmation_code"],
+                dynamic=bool(dynamic_code_of(request, member)),
             )
         except (LoyaltyError, ValidationError) as exc:
             for error in error_messages(exc):
@@ -121,14 +134,22 @@ def use(request, member_no, card_id):
     else:
         cd = form.cleaned_data
         try:
-            entry, created = count_card_use(
-                member=member,
-                card_id=card_id,
-                key=f"counter-use:{cd['token']}:{card_id}",
-                service=cd["service"],
-                store=store_of(request.user, member),
-                actor=request.user,
-            )
+            # One transaction: a refused use leaves the member's pay code unused.
+            with transaction.atomic():
+                spend_confirm(
+                    member=member,
+                    dynamic=bool(dynamic_code_of(request, member)),
+                    count_card=True,
+                    confirmation_code=cd["confirmation_code"],
+                )
+                entry, created = count_card_use(
+                    member=member,
+                    card_id=card_id,
+                    key=f"counter-use:{cd['token']}:{card_id}",
+                    service=cd["service"],
+                    store=store_of(request.user, member),
+                    actor=request.user,
+                )
         except LoyaltyError as exc:
             messages.error(request, exc.message)
         else:

@@ -270,6 +270,8 @@ class CountCardSellForm(forms.Form):
 
 class CountCardUseForm(forms.Form):
     service = forms.CharField(label=_("Service"), max_length=60, required=False)
+    # The member's pay code, when found by the static number (loyalty.spending).
+    confirmation_code = forms.CharField(max_length=8, required=False)
     token = TokenField()
 
 

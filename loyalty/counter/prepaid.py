@@ -51,7 +51,7 @@ def _page(request, member: Member, form: TopUpForm, offers, cash_out: CashOutFor
         "offers": offers,
         "cash_out_form": cash_out,
         "history": stored_value_history(member),
-        "full_phone": full_phone(request.user),
+        "full_phone": full_phone(request.user) and member_visible_to(request.user, member),
     }
     return render(request, "loyalty/staff/stored_value.html", context)
 

@@ -21,6 +21,7 @@ from loyalty.count_cards import count_card_sell
 from loyalty.coupons import coupon_redeem
 from loyalty.models import (
     CountCard,
+    CountCardTemplate,
     Coupon,
     CouponTemplate,
     Purchase,
@@ -28,7 +29,7 @@ from loyalty.models import (
     StoredValueEntry,
 )
 from loyalty.purchases import purchase_record
-from loyalty.spending import spend_confirm
+from loyalty.spending import spend_confirm, spend_needs_confirmation
 from loyalty.stored_value import stored_value_top_up
 from members.audit import audit_record
 from members.dynamic_code import DynamicCodeError, code_use
@@ -94,10 +95,13 @@ def counter_purchase(
         try:
             found = code_use(member_code, purchase_ref=f"counter:{token}")
         except DynamicCodeError as exc:
-            raise ValidationError(exc.message) from exc
-        if found.pk != member.pk:
+            spends = {"points": points_to_use, "stored_value": stored_value_to_use}
+            if spend_needs_confirmation(dynamic=False, **spends):
+                raise ValidationError(exc.message) from exc
+            found = None  # expired while the basket was rung up: it spends nothing
+        if found is not None and found.pk != member.pk:
             raise ValidationError(_("This member code belongs to another member."))
-        dynamic = True
+        dynamic = found is not None
     spend_confirm(
         member=member,
         dynamic=dynamic,
@@ -187,9 +191,20 @@ def counter_count_card_sell(
     token: str,
     tender: str,
     confirmation_code: str = "",
+    dynamic: bool = False,
 ) -> tuple[CountCard, bool]:
-    """A count card (次卡) sold at the counter, once per form token, audited."""
+    """A count card (次卡) sold at the counter, once per form token, audited. Paid from
+    stored value by a member found with the static number only, it needs the member's
+    pay code (loyalty.spending); refused, nothing is written and the code stays unused."""
     with transaction.atomic():
+        if tender == "stored_value":
+            template = CountCardTemplate.objects.filter(code=template_code).first()
+            spend_confirm(
+                member=member,
+                dynamic=dynamic,
+                stored_value=template.price if template else Decimal("0"),
+                confirmation_code=confirmation_code,
+            )
         card, created = count_card_sell(
             member=member,
             template_code=template_code,

@@ -153,7 +153,8 @@ def counter_card(request, member_no):
     member = member_get_for_staff(request.user, member_no, serve=True)
     context = {"form": CounterSearchForm(), "searched": True, **sel.member_card(member)}
     context["other_store"] = _served_here(request, member)
-    context["full_phone"] = full_phone(request.user)
+    # Another store's member: served, but their number stays masked (issue 24).
+    context["full_phone"] = full_phone(request.user) and not context["other_store"]
     context["card_html"] = _card_html(request, context)
     return render(request, "loyalty/staff/counter.html", context)
 
@@ -390,7 +391,7 @@ def member_detail(request, member_no):
     may_edit = manages and user.has_perm("members.change_member")
     context = {
         **sel.member_card(member),
-        "full_phone": full_phone(user),
+        "full_phone": full_phone(user) and manages,  # masked for another store's member
         "timeline": sel.member_timeline(member, before=before),
         "before": before,
         "other_store": other_store,

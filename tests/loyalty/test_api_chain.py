@@ -370,3 +370,35 @@ def test_the_schema_documents_member_code_and_the_rule(tills):
         "403",
         "404",
     }
+
+
+# --- a franchise store: out of the chain both ways (review of issue 24) ----------------------
+
+
+def test_a_franchise_stores_key_and_members_stay_out_of_the_chain(tills, hangzhou_member, store):
+    """SH02 serves its own members only: SH01's key does not find its member (404, as an
+    unknown one), by any key, for reading or spending; SH02's key finds its own."""
+    sh01, sh02 = tills
+    hangzhou_member.store.serves_own_members_only = True
+    hangzhou_member.store.save()
+    for query in ({"phone": "139 0013 9000"}, {"member_no": hangzhou_member.member_no},
+                  {"member_code": code_for(hangzhou_member)}):  # fmt: skip
+        assert sh01.get("/members", query).status_code == 404, query
+    assert sh02.get("/members", {"member_no": hangzhou_member.member_no}).status_code == 200
+    rule(False)
+    assert _spend(sh01, hangzhou_member, "F-1").status_code == 404
+    assert not Purchase.objects.exists()
+    # ...and the franchise's key does not reach SH01's members either.
+    ours = MemberFactory(phone="13700137000", store=store)
+    assert sh02.get("/members", {"member_no": ours.member_no}).status_code == 404
+
+
+def test_a_refused_purchase_leaves_the_members_pay_code_usable(tills, hangzhou_member):
+    """The pay code is checked in the purchase's transaction: a purchase refused after the
+    check (more points than the balance) does not use it up."""
+    sh01, _sh02 = tills
+    code = otp_issue(phone=hangzhou_member.phone, purpose=PAY)
+    too_many = _spend(sh01, hangzhou_member, "P-1", points_to_use=900, confirmation_code=code)
+    assert too_many.status_code == 422 and too_many.json()["code"] != "confirmation_invalid"
+    ok = _spend(sh01, hangzhou_member, "P-1", confirmation_code=code)
+    assert ok.status_code == 201, ok.content

@@ -1,15 +1,18 @@
 """Count cards (次卡) at the counter: the card's "use once" buttons, the member's count
 card page (sell for cash or stored value, use, history), refunds by managers only."""
 
+import datetime as dt
 import re
 from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
+from loyalty import rules
 from loyalty.count_cards import count_card_sell
 from loyalty.ledger import ledger_problems
-from loyalty.models import Card, CountCard, CountCardEntry, CountCardTemplate
+from loyalty.models import Card, CountCard, CountCardEntry, CountCardTemplate, LoyaltySettings
 from loyalty.stored_value import stored_value_top_up
 from members.models import AuditEntry
 from tests.loyalty.staff_screens.helpers import english
@@ -20,6 +23,15 @@ D = Decimal
 
 def token_of(page: str) -> str:
     return re.search(r'name="token" value="([^"]+)"', page).group(1)
+
+
+@pytest.fixture(autouse=True)
+def static_number_spends(db):
+    """These screens' members are found by their number and spend without a code (the
+    rule that asks for one: test_count_card_spend_rule below)."""
+    LoyaltySettings.current()
+    LoyaltySettings.objects.update(spend_needs_dynamic_code=False)
+    rules.forget()
 
 
 @pytest.fixture
@@ -105,3 +117,41 @@ def test_two_cards_refunded_from_one_page(member, manager, wash):
         url = reverse("staff:count_card_refund", args=[member.member_no, card.pk])
         client.post(url, {"reason": "闭店", "token": token})
     assert set(CountCard.objects.values_list("status", flat=True)) == {"refunded"}
+
+
+@pytest.mark.parametrize("setting", [True])
+def test_count_card_spend_rule(member, clerk, wash, setting, time_machine):
+    """Found by the static number (no dynamic code), a use and a sale paid from stored
+    value need the member's pay code (issue 24's rule, as the purchase); refused, nothing
+    is written and the code stays usable; with the code, it goes through."""
+    from members.otp import otp_issue
+
+    LoyaltySettings.objects.update(spend_needs_dynamic_code=setting)
+    rules.forget()
+    card, _ = count_card_sell(member=member, template_code="wash-10", external_ref="s1")
+    stored_value_top_up(member=member, amount=D("350"), external_ref="t")
+    client = english(clerk)
+    page = client.get(page_url(member)).content.decode()
+    assert 'name="confirmation_code"' in page  # the use form asks for it
+    use_url = reverse("staff:count_card_use", args=[member.member_no, card.pk])
+
+    back = page_url(member)
+    refused = client.post(use_url, {"token": token_of(page), "next": back}, follow=True)
+    assert "needs the member&#x27;s confirmation" in refused.content.decode()
+    assert CountCard.objects.get(pk=card.pk).uses_left == 10
+    sale = {"template": "wash-10", "tender": "stored_value", "token": token_of(page)}
+    assert (
+        "needs the member&#x27;s confirmation"
+        in client.post(page_url(member), sale).content.decode()
+    )
+    assert CountCard.objects.count() == 1 and Card.objects.get(pk=member.pk).stored_value == 350
+
+    code = otp_issue(phone=member.phone)
+    client.post(use_url, {"token": token_of(page), "confirmation_code": code})
+    assert CountCard.objects.get(pk=card.pk).uses_left == 9
+    time_machine.move_to(timezone.now() + dt.timedelta(seconds=61))  # a second code
+    code = otp_issue(phone=member.phone)
+    client.post(page_url(member), {**sale, "token": "t2" + token_of(page)[2:],
+                                   "confirmation_code": code})  # fmt: skip
+    assert CountCard.objects.count() == 2 and Card.objects.get(pk=member.pk).stored_value == 50
+    assert ledger_problems() == []
