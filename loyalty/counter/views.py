@@ -58,7 +58,13 @@ from loyalty.purchases import purchase_quote, purchase_refund
 from loyalty.spending import spend_needs_confirmation
 from loyalty.stored_value import stored_value_after
 from members.models import Member, PrivacyNotice, Tag
-from members.selectors import member_get_for_staff, member_visible_to, record_visible_to
+from members.selectors import (
+    ALL_STORES,
+    member_get_for_staff,
+    member_visible_to,
+    record_visible_to,
+    store_scope,
+)
 from members.services import DuplicatePhone, member_create, member_update
 from members.tagging import member_tag_add, member_tag_remove
 from members.views import staff_required
@@ -273,6 +279,12 @@ def receipt(request, pk):
 def refund(request, pk):
     purchase, _coupons, _refunds = _purchase_for_staff(request.user, pk)
     need(request.user, "loyalty.add_refund")
+    # Refunded where it was bought, as the POS API does: the money leaves that till and
+    # the shift report files it there (the member's home store reads it, no more).
+    # (A purchase of no store, e.g. imported history: the member's home store.)
+    scope = store_scope(request.user)
+    if scope is not ALL_STORES and purchase.store_id not in (None, scope):
+        raise PermissionDenied
     if request.method == "GET":
         form = RefundForm(initial={"amount": purchase.refundable_amount, "token": new_token()})
         return render(request, "loyalty/staff/refund.html", {"purchase": purchase, "form": form})

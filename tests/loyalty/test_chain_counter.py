@@ -267,6 +267,10 @@ def test_the_home_store_still_reads_a_purchase_made_elsewhere(clerk_a, theirs, g
     )
     bought = Purchase.objects.get()
     assert english(guide_b).get(reverse("staff:receipt", args=[bought.pk])).status_code == 200
+    # Refunded where it was bought (as the API; the shift report files it there).
+    refund = reverse("staff:refund", args=[bought.pk])
+    assert english(guide_b).get(refund).status_code == 403
+    assert client.get(refund).status_code == 200
     other = StoreFactory(code="SZ", name="深圳店")
     stranger = staff_create(username="c-sz", password=PASSWORD, role=Role.CLERK, store=other)
     assert english(stranger).get(reverse("staff:receipt", args=[bought.pk])).status_code == 403
