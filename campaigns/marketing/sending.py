@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
 from string import Formatter
+from typing import NamedTuple
 
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
@@ -81,7 +81,13 @@ def check_campaign(campaign: Campaign, variants: list[Variant]) -> None:
 
 
 def render(text: str, values: dict) -> str:
-    return text.format(**{name: values.get(name, "") for name in PLACEHOLDERS})
+    """`text` with its placeholders filled (a text without any is returned as it is: a
+    broadcast renders two texts for each of a million members)."""
+    if "{" not in text:
+        return text
+    if values.keys() >= PLACEHOLDERS:  # placeholder_values' (and the preview's) answers
+        return text.format_map(values)
+    return text.format_map({name: values.get(name, "") for name in PLACEHOLDERS})
 
 
 # --- quiet hours and the cap ------------------------------------------------------------
@@ -177,8 +183,7 @@ def campaign_send(campaign_id: int, *, now=None) -> dict:
     return counts
 
 
-@dataclass(frozen=True)
-class Recipient:
+class Recipient(NamedTuple):
     """What sending reads of a member: a row, not a model instance (a broadcast reads a
     million; the contact fields stay encrypted: the hash tells whether there is a phone)."""
 
@@ -212,7 +217,7 @@ def send_to(campaign: Campaign, members, *, occurrence: str, now) -> dict:
     counts: dict[str, int] = {}
     rows = members.order_by("pk").values_list(*RECIPIENT_COLUMNS)
     last = 0
-    while batch := [Recipient(*row) for row in rows.filter(pk__gt=last)[:BATCH]]:
+    while batch := [Recipient._make(row) for row in rows.filter(pk__gt=last)[:BATCH]]:
         last = batch[-1].pk
         for outcome, n in reach_batch(campaign, variants, batch, occurrence, conf, now).items():
             counts[outcome] = counts.get(outcome, 0) + n
@@ -242,6 +247,8 @@ def reach_batch(campaign, variants, batch, occurrence, conf, now) -> dict:
         return {}
     by_pk = {v.pk: v for v in variants}
     at = next_allowed(now, conf)  # when the batch's WeChat and SMS may leave
+    # One `data` dict per variant, shared by its messages: the insert encodes it once.
+    data_of = {v.pk: {"campaign": campaign.pk, "variant": v.name} for v in variants}
     recent = recent_counts(todo[0].pk, todo[-1].pk, campaign, now) if conf.weekly_cap else {}
     decided: list[tuple[int, int | None, str]] = []
     messages: list[tuple] = []  # without their row id: added once the rows are written
@@ -259,7 +266,8 @@ def reach_batch(campaign, variants, batch, occurrence, conf, now) -> dict:
             outcome = CampaignMember.Outcome.CAPPED
         else:
             try:
-                outcome = deliver(campaign, variant, member, occurrence, at, now, messages)
+                outcome = deliver(campaign, variant, member, occurrence, at, now, messages,
+                                  data_of[variant.pk])  # fmt: skip
             except IntegrityError:  # a second sender of this campaign keyed it first
                 outcome = CampaignMember.Outcome.SENT
         decided.append((member.pk, variant_pk, outcome))
@@ -320,7 +328,7 @@ def channels_for(campaign: Campaign, member: Recipient) -> list[str]:
     return names
 
 
-def deliver(campaign, variant, member, occurrence, at, now, messages: list) -> str:
+def deliver(campaign, variant, member, occurrence, at, now, messages: list, data: dict) -> str:
     """The member's offer (given now, once: keyed) and their messages (added to
     `messages`, one per channel, written with the batch)."""
     channels = channels_for(campaign, member)
@@ -335,7 +343,6 @@ def deliver(campaign, variant, member, occurrence, at, now, messages: list) -> s
     text = render(variant.message or campaign.message, values)
     title = render(campaign.title, values)[:100]
     now_inbox = at == now
-    data = {"campaign": campaign.pk, "variant": variant.name}
     for channel in channels:
         inbox = channel == "inbox" and now_inbox
         messages.append((
