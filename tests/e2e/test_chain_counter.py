@@ -1,6 +1,6 @@
 """A chain's member served at another store's counter (1366x768, Chinese): a clerk of
 静安旗舰店 scans the dynamic code of a 杭州西湖店 member, records a purchase with points
-and a coupon; a coupon found by its code goes, on Enter, to the purchase, and is redeemed
+and a coupon (and, found by the phone, the same with the member's pay code); a coupon found by its code goes, on Enter, to the purchase, and is redeemed
 without one only through the confirmation page; the staff 403 and 404 pages.
 Screenshots: test-artifacts/chain-*.png."""
 
@@ -12,6 +12,7 @@ from loyalty.benefits.issuing import coupon_issue
 from loyalty.models import Card, Coupon, Purchase
 from members.dynamic_code import code_for
 from members.models import AuditEntry, Role
+from members.otp import PAY, otp_issue
 from members.services import staff_create
 from tests.e2e.test_counter import PASSWORD, assert_fits_the_laptop, log_in
 from tests.factories import MemberFactory, StoreFactory
@@ -77,6 +78,42 @@ def test_a_clerk_serves_another_stores_member(live_server, laptop, shot):
     assert_fits_the_laptop(laptop)
     shot(laptop, "chain-member-360")
     assert Card.objects.get(pk=member.pk).points_balance == 1200 - 500 + 113
+
+
+def test_a_clerk_serves_another_stores_member_by_phone_with_the_pay_code(live_server, laptop, shot):
+    """By the phone (a static key): points and a coupon are spent once the member reads
+    out the pay code of their member centre (the setting 消费需动态码, on by default)."""
+    jingan = StoreFactory(code="SH-JA", name="静安旗舰店")
+    hangzhou = StoreFactory(code="HZ-XH", name="杭州西湖店")
+    clerk = staff_create(username="clerk1", password=PASSWORD, role=Role.CLERK, store=jingan)
+    member = MemberFactory(phone="13800138000", name="韩梅梅", store=hangzhou)
+    fund(member, 1200)
+    coupon, _ = coupon_issue(template=template(name="立减 10 元"), member=member)
+    base = live_server.url
+
+    log_in(laptop, base, "clerk1")
+    search = laptop.locator("input[name=q]")
+    search.fill("138 0013 8000")
+    search.press("Enter")
+    laptop.locator("#member-card").wait_for()
+    assert "杭州西湖店" in laptop.locator("#member-card").inner_text()
+    assert "其他门店会员" in laptop.locator("#member-card").inner_text()  # another store's
+    laptop.locator("#record-purchase").click()
+    laptop.wait_for_url(f"**/staff/m/{member.member_no}/purchase/")
+    laptop.locator("input[name=amount]").fill("128")
+    laptop.locator("select[name=coupon]").select_option(coupon.code)
+    laptop.locator("input[name=points]").fill("500")
+    laptop.locator("input[name=points]").press("Enter")
+    laptop.locator("#preview").wait_for()
+    code_field = laptop.locator("input[name=confirmation_code]")
+    code_field.wait_for()  # found by the phone: the member confirms the spend
+    code_field.fill(otp_issue(phone=member.phone, purpose=PAY))  # read out from /me/
+    shot(laptop, "chain-counter-phone-pay-code")
+    code_field.press("Enter")
+    laptop.locator("#receipt").wait_for()
+    bought = Purchase.objects.get(member=member)
+    assert (bought.store, bought.staff, bought.points_used) == (jingan, clerk, 500)
+    assert Coupon.objects.get(pk=coupon.pk).status == Coupon.Status.REDEEMED
 
 
 def test_a_coupon_is_redeemed_without_a_purchase_only_when_confirmed(live_server, laptop, shot):
