@@ -1,7 +1,8 @@
 """A chain's member served at another store's counter (1366x768, Chinese): a clerk of
 静安旗舰店 scans the dynamic code of a 杭州西湖店 member, records a purchase with points
-and a coupon (and, found by the phone, the same with the member's pay code); a coupon found by its code goes, on Enter, to the purchase, and is redeemed
-without one only through the confirmation page; the staff 403 and 404 pages.
+and a coupon (and, found by the phone, the same with the member's pay code); a coupon
+found by its code goes, on Enter, to the purchase, and is redeemed without one only
+through the confirmation page; the staff 403 and 404 pages.
 Screenshots: test-artifacts/chain-*.png."""
 
 from decimal import Decimal
