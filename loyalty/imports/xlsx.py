@@ -189,19 +189,27 @@ def _declared(book, strings: str, budget: Budget) -> int | None:
     return None
 
 
-def _counted(book, strings: str, stop: int) -> int:
-    """The texts in the table, counted as it unpacks (up to `stop`: enough to refuse)."""
-    count, table = 0, None
-    for event, element in _events(book, strings, None, events=("start", "end")):
+def _items(book, strings: str, budget: Budget | None):
+    """Each text (<si>) of the shared-strings table as it unpacks; the table lets go of
+    each once the caller has read it, so nothing is kept."""
+    table = None
+    for event, element in _events(book, strings, budget, events=("start", "end")):
         if event == "start":
             if table is None:
                 table = element
             continue
         if _local(element.tag) == "si":
-            count += 1
-            table.clear()  # nothing kept: the table's children go as they are counted
-            if count >= stop:
-                break
+            yield element
+            table.clear()
+
+
+def _counted(book, strings: str, stop: int) -> int:
+    """The texts in the table, counted as it unpacks (up to `stop`: enough to refuse)."""
+    count = 0
+    for _item in _items(book, strings, None):
+        count += 1
+        if count >= stop:
+            break
     return count
 
 
@@ -317,17 +325,10 @@ def _texts(book, strings: str | None, wanted: set[int], budget: Budget) -> dict[
     """{index: text} of the wanted texts, reading the table only as far as the last."""
     if strings is None:
         return {}
-    last, index, texts, table = max(wanted), -1, {}, None
-    for event, element in _events(book, strings, budget, events=("start", "end")):
-        if event == "start":
-            if table is None:
-                table = element
-            continue
-        if _local(element.tag) == "si":
-            index += 1
-            if index in wanted:
-                texts[index] = _content(element)
-            table.clear()
-            if index >= last:
-                break
+    last, texts = max(wanted), {}
+    for index, item in enumerate(_items(book, strings, budget)):
+        if index in wanted:
+            texts[index] = _content(item)
+        if index >= last:
+            break
     return texts
