@@ -24,7 +24,6 @@ import json
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -62,9 +61,9 @@ from .api_base import (
     clean_code,
     decimal_string,
     member_by,
-    member_code_release,
     money_refused,
     money_text,
+    spend_or_give_back,
     spending_member,
     unstorable,
 )
@@ -471,12 +470,9 @@ def purchase_create(request, payload: PurchaseIn):
         only=PURCHASE_MEMBER_FIELDS,
         store=request.api_store,
     )
-    try:
+    recorded = Purchase.objects.filter(external_ref=payload.external_ref.strip()).exists
+    with spend_or_give_back(payload.member_code, code_ref, recorded):
         purchase, created = _purchase_record(request, payload, member, dynamic)
-    except (LoyaltyError, DjangoValidationError):
-        if not Purchase.objects.filter(external_ref=payload.external_ref.strip()).exists():
-            member_code_release(payload.member_code, code_ref)  # refused: nothing recorded
-        raise
     if not created and purchase.store_id != request.api_store.pk:
         # Another store's order with the same number is not a retry of this one:
         # answering 200 would silently drop this store's purchase.
@@ -488,7 +484,6 @@ def purchase_create(request, payload: PurchaseIn):
     return Status(201 if created else 200, _purchase_out(purchase))
 
 
-@transaction.atomic  # a refused purchase leaves the member's pay code unused
 def _purchase_record(request, payload: PurchaseIn, member: Member, dynamic: bool):
     spends = {"points": payload.points_to_use, "stored_value": payload.stored_value_to_use}
     if spend_needs_confirmation(dynamic=dynamic, **spends) and not (

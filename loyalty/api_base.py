@@ -4,10 +4,13 @@ names, text a database can store, money as decimal strings, the error and balanc
 schemas."""
 
 import re
+from collections.abc import Callable
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Annotated
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.http import Http404
 from django.utils.translation import gettext as _
 from ninja import Field, Schema
@@ -268,7 +271,15 @@ def spending_member(
     return member, True
 
 
-def member_code_release(member_code: str | None, ref: str) -> None:
-    """The spend `ref` was refused (nothing recorded): its member_code may be used again."""
-    if member_code:
-        code_release(member_code, purchase_ref=ref)
+@contextmanager
+def spend_or_give_back(member_code: str | None, ref: str, recorded: Callable[[], bool]):
+    """The spend `ref` in one transaction: refused, it leaves the member's pay code
+    unused, and, when nothing is recorded for `ref` (`recorded()`: not a retry of a
+    recorded spend), its member_code may be used again."""
+    try:
+        with transaction.atomic():
+            yield
+    except (LoyaltyError, DjangoValidationError):
+        if member_code and not recorded():
+            code_release(member_code, purchase_ref=ref)
+        raise

@@ -3,7 +3,6 @@ that confirms a spend, a router of loyalty/api.py's NinjaAPI under /api/v1/: the
 key auth, errors and languages."""
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils.translation import gettext as _
 from ninja import Field, Router, Schema, Status
 from pydantic import field_validator
@@ -14,7 +13,7 @@ from loyalty.count_cards import (
     count_card_template_for,
     count_card_use,
 )
-from loyalty.errors import LoyaltyError, ReferenceConflict
+from loyalty.errors import ReferenceConflict
 from loyalty.models import Card, CountCardEntry, Tender
 from loyalty.spending import spend_confirm, spend_needs_confirmation
 from loyalty.stored_value import entry_balance, stored_value_of, stored_value_top_up
@@ -31,7 +30,7 @@ from .api_base import (
     clean_code,
     decimal_string,
     member_by,
-    member_code_release,
+    spend_or_give_back,
     spending_member,
 )
 
@@ -187,30 +186,25 @@ def count_card_create(request, payload: CountCardSaleIn):
         store=request.api_store,
     )
     retry = CountCardEntry.objects.filter(idempotency_key=code_ref)
-    try:
-        with transaction.atomic():  # refused: the pay code stays unused
-            if payload.tender == "stored_value" and not retry.exists():
-                template = count_card_template_for(
-                    clean_code(payload.template), store=request.api_store
-                )
-                spend_confirm(
-                    member=member,
-                    dynamic=dynamic,
-                    stored_value=template.price,
-                    confirmation_code=clean_code(payload.confirmation_code),
-                )
-            card, created = count_card_sell(
+    with spend_or_give_back(payload.member_code, code_ref, retry.exists):
+        if payload.tender == "stored_value" and not retry.exists():
+            template = count_card_template_for(
+                clean_code(payload.template), store=request.api_store
+            )
+            spend_confirm(
                 member=member,
-                template_code=clean_code(payload.template),
-                external_ref=clean_code(payload.external_ref),
-                tender=payload.tender,
-                store=request.api_store,
+                dynamic=dynamic,
+                stored_value=template.price,
                 confirmation_code=clean_code(payload.confirmation_code),
             )
-    except (LoyaltyError, ValidationError):
-        if not retry.exists():
-            member_code_release(payload.member_code, code_ref)  # refused: nothing recorded
-        raise
+        card, created = count_card_sell(
+            member=member,
+            template_code=clean_code(payload.template),
+            external_ref=clean_code(payload.external_ref),
+            tender=payload.tender,
+            store=request.api_store,
+            confirmation_code=clean_code(payload.confirmation_code),
+        )
     body = {
         "external_ref": payload.external_ref,
         "member_no": member.member_no,
@@ -243,26 +237,21 @@ def count_card_use_create(request, payload: CountCardUseIn):
         store=request.api_store,
     )
     retry = CountCardEntry.objects.filter(idempotency_key=code_ref)
-    try:
-        with transaction.atomic():  # refused: the pay code stays unused
-            if spend_needs_confirmation(dynamic=dynamic, count_card=True) and not retry.exists():
-                spend_confirm(
-                    member=member,
-                    dynamic=dynamic,
-                    count_card=True,
-                    confirmation_code=clean_code(payload.confirmation_code),
-                )
-            entry, created = count_card_use(
+    with spend_or_give_back(payload.member_code, code_ref, retry.exists):
+        if spend_needs_confirmation(dynamic=dynamic, count_card=True) and not retry.exists():
+            spend_confirm(
                 member=member,
-                card_id=payload.card_id,
-                key=clean_code(payload.external_ref),
-                service=clean_code(payload.service),
-                store=request.api_store,
+                dynamic=dynamic,
+                count_card=True,
+                confirmation_code=clean_code(payload.confirmation_code),
             )
-    except (LoyaltyError, ValidationError):
-        if not retry.exists():
-            member_code_release(payload.member_code, code_ref)  # refused: nothing recorded
-        raise
+        entry, created = count_card_use(
+            member=member,
+            card_id=payload.card_id,
+            key=clean_code(payload.external_ref),
+            service=clean_code(payload.service),
+            store=request.api_store,
+        )
     body = {
         "external_ref": payload.external_ref,
         "member_no": member.member_no,
