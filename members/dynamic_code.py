@@ -77,8 +77,9 @@ def _id_pad(mac: int, window: int) -> int:
     return _number("pad", f"{mac}:{window}", _ID_MASK)
 
 
-def _digits(text: str) -> str:
-    # A scanner sends the digits; a clerk may type full-width ones or spaces (shown in groups).
+def code_digits(text: str) -> str:
+    """A code as it is stored and compared: a scanner sends the digits; a clerk may type
+    full-width ones or spaces (the card shows it in groups)."""
     return "".join(ch for ch in unicodedata.normalize("NFKC", text or "") if not ch.isspace())
 
 
@@ -103,7 +104,7 @@ def seconds_left(*, now: dt.datetime | None = None) -> int:
 def looks_dynamic(text: str) -> bool:
     """True when `text` is written as a dynamic code (valid or not): 18 digits starting
     with PREFIX. Member numbers, phones and coupon codes never do."""
-    digits = _digits(text)
+    digits = code_digits(text)
     return (
         len(digits) == DIGITS
         and digits.isascii()
@@ -132,7 +133,7 @@ def member_for_code(text: str, *, now: dt.datetime | None = None) -> Member | No
     Reading a code does not use it up (`code_use` does)."""
     if not looks_dynamic(text):
         return None
-    member_id = _member_id(_digits(text), now)
+    member_id = _member_id(code_digits(text), now)
     if member_id is None:
         return None
     return Member.objects.filter(pk=member_id, status=Member.Status.ACTIVE).first()
@@ -160,7 +161,7 @@ def code_use(text: str, *, purchase_ref: str, now: dt.datetime | None = None) ->
     scan it at once use it once."""
     if not looks_dynamic(text):
         raise _invalid()
-    digits = _digits(text)
+    digits = code_digits(text)
     now = now or timezone.now()
     purchase_ref = str(purchase_ref)[:100]
     used = DynamicCodeUse.objects.filter(code=digits).select_related("member").first()
@@ -188,12 +189,14 @@ def code_use(text: str, *, purchase_ref: str, now: dt.datetime | None = None) ->
 def code_release(text: str, *, purchase_ref: str) -> None:
     """Give the code back when the purchase it was used for was refused (nothing
     recorded): the member need not wait for the next one."""
-    DynamicCodeUse.objects.filter(code=_digits(text), purchase_ref=str(purchase_ref)[:100]).delete()
+    DynamicCodeUse.objects.filter(
+        code=code_digits(text), purchase_ref=str(purchase_ref)[:100]
+    ).delete()
 
 
 def code_used(text: str) -> bool:
     """True when a purchase has used the code."""
-    return DynamicCodeUse.objects.filter(code=_digits(text)).exists()
+    return DynamicCodeUse.objects.filter(code=code_digits(text)).exists()
 
 
 def _purge(now: dt.datetime) -> None:

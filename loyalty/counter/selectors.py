@@ -8,7 +8,6 @@ never imports them.
 """
 
 import datetime as dt
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -44,7 +43,7 @@ from loyalty.models import (
 from loyalty.money import yuan_down
 from loyalty.rules import shown_rules
 from loyalty.selectors import card_of, expiring_points, tier_progress
-from members.dynamic_code import looks_dynamic, member_for_code
+from members.dynamic_code import code_digits, looks_dynamic, member_for_code
 from members.models import AuditEntry, Member, User
 from members.selectors import member_search, member_served_by
 
@@ -106,8 +105,7 @@ def counter_lookup(user: User, q: str) -> Lookup:
         _kind, members = member_search(
             user, found.member_no, related=("card__tier",), only=COUNTER_COLUMNS
         )
-        code = unicodedata.normalize("NFKC", "".join(q.split()))
-        return Lookup(kind="dynamic", members=members, dynamic_code=code)
+        return Lookup(kind="dynamic", members=members, dynamic_code=code_digits(q))
     code = normalize_code(q)
     if _code_shaped(code, Coupon.CODE_LENGTH) and not code.isdigit():
         coupon = (
