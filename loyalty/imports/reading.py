@@ -37,6 +37,7 @@ from django.utils.translation import gettext as _
 from . import xlsx
 
 HEADER_SCAN = 20
+SAMPLES = 3  # data rows kept after the header, shown in the mapping step
 DELIMITERS = (",", ";", "\t")
 SCAN_BYTES = 1 << 20
 ENCODING_LABELS = {
@@ -70,6 +71,7 @@ class Table:
     delimiter: str = ""
     header_line: int = 1
     headers: list[str] = field(default_factory=list)
+    samples: list[list] = field(default_factory=list)  # the first data rows (cell_json)
 
     @property
     def description(self) -> str:
@@ -213,7 +215,7 @@ def _xlsx_peek(table: Table) -> Iterator[tuple[int, list]]:
     with _workbook(table) as book:
         budget = xlsx.Budget()
         xlsx.check(book, budget=budget)
-        rows = xlsx.peek(book, HEADER_SCAN, budget)
+        rows = xlsx.peek(book, HEADER_SCAN + SAMPLES, budget)
     for line, values in rows:
         yield line, [_cell(v) for v in values]
 
@@ -269,25 +271,32 @@ def _has_value(cells: list) -> bool:
 
 
 def _find_header(table: Table, is_header: Callable[[list], bool], *, peek: bool) -> None:
-    first = None
+    first, found, seen = None, False, []
     if table.format == "csv":
         raw = _csv_rows(table)
     else:
         raw = _xlsx_peek(table) if peek else _xlsx_rows(table)
     with closing(raw):
         for count, (line, cells) in enumerate(raw):
-            if count >= HEADER_SCAN:
+            if count >= HEADER_SCAN + SAMPLES or (found and len(table.samples) >= SAMPLES):
                 break
             if not _has_value(cells):
+                continue
+            if found:
+                table.samples.append([cell_json(c) for c in cells])
+                continue
+            seen.append(cells)
+            if count >= HEADER_SCAN:
                 continue
             texts = [header_text(c) for c in cells]
             if first is None:
                 first = (line, texts)
             if is_header(texts):
-                first = (line, texts)
-                break
+                first, found = (line, texts), True
     if first is None:
         raise UnusableFile(_("The file has no rows."))
+    if not found:  # no header named a phone: the first row is, the next are samples
+        table.samples = [[cell_json(c) for c in cells] for cells in seen[1 : 1 + SAMPLES]]
     table.header_line, table.headers = first
     while table.headers and not table.headers[-1]:
         table.headers.pop()

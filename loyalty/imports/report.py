@@ -14,8 +14,8 @@ from pathlib import Path
 from django.core.files import File
 from django.utils.translation import gettext as _
 
-from ..models import ImportJob, ImportRowError
-from . import columns
+from ..models import ImportJob, ImportRowError, Tier
+from . import columns, presets
 from .reading import ENCODING_LABELS
 
 FIRST_ERRORS = 20
@@ -114,10 +114,13 @@ def _write_xlsx(out, header, rows) -> None:
 def report_lines(job: ImportJob, *, limit: int = FIRST_ERRORS) -> list[str]:
     """The run's report as text lines (the command prints them; the admin shows the same)."""
     lines = [_("File: %(name)s (%(format)s)") % {"name": job.file_name, "format": describe(job)}]
+    if preset := presets.preset_for(job.preset):
+        lines.append(_("Recognised as: %(preset)s") % {"preset": preset.name})
     if job.headers:
         labels = {c.key: str(c.label) for c in columns.COLUMNS[job.kind]}
+        ignored = _("(not imported)")
         shown = [
-            f"{header or '?'} → {labels.get(job.mapping.get(str(i), ''), _('(ignored)'))}"
+            f"{header or '?'} → {labels.get(job.mapping.get(str(i), ''), ignored)}"
             for i, header in enumerate(job.headers)
         ]
         lines.append(_("Header on line %(line)d: %(columns)s") % {
@@ -133,6 +136,7 @@ def report_lines(job: ImportJob, *, limit: int = FIRST_ERRORS) -> list[str]:
         _("%(what)s: %(rows)d rows in %(seconds)ss.")
         % {"what": what, "rows": job.rows_total, "seconds": job.seconds or 0}
     )
+    lines += notes_lines(job)
     errors = counts.get("errors", 0)
     if errors:
         lines.append(
@@ -148,6 +152,46 @@ def report_lines(job: ImportJob, *, limit: int = FIRST_ERRORS) -> list[str]:
                 )
         if job.error_file:
             lines.append(_("Error file: %(path)s") % {"path": _file_path(job.error_file)})
+    return lines
+
+
+def tier_notes(job: ImportJob) -> list[dict]:
+    """The tier texts of the file, how each was matched: for the report and the admin."""
+    names = dict(Tier.objects.values_list("pk", "name"))
+    hows = {
+        "exact": _("same name"),
+        "chosen": _("your choice"),
+        "contained": _("name contained: check it"),
+        "none": _("no tier: the lowest"),
+        "": _("no tier of ours: choose one"),
+    }
+    return [
+        {"text": text, "rows": rows, "tier_id": tier_id, "tier": names.get(tier_id, ""),
+         "how": how, "how_text": hows.get(how, how)}
+        for text, rows, tier_id, how in job.notes.get("tiers", [])
+    ]  # fmt: skip
+
+
+def notes_lines(job: ImportJob) -> list[str]:
+    """What the run found beside the counts: tiers matched, totals rows, referrers."""
+    lines = []
+    for note in tier_notes(job):
+        if note["how"] == "exact":
+            continue
+        lines.append(
+            _("Tier “%(text)s” → %(tier)s (%(how)s; rows: %(rows)d)")
+            % {**note, "tier": note["tier"] or "—", "how": note["how_text"]}
+        )
+    for line in job.notes.get("totals", []):
+        lines.append(_("Line %(line)d skipped: a totals row (合计).") % {"line": line})
+    if referrers := job.notes.get("referrers"):
+        lines.append(
+            _(
+                "Referrers linked: %(linked)d; inviters who are not members: %(unknown)d; "
+                "members who keep the referrer they had: %(kept)d."
+            )
+            % referrers
+        )
     return lines
 
 

@@ -39,8 +39,10 @@ from members.audit import audit_record
 from members.models import Store, User
 
 from ..models import ImportJob, ImportRowError
-from . import columns, phones, report
+from . import columns, phones, presets, report
+from .matching import is_totals
 from .reading import CONTROL, Table, UnusableFile, cell_json, open_table
+from .referrers import link_referrers
 from .signals import import_finished
 from .validation import Validator, duplicate_message, duplicate_order_message, order_key
 from .writer import MemberWriter
@@ -75,8 +77,12 @@ def import_job_create(
     actor: User | None = None,
     store: Store | None = None,
     kind: str = ImportJob.Kind.MEMBERS,
+    preset: str = "",
 ) -> ImportJob:
     """Store the upload and look at it: format, encoding, header, a first column mapping.
+
+    `preset`: the system the file was exported from (presets.py); "" recognises it
+    from the header when it is one of them.
 
     A file that cannot be used is kept too, as a FAILED job whose message says why.
     Only the header is read here, within the upload's bounds (open_table(peek=True));
@@ -101,7 +107,11 @@ def import_job_create(
     try:
         with local_file(job) as path:
             table = _open(job, path, peek=True)
-        job.mapping = columns.auto_map(table.headers, job.kind)
+        job.samples = table.samples
+        if job.kind == ImportJob.Kind.MEMBERS:
+            found = presets.preset_for(preset) or presets.detect(table.headers)
+            job.preset = found.key if found else ""
+        job.mapping = columns.auto_map(table.headers, job.kind, presets.preset_for(job.preset))
     except UnusableFile as exc:
         job.status, job.message = ImportJob.Status.FAILED, exc.message
     job.save()
@@ -252,7 +262,10 @@ def _run(job: ImportJob, token: str, chunk_size: int) -> None:
     with local_file(job) as path:
         table = _open(job, path)
         mapping = columns.clean_mapping(
-            job.mapping or columns.auto_map(table.headers, job.kind), table.headers, job.kind
+            job.mapping
+            or columns.auto_map(table.headers, job.kind, presets.preset_for(job.preset)),
+            table.headers,
+            job.kind,
         )
         missing = columns.missing_required(mapping, job.kind)
         if missing:
@@ -270,7 +283,8 @@ def _run(job: ImportJob, token: str, chunk_size: int) -> None:
         )
         job.mapping = mapping
         validator = Validator(kind=job.kind, mapping=mapping, headers=table.headers, now=now)
-        total, repeated = _prepass(job, token, table, validator)
+        linking = "referrer_phone" in mapping.values()
+        total, repeated, file_keys = _prepass(job, token, table, validator, keep_keys=linking)
         job.rows_total = total
         if job.kind == ImportJob.Kind.MEMBERS:
             writer = MemberWriter(
@@ -292,12 +306,18 @@ def _run(job: ImportJob, token: str, chunk_size: int) -> None:
                 batch = []
         if batch:
             done = _chunk(job, token, batch, validator, writer, repeated, counts, done)
+        notes = {"tiers": validator.tiers.report(), "totals": validator.totals}
+        if linking:
+            notes["referrers"] = link_referrers(
+                job=job, table=table, validator=validator, dry_run=dry, file_keys=file_keys
+            )
         error_name = report.write_error_file(job, table, dry_run=dry) if counts["errors"] else ""
     finished = {
         "status": ImportJob.Status.PREVIEWED if dry else ImportJob.Status.DONE,
         "finished_at": timezone.now(),
         "error_file": error_name,
         "rows_done": done,
+        "notes": notes,
     }
     if dry:
         finished["preview"] = {**counts, "rows": total, "seconds": _seconds(job.started_at)}
@@ -327,9 +347,11 @@ def _seconds(since) -> float:
     return round((timezone.now() - since).total_seconds(), 1) if since else 0.0
 
 
-def _prepass(job: ImportJob, token: str, table: Table, validator: Validator):
-    """(number of rows, {key: [lines]} of keys on more than one row): phone keys
-    (phones.key_of) in a member file, order keys (validation.order_key) in a purchase file."""
+def _prepass(job: ImportJob, token: str, table: Table, validator: Validator, *, keep_keys=False):
+    """(number of rows, {key: [lines]} of keys on more than one row, the sorted keys or
+    None): phone keys (phones.key_of) in a member file, order keys
+    (validation.order_key) in a purchase file; the keys are kept when asked (the dry
+    run's inviters on a row of the file: referrers.py)."""
     keys, lines = array("q"), array("l")
     total = 0
     # A member file has one row per member; a purchase file one per order (many per member).
@@ -348,6 +370,7 @@ def _prepass(job: ImportJob, token: str, table: Table, validator: Validator):
             _beat(job, token, rows_total=total)
     ordered = sorted(keys)
     twice = {a for a, b in zip(ordered, islice(ordered, 1, None), strict=False) if a == b}
+    kept = array("q", ordered) if keep_keys else None
     del ordered
     repeated: dict[int, list[int]] = {}
     if twice:
@@ -355,7 +378,7 @@ def _prepass(job: ImportJob, token: str, table: Table, validator: Validator):
             if key in twice:
                 repeated.setdefault(key, []).append(line)
     _beat(job, token, rows_total=total)
-    return total, repeated
+    return total, repeated, kept
 
 
 def _beat(job: ImportJob, token: str, **fields) -> None:
@@ -392,6 +415,9 @@ def _chunk(job, token, batch, validator, writer, repeated, counts, done) -> int:
         row, problems = validator.validate(line, cells)
         if check is not None:
             check(row, problems)
+        if problems and not row.e164 and is_totals(cells):
+            validator.totals.append(line)  # a 合计 row: said in the report, not an error
+            continue
         if problems:
             bad.append((line, cells, problems))
         else:
@@ -465,11 +491,17 @@ def import_file(
     mapping: dict[str, str] | None = None,
     chunk_size: int | None = CHUNK,
     kind: str = ImportJob.Kind.MEMBERS,
+    preset: str = "",
 ) -> ImportJob:
     """The command's way in: create the job from a local file and run it here and now."""
     with open(path, "rb") as handle:
         job = import_job_create(
-            file=handle, file_name=os.path.basename(path), actor=actor, store=store, kind=kind
+            file=handle,
+            file_name=os.path.basename(path),
+            actor=actor,
+            store=store,
+            kind=kind,
+            preset=preset,
         )
     if job.status == ImportJob.Status.FAILED:
         return job

@@ -22,10 +22,10 @@ from members.crypto import phone_hasher
 from members.models import Member, Store, Tag
 from members.phones import normalize_phone
 
-from ..models import Tier
 from ..money import MAX_AMOUNT, yuan
 from . import phones
 from .columns import COLUMNS
+from .matching import CountCardMatcher, TierMatcher, Unmatched, fold_name
 from .reading import CONTROL
 from .report import FORMULA_STARTS
 
@@ -46,11 +46,17 @@ EXCEL_EPOCH = dt.date(1899, 12, 30)
 SERIAL_MIN = 10_000
 YEARS = range(1900, 2101)  # a bare number in here is "a year alone", said as such
 EARLIEST_DAY = dt.date(1900, 1, 1)
+UNIX_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 GENDERS = {
-    **dict.fromkeys(("男", "男性", "先生", "m", "male", "man", "boy"), Member.Gender.MALE),
-    **dict.fromkeys(("女", "女性", "女士", "f", "female", "woman", "girl"), Member.Gender.FEMALE),
-    **dict.fromkeys(("未知", "保密", "不详", "-", "u", "unknown", "n/a", "na"), None),
+    # 1 and 2 (0 unknown): WeChat's user info, and the systems that copy it.
+    **dict.fromkeys(
+        ("男", "男性", "先生", "男士", "m", "male", "man", "boy", "1"), Member.Gender.MALE
+    ),
+    **dict.fromkeys(
+        ("女", "女性", "女士", "小姐", "f", "female", "woman", "girl", "2"), Member.Gender.FEMALE
+    ),
+    **dict.fromkeys(("未知", "保密", "不详", "其他", "-", "u", "unknown", "n/a", "na", "0"), None),
 }
 CONSENTS = {
     **dict.fromkeys(("是", "同意", "1", "yes", "y", "true"), True),
@@ -66,6 +72,8 @@ _COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 _SERIAL = re.compile(r"^[1-9]\d{4}(?:\.\d+)?$")  # SERIAL_MIN to 99999, maybe a time
 _NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
 _MONEY_NOISE = re.compile(r"[,\s¥￥元]|rmb|cny", re.I)
+_WECHAT_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")  # an openid (28) or a unionid (28-29)
+USES_MAX = 10_000
 
 
 # Columns whose value lands on the row under another name (ids, not names).
@@ -103,6 +111,12 @@ class MemberRow:
     store_id: int | None = None
     member_no: str | None = None
     marketing_consent: bool | None = None
+    growth_value: int | None = None
+    wechat_openid: str | None = None
+    wechat_unionid: str | None = None
+    referrer_phone: str | None = None  # E.164, the inviter's
+    count_card: int | None = None  # a CountCardTemplate's id
+    count_card_uses: int | None = None
 
 
 @dataclass(slots=True)
@@ -323,10 +337,6 @@ def stored_money(value) -> Decimal:
     return amount
 
 
-def fold_name(name: str) -> str:
-    return unicodedata.normalize("NFKC", name).strip().casefold()
-
-
 # --- rows -----------------------------------------------------------------------------
 
 
@@ -343,10 +353,8 @@ class Validator:
             for index, key in sorted(mapping.items(), key=lambda item: int(item[0]))
             if key
         ]
-        self.tiers = {}
-        for tier in Tier.objects.all():
-            self.tiers[fold_name(tier.name)] = self.tiers[tier.name] = tier.pk
-        self.tier_names = [t.name for t in Tier.objects.order_by("level")]
+        self.tiers = TierMatcher()
+        self.totals: list[int] = []  # lines of totals rows skipped (runner._chunk)
         self.stores = {}
         stores = list(Store.objects.all())
         for store in stores:
@@ -368,6 +376,16 @@ class Validator:
             raw = phones.phone_text(unguarded(value) if value.__class__ is str else value)
             return normalize_phone(raw, self.region) if raw else None
         except (Problem, ValidationError):
+            return None
+
+    def referrer_of(self, cells: list) -> str | None:
+        """The row's inviter's normalised phone, or None (none, or a bad one)."""
+        value = self._cell(cells, "referrer_phone")
+        if value is None or value == "":
+            return None
+        try:
+            return self._referrer(unguarded(value) if value.__class__ is str else value)
+        except Problem:
             return None
 
     @cached_property
@@ -413,6 +431,9 @@ class Validator:
                 if not raw:
                     problems.append([header, _("A mobile number is required.")])
                     continue
+                if "*" in raw or "＊" in raw:
+                    problems.append([header, masked_message(raw)])
+                    continue
                 try:
                     row.e164 = normalize_phone(raw, self.region)
                 except ValidationError as exc:
@@ -430,7 +451,14 @@ class Validator:
                 problems.append([header, str(exc)])
         if len(self.stored_columns) > 1:  # one figure alone has nothing to agree with
             self.check_stored(row, problems)
+        if self.count_card_columns and (row.count_card is None) != (row.count_card_uses is None):
+            problems.append([self.header_of("count_card"), count_card_pair_message()])
         return row, problems
+
+    @cached_property
+    def count_card_columns(self) -> bool:
+        """Whether the file names count cards: the package and the uses left go together."""
+        return any(key in ("count_card", "count_card_uses") for _i, key, _h in self.columns)
 
     @cached_property
     def plan(self) -> list[tuple]:
@@ -473,6 +501,12 @@ class Validator:
             "member_no": lambda v: text(v, ORDER_NO_MAX),
             "category": lambda v: text(v, CATEGORY_MAX),
             "marketing_consent": yes_or_no,
+            "growth_value": lambda v: whole(v, POINTS_MAX),
+            "wechat_openid": wechat_id,
+            "wechat_unionid": wechat_id,
+            "referrer_phone": self._referrer,
+            "count_card": self._count_card,
+            "count_card_uses": lambda v: whole(v, USES_MAX),
         }
 
     @cached_property
@@ -518,8 +552,10 @@ class Validator:
             raise Problem(_("“%(value)s” is not an e-mail address.") % {"value": email})
         return email
 
-    def _moment(self, value) -> dt.datetime:
+    def _moment(self, value) -> dt.datetime | None:
         when = moment(value)
+        if when == UNIX_EPOCH:
+            return None  # a zero timestamp written as a date (CRMEB): no date
         if when > self.latest:
             raise Problem(_("“%(value)s” is in the future.") % {"value": value})
         if when.date() < EARLIEST_DAY:
@@ -527,15 +563,29 @@ class Validator:
         return when
 
     def _tier(self, value) -> int:
-        found = self.tiers.get(value) if value.__class__ is str else None
-        if found is None:
-            found = self.tiers.get(fold_name(text(value, 100)))
-        if found is None:
-            raise Problem(
-                _("Unknown tier “%(value)s” (tiers: %(tiers)s).")
-                % {"value": value, "tiers": ", ".join(self.tier_names)}
-            )
-        return found
+        try:
+            return self.tiers.match(value)
+        except Unmatched as exc:
+            raise Problem(str(exc)) from None
+
+    def _count_card(self, value) -> int:
+        try:
+            return self.count_cards.match(text(value, 100))
+        except Unmatched as exc:
+            raise Problem(str(exc)) from None
+
+    @cached_property
+    def count_cards(self) -> CountCardMatcher:
+        return CountCardMatcher()
+
+    def _referrer(self, value) -> str:
+        raw = phones.phone_text(value)
+        if "*" in raw or "＊" in raw:
+            raise Problem(masked_message(raw))
+        try:
+            return normalize_phone(raw, self.region)
+        except ValidationError as exc:
+            raise Problem(exc.messages[0]) from None
 
     def _store(self, value) -> int:
         found = self.stores.get(value) if value.__class__ is str else None
@@ -559,6 +609,25 @@ class Validator:
             if name not in names:
                 names.append(name)
         return names
+
+
+def wechat_id(value) -> str:
+    """An openid or a unionid: letters, digits, _ and -, 16 to 64 of them."""
+    found = text(value, 64)
+    if not _WECHAT_ID.match(found):
+        raise Problem(_("“%(value)s” is not a WeChat openid or unionid.") % {"value": found})
+    return found
+
+
+def masked_message(raw: str) -> str:
+    return _(
+        "The mobile number is masked (%(value)s): the member cannot be found or reached by "
+        "it. Export the full numbers from the old system (an owner's export shows them)."
+    ) % {"value": raw}
+
+
+def count_card_pair_message() -> str:
+    return _("A count card needs both its package and the uses left: fill in both, or neither.")
 
 
 def order_key(order_no: str) -> int:

@@ -18,7 +18,7 @@ from .core import (
     Tier,
 )
 from .count_cards import COUNT_CARD_TENDERS, CountCard, CountCardEntry, CountCardTemplate
-from .imports import ExportJob, ImportJob, ImportRowError, OpeningBalance
+from .imports import ExportJob, ImportJob, ImportRowError, ImportTierAlias, OpeningBalance
 from .ledgers import GrowthEntry, PointsEntry, TierChange
 from .prepaid import StoredValueEntry, Tender, TopUpOffer
 from .stages import RFM_HIGH, RFM_SEGMENT_OF, Lifecycle, RfmSegment, rfm_segment
@@ -52,5 +52,6 @@ __all__ = [
     "ExportJob",
     "ImportJob",
     "ImportRowError",
+    "ImportTierAlias",
     "OpeningBalance",
 ]

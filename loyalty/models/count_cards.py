@@ -29,7 +29,12 @@ from .prepaid import Tender
 SERVICE_SEPARATORS = re.compile(r"[,，、]")
 # How a count card was paid: a tender at the till, or the member's stored value.
 STORED_VALUE = "stored_value"
-COUNT_CARD_TENDERS = [*Tender.choices, (STORED_VALUE, _("Stored value"))]
+IMPORTED = "import"  # bought in the previous system: an import's opening (imports/extras.py)
+COUNT_CARD_TENDERS = [
+    *Tender.choices,
+    (STORED_VALUE, _("Stored value")),
+    (IMPORTED, _("Previous system")),
+]
 SERVICE_MAX_LENGTH = 60  # a use's service, as the till sends it
 
 
@@ -198,6 +203,7 @@ class CountCardEntry(models.Model):
         EXPIRE = "expire", _("Expired")
         REFUND = "refund", _("Refunded")
         ADJUST = "adjust", _("Adjusted by staff")
+        IMPORT = "import", _("Imported from the previous system")
 
     card = models.ForeignKey(
         CountCard, on_delete=models.PROTECT, related_name="entries", verbose_name=_("count card")

@@ -90,6 +90,13 @@ class ImportJob(models.Model):
     error_file = models.FileField(_("error file"), upload_to="imports/%Y/%m/", blank=True)
     # Why the file itself could not be used, or the crash of a run.
     message = models.TextField(_("message"), blank=True)
+    # The other system whose export this is (imports/presets.py), "" when none is known.
+    preset = models.CharField(_("exported from"), max_length=20, blank=True)
+    # The first data rows' cells, shown under each column in the mapping step.
+    samples = models.JSONField(_("sample rows"), default=list, blank=True)
+    # What the last run found beside the counts: the tier texts and how each was
+    # matched, totals rows skipped, referrers linked (imports/report.py says them).
+    notes = models.JSONField(_("notes"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("import")
@@ -232,3 +239,30 @@ class ExportJob(models.Model):
 
     def __str__(self):
         return f"#{self.pk} {self.what}"
+
+
+class ImportTierAlias(models.Model):
+    """The owner's choice: a tier text of their old system's files means this tier of ours.
+
+    Made in an import's mapping step, used by every later import (imports/matching.py)."""
+
+    value = models.CharField(_("text in the file"), max_length=100, unique=True)
+    tier = models.ForeignKey(
+        "loyalty.Tier", on_delete=models.CASCADE, related_name="+", verbose_name=_("tier")
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("tier name of the old system")
+        verbose_name_plural = _("tier names of the old system")
+
+    def __str__(self):
+        return f"{self.value} → {self.tier_id}"

@@ -34,12 +34,12 @@ def _import(tmp_path, rows, *, store, actor=None):
 
 def test_the_import_calls_the_members_rules_not_copies():
     from config.platform import adapt, bulk, fixed_sql
-    from loyalty.imports import sql, validation, writer
+    from loyalty.imports import sql, taken, validation, writer
     from members import phones
 
     assert validation.normalize_phone is phones.normalize_phone
     assert validation.phone_hasher is crypto.phone_hasher
-    assert writer.member_numbers is numbers.member_numbers
+    assert taken.member_numbers is numbers.member_numbers
     assert writer.phone_last4 is phones.phone_last4
     assert sql.adapter is bulk.adapter is adapt.adapter
     assert sql.adapted_rows is bulk.adapted_rows is adapt.adapted_rows

@@ -25,12 +25,15 @@ class Command(BaseCommand):
         if json:
             self.stdout.write(dumps(data))
             return
-        self.stdout.write(f"{found.name} · {_('audience')} {data['audience']}")
+        audience = _("audience")
+        self.stdout.write(f"{found.name} · {audience} {data['audience']}")
         rows = [("holdout", data["holdout"])] + [(v["name"], v) for v in data["variants"]]
+        words = {"purchasers": _("purchasers"), "revenue": _("revenue"),
+                 "conversion": _("conversion")}  # fmt: skip
         for name, row in rows:
             self.stdout.write(
-                f"  {name}: {row['members']} · {_('purchasers')} {row['purchasers']} · "
-                f"{_('revenue')} {row['revenue']} · {_('conversion')} {row['conversion']}"
+                f"  {name}: {row['members']} · {words['purchasers']} {row['purchasers']} · "
+                f"{words['revenue']} {row['revenue']} · {words['conversion']} {row['conversion']}"
             )
         for said in data["verdicts"]:
             self.stdout.write(f"  {said}")

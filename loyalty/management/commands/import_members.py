@@ -2,11 +2,12 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from loyalty.imports import columns
+from loyalty.imports import columns, presets
+from loyalty.imports.matching import tier_choice_save
 from loyalty.imports.memory import peak_rss_mb
 from loyalty.imports.report import report_lines
 from loyalty.imports.runner import CHUNK, import_file
-from loyalty.models import ImportJob
+from loyalty.models import ImportJob, Tier
 from members.models import Store
 
 UNUSABLE = 2
@@ -35,6 +36,19 @@ class Command(BaseCommand):
             f"(fields: {', '.join(c.key for c in columns.MEMBER_COLUMNS)})",
         )
         parser.add_argument(
+            "--preset",
+            choices=[p.key for p in presets.PRESETS],
+            help="the system the file was exported from (default: recognised from the header)",
+        )
+        parser.add_argument(
+            "--tier",
+            action="append",
+            default=[],
+            metavar="TEXT=TIER",
+            help="which of our tiers a tier name of the file means, e.g. --tier 钻石会员=金卡; "
+            "remembered for later imports",
+        )
+        parser.add_argument(
             "--purchases",
             action="store_true",
             help="the file holds historic purchases (phone, order number, amount, time)",
@@ -44,7 +58,8 @@ class Command(BaseCommand):
             help="rows per transaction (default: 2000 on SQLite, 5000 on PostgreSQL)",
         )  # fmt: skip
 
-    def handle(self, *args, file, dry_run, store, map, purchases, chunk_size, **opts):
+    def handle(self, *args, file, dry_run, store, map, purchases, chunk_size, preset, tier,
+               **opts):  # fmt: skip
         started = time.monotonic()
         default_store = None
         if store:
@@ -57,6 +72,13 @@ class Command(BaseCommand):
             if not key:
                 raise CommandError(f"--map needs HEADER=FIELD, not {item!r}")
             mapping[header] = key
+        for item in tier:
+            text, _sep, name = item.partition("=")
+            ours = Tier.objects.filter(name=name.strip()).first()
+            if not text.strip() or ours is None:
+                names = ", ".join(Tier.objects.order_by("level").values_list("name", flat=True))
+                raise CommandError(f"--tier needs TEXT=TIER with one of: {names}; not {item!r}")
+            tier_choice_save(value=text, tier=ours)
         kind = ImportJob.Kind.PURCHASES if purchases else ImportJob.Kind.MEMBERS
         try:
             job = import_file(
@@ -66,6 +88,7 @@ class Command(BaseCommand):
                 mapping=mapping,
                 chunk_size=max(1, chunk_size) if chunk_size else None,
                 kind=kind,
+                preset=preset or "",
             )
         except OSError as exc:
             raise CommandError(f"Cannot read {file}: {exc}", returncode=UNUSABLE) from exc
