@@ -42,6 +42,7 @@ MODEL_ORDER = {
         "Referral",
         # Tools and the system: files in and out, POS keys, scheduled jobs.
         "ImportJob",
+        "ImportTierAlias",
         "ExportJob",
         "ApiKey",
         "JobRun",

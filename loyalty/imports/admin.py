@@ -23,9 +23,10 @@ from members.admin import LargeTablePaginator
 from members.selectors import sees_all_stores
 
 from ..imports import exports
-from ..models import ExportJob, ImportJob
-from . import report, runner
+from ..models import ExportJob, ImportJob, Tier
+from . import presets, report, runner
 from .forms import ExportForm, MappingForm, UploadForm
+from .matching import tier_choice_save
 
 ACTIVE = (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING)
 
@@ -93,6 +94,7 @@ class ImportJobAdmin(admin.ModelAdmin):
                 actor=request.user,
                 store=form.cleaned_data["store"],
                 kind=form.cleaned_data["kind"],
+                preset=form.cleaned_data["preset"],
             )
             return redirect("admin:loyalty_importjob_change", job.pk)
         context = self._context(request, title=_("Import members"), form=form)
@@ -115,6 +117,8 @@ class ImportJobAdmin(admin.ModelAdmin):
             first_errors=report.first_errors(job, dry_run=job.dry_run),
             describe=report.describe(job),
             shows_dry=dry,
+            preset=presets.preset_for(job.preset),
+            notes=report.notes_lines(job) if job.status != ImportJob.Status.FAILED else [],
         )
         return TemplateResponse(request, "admin/loyalty/importjob/job.html", context)
 
@@ -133,6 +137,10 @@ class ImportJobAdmin(admin.ModelAdmin):
                 )  # fmt: skip
                 return TemplateResponse(request, "admin/loyalty/importjob/job.html", context)
             runner.import_job_set_mapping(job=job, mapping=form.cleaned_data["mapping"])
+            tiers = Tier.objects.in_bulk()
+            for text, tier_id in form.cleaned_data["tiers"].items():
+                chosen = tiers.get(int(tier_id)) if tier_id else None
+                tier_choice_save(value=text, tier=chosen, actor=request.user)
             queued = runner.import_job_queue(job=job, dry_run=True)
         elif what in ("import", "resume"):
             queued = runner.import_job_queue(job=job, dry_run=False)
