@@ -4,7 +4,7 @@ A header is compared after folding: full-width to half-width (NFKC), lower case,
 without spaces, underscores, dashes, asterisks, colons or a bracketed remark
 ("手机号（必填）", "生日(yyyy-mm-dd)", "余额（元）"). What old systems put around a
 name is tried away next: a prefix naming whose it is (客户/会员/用户/顾客/粉丝, customer
-...: "客户手机号" is 手机号), then a suffix naming a unit or kind (号码, 余额, 金额, 元 ...:
+...: "客户手机号" is 手机号), then a suffix naming a unit or kind (号码, 余额, 元 ...:
 "手机号码" is 手机), then both; the first of those that is a synonym wins.
 
 Some headers name a field only when no other column does (`secondary`): a nickname
@@ -166,7 +166,7 @@ _REMARK = re.compile(r"[(\[【].*?[)\]】]")
 _NOISE = re.compile(r"[\s_\-*:.#/]+")
 # Around a header's name: whose it is (a prefix), its unit or kind (a suffix).
 PREFIXES = ("客户", "会员", "用户", "顾客", "粉丝", "customer", "member", "user", "vip")
-SUFFIXES = ("号码", "余额", "金额", "信息", "元", "分", "no", "number")
+SUFFIXES = ("号码", "余额", "信息", "元", "分", "no", "number")  # not 金额: 最近消费金额
 
 
 def fold(header: str) -> str:

@@ -121,7 +121,7 @@ PRESETS = [
         ("开卡门店", "store"), ("微信OpenID", "wechat_openid"),
     ),
     _preset(
-        "meituan", _("Meituan / Koubei POS (美团收银 / 口碑) member export"), "published",
+        "meituan", _("Meituan / Koubei POS (美团收银 / 口碑) member export"), "reconstructed",
         ("会员卡名称", "储值本金余额(¥)", "储值赠送金额(¥)", "次卡剩余次数", "会员加入时间"),
         ("门店", "store"), ("会员编号", "", THEIR_ID), ("会员姓名", "name"),
         ("手机号码", "phone"), ("会员卡名称", "tier"), ("储值本金余额(¥)", "stored_principal"),

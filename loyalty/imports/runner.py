@@ -31,7 +31,7 @@ from pathlib import Path
 
 from django.core.files import File
 from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from config.platform.bulk import bulk_run
@@ -189,6 +189,8 @@ def import_job_queue(*, job: ImportJob, dry_run: bool, task: bool = True) -> boo
                 **queue
             )
         )
+    if queued:
+        jobs.update(language=translation.get_language() or "")
     if queued and task:
         transaction.on_commit(lambda: _enqueue(job.pk))
     job.refresh_from_db()

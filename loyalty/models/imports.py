@@ -92,6 +92,8 @@ class ImportJob(models.Model):
     message = models.TextField(_("message"), blank=True)
     # The other system whose export this is (imports/presets.py), "" when none is known.
     preset = models.CharField(_("exported from"), max_length=20, blank=True)
+    # The language of the one who queued the run: its messages are written in it.
+    language = models.CharField(_("language"), max_length=10, blank=True)
     # The first data rows' cells, shown under each column in the mapping step.
     samples = models.JSONField(_("sample rows"), default=list, blank=True)
     # What the last run found beside the counts: the tier texts and how each was

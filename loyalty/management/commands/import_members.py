@@ -1,6 +1,8 @@
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import translation
 
 from loyalty.imports import columns, presets
 from loyalty.imports.matching import tier_choice_save
@@ -49,6 +51,11 @@ class Command(BaseCommand):
             "remembered for later imports",
         )
         parser.add_argument(
+            "--language",
+            choices=[code for code, _name in settings.LANGUAGES],
+            help=f"the report's language (default: the active one, {settings.LANGUAGE_CODE})",
+        )
+        parser.add_argument(
             "--purchases",
             action="store_true",
             help="the file holds historic purchases (phone, order number, amount, time)",
@@ -58,8 +65,11 @@ class Command(BaseCommand):
             help="rows per transaction (default: 2000 on SQLite, 5000 on PostgreSQL)",
         )  # fmt: skip
 
-    def handle(self, *args, file, dry_run, store, map, purchases, chunk_size, preset, tier,
-               **opts):  # fmt: skip
+    def handle(self, *args, language=None, **opts):
+        with translation.override(language or translation.get_language()):
+            self.run(**opts)
+
+    def run(self, *, file, dry_run, store, map, purchases, chunk_size, preset, tier, **opts):
         started = time.monotonic()
         default_store = None
         if store:
