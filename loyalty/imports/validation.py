@@ -451,7 +451,10 @@ class Validator:
                 problems.append([header, str(exc)])
         if len(self.stored_columns) > 1:  # one figure alone has nothing to agree with
             self.check_stored(row, problems)
-        if self.count_card_columns and (row.count_card is None) != (row.count_card_uses is None):
+        if self.count_card_columns and (
+            (row.count_card is None and row.count_card_uses)  # uses of no package
+            or (row.count_card is not None and row.count_card_uses is None)
+        ):  # no package and 0 uses (a POS's row without a count card) is nothing to import
             problems.append([self.header_of("count_card"), count_card_pair_message()])
         return row, problems
 

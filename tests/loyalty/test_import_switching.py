@@ -228,7 +228,7 @@ def test_the_mapping_step_shows_samples_reasons_and_the_rule(owner_client, store
     page = owner_client.get(reverse("admin:loyalty_importjob_change", args=[job.pk]))
     html = page.content.decode()
     assert "有赞 客户导出" in html  # exported from, in Chinese
-    assert f"示例：张三 · 李四" in html and f"{phone(1)} · {phone(2)}" in html
+    assert "示例：张三 · 李四" in html and f"{phone(1)} · {phone(2)}" in html
     assert "也可能是“会员等级”，目前取自列“免费等级”" in html  # 付费等级: the rule shown
 
 
