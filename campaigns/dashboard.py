@@ -56,7 +56,7 @@ from .models import DailyStats, StatsDay
 from .segment_stats import segment_stats
 
 RECOMPUTE_DAYS = 3  # yesterday and the two days before are computed again each night
-CHUNK_DAYS = 31  # days computed in one pass (one transaction)
+CHUNK_DAYS = 366  # days computed in one pass: one scan of each table, one transaction
 MAX_RANGE_DAYS = 366
 EARLIEST_DAY = dt.date(2000, 1, 1)  # no member of this system is older
 ISSUED_KINDS = (PointsEntry.Kind.EARN, PointsEntry.Kind.ADJUST, PointsEntry.Kind.IMPORT)
@@ -124,16 +124,24 @@ def dashboard_aggregates(day: dt.date, now=None) -> dict:
 
 
 def recompute_after_import(sender, job, counts, **kwargs) -> None:
-    """loyalty.imports' import_finished: members and purchases were written on days
-    anywhere in the past (registration dates, order dates), so every day is computed
-    again now (the days forgotten, then the job: recorded as a JobRun), not only the
-    last few the nightly run redoes."""
-    from loyalty.jobs import JOBS, run_job
+    """loyalty.imports' import_finished: members and purchases were written on days in
+    the past (registration dates, order dates): the days from the first one the file
+    wrote (the job's notes; every day after a resumed run) are forgotten, and the job
+    computes them again, in the background (a task: the import's report does not wait;
+    a million members' eight years take about half a minute), recorded as a JobRun."""
+    from django_q.tasks import async_task
+
+    from loyalty.jobs import JOBS
 
     if "dashboard_aggregates" not in JOBS:
         return
-    StatsDay.objects.all().delete()
-    run_job("dashboard_aggregates")
+    first = (job.notes or {}).get("first_day") if job is not None else None
+    forgotten = StatsDay.objects.all()
+    if first:
+        forgotten = forgotten.filter(day__gte=dt.date.fromisoformat(first))
+    forgotten.delete()
+    name = f"dashboard-after-import-{job.pk}" if job is not None else "dashboard-after-import"
+    async_task("loyalty.jobs.run_job", "dashboard_aggregates", task_name=name)
 
 
 class _Row(dict):

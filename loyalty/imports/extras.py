@@ -14,8 +14,9 @@ openings, and the member's WeChat ids. MemberWriter's part for them, per chunk.
   a member bound to another one, or an openid bound to another member (or on another
   row of the chunk), refuses the row with the reason.
 
-Set-based like the writer: state read per chunk (the cards are locked by the writer),
-plans made per row, writes per chunk in the writer's transaction; a dry run plans only.
+State is read per chunk (the cards are locked by the writer), plans made per row, and
+written in the writer's transaction: set-based, but for the WeChat ids, bound one
+member at a time with a condition (still unbound); a dry run plans only.
 """
 
 import datetime as dt
@@ -182,9 +183,15 @@ class Extras:
                 for ref, delta, had in self.growth
             ])  # fmt: skip
             sql.update(Card, ["growth_value"], [(had + d, pk(ref)) for ref, d, had in self.growth])
-        if self.bind:
-            rows = [(openid, unionid or "", pk(ref)) for ref, openid, unionid in self.bind]
-            sql.update(Member, ["wechat_openid", "wechat_unionid"], rows)
+        for ref, openid, unionid in self.bind:
+            # Only where still unbound: a member who binds through WeChat meanwhile keeps
+            # that (the unique openid index refuses an openid another member took: the
+            # chunk is written again, and the row refused).
+            member = Member.objects.filter(pk=pk(ref))
+            if openid:
+                member.filter(wechat_openid__isnull=True).update(wechat_openid=openid)
+            if unionid:
+                member.filter(wechat_unionid="").update(wechat_unionid=unionid)
         if self.cards:
             self._count_cards(pk)
 

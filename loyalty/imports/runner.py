@@ -300,6 +300,7 @@ def _run(job: ImportJob, token: str, chunk_size: int) -> None:
         if not dry:
             counts = job.counts()
         done = 0 if dry else job.rows_done
+        resumed = done > 0
         batch = []
         for line, cells in islice(table.rows(), done, None):
             batch.append((line, cells))
@@ -309,6 +310,9 @@ def _run(job: ImportJob, token: str, chunk_size: int) -> None:
         if batch:
             done = _chunk(job, token, batch, validator, writer, repeated, counts, done)
         notes = {"tiers": validator.tiers.report(), "totals": validator.totals}
+        if not resumed:  # the first day the rows were dated to (a resumed run: unknown)
+            first = min(validator.earliest or now, now)
+            notes["first_day"] = timezone.localdate(first).isoformat()
         if linking:
             notes["referrers"] = link_referrers(
                 job=job, table=table, validator=validator, dry_run=dry, file_keys=file_keys
@@ -424,6 +428,10 @@ def _chunk(job, token, batch, validator, writer, repeated, counts, done) -> int:
             bad.append((line, cells, problems))
         else:
             good.append(row)
+    when = "created_at" if validator.kind == ImportJob.Kind.MEMBERS else "occurred_at"
+    dated = [day for day in (getattr(r, when) for r in good) if day is not None]
+    if dated and (validator.earliest is None or min(dated) < validator.earliest):
+        validator.earliest = min(dated)
     dry = job.dry_run
     for attempt in range(RETRIES):
         try:

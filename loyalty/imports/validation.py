@@ -355,6 +355,7 @@ class Validator:
         ]
         self.tiers = TierMatcher()
         self.totals: list[int] = []  # lines of totals rows skipped (runner._chunk)
+        self.earliest: dt.datetime | None = None  # of the good rows' dates (runner._chunk)
         self.stores = {}
         stores = list(Store.objects.all())
         for store in stores:

@@ -23,6 +23,8 @@ Rules:
 - Stored value (储值): one import entry per member, opening_stored_value.py.
 - Marketing consent: set with the import's time; never given back to a member who
   withdrew it (consent.py).
+- Growth value, a count card, the WeChat openid and unionid: extras.py; the
+  referrer, after the whole file: referrers.py.
 """
 
 import datetime as dt

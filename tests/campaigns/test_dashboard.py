@@ -207,3 +207,26 @@ def test_the_dashboard_query_count_is_pinned(owner, shop, django_assert_max_num_
     # (none here: nothing cached) and three GROUP BYs (test_dashboard_segments.py).
     with django_assert_max_num_queries(15):
         client.get(URL, {"from": (today() - dt.timedelta(days=365)).isoformat()})
+
+
+def test_an_import_forgets_only_the_days_from_its_first_and_computes_them_again(
+    store, tmp_path, settings
+):
+    from loyalty.models import JobRun
+    from tests.loyalty.import_files import run_import, write_csv
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    today = timezone.localdate()
+    kept, redone = today - dt.timedelta(days=400), today - dt.timedelta(days=30)
+    StatsDay.objects.bulk_create(
+        [StatsDay(day=day, computed_at=timezone.now()) for day in (kept, redone)]
+    )
+    registered = (today - dt.timedelta(days=40)).isoformat()
+    path = write_csv(tmp_path / "m.csv", [["手机号", "注册时间"], ["15000000001", registered]])
+    run_import(path)  # django-q runs the task in place in tests (Q_SYNC)
+    days = set(StatsDay.objects.values_list("day", flat=True))
+    assert kept in days  # before the file's first day: not computed again
+    assert today - dt.timedelta(days=40) in days and redone in days and today in days
+    assert JobRun.objects.filter(job="dashboard_aggregates", status="ok").exists()
+    stats = DailyStats.objects.get(day=today - dt.timedelta(days=40), all_stores=True)
+    assert stats.new_members == 1
