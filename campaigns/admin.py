@@ -20,9 +20,13 @@ class MessageAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
     list_select_related = ["member"]
     search_fields = ["member__member_no", "dedupe_key"]
     # The channel by its name for staff, in the code's place.
+    # (Not the dedupe key: a code for the outbox, not for staff.)
     readonly_fields = [
-        "channel_name" if f.name == "channel" else f.name for f in Message._meta.fields
+        "channel_name" if f.name == "channel" else f.name
+        for f in Message._meta.fields
+        if f.name != "dedupe_key"
     ]
+    exclude = ["dedupe_key"]
 
     @admin.display(description=_("channel"), ordering="channel")
     def channel_name(self, obj):

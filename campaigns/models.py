@@ -89,7 +89,9 @@ class Message(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.get_event_display()} → {self.member_id} ({self.channel})"
+        from .channel_labels import channel_label
+
+        return f"{self.get_event_display()} → {self.member_id} ({channel_label(self.channel)})"
 
 
 class DailyStats(models.Model):

@@ -294,7 +294,7 @@ def confirmation_code_send(request, payload: ConfirmationCodeIn):
     )
     try:
         # A pay code: it confirms a spend, it cannot sign in (members.otp).
-        otp_send(phone=member.phone, ip=request.META.get("REMOTE_ADDR", ""), purpose=PAY)
+        otp_send(phone=member.phone, source=f"api_key:{request.auth.pk}", purpose=PAY)
     except OtpError as exc:
         raise TooManyCodes(exc.message, retry_after=exc.retry_after) from exc
     except SmsError as exc:

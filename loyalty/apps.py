@@ -122,7 +122,7 @@ class LoyaltyConfig(AppConfig):
 
     def fill_registries(self):
         """loyalty's entries in the registries of members (below) and its own jobs."""
-        from members.admin import MEMBER_LIST, MEMBER_PANELS, MEMBER_TRANSFER
+        from members.admin import AUDIT_TEXT, MEMBER_LIST, MEMBER_PANELS, MEMBER_TRANSFER
         from members.audit import ACTION_LABELS
         from members.privacy import ERASE_HOLDS, EXPORT_SECTIONS
         from members.roles import contribute
@@ -131,6 +131,7 @@ class LoyaltyConfig(AppConfig):
         from .admin.member_list import add_member_list_entries
         from .admin.panels import loyalty_panel
         from .centre.views import loyalty_export
+        from .counter.audit_sentences import audit_sentence
         from .imports.admin import may_import, member_export_view, member_import_view
         from .imports.retention import prune_transfers
         from .stored_value import prepaid_erase_hold
@@ -147,6 +148,8 @@ class LoyaltyConfig(AppConfig):
         # Import and Export buttons open loyalty's screens (the card's figures go along).
         if loyalty_panel not in MEMBER_PANELS:
             MEMBER_PANELS.append(loyalty_panel)
+        # Its change history in the counter's sentences, not the raw diffs.
+        AUDIT_TEXT["sentence"] = audit_sentence
         MEMBER_TRANSFER.update(
             {"import": member_import_view, "export": member_export_view, "may_import": may_import}
         )

@@ -1,7 +1,9 @@
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ERROR_FLAG, ChangeList
+from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.models import Group
 from django.core.exceptions import BadRequest, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
@@ -20,6 +22,7 @@ from . import crypto, posters, services
 from .audit import audit_record, field_label
 from .forms import MemberAdminForm, TagChoiceForm
 from .models import AuditEntry, Member, PrivacyNotice, Role, StaffProfile, Store, Tag, User
+from .permission_labels import PermissionLabels
 from .selectors import ALL_STORES, classify_query, sees_all_stores, staff_profile_of, store_scope
 
 
@@ -102,6 +105,10 @@ def _estimated_rows(model) -> int | None:
 # them. Each callable takes (request, member) and returns a context dict with "title"
 # and "template", or None.
 MEMBER_PANELS: list = []
+# How the member page's change history says an entry: an app above sets "sentence" (a
+# callable taking the AuditEntry, returning text: loyalty's, "记录消费 ¥268.50 ..."), in
+# its AppConfig.ready(); without one, each field's before and after.
+AUDIT_TEXT: dict = {}
 
 # The member list's Import and Export buttons (django-import-export) open loyalty's
 # screens, which carry the card's points, tier and spend along. loyalty sets
@@ -493,14 +500,16 @@ class MemberAdmin(ImportExportMixin, StoreScopedAdminMixin, admin.ModelAdmin):
         entries = AuditEntry.objects.filter(
             object_type=Member._meta.label_lower, object_id=str(object_id)
         ).select_related("actor")[:50]
+        sentence = AUDIT_TEXT.get("sentence")
         extra_context["audit_entries"] = [
             {
                 "at": e.at,
                 "actor": e.actor,
                 "action": e.action_label,
-                "changes": [
-                    (field_label(Member, f), pair[0], pair[1]) for f, pair in e.changes.items()
-                ],
+                "sentence": sentence(e) if sentence else "",
+                "changes": []
+                if sentence
+                else [(field_label(Member, f), pair[0], pair[1]) for f, pair in e.changes.items()],
             }
             for e in entries
         ]
@@ -561,8 +570,16 @@ class StaffProfileInline(admin.StackedInline):
     fields = ["role", "store", "display_name"]
 
 
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class RoleGroupAdmin(PermissionLabels, BaseGroupAdmin):
+    pass
+
+
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(PermissionLabels, BaseUserAdmin):
     inlines = [StaffProfileInline]
     list_display = ["username", "profile_display", "is_staff", "is_active", "last_login"]
     list_select_related = ["staff_profile__store"]

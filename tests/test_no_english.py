@@ -217,3 +217,39 @@ def test_message_channels_are_named(owner_client, day):
     filtered = owner_client.get(url + "?channel=console", **ZH)
     assert filtered.status_code == 200
     assert {m.channel for m in filtered.context["cl"].result_list} == {"console"}
+
+
+def test_the_admins_change_pages_have_no_english(owner_client, day):
+    """Every registered model's add page and the change page of its first row (the day's
+    rows: a member, a purchase, ledger entries, job runs, messages, audit entries ...)."""
+    from django.contrib import admin
+
+    from loyalty.benefits.issuing import coupon_issue
+    from loyalty.models import ApiKey, CountCardTemplate, CouponTemplate
+
+    template = CouponTemplate.objects.create(
+        name="立减 10 元", kind="cash", value=10, valid_days=30
+    )
+    coupon_issue(member=day, template=template, key="crawl")
+    CountCardTemplate.objects.create(code="wash", name="洗车 10 次卡", uses=10, price=300)
+    ApiKey.issue(store=day.store, name="收银机 1")
+    urls = []
+    for model, model_admin in admin.site._registry.items():
+        info = (model._meta.app_label, model._meta.model_name)
+        if model_admin.has_add_permission(_owner_request(owner_client)):
+            urls.append(reverse("admin:{}_{}_add".format(*info)))
+        first = model._default_manager.order_by("pk").first()
+        if first is not None:
+            urls.append(reverse("admin:{}_{}_change".format(*info), args=[first.pk]))
+    assert "/admin/loyalty/jobrun/" in " ".join(urls) and len(urls) > 30
+    assert english_on(owner_client, urls) == {}
+
+
+def _owner_request(client):
+    from django.test import RequestFactory
+
+    from members.models import User
+
+    request = RequestFactory().get("/admin/")
+    request.user = User.objects.get(username="owner")
+    return request

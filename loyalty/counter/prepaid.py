@@ -163,7 +163,9 @@ def send_code(request, member_no):
     need(request.user, "loyalty.add_purchase")
     try:
         # A pay code: it confirms a spend, it cannot sign in (members.otp).
-        otp_send(phone=member.phone, ip=request.META.get("REMOTE_ADDR", ""), purpose=PAY)
+        store = store_of(request.user, member)
+        source = f"store:{store.pk}" if store is not None else f"staff:{request.user.pk}"
+        otp_send(phone=member.phone, source=source, purpose=PAY)
     except OtpError as exc:
         messages.error(request, exc.message)
     except SmsError:

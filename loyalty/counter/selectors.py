@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from loyalty.count_cards import count_cards_of
 from loyalty.counter.audit_sentences import audit_sentence
 from loyalty.counter.forms import new_token
-from loyalty.coupons import usable_coupons
+from loyalty.coupons import ANY_STORE, usable_coupons
 from loyalty.dates import last_valid_day
 from loyalty.display import valid_through
 from loyalty.models import (
@@ -131,11 +131,16 @@ def counter_lookup(user: User, q: str) -> Lookup:
 # --- the member card at the counter ---------------------------------------------------
 
 
-def usable_coupons_of(member: Member, now) -> list[Coupon]:
-    coupons = list(usable_coupons(member.pk, now=now)[:20])
+def usable_coupons_of(member: Member, now, store=ANY_STORE) -> list[Coupon]:
+    """The member's usable coupons (the first 20, soonest to expire first), each with
+    `here`: usable at `store` (a template limited to other stores: not; ANY_STORE: every
+    coupon is) and `where`, the stores it is limited to."""
+    coupons = list(usable_coupons(member.pk, now=now).prefetch_related("template__stores")[:20])
     for coupon in coupons:
         coupon.last_day = last_valid_day(coupon.valid_until)
         coupon.valid_through = valid_through(coupon.valid_until)  # 有效期至 2026-12-31
+        coupon.here = store is ANY_STORE or coupon.template.usable_at_store(store)
+        coupon.where = "、".join(coupon.template.store_limits.values())
     return coupons
 
 
@@ -197,15 +202,18 @@ def member_card_core(member: Member, now=None) -> dict:
     }
 
 
-def member_card_extras(member: Member, now=None) -> dict:
+def member_card_extras(member: Member, now=None, store=ANY_STORE) -> dict:
     """The rest of the card: expiring points, coupons, today's check-in, tags, guide and
-    the last purchases (the counter loads them right after the card, by htmx)."""
+    the last purchases (the counter loads them right after the card, by htmx). Coupons
+    limited to other stores than `store` (the clerk's) are listed apart, as such."""
     now = now or timezone.now()
     today = timezone.localdate(now, timezone.get_default_timezone())
+    coupons = usable_coupons_of(member, now, store)
     return {
         "extras": True,
         "expiring": expiring_points(member, now),
-        "coupons": usable_coupons_of(member, now),
+        "coupons": [c for c in coupons if c.here],
+        "coupons_elsewhere": [c for c in coupons if not c.here],
         "checkin": CheckIn.objects.filter(member=member, day=today).first(),
         "tags": list(member.tags.all()),
         "guide": (
@@ -225,10 +233,10 @@ def member_card_extras(member: Member, now=None) -> dict:
     }
 
 
-def member_card(member: Member, now=None) -> dict:
+def member_card(member: Member, now=None, store=ANY_STORE) -> dict:
     """Everything the counter shows of a member, in a fixed number of queries."""
     now = now or timezone.now()
-    return {**member_card_core(member, now), **member_card_extras(member, now)}
+    return {**member_card_core(member, now), **member_card_extras(member, now, store)}
 
 
 def known_categories(conf: LoyaltySettings) -> list[str]:

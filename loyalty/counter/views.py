@@ -128,7 +128,10 @@ def counter(request):
     htmx = bool(request.META.get("HTTP_HX_REQUEST"))  # request.headers builds all headers
     if len(lookup.members) == 1:
         member = lookup.members[0]
-        context.update(sel.member_card_core(member) if htmx else sel.member_card(member))
+        here = store_of(request.user, member)
+        context.update(
+            sel.member_card_core(member) if htmx else sel.member_card(member, store=here)
+        )
         context["other_store"] = _served_here(request, member)
         if lookup.dynamic_code:  # the purchase needs no other confirmation of the member
             remember_dynamic_code(request, member, lookup.dynamic_code)
@@ -148,7 +151,8 @@ def counter(request):
 def counter_card_extras(request, member_no):
     """The card's second part, which the counter's search loads right after the card."""
     member = member_get_for_staff(request.user, member_no, serve=True)
-    context = {**sel.member_card_extras(member), "member": member}
+    here = store_of(request.user, member)
+    context = {**sel.member_card_extras(member, store=here), "member": member}
     return render(request, "loyalty/staff/_card_lazy.html", context)
 
 
@@ -157,7 +161,11 @@ def counter_card_extras(request, member_no):
 def counter_card(request, member_no):
     """The counter with one member's card (a result list's link, back from a purchase)."""
     member = member_get_for_staff(request.user, member_no, serve=True)
-    context = {"form": CounterSearchForm(), "searched": True, **sel.member_card(member)}
+    context = {
+        "form": CounterSearchForm(),
+        "searched": True,
+        **sel.member_card(member, store=store_of(request.user, member)),
+    }
     context["other_store"] = _served_here(request, member)
     # Another store's member: served, but their number stays masked (issue 24).
     context["full_phone"] = full_phone(request.user) and not context["other_store"]
@@ -182,7 +190,10 @@ def purchase(request, member_no):
             messages.info(request, _("This purchase was already recorded."))
             return redirect("staff:receipt", done.pk)
     now = timezone.now()
-    coupons = sel.usable_coupons_of(member, now)
+    # Only what can be used here: a coupon limited to other stores is not offered.
+    coupons = [
+        c for c in sel.usable_coupons_of(member, now, store_of(request.user, member)) if c.here
+    ]
     data = request.POST if request.method == "POST" else (request.GET or None)
     form = PurchaseForm(data, coupons=coupons)
     if request.method == "POST" and form.is_valid():
@@ -402,7 +413,7 @@ def member_detail(request, member_no):
     manages = not other_store
     may_edit = manages and user.has_perm("members.change_member")
     context = {
-        **sel.member_card(member),
+        **sel.member_card(member, store=store_of(user, member)),
         "full_phone": full_phone(user) and manages,  # masked for another store's member
         "timeline": sel.member_timeline(member, before=before),
         "before": before,

@@ -680,7 +680,9 @@ class JobRun(models.Model):
         indexes = [models.Index(fields=["job", "-started_at"], name="jobrun_job_time")]
 
     def __str__(self):
-        return f"{self.job} {self.run_date}"
+        from ..job_labels import job_label  # the job by what it does, for staff
+
+        return f"{job_label(self.job)} {self.run_date}"
 
     @property
     def seconds(self) -> float | None:
