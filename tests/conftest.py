@@ -7,6 +7,19 @@ from tests.factories import StoreFactory
 PASSWORD = "test-pass-2026"
 
 
+@pytest.fixture(autouse=True)
+def _each_test_starts_in_the_sites_language():
+    """A request of an English client leaves English active in the thread (Django's
+    LocaleMiddleware activates, nothing deactivates): the next test would read services'
+    messages in English, whichever file ran before it."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _jinja_templates_seen_by_the_test_client():
     """response.context and response.templates for the Jinja templates too (the counter's

@@ -28,6 +28,14 @@ def store_of(user, member: Member | None = None):
     return member.store if member is not None else None
 
 
+def store_id_of(user, member: Member | None = None) -> int | None:
+    """store_of's id, without reading the store."""
+    profile = staff_profile_of(user)
+    if profile is not None and profile.store_id:
+        return profile.store_id
+    return member.store_id if member is not None else None
+
+
 def remember_dynamic_code(request, member: Member, code: str) -> None:
     """The counter found `member` by the dynamic code of their member centre: the
     purchase screen carries it (dynamic_code_of), so the spend needs no confirmation."""

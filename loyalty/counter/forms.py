@@ -105,9 +105,19 @@ class PurchaseForm(forms.Form):
 
     def __init__(self, *args, coupons=(), **kwargs):
         super().__init__(*args, **kwargs)
+        elsewhere = {c.code: c.where for c in coupons if not getattr(c, "here", True)}
         self.fields["coupon"].choices = [("", _("No coupon"))] + [
-            (c.code, f"{c.template.name} · {c.display_code}") for c in coupons
-        ]
+            (
+                c.code,
+                f"{c.template.name} · {c.display_code}"
+                + (" · " + _("Only at: %(stores)s") % {"stores": elsewhere[c.code]}
+                   if c.code in elsewhere else ""),
+            )
+            for c in coupons
+        ]  # fmt: skip
+        # Listed, not choosable (the template disables them): one sent anyway is refused
+        # by the purchase service, which says where it is valid.
+        self.unusable_coupons = set(elsewhere)
 
     def clean_points(self):
         return self.cleaned_data.get("points") or 0

@@ -131,16 +131,17 @@ def counter_lookup(user: User, q: str) -> Lookup:
 # --- the member card at the counter ---------------------------------------------------
 
 
-def usable_coupons_of(member: Member, now, store=ANY_STORE) -> list[Coupon]:
+def usable_coupons_of(member: Member, now, store_id=ANY_STORE) -> list[Coupon]:
     """The member's usable coupons (the first 20, soonest to expire first), each with
-    `here`: usable at `store` (a template limited to other stores: not; ANY_STORE: every
-    coupon is) and `where`, the stores it is limited to."""
+    `here`: usable at the store `store_id` (a template limited to other stores: not;
+    ANY_STORE: every coupon is) and `where`, the stores it is limited to."""
     coupons = list(usable_coupons(member.pk, now=now).prefetch_related("template__stores")[:20])
     for coupon in coupons:
         coupon.last_day = last_valid_day(coupon.valid_until)
         coupon.valid_through = valid_through(coupon.valid_until)  # 有效期至 2026-12-31
-        coupon.here = store is ANY_STORE or coupon.template.usable_at_store(store)
-        coupon.where = "、".join(coupon.template.store_limits.values())
+        limits = coupon.template.store_limits
+        coupon.here = store_id is ANY_STORE or not limits or store_id in limits
+        coupon.where = "、".join(limits.values())
     return coupons
 
 
@@ -202,13 +203,13 @@ def member_card_core(member: Member, now=None) -> dict:
     }
 
 
-def member_card_extras(member: Member, now=None, store=ANY_STORE) -> dict:
+def member_card_extras(member: Member, now=None, store_id=ANY_STORE) -> dict:
     """The rest of the card: expiring points, coupons, today's check-in, tags, guide and
     the last purchases (the counter loads them right after the card, by htmx). Coupons
-    limited to other stores than `store` (the clerk's) are listed apart, as such."""
+    limited to other stores than `store_id` (the clerk's) are listed apart, as such."""
     now = now or timezone.now()
     today = timezone.localdate(now, timezone.get_default_timezone())
-    coupons = usable_coupons_of(member, now, store)
+    coupons = usable_coupons_of(member, now, store_id)
     return {
         "extras": True,
         "expiring": expiring_points(member, now),
@@ -233,10 +234,10 @@ def member_card_extras(member: Member, now=None, store=ANY_STORE) -> dict:
     }
 
 
-def member_card(member: Member, now=None, store=ANY_STORE) -> dict:
+def member_card(member: Member, now=None, store_id=ANY_STORE) -> dict:
     """Everything the counter shows of a member, in a fixed number of queries."""
     now = now or timezone.now()
-    return {**member_card_core(member, now), **member_card_extras(member, now, store)}
+    return {**member_card_core(member, now), **member_card_extras(member, now, store_id)}
 
 
 def known_categories(conf: LoyaltySettings) -> list[str]:

@@ -29,6 +29,7 @@ from loyalty.counter.access import (
     full_phone,
     need,
     remember_dynamic_code,
+    store_id_of,
     store_of,
 )
 from loyalty.counter.forms import (
@@ -128,10 +129,10 @@ def counter(request):
     htmx = bool(request.META.get("HTTP_HX_REQUEST"))  # request.headers builds all headers
     if len(lookup.members) == 1:
         member = lookup.members[0]
-        here = store_of(request.user, member)
-        context.update(
-            sel.member_card_core(member) if htmx else sel.member_card(member, store=here)
-        )
+        if htmx:  # the card alone; its extras (coupons ...) follow in a second request
+            context.update(sel.member_card_core(member))
+        else:
+            context.update(sel.member_card(member, store_id=store_id_of(request.user, member)))
         context["other_store"] = _served_here(request, member)
         if lookup.dynamic_code:  # the purchase needs no other confirmation of the member
             remember_dynamic_code(request, member, lookup.dynamic_code)
@@ -151,8 +152,8 @@ def counter(request):
 def counter_card_extras(request, member_no):
     """The card's second part, which the counter's search loads right after the card."""
     member = member_get_for_staff(request.user, member_no, serve=True)
-    here = store_of(request.user, member)
-    context = {**sel.member_card_extras(member, store=here), "member": member}
+    here = store_id_of(request.user, member)
+    context = {**sel.member_card_extras(member, store_id=here), "member": member}
     return render(request, "loyalty/staff/_card_lazy.html", context)
 
 
@@ -164,7 +165,7 @@ def counter_card(request, member_no):
     context = {
         "form": CounterSearchForm(),
         "searched": True,
-        **sel.member_card(member, store=store_of(request.user, member)),
+        **sel.member_card(member, store_id=store_id_of(request.user, member)),
     }
     context["other_store"] = _served_here(request, member)
     # Another store's member: served, but their number stays masked (issue 24).
@@ -190,10 +191,8 @@ def purchase(request, member_no):
             messages.info(request, _("This purchase was already recorded."))
             return redirect("staff:receipt", done.pk)
     now = timezone.now()
-    # Only what can be used here: a coupon limited to other stores is not offered.
-    coupons = [
-        c for c in sel.usable_coupons_of(member, now, store_of(request.user, member)) if c.here
-    ]
+    # A coupon limited to other stores is listed, not choosable (PurchaseForm).
+    coupons = sel.usable_coupons_of(member, now, store_id_of(request.user, member))
     data = request.POST if request.method == "POST" else (request.GET or None)
     form = PurchaseForm(data, coupons=coupons)
     if request.method == "POST" and form.is_valid():
@@ -413,7 +412,7 @@ def member_detail(request, member_no):
     manages = not other_store
     may_edit = manages and user.has_perm("members.change_member")
     context = {
-        **sel.member_card(member, store=store_of(user, member)),
+        **sel.member_card(member, store_id=store_id_of(user, member)),
         "full_phone": full_phone(user) and manages,  # masked for another store's member
         "timeline": sel.member_timeline(member, before=before),
         "before": before,

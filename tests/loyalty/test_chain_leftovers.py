@@ -1,6 +1,8 @@
 """Issue 24's last items: pay codes counted per store or POS key (not per address, which a
 whole shop shares), and the counter offering only the coupons usable at its store."""
 
+import re
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -72,7 +74,9 @@ def test_the_counter_offers_only_coupons_usable_at_its_store(clerk, store, other
     client = english(clerk)
     form = client.get(reverse("staff:purchase", args=[member.member_no]) + "?amount=100")
     page = form.content.decode()
-    assert "本店券" in page and "徐汇专享券" not in page
+    offered = re.search(r'<option value="([^"]+)"[^>]*>徐汇专享券[^<]*</option>', page)
+    assert "本店券" in page and offered and "disabled" in offered.group(0)
+    assert "Only at: 徐汇店" in offered.group(0)
     extras = client.get(reverse("staff:card_extras", args=[member.member_no])).content.decode()
     assert "本店券" in extras and "徐汇专享券" in extras
     assert "Only at: 徐汇店" in extras

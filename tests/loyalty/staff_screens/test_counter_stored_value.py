@@ -279,3 +279,22 @@ def test_a_pay_code_cannot_sign_in_and_a_login_code_cannot_pay(member, clerk, se
     data = {"amount": "900.00", "stored_value": "600.00", "points": "0", "token": token_of(page)}
     refused = client.post(url, {**data, "confirmation_code": sms.outbox[-1].code})
     assert refused.status_code == 200 and balance(member) == D("800.00")
+
+
+def test_the_confirmed_form_sent_again_shows_the_receipt_not_a_used_code(member, clerk, settings):
+    """A double click (or the browser's resend) of a spend confirmed with the member's SMS
+    code: the purchase of that form is the answer, the used code is not asked again."""
+    settings.SMS_BACKEND = "members.sms.LocmemBackend"
+    sms.outbox.clear()
+    top_up(member, D("800"))
+    client = english(clerk)
+    url = reverse("staff:purchase", args=[member.member_no])
+    page = client.get(url, {"amount": "600", "stored_value": "600"}).content.decode()
+    data = {"amount": "600.00", "stored_value": "600.00", "points": "0", "token": token_of(page)}
+    client.post(reverse("staff:stored_value_code", args=[member.member_no]), data)
+    data["confirmation_code"] = sms.outbox[-1].code
+    first = client.post(url, data)
+    again = client.post(url, data)
+    assert first.status_code == again.status_code == 302
+    assert again["Location"] == first["Location"]  # the same receipt
+    assert Purchase.objects.count() == 1 and balance(member) == D("200.00")
