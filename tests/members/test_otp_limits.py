@@ -5,7 +5,7 @@ import threading
 
 import pytest
 from django.db import connection
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from members import otp, sms
 from members.crypto import phone_hash
@@ -15,6 +15,13 @@ from members.otp import OtpError, otp_check, otp_send
 PHONE = "13800138000"
 PHONE_E164 = "+8613800138000"
 T0 = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(autouse=True)
+def english_messages():
+    """The messages are read in English here (their msgids)."""
+    with translation.override("en"):
+        yield
 
 
 def at(seconds: float) -> dt.datetime:
