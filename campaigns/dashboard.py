@@ -57,6 +57,7 @@ from .segment_stats import segment_stats
 
 RECOMPUTE_DAYS = 3  # yesterday and the two days before are computed again each night
 CHUNK_DAYS = 366  # days computed in one pass: one scan of each table, one transaction
+GAP_DAYS = 31  # of those, the purchases read one by one (the gaps) a month at a time
 MAX_RANGE_DAYS = 366
 EARLIEST_DAY = dt.date(2000, 1, 1)  # no member of this system is older
 ISSUED_KINDS = (PointsEntry.Kind.EARN, PointsEntry.Kind.ADJUST, PointsEntry.Kind.IMPORT)
@@ -238,8 +239,13 @@ def compute_days(first: dt.date, last: dt.date, now=None) -> int:
         for tier_id, sign in ((item["from_tier_id"], -1), (item["to_tier_id"], 1)):
             if tier_id is not None:
                 net[str(tier_id)] = net.get(str(tier_id), 0) + sign * item["n"]
-    for (day, store_id), gaps in _purchase_gaps(start, end).items():
-        rows[(day, store_id)]["gaps"] = gaps
+    # The gaps read each purchase of the days (not a sum): a month at a time in memory.
+    for day in range((last - first).days // GAP_DAYS + 1):
+        since = first + dt.timedelta(days=day * GAP_DAYS)
+        until = min(since + dt.timedelta(days=GAP_DAYS - 1), last)
+        window = local_day_bounds(since)[0], local_day_bounds(until)[1]
+        for (day_of, store_id), gaps in _purchase_gaps(*window).items():
+            rows[(day_of, store_id)]["gaps"] = gaps
     return _replace(first, last, {**rows, **_totals(rows)}, now)
 
 

@@ -134,7 +134,12 @@ class MappingForm(forms.Form):
                 % {"fields": ", ".join(str(c.label) for c in missing)}
             )
         data["mapping"] = mapping
-        data["tiers"] = {text: data.get(name) or "" for name, text in self.tier_texts}
+        # Only what the owner changed: a guess left as it was stays a guess (shown so).
+        data["tiers"] = {
+            text: data.get(name) or ""
+            for name, text in self.tier_texts
+            if name in self.changed_data
+        }
         return data
 
 

@@ -26,11 +26,16 @@ from django.utils.translation import gettext as _
 
 from ..models import CountCardTemplate, ImportTierAlias, Tier
 
-TOTALS = ("合计", "合計", "总计", "總計", "汇总", "小计", "会员数", "total", "sum", "grandtotal")
+# A totals row's first words: one of these alone, or followed by a colon and figures.
+TOTALS = ("合计", "合計", "总计", "總計", "汇总", "小计", "total", "totals", "sum", "grandtotal")
+_TOTALS = re.compile(r"^(?:" + "|".join(TOTALS) + r")(?:[:：].*)?$|^会员数[:：]", re.S)
 # A tier cell saying "none" (CRMEB writes 无): no tier, as an empty cell.
 NO_TIER = {"无", "暂无", "没有", "-", "--", "—", "——", "none", "null", "n/a"}
 DECORATION = re.compile(r"会员|用户|客户|等级|级别|卡|级|vip|member|level|tier|card|[\s·._-]")
 HOW_EXACT, HOW_CHOSEN, HOW_CONTAINED, HOW_NONE = "exact", "chosen", "contained", "none"
+SEEN_MAX = 500  # distinct tier texts counted (a name column mapped to the tier by mistake)
+REPORTED_MAX = 50  # of them in the report and the mapping step: the unmatched first
+TEXT_MAX = 100  # a text as kept (ImportTierAlias.value)
 
 
 class Unmatched(Exception):
@@ -45,7 +50,7 @@ def is_totals(cells: list) -> bool:
     """Whether a row (one without a phone) is a totals row: one of its first non-empty
     cells starts with 合计, 总计, Total ... (银豹's summary: 会员数：N, 充值金额：...)."""
     texts = [c for c in cells if c is not None and c != ""][:3]
-    return any(isinstance(c, str) and fold_name(c).startswith(TOTALS) for c in texts)
+    return any(isinstance(c, str) and _TOTALS.match(fold_name(c)) for c in texts)
 
 
 def _decoration(text: str) -> bool:
@@ -93,8 +98,11 @@ class TierMatcher:
         if found is None:
             found = self.memo[value] = self._match(value)
         text, tier_id, how = found
-        entry = self.seen.setdefault(text, [0, tier_id, how])
-        entry[0] += 1
+        entry = self.seen.get(text)
+        if entry is None and len(self.seen) < SEEN_MAX:
+            entry = self.seen[text] = [0, tier_id, how]
+        if entry is not None:
+            entry[0] += 1
         if tier_id is None and how != HOW_NONE:
             raise Unmatched(
                 _("Unknown tier “%(value)s” (tiers: %(tiers)s).")
@@ -103,7 +111,7 @@ class TierMatcher:
         return tier_id
 
     def _match(self, value) -> tuple[str, int | None, str]:
-        text = str(value).strip()
+        text = str(value).strip()[:TEXT_MAX]
         key = fold_name(text)
         if key in self.names:
             return text, self.names[key], HOW_EXACT
@@ -117,12 +125,13 @@ class TierMatcher:
     def report(self) -> list[list]:
         """[[text, rows, tier id or None, how], ...], the unmatched first, then by rows."""
         rows = [[text, *entry] for text, entry in self.seen.items()]
-        return sorted(rows, key=lambda r: (r[3] != "", r[3] == HOW_EXACT, -r[1], r[0]))
+        rows.sort(key=lambda r: (r[3] != "", r[3] == HOW_EXACT, -r[1], r[0]))
+        return rows[:REPORTED_MAX]
 
 
 def tier_choice_save(*, value: str, tier: Tier | None, actor=None) -> None:
     """The owner's choice of our tier for a text of their files (None: forget it)."""
-    key = fold_name(value)
+    key = fold_name(value)[:TEXT_MAX]
     if tier is None:
         ImportTierAlias.objects.filter(value=key).delete()
         return

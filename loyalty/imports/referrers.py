@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from members.models import Member
 
+from ..models import ImportRowError
 from . import phones
 from .writer import audit_imported
 
@@ -28,11 +29,19 @@ def _in(keys, key: int) -> bool:
     return at < len(keys) and keys[at] == key
 
 
-def link_referrers(*, job, table, validator, dry_run: bool, file_keys=None) -> dict:
-    """Link every row's inviter; {"linked": n, "unknown": n, "kept": n}."""
+def link_referrers(
+    *, job, table, validator, dry_run: bool, file_keys=None, beat=lambda: None
+) -> dict:
+    """Link every row's inviter; {"linked": n, "unknown": n, "kept": n}. A row the run
+    refused is left out (nothing of it is imported); `beat` keeps the job's claim."""
     counts = {"linked": 0, "unknown": 0, "kept": 0}
+    refused = set(
+        ImportRowError.objects.filter(job=job, dry_run=dry_run).values_list("line", flat=True)
+    )
     batch = []
-    for _line, cells in table.rows():
+    for line, cells in table.rows():
+        if line in refused:
+            continue
         inviter = validator.referrer_of(cells)
         member = validator.phone_of(cells) if inviter else None
         if inviter and member and inviter != member:
@@ -40,6 +49,7 @@ def link_referrers(*, job, table, validator, dry_run: bool, file_keys=None) -> d
         if len(batch) >= BATCH:
             _link(job, batch, counts, dry_run, file_keys)
             batch = []
+            beat()
     if batch:
         _link(job, batch, counts, dry_run, file_keys)
     return counts

@@ -33,7 +33,8 @@ def prune_transfers(day: dt.date, now=None) -> dict:
             if field:
                 _delete(field)
                 counts["import_files"] += 1
-        cleared = {"file": "", "error_file": ""}
+        # The sample rows and the file's tier texts are the file's data too.
+        cleared = {"file": "", "error_file": "", "samples": [], "notes": {}}
         if job.status != ImportJob.Status.DONE:  # a dry run never confirmed, a failed run
             cleared["status"] = ImportJob.Status.FAILED
             cleared["message"] = _(

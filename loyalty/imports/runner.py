@@ -310,12 +310,20 @@ def _run(job: ImportJob, token: str, chunk_size: int) -> None:
         if batch:
             done = _chunk(job, token, batch, validator, writer, repeated, counts, done)
         notes = {"tiers": validator.tiers.report(), "totals": validator.totals}
-        if not resumed:  # the first day the rows were dated to (a resumed run: unknown)
-            first = min(validator.earliest or now, now)
-            notes["first_day"] = timezone.localdate(first).isoformat()
+        # The dashboard's days to compute again: from the first the rows were dated to (or
+        # an existing member's old registration date); all of them after a resumed run
+        # or when members moved to another store (their past moves with them).
+        if not resumed and not getattr(writer, "moved_store", False):
+            first = min(validator.earliest or now, getattr(writer, "redated_from", None) or now)
+            notes["first_day"] = timezone.localdate(min(first, now)).isoformat()
         if linking:
             notes["referrers"] = link_referrers(
-                job=job, table=table, validator=validator, dry_run=dry, file_keys=file_keys
+                job=job,
+                table=table,
+                validator=validator,
+                dry_run=dry,
+                file_keys=file_keys,
+                beat=lambda: _beat(job, token),
             )
         error_name = report.write_error_file(job, table, dry_run=dry) if counts["errors"] else ""
     finished = {

@@ -386,7 +386,7 @@ class Validator:
             return None
         try:
             return self._referrer(unguarded(value) if value.__class__ is str else value)
-        except Problem:
+        except Problem:  # a control character
             return None
 
     @cached_property
@@ -497,7 +497,7 @@ class Validator:
             "amount": money,
             "created_at": self._moment,
             "last_purchase_at": self._moment,
-            "occurred_at": self._moment,
+            "occurred_at": self._when_it_happened,
             "tier": self._tier,
             "store": self._store,
             "tags": self._tags,
@@ -556,6 +556,13 @@ class Validator:
             raise Problem(_("“%(value)s” is not an e-mail address.") % {"value": email})
         return email
 
+    def _when_it_happened(self, value) -> dt.datetime:
+        """A purchase's time: required, so a zero timestamp is a problem, not no date."""
+        when = self._moment(value)
+        if when is None:
+            raise Problem(_("“%(value)s” is not a date.") % {"value": value})
+        return when
+
     def _moment(self, value) -> dt.datetime | None:
         when = moment(value)
         if when == UNIX_EPOCH:
@@ -582,14 +589,16 @@ class Validator:
     def count_cards(self) -> CountCardMatcher:
         return CountCardMatcher()
 
-    def _referrer(self, value) -> str:
+    def _referrer(self, value) -> str | None:
+        """The inviter's phone, or None when it is none (masked, not a number): the
+        member is imported without a referrer, not refused (referrers.py counts it)."""
         raw = phones.phone_text(value)
         if "*" in raw or "＊" in raw:
-            raise Problem(masked_message(raw))
+            return None
         try:
             return normalize_phone(raw, self.region)
-        except ValidationError as exc:
-            raise Problem(exc.messages[0]) from None
+        except ValidationError:
+            return None
 
     def _store(self, value) -> int:
         found = self.stores.get(value) if value.__class__ is str else None

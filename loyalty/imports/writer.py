@@ -163,6 +163,10 @@ class MemberWriter:
             columns=columns, now=now, actor_id=self.actor_id, cap=conf.stored_value_cap
         )
         self.extras = Extras(columns=columns, now=now, job=job, actor_id=self.actor_id)
+        # What the dashboard must compute again beyond the rows' own dates: an existing
+        # member moved to another store (their past, every day) or re-dated.
+        self.moved_store = False
+        self.redated_from: dt.datetime | None = None
         self.fetch = ["pk", "member_no", "phone_hash", "name", "gender", "birthday"]
         self.fetch += ["store_id", "created_at", "note"]
         self.fetch += ["marketing_consent", "marketing_consent_at"]
@@ -365,6 +369,10 @@ class MemberWriter:
             changes[name] = value
         if "marketing_consent" in changes:
             changes["marketing_consent_at"] = self.now
+        self.moved_store = self.moved_store or "store_id" in changes
+        if "created_at" in changes and member["created_at"] is not None:
+            was = member["created_at"]
+            self.redated_from = min(self.redated_from or was, was)
         if changes:
             changed = True
             fields = frozenset(changes)

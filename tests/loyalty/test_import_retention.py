@@ -51,6 +51,7 @@ def test_old_files_and_refused_rows_go_the_history_stays(tmp_path, store, settin
     assert not any(f.exists() for f in files)
     old.refresh_from_db()
     assert not old.file and not old.error_file and old.status == ImportJob.Status.DONE
+    assert old.samples == [] and old.notes == {}  # the first rows shown, the tier texts
     assert (old.created, old.errors, old.file_name) == (1, 1, "old.csv")  # the history
     assert not ImportRowError.objects.filter(job__in=[old, waiting]).exists()
     waiting.refresh_from_db()
@@ -58,6 +59,7 @@ def test_old_files_and_refused_rows_go_the_history_stays(tmp_path, store, settin
     assert runner.import_job_queue(job=waiting, dry_run=False) is False  # nothing to import
     recent.refresh_from_db()
     assert recent.file and ImportRowError.objects.filter(job=recent).exists()
+    assert recent.samples and recent.notes
     # Again: nothing more to do.
     call_command("run_job", "prune_transfers", stdout=(again := io.StringIO()))
     assert "import_files=0" in again.getvalue()

@@ -4,10 +4,12 @@ step, tier texts matched and chosen, totals rows, WeChat ids and count cards ref
 where they cannot be, and the background run in the language of whoever queued it.
 The six named presets, each with its fixture: test_import_presets.py."""
 
+import datetime as dt
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 
 from loyalty.imports.columns import alternatives, auto_map, variants
 from loyalty.imports.matching import TierMatcher, is_totals
@@ -94,6 +96,8 @@ def test_totals_rows_are_known_by_their_words():
     assert is_totals(["会员数：3, 充值金额：100"])
     assert is_totals(["Total", None, 5])
     assert not is_totals(["张三", "", "100"])
+    for name in ("Summer Li", "Totally Wang", "总计划", "会员数量统计"):  # names, not totals
+        assert not is_totals([name, ""]), name
 
 
 def test_an_xlsx_with_a_title_row_and_a_totals_row(tmp_path, tiers):
@@ -261,3 +265,52 @@ def test_the_tier_choice_of_the_command_is_kept(tmp_path, tiers):
     assert counts["created"] == 1
     assert Card.objects.get().tier == tiers["钻石卡"]
     assert ImportTierAlias.objects.get().tier == Tier.objects.get(name="钻石卡")
+
+
+def test_a_purchase_dated_by_a_zero_timestamp_is_a_row_error_not_a_failed_job(tmp_path, store):
+    member = MemberFactory(phone="13900139001", store=store)
+    rows = [
+        ["手机号", "订单号", "金额", "消费时间"],
+        [member.phone[-11:], "A-1", "10.00", "1970-01-01 08:00:00"],  # CRMEB: never paid
+        [member.phone[-11:], "A-2", "20.00", "2026-01-02 10:00:00"],
+    ]
+    output, counts = run_import(write_csv(tmp_path / "p.csv", rows), "--purchases")
+    assert counts["errors"] == 1 and counts["created"] + counts["updated"] >= 1
+    assert ImportJob.objects.get().status == ImportJob.Status.DONE
+    assert "is not a date" in output
+
+
+def test_a_masked_or_bad_inviter_phone_imports_the_member_without_a_referrer(tmp_path, store):
+    rows = [["手机号", "推荐人手机号"], [phone(1), "138****1234"], [phone(2), "12"]]
+    _output, counts = run_import(write_csv(tmp_path / "m.csv", rows))
+    assert counts == {"created": 2, "updated": 0, "unchanged": 0, "errors": 0}
+    assert not Member.objects.filter(referred_by__isnull=False).exists()
+
+
+def test_a_name_column_taken_for_the_tier_keeps_the_report_short(tmp_path, tiers):
+    from loyalty.imports.matching import REPORTED_MAX
+
+    rows = [["手机号", "会员等级"]] + [[phone(i), f"客人{i}"] for i in range(1, 120)]
+    run_import(write_csv(tmp_path / "m.csv", rows), "--dry-run")
+    job = ImportJob.objects.get()
+    assert len(job.notes["tiers"]) == REPORTED_MAX
+    page_fields = [n for n in job.notes["tiers"] if n[3] == ""]
+    assert len(page_fields) <= REPORTED_MAX
+
+
+def test_members_moved_to_another_store_have_every_dashboard_day_computed_again(
+    tmp_path, store, other_store
+):
+    from campaigns.models import StatsDay
+
+    member = MemberFactory(phone="13900139001", store=store)
+    long_ago = timezone.localdate() - dt.timedelta(days=700)
+    StatsDay.objects.create(day=long_ago, computed_at=timezone.now())
+    rows = [["手机号", "门店"], ["13900139001", other_store.code]]
+    _output, counts = run_import(write_csv(tmp_path / "m.csv", rows))
+    assert counts["updated"] == 1
+    member.refresh_from_db()
+    assert member.store == other_store
+    assert "first_day" not in ImportJob.objects.get().notes  # every day, not from today
+    # Every day forgotten (computed again from the first day with data: today here).
+    assert not StatsDay.objects.filter(day=long_ago).exists()
