@@ -169,7 +169,7 @@ class Extras:
         openid = row.wechat_openid if row.wechat_openid and not had[0] else had[0]
         unionid = row.wechat_unionid if row.wechat_unionid and not had[1] else had[1]
         if (openid, unionid) != had:
-            self.bind.append((ref, openid, unionid))
+            self.bind.append((ref, openid, unionid, pk is None))
             changed = True
         return changed
 
@@ -183,7 +183,12 @@ class Extras:
                 for ref, delta, had in self.growth
             ])  # fmt: skip
             sql.update(Card, ["growth_value"], [(had + d, pk(ref)) for ref, d, had in self.growth])
-        for ref, openid, unionid in self.bind:
+        # Members this chunk created: one statement (nobody else has seen them yet).
+        fresh = [(o, u or "", pk(ref)) for ref, o, u, new in self.bind if new]
+        sql.update(Member, ["wechat_openid", "wechat_unionid"], fresh)
+        for ref, openid, unionid, new in self.bind:
+            if new:
+                continue
             # Only where still unbound: a member who binds through WeChat meanwhile keeps
             # that (the unique openid index refuses an openid another member took: the
             # chunk is written again, and the row refused).
