@@ -101,6 +101,7 @@ def _claim_send(
     now: dt.datetime,
     purpose: str = LOGIN,
     limit: int = PER_IP_PER_HOUR,
+    by_source: bool = False,
 ) -> tuple[OneTimeCode, str]:
     _serialise(f"otp:phone:{phone_key}", f"otp:ip:{ip_key}")
     hour_ago = now - dt.timedelta(hours=1)
@@ -137,6 +138,20 @@ def _claim_send(
             .order_by("created_at")
             .values_list("created_at", flat=True)[:limit]
         )
+        if len(by_ip) >= limit and by_source:
+            minutes = _minutes_left(by_ip[0], now)
+            raise OtpError(
+                "source_hourly",
+                ngettext(
+                    "Too many codes were sent from this store's counter or till this hour. "
+                    "Please try again in %(n)d minute.",
+                    "Too many codes were sent from this store's counter or till this hour. "
+                    "Please try again in %(n)d minutes.",
+                    minutes,
+                )
+                % {"n": minutes},
+                retry_after=minutes * 60,
+            )
         if len(by_ip) >= limit:
             minutes = _minutes_left(by_ip[0], now)
             raise OtpError(
@@ -199,8 +214,9 @@ def otp_send(
     e164 = normalize_phone(phone)
     key, limit = _sender(ip, source)
     row, code = _claim_send(
-        phone_key=crypto.phone_hash(e164), ip_key=key, now=now, purpose=purpose, limit=limit
-    )
+        phone_key=crypto.phone_hash(e164), ip_key=key, now=now, purpose=purpose, limit=limit,
+        by_source=bool(source),
+    )  # fmt: skip
     try:
         backend = sms.send_code(phone=e164, code=code, minutes=CODE_MINUTES)
     except sms.SmsError:

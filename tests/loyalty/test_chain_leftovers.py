@@ -5,7 +5,7 @@ import re
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from loyalty.benefits.issuing import coupon_issue
 from loyalty.models import CouponTemplate
@@ -40,12 +40,16 @@ def test_a_counter_asks_pay_codes_for_more_members_than_one_address_may(clerk, s
 
 
 def test_a_store_has_a_limit_of_its_own(monkeypatch, clerk, store):
+    translation.activate("en")
     monkeypatch.setattr(otp, "PER_SOURCE_PER_HOUR", 2)
     client = english(clerk)
     for n in range(3):
         member = MemberFactory(phone=f"1350000{n:04d}", store=store)
         client.post(reverse("staff:stored_value_code", args=[member.member_no]))
     assert len(sms.outbox) == 2
+    with pytest.raises(otp.OtpError) as refused:
+        otp.otp_send(phone="13500008888", source=f"store:{store.pk}")
+    assert refused.value.code == "source_hourly" and "this store" in refused.value.message
     # The address's own limit is not used up by the store: a member signs in from it.
     otp.otp_send(phone="13500009999", ip="127.0.0.1")
     assert len(sms.outbox) == 3
