@@ -36,12 +36,25 @@ def browser():
         browser.close()
 
 
+def _page(browser, locale: str):
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, locale=locale)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    return context, page
+
+
 @pytest.fixture
 def laptop(browser):
     """A shop laptop's screen, Chinese locale."""
-    context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
-    page = context.new_page()
-    page.set_default_timeout(10_000)
+    context, page = _page(browser, "zh-CN")
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def english_laptop(browser):
+    """The same laptop in English, the site's other language."""
+    context, page = _page(browser, "en-US")
     yield page
     context.close()
 

@@ -18,6 +18,7 @@ from members.dynamic_code import code_for
 from members.models import Role
 from members.services import staff_create
 from tests.e2e.test_counter import PASSWORD, assert_fits_the_laptop
+from tests.e2e.test_shift import log_in_english
 from tests.factories import MemberFactory, StoreFactory
 from tests.loyalty.staff_screens.helpers import fund, template
 
@@ -25,15 +26,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 # UI words of the Chinese pages: none may be left on an English one.
 CHINESE_UI = re.compile(r"收银台|会员卡|积分|优惠券|确认|返回|门店前台|交班|首页|登录|有效期至")
-
-
-@pytest.fixture
-def english(browser):
-    context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="en-US")
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
 
 
 @pytest.fixture
@@ -47,14 +39,6 @@ def english_phone(browser):
     context.close()
 
 
-def log_in(page, base, username):
-    page.goto(f"{base}/accounts/login/")
-    page.locator("input[name=username]").fill(username)
-    page.locator("input[name=password]").fill(PASSWORD)
-    page.locator("form button.btn-primary").click()
-    page.wait_for_url(f"{base}/staff/")
-
-
 def no_chinese_ui(page, *data: str, within: str = "body") -> None:
     """The page's text (or its parts `within`) has no Chinese UI word once the data
     (names, the member's own notices, written in the member's language) are taken out."""
@@ -65,7 +49,7 @@ def no_chinese_ui(page, *data: str, within: str = "body") -> None:
     assert not found, text[max(0, found.start() - 300) : found.end() + 200]
 
 
-def test_a_clerk_serves_another_stores_member_in_english(live_server, english, shot):
+def test_a_clerk_serves_another_stores_member_in_english(live_server, english_laptop, shot):
     jingan = StoreFactory(code="SH-JA", name="静安旗舰店")
     hangzhou = StoreFactory(code="HZ-XH", name="杭州西湖店")
     staff_create(username="clerk1", password=PASSWORD, role=Role.CLERK, store=jingan)
@@ -77,8 +61,8 @@ def test_a_clerk_serves_another_stores_member_in_english(live_server, english, s
     )
     names = ("韩梅梅", "普通会员", "静安旗舰店", "杭州西湖店", "立减 10 元", "免费拿铁", "拿铁")
     base = live_server.url
-    page = english
-    log_in(page, base, "clerk1")
+    page = english_laptop
+    log_in_english(page, base, "clerk1")
 
     search = page.locator("input[name=q]")
     search.fill(code_for(member))
@@ -125,7 +109,7 @@ def test_a_clerk_serves_another_stores_member_in_english(live_server, english, s
     shot(page, "chain-404-en")
 
 
-def test_the_403_page_and_the_owners_screens_in_english(live_server, english, shot):
+def test_the_403_page_and_the_owners_screens_in_english(live_server, english_laptop, shot):
     jingan = StoreFactory(code="SH-JA", name="静安旗舰店")
     franchise = StoreFactory(code="FR-01", name="加盟店")
     franchise.serves_own_members_only = True
@@ -134,9 +118,9 @@ def test_the_403_page_and_the_owners_screens_in_english(live_server, english, sh
     staff_create(username="owner1", password=PASSWORD, role=Role.OWNER, store=None)
     theirs = MemberFactory(phone="13800138000", store=franchise)
     base = live_server.url
-    page = english
+    page = english_laptop
 
-    log_in(page, base, "clerk1")
+    log_in_english(page, base, "clerk1")
     response = page.goto(f"{base}/staff/members/{theirs.member_no}/")
     assert response.status == 403
     page.locator("#error-page").wait_for()
@@ -144,7 +128,7 @@ def test_the_403_page_and_the_owners_screens_in_english(live_server, english, sh
     shot(page, "chain-403-en")
 
     page.context.clear_cookies()
-    log_in(page, base, "owner1")
+    log_in_english(page, base, "owner1")
     page.goto(f"{base}/staff/shift/")
     assert "Shift report" in page.locator("h1").inner_text()
     no_chinese_ui(page, "静安旗舰店", "加盟店")
