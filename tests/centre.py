@@ -14,6 +14,16 @@ def sign_in(client, member):
     return client
 
 
+def sign_in_in_browser(page, base: str, phone: str) -> None:
+    """The member centre's SMS-code login in a browser (the in-memory backend's code)."""
+    page.goto(f"{base}/me/login/")
+    page.locator("input[name=phone]").fill(phone)
+    page.locator("button[value=send]").click()
+    page.locator("input[name=code]").fill(sms.outbox[-1].code)
+    page.locator("button[value=login]").click()
+    page.wait_for_url(f"{base}/me/")
+
+
 def last_code(phone_digits: str | None = None) -> str:
     """The code the in-memory SMS backend 'sent' last (to this phone, when given)."""
     for sent in reversed(sms.outbox):

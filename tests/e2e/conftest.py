@@ -36,8 +36,17 @@ def browser():
         browser.close()
 
 
-def _page(browser, locale: str):
-    context = browser.new_context(viewport={"width": 1366, "height": 768}, locale=locale)
+LAPTOP = {"viewport": {"width": 1366, "height": 768}}
+PHONE = {
+    "viewport": {"width": 375, "height": 667},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+}
+
+
+def _page(browser, locale: str, screen: dict = LAPTOP):
+    context = browser.new_context(locale=locale, **screen)
     page = context.new_page()
     page.set_default_timeout(10_000)
     return context, page
@@ -55,6 +64,22 @@ def laptop(browser):
 def english_laptop(browser):
     """The same laptop in English, the site's other language."""
     context, page = _page(browser, "en-US")
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def phone_page(browser):
+    """A customer's phone (375x667, touch), Chinese locale."""
+    context, page = _page(browser, "zh-CN", PHONE)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def english_phone(browser):
+    """The same phone in English."""
+    context, page = _page(browser, "en-US", PHONE)
     yield page
     context.close()
 

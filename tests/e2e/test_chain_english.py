@@ -13,10 +13,10 @@ import pytest
 
 from loyalty.benefits.issuing import coupon_issue
 from loyalty.models import Tier
-from members import sms
 from members.dynamic_code import code_for
 from members.models import Role
 from members.services import staff_create
+from tests.centre import sign_in_in_browser
 from tests.e2e.test_counter import PASSWORD, assert_fits_the_laptop
 from tests.e2e.test_shift import log_in_english
 from tests.factories import MemberFactory, StoreFactory
@@ -26,17 +26,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 # UI words of the Chinese pages: none may be left on an English one.
 CHINESE_UI = re.compile(r"收银台|会员卡|积分|优惠券|确认|返回|门店前台|交班|首页|登录|有效期至")
-
-
-@pytest.fixture
-def english_phone(browser):
-    context = browser.new_context(
-        viewport={"width": 375, "height": 667}, is_mobile=True, has_touch=True, locale="en-US"
-    )
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
 
 
 def no_chinese_ui(page, *data: str, within: str = "body") -> None:
@@ -151,12 +140,7 @@ def test_the_member_card_with_its_rotating_code_in_english(
     store = StoreFactory(code="SH01", name="静安旗舰店")
     MemberFactory(phone="13912345678", name="王小明", store=store)
     page = english_phone
-    page.goto(f"{live_server.url}/me/login/")
-    page.locator("input[name=phone]").fill("13912345678")
-    page.locator("button[value=send]").click()
-    page.locator("input[name=code]").fill(sms.outbox[-1].code)
-    page.locator("button[value=login]").click()
-    page.wait_for_url(f"{live_server.url}/me/")
+    sign_in_in_browser(page, live_server.url, "13912345678")
     countdown = page.locator("#code-countdown").inner_text()
     assert "second" in countdown
     no_chinese_ui(page, "王小明", "静安旗舰店", "普通会员", "银卡", "金卡")

@@ -14,29 +14,14 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from members import sms
 from members.dynamic_code import code_use, member_for_code
+from tests.centre import sign_in_in_browser
 from tests.e2e.test_member_journey import assert_fits_the_phone, decoded
 from tests.factories import MemberFactory, StoreFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 PHONE = "13912345678"
-
-
-@pytest.fixture
-def phone_page(browser):
-    context = browser.new_context(
-        viewport={"width": 375, "height": 667},
-        device_scale_factor=2,
-        is_mobile=True,
-        has_touch=True,
-        locale="zh-CN",
-    )
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
 
 
 def shown_code(page) -> str:
@@ -54,12 +39,7 @@ def test_the_card_shows_a_rotating_code_refreshed_without_reloading(
     start = timezone.now().replace(second=50, microsecond=0) + dt.timedelta(minutes=1)
     with time_machine.travel(start, tick=True) as server_clock:
         page.clock.install(time=start)
-        page.goto(f"{live_server.url}/me/login/")
-        page.locator("input[name=phone]").fill(PHONE)
-        page.locator("button[value=send]").click()
-        page.locator("input[name=code]").fill(sms.outbox[-1].code)
-        page.locator("button[value=login]").click()
-        page.wait_for_url(f"{live_server.url}/me/")
+        sign_in_in_browser(page, live_server.url, PHONE)
 
         first = shown_code(page)
         assert re.fullmatch(r"88\d{16}", first)

@@ -16,26 +16,12 @@ from loyalty.models import CheckIn
 from members.dynamic_code import member_for_code
 from members.models import Member, Role
 from members.services import member_referral_code, staff_create
+from tests.centre import sign_in_in_browser
 from tests.factories import MemberFactory, StoreFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 PHONE = "13912345678"
-
-
-@pytest.fixture
-def phone_page(browser):
-    context = browser.new_context(
-        viewport={"width": 375, "height": 667},
-        device_scale_factor=2,
-        is_mobile=True,
-        has_touch=True,
-        locale="zh-CN",
-    )
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
 
 
 def assert_fits_the_phone(page):
@@ -138,15 +124,9 @@ def test_every_member_page_fits_a_375px_phone(live_server, phone_page, shot, set
                         offer_code="c1000")  # fmt: skip
     page = phone_page
     # Sign in through the real page (codes from the in-memory backend).
-    from members import sms
 
     settings.SMS_BACKEND = "members.sms.LocmemBackend"
-    page.goto(f"{live_server.url}/me/login/")
-    page.locator("input[name=phone]").fill(PHONE)
-    page.locator("button[value=send]").click()
-    page.locator("input[name=code]").fill(sms.outbox[-1].code)
-    page.locator("button[value=login]").click()
-    page.wait_for_url(f"{live_server.url}/me/")
+    sign_in_in_browser(page, live_server.url, PHONE)
     assert member.member_no in page.locator(".m-card").inner_text()
 
     pages = ["", "points/", "purchases/", "stored-value/", "coupons/", "rewards/", "invite/",

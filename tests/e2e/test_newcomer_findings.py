@@ -18,6 +18,7 @@ from loyalty.models import Tier
 from loyalty.purchases import purchase_record
 from members.models import Role
 from members.services import member_referral_code, staff_create
+from tests.centre import sign_in_in_browser
 from tests.e2e.conftest import ARTIFACTS
 from tests.factories import MemberFactory, StoreFactory
 from tests.loyalty.staff_screens.helpers import at, template
@@ -53,32 +54,10 @@ def page_size_mm(pdf: bytes) -> tuple[float, float]:
     return float(box.group(1)) / PT_PER_MM, float(box.group(2)) / PT_PER_MM
 
 
-@pytest.fixture
-def phone_page(browser):
-    context = browser.new_context(
-        viewport={"width": 375, "height": 667},
-        device_scale_factor=2,
-        is_mobile=True,
-        has_touch=True,
-        locale="zh-CN",
-    )
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
-
-
 def member_sign_in(page, base, member, settings):
     """Through the real SMS-code login (the in-memory backend's code)."""
-    from members import sms
-
     settings.SMS_BACKEND = "members.sms.LocmemBackend"
-    page.goto(f"{base}/me/login/")
-    page.locator("input[name=phone]").fill(member.phone[3:])
-    page.locator("button[value=send]").click()
-    page.locator("input[name=code]").fill(sms.outbox[-1].code)
-    page.locator("button[value=login]").click()
-    page.wait_for_url(f"{base}/me/")
+    sign_in_in_browser(page, base, member.phone[3:])
 
 
 def test_the_receipt_prints_at_58_and_80_mm_with_a_short_number(live_server, laptop, shot):
