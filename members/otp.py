@@ -100,9 +100,9 @@ def _claim_send(
     ip_key: str,
     now: dt.datetime,
     purpose: str = LOGIN,
-    limit: int = PER_IP_PER_HOUR,
     by_source: bool = False,
 ) -> tuple[OneTimeCode, str]:
+    limit = PER_SOURCE_PER_HOUR if by_source else PER_IP_PER_HOUR
     _serialise(f"otp:phone:{phone_key}", f"otp:ip:{ip_key}")
     hour_ago = now - dt.timedelta(hours=1)
     recent = OneTimeCode.objects.filter(phone_hash=phone_key, created_at__gt=hour_ago)
@@ -187,12 +187,10 @@ def _purge(now: dt.datetime) -> None:
         OneTimeCode.objects.filter(pk__in=ids).delete()
 
 
-def _sender(ip: str, source: str) -> tuple[str, int]:
-    """(the key a sender's codes are counted by, its hourly limit): a named source (a
-    store's counter, a POS key) by its name, anyone else by their address."""
-    if source:
-        return _keyed("source", source), PER_SOURCE_PER_HOUR
-    return ip_hash(ip), PER_IP_PER_HOUR
+def _sender(ip: str, source: str) -> str:
+    """The key a sender's codes are counted by: a named source (a store's counter, a POS
+    key) by its name, anyone else by their address."""
+    return _keyed("source", source) if source else ip_hash(ip)
 
 
 def otp_send(
@@ -212,11 +210,13 @@ def otp_send(
     """
     now = now or timezone.now()
     e164 = normalize_phone(phone)
-    key, limit = _sender(ip, source)
     row, code = _claim_send(
-        phone_key=crypto.phone_hash(e164), ip_key=key, now=now, purpose=purpose, limit=limit,
+        phone_key=crypto.phone_hash(e164),
+        ip_key=_sender(ip, source),
+        now=now,
+        purpose=purpose,
         by_source=bool(source),
-    )  # fmt: skip
+    )
     try:
         backend = sms.send_code(phone=e164, code=code, minutes=CODE_MINUTES)
     except sms.SmsError:

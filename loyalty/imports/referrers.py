@@ -42,7 +42,7 @@ def link_referrers(
     for line, cells in table.rows():
         if line in refused:
             continue
-        inviter = validator.referrer_of(cells)
+        inviter = validator.phone_of(cells, "referrer_phone")
         member = validator.phone_of(cells) if inviter else None
         if inviter and member and inviter != member:
             batch.append((validator.hash(member), validator.hash(inviter), inviter))

@@ -370,22 +370,12 @@ class Validator:
     def header_of(self, key: str) -> str:
         return next((header for _i, k, header in self.columns if k == key), key)
 
-    def phone_of(self, cells: list) -> str | None:
-        """The row's normalised phone, or None (no phone, or a bad one): the pre-pass."""
-        value = self._cell(cells, "phone")
+    def phone_of(self, cells: list, key: str = "phone") -> str | None:
+        """The row's normalised phone (the pre-pass), or its inviter's (key
+        "referrer_phone": referrers.py); None when there is none or a bad one."""
+        value = self._cell(cells, key)
         try:
-            raw = phones.phone_text(unguarded(value) if value.__class__ is str else value)
-            return normalize_phone(raw, self.region) if raw else None
-        except (Problem, ValidationError):
-            return None
-
-    def referrer_of(self, cells: list) -> str | None:
-        """The row's inviter's normalised phone, or None (none, or a bad one)."""
-        value = self._cell(cells, "referrer_phone")
-        if value is None or value == "":
-            return None
-        try:
-            return self._referrer(unguarded(value) if value.__class__ is str else value)
+            return self._phone_or_none(unguarded(value) if value.__class__ is str else value)
         except Problem:  # a control character
             return None
 
@@ -508,7 +498,7 @@ class Validator:
             "growth_value": lambda v: whole(v, POINTS_MAX),
             "wechat_openid": wechat_id,
             "wechat_unionid": wechat_id,
-            "referrer_phone": self._referrer,
+            "referrer_phone": self._phone_or_none,
             "count_card": self._count_card,
             "count_card_uses": lambda v: whole(v, USES_MAX),
         }
@@ -589,11 +579,11 @@ class Validator:
     def count_cards(self) -> CountCardMatcher:
         return CountCardMatcher()
 
-    def _referrer(self, value) -> str | None:
-        """The inviter's phone, or None when it is none (masked, not a number): the
-        member is imported without a referrer, not refused (referrers.py counts it)."""
+    def _phone_or_none(self, value) -> str | None:
+        """A cell as a normalised phone, or None when it is none (empty, masked, not a
+        number): an inviter's so is no referrer, the member imported all the same."""
         raw = phones.phone_text(value)
-        if "*" in raw or "＊" in raw:
+        if not raw or "*" in raw or "＊" in raw:
             return None
         try:
             return normalize_phone(raw, self.region)
