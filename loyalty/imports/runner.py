@@ -286,7 +286,9 @@ def _run(job: ImportJob, token: str, chunk_size: int) -> None:
         job.mapping = mapping
         validator = Validator(kind=job.kind, mapping=mapping, headers=table.headers, now=now)
         linking = "referrer_phone" in mapping.values()
-        total, repeated, file_keys = _prepass(job, token, table, validator, keep_keys=linking)
+        # Only a dry run asks whether an inviter is on a row of the file (referrers.py).
+        keep = linking and dry
+        total, repeated, file_keys = _prepass(job, token, table, validator, keep_keys=keep)
         job.rows_total = total
         if job.kind == ImportJob.Kind.MEMBERS:
             writer = MemberWriter(
@@ -314,8 +316,10 @@ def _run(job: ImportJob, token: str, chunk_size: int) -> None:
         # an existing member's old registration date); all of them after a resumed run
         # or when members moved to another store (their past moves with them).
         if not resumed and not getattr(writer, "moved_store", False):
-            first = min(validator.earliest or now, getattr(writer, "redated_from", None) or now)
-            notes["first_day"] = timezone.localdate(min(first, now)).isoformat()
+            first = min(
+                validator.earliest or now, getattr(writer, "redated_from", None) or now, now
+            )
+            notes["first_day"] = timezone.localdate(first).isoformat()
         if linking:
             notes["referrers"] = link_referrers(
                 job=job,
