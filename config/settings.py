@@ -62,6 +62,9 @@ MIDDLEWARE = [
     # A NUL in the path, query, form or a header: 400 before anything reads it (PostgreSQL
     # refuses NUL in text; config/middleware_nul.py).
     "config.middleware_nul.RefuseNulMiddleware",
+    # PostgreSQL restarting, SQLite locked too long, Redis away: a 503 that says so, in
+    # the caller's language or the API's JSON, never a 500 (config/outage.py).
+    "config.outage.OutageMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -135,16 +138,38 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     # PRAGMAs above run) cost 7 of the 10.5 ms of a counter lookup when done per request.
     _db.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=600))
 else:
+    # Persistent connections, each checked before a request reuses it (a PostgreSQL restart
+    # or a killed backend leaves every worker's connection dead: the first request after
+    # it gets a new one, tests/faults/). A server that is down refuses at once; one that
+    # does not answer at all (a dead host, a dropped route) costs a request
+    # DB_CONNECT_TIMEOUT seconds and then a 503, not a hang until gunicorn's timeout.
     _db.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     _db.setdefault("CONN_HEALTH_CHECKS", True)
+    _db.setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=3)
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and sessions ------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
+    # django-redis, for one thing Django's own Redis backend lacks: with Redis down a
+    # read is a miss and a write is skipped (IGNORE_EXCEPTIONS, logged), so sessions
+    # fall back to the database (cached_db) and the counter keeps working; the short
+    # socket timeouts keep a Redis that hangs from holding requests (tests/faults/).
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                "IGNORE_EXCEPTIONS": True,
+                "SOCKET_CONNECT_TIMEOUT": env.float("REDIS_CONNECT_TIMEOUT", default=0.5),
+                "SOCKET_TIMEOUT": env.float("REDIS_TIMEOUT", default=0.5),
+            },
+        }
     }
+    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+    DJANGO_REDIS_LOGGER = "huiyuan.redis"
 else:
     CACHES = {
         "default": {

@@ -14,6 +14,7 @@ admin.site.site_title = _("Huiyuan")
 admin.site.index_title = _("Configuration")
 handler403 = "config.error_views.permission_denied"
 handler404 = "config.error_views.page_not_found"
+handler500 = "config.outage.server_error"  # a database or Redis outage: a 503 with words
 
 urlpatterns = [
     path("healthz", member_views.healthz, name="healthz"),
