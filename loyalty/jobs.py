@@ -9,7 +9,8 @@ day, and the tests). Each is:
 - resumable: it works in batches, each its own transaction, so a killed run loses
   at most its current batch and the next run finishes the rest;
 - set-based: batches of thousands, never one query per member.
-Runs are recorded as JobRun rows (admin: 任务运行记录), failures included.
+Runs are recorded as JobRun rows (admin: 任务运行记录), failures included; a run whose
+process was killed shows as interrupted from the next run on (job_runs.py).
 """
 
 import datetime as dt
@@ -32,6 +33,7 @@ from loyalty.dates import add_months, last_valid_day, local_midnight
 from . import signals
 from .count_cards import count_cards_expire, count_cards_expiring
 from .coupons import coupons_expire
+from .job_runs import mark_interrupted, this_process
 from .models import (
     RFM_HIGH,
     RFM_SEGMENT_OF,
@@ -627,11 +629,13 @@ def run_job(name: str, day: dt.date | None = None, now=None) -> JobRun:
     """Run one job for `day` (default today, Shanghai) and record it as a JobRun.
 
     A failure is recorded (status failed, the traceback) and raised as JobFailed,
-    so a scheduled task shows as failed in django-q too.
+    so a scheduled task shows as failed in django-q too. Runs of killed processes are
+    marked interrupted first.
     """
     func = JOBS[name][0]
     day = day or timezone.localdate()
-    run = JobRun.objects.create(job=name, run_date=day)
+    mark_interrupted()
+    run = JobRun.objects.create(job=name, run_date=day, **this_process())
     try:
         counts = func(day, now=now)
     except Exception as exc:
@@ -646,8 +650,8 @@ def run_job(name: str, day: dt.date | None = None, now=None) -> JobRun:
         JobRun.objects.filter(pk=run.pk).delete()
         run.status, run.counts, run.finished_at = JobRun.Status.OK, counts, timezone.now()
         return run
-    JobRun.objects.filter(pk=run.pk).update(
-        status=JobRun.Status.OK, counts=counts, finished_at=timezone.now()
+    JobRun.objects.filter(pk=run.pk).update(  # error: a hand run long past the timeout
+        status=JobRun.Status.OK, counts=counts, finished_at=timezone.now(), error=""
     )
     run.refresh_from_db()
     log.info("job %s for %s: %s (%.1fs)", name, day, counts, run.seconds or 0)

@@ -173,8 +173,9 @@ class JobRunAdmin(ReadOnlyAdmin):
     list_display = ["started_at", "job_name", "run_date", "status", "result", "duration",
                     "finished_at"]  # fmt: skip
     list_filter = ["status", JobFilter]
+    # host and pid: the process that ran it (an interrupted run's was killed).
     fields = ["job_name", "run_date", "status", "result", "duration", "error", "started_at",
-              "finished_at"]  # fmt: skip
+              "finished_at", "host", "pid"]  # fmt: skip
     readonly_fields = fields
 
     @admin.display(description=_("job"), ordering="job")

@@ -663,21 +663,28 @@ class JobRun(models.Model):
         RUNNING = "running", _("Running")
         OK = "ok", _("Finished")
         FAILED = "failed", _("Failed")
+        INTERRUPTED = "interrupted", _("Interrupted")  # its process killed (job_runs.py)
 
     job = models.CharField(_("job"), max_length=40)
     run_date = models.DateField(_("for date"))
     status = models.CharField(
-        _("status"), max_length=8, choices=Status.choices, default=Status.RUNNING
+        _("status"), max_length=12, choices=Status.choices, default=Status.RUNNING
     )
     counts = models.JSONField(_("counts"), default=dict, blank=True)
     error = models.TextField(_("error"), blank=True)
     started_at = models.DateTimeField(_("started"), default=timezone.now)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    # The process that runs it: a running run whose process is gone was interrupted.
+    host = models.CharField(_("host"), max_length=100, blank=True, default="")
+    pid = models.PositiveIntegerField(_("process ID"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("job run")
         verbose_name_plural = _("job runs")
-        indexes = [models.Index(fields=["job", "-started_at"], name="jobrun_job_time")]
+        indexes = [models.Index(fields=["job", "-started_at"], name="jobrun_job_time"),
+                   # The running ones: every run looks for them (job_runs.mark_interrupted).
+                   models.Index(fields=["started_at"], name="jobrun_running",
+                                condition=Q(status="running"))]  # fmt: skip
 
     def __str__(self):
         from ..job_labels import job_label  # the job by what it does, for staff
