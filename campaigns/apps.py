@@ -101,6 +101,14 @@ class CampaignsConfig(AppConfig):
             quiet=True,
         )
         jobs.register(
+            "requeue_segment_runs",
+            segment_services.requeue_segment_runs,
+            "* * * * *",
+            "every minute: segment runs left queued (their task lost while Redis was down) "
+            "queued again",
+            quiet=True,
+        )
+        jobs.register(
             "campaign_journeys",
             journeys.campaign_journeys,
             "15 9 * * *",

@@ -130,9 +130,8 @@ def recompute_after_import(sender, job, counts, **kwargs) -> None:
     wrote (the job's notes; every day after a resumed run) are forgotten, and the job
     computes them again, in the background (a task: the import's report does not wait;
     a million members' eight years take about half a minute), recorded as a JobRun."""
-    from django_q.tasks import async_task
-
     from loyalty.jobs import JOBS
+    from members.queue import enqueue
 
     if "dashboard_aggregates" not in JOBS:
         return
@@ -142,7 +141,9 @@ def recompute_after_import(sender, job, counts, **kwargs) -> None:
         forgotten = forgotten.filter(day__gte=dt.date.fromisoformat(first))
     forgotten.delete()
     name = f"dashboard-after-import-{job.pk}" if job is not None else "dashboard-after-import"
-    async_task("loyalty.jobs.run_job", "dashboard_aggregates", task_name=name)
+    # Lost while the broker is down, the night's dashboard_aggregates computes the days
+    # forgotten here (it fills every day never computed).
+    enqueue("loyalty.jobs.run_job", "dashboard_aggregates", task_name=name)
 
 
 class _Row(dict):

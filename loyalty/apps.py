@@ -133,6 +133,7 @@ class LoyaltyConfig(AppConfig):
         from .centre.views import loyalty_export
         from .counter.audit_sentences import audit_sentence
         from .imports.admin import may_import, member_export_view, member_import_view
+        from .imports.requeue import requeue_waiting
         from .imports.retention import prune_transfers
         from .stored_value import prepaid_erase_hold
 
@@ -225,4 +226,12 @@ class LoyaltyConfig(AppConfig):
             "30 3 * * *",
             "03:30 daily: delete import and export files and refused rows older than "
             "TRANSFER_RETENTION_DAYS (the job history stays)",
+        )
+        jobs.register(
+            "requeue_waiting",
+            requeue_waiting,
+            "* * * * *",
+            "every minute: queue again the tasks of imports and exports waiting over 2 minutes "
+            "(lost while the broker was down)",
+            quiet=True,
         )

@@ -19,11 +19,13 @@ JOB_LABELS = {
     "expire_coupons": _("Expire coupons past their date"),
     "notify_expiring_coupons": _("Remind members of expiring coupons"),
     "prune_transfers": _("Delete old import and export files"),
+    "requeue_waiting": _("Queue waiting imports and exports again"),
     # campaigns
     "send_messages": _("Send messages"),
     "dashboard_aggregates": _("Compute the dashboard figures"),
     "segments_refresh": _("Refresh segments and rule tags"),
     "send_campaigns": _("Send scheduled broadcasts"),
+    "requeue_segment_runs": _("Queue waiting segment runs again"),
     "campaign_journeys": _("Run automated journeys"),
     # wechat
     "prune_wechat_callbacks": _("Delete old WeChat callbacks"),
@@ -51,6 +53,9 @@ COUNT_LABELS = {
     "import_files": pgettext_lazy("job count", "import files deleted"),
     "rows_refused": pgettext_lazy("job count", "refused rows deleted"),
     "export_files": pgettext_lazy("job count", "export files deleted"),
+    "imports_requeued": pgettext_lazy("job count", "imports queued again"),
+    "segment_runs_requeued": pgettext_lazy("job count", "segment runs queued again"),
+    "exports_requeued": pgettext_lazy("job count", "exports queued again"),
     "sent": pgettext_lazy("job count", "sent"),
     "retry": pgettext_lazy("job count", "to retry"),
     "failed": pgettext_lazy("job count", "failed"),

@@ -68,14 +68,21 @@ def test_each_registry_is_filled_after_setup():
         "expire_coupons",
         "notify_expiring_coupons",
         "prune_transfers",
+        "requeue_waiting",
         "send_messages",
         "dashboard_aggregates",
         "segments_refresh",
         "send_campaigns",
+        "requeue_segment_runs",
         "campaign_journeys",
         "prune_wechat_callbacks",
     ]
-    assert {"send_messages", "send_campaigns"} == QUIET_JOBS
+    assert {
+        "send_messages",
+        "send_campaigns",
+        "requeue_waiting",
+        "requeue_segment_runs",
+    } == QUIET_JOBS
     # Segment rule fields: campaigns' own, then wechat's from its ready().
     assert (
         list(FIELDS)[-1] == "wechat_subscribed" and FIELDS["wechat_subscribed"] is WECHAT_SUBSCRIBED

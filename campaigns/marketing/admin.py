@@ -78,9 +78,10 @@ def campaign_launch(*, campaign_id: int, now: dt.datetime | None = None) -> Camp
 
 
 def enqueue_send(campaign_id: int) -> None:
-    from django_q.tasks import async_task
+    """Sent now; lost while the broker is down, the every-minute send_campaigns sends it."""
+    from members.queue import enqueue
 
-    async_task(
+    enqueue(
         "campaigns.marketing.sending.campaign_send",
         campaign_id,
         task_name=f"campaign-{campaign_id}",

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from config.platform.scan import Unindexed
 from loyalty.benefits.issuing import CouponNotIssued, coupon_issue
 from loyalty.models import Coupon, CouponTemplate
+from members import queue
 from members.models import Member, Store, Tag, User
 from members.selectors import ALL_STORES, store_scope
 from members.services import member_tags_add, member_tags_remove
@@ -113,12 +114,30 @@ def segment_run_start(
     return run
 
 
-def enqueue(run_id: int) -> None:
-    from django_q.tasks import async_task
-
-    async_task(
+def enqueue(run_id: int) -> bool:
+    """The run's task; False when the broker is down (requeue_segment_runs retries)."""
+    return queue.enqueue(
         "campaigns.segments.services.segment_run_task", run_id, task_name=f"segment-{run_id}"
     )
+
+
+REQUEUE_AFTER = dt.timedelta(minutes=2)
+
+
+def requeue_segment_runs(day, now=None) -> dict:
+    """Every minute: runs still queued REQUEUE_AFTER after they were asked for get their
+    task again (it was lost while the broker was down, members/queue.py). A run whose
+    first task is only late runs once all the same: segment_run_task claims it."""
+    now = now or timezone.now()
+    waiting = SegmentRun.objects.filter(
+        status=SegmentRun.Status.QUEUED, created_at__lt=now - REQUEUE_AFTER
+    ).order_by("pk")
+    queued = 0
+    for run_id in waiting.values_list("pk", flat=True)[:500]:
+        if not enqueue(run_id):
+            break  # still down: the next minute tries again
+        queued += 1
+    return {"segment_runs_requeued": queued}
 
 
 def segment_run_task(run_id: int) -> None:

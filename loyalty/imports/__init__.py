@@ -14,4 +14,6 @@ purchases.py   the second file: historic purchases
 runner.py      import jobs: create, queue, run (dry or real), resume
 report.py      counts, first errors, and the error file in the upload's format
 tasks.py       the django-q2 task
+disk.py        a full or unwritable disk: said in words, nothing half-written left
+requeue.py     the every-minute sweep: tasks lost while the broker was down, queued again
 """

@@ -24,7 +24,7 @@ from members.selectors import sees_all_stores
 
 from ..imports import exports
 from ..models import ExportJob, ImportJob, Tier
-from . import presets, report, runner
+from . import disk, presets, report, runner
 from .forms import ExportForm, MappingForm, UploadForm
 from .matching import tier_choice_save
 
@@ -83,20 +83,25 @@ class ImportJobAdmin(admin.ModelAdmin):
         return {**self.admin_site.each_context(request), "opts": self.model._meta, **extra}
 
     def upload_view(self, request):
+        """The upload; a disk that cannot take the file (disk.py) is said on the form."""
         if not self.has_add_permission(request):
             raise PermissionDenied
         form = UploadForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
-            job = runner.import_job_create(
-                file=upload,
-                file_name=upload.name,
-                actor=request.user,
-                store=form.cleaned_data["store"],
-                kind=form.cleaned_data["kind"],
-                preset=form.cleaned_data["preset"],
-            )
-            return redirect("admin:loyalty_importjob_change", job.pk)
+            try:
+                job = runner.import_job_create(
+                    file=upload,
+                    file_name=upload.name,
+                    actor=request.user,
+                    store=form.cleaned_data["store"],
+                    kind=form.cleaned_data["kind"],
+                    preset=form.cleaned_data["preset"],
+                )
+            except disk.FilesNotWritable as exc:
+                form.add_error("file", exc.message)
+            else:
+                return redirect("admin:loyalty_importjob_change", job.pk)
         context = self._context(request, title=_("Import members"), form=form)
         return TemplateResponse(request, "admin/loyalty/importjob/upload.html", context)
 
@@ -270,10 +275,14 @@ def member_export_view(request, model_admin):
             queryset = queryset.filter(tags=tag)
             what += " · " + _("tag: %(tag)s") % {"tag": tag.name}
         fmt = form.cleaned_data["format"]
-        too_many = exports.xlsx_too_many(queryset) if fmt == "xlsx" else None
-        if too_many is None:
-            return export_response(queryset, fmt=fmt, actor=request.user, what=what, full=full)
-        form.add_error("format", too_many)
+        problem = exports.xlsx_too_many(queryset) if fmt == "xlsx" else None
+        if problem is None:
+            try:
+                return export_response(queryset, fmt=fmt, actor=request.user, what=what, full=full)
+            except OSError as exc:  # the .xlsx is made in a temporary file: the disk is full
+                if (problem := disk.write_fault(exc)) is None:
+                    raise
+        form.add_error("format", problem)
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,
@@ -293,14 +302,17 @@ def export_response(queryset, *, fmt: str, actor, what: str, full: bool):
             queryset=queryset, fmt=fmt, actor=actor, what=what, full_contact=full
         )
         return redirect("admin:loyalty_exportjob_status", job.pk)
-    exports.export_audit(actor=actor, what=what, fmt=fmt, full_contact=full, rows=rows_total)
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     header = exports.headers(full_contact=full)
     rows = exports.member_rows(queryset, full_contact=full)
     counter = [0]
     if fmt == "xlsx":
+        # Made first (a full disk raises here: nothing exported, nothing audited), then
+        # audited before its first byte leaves.
         out = exports.xlsx_file(rows, header, counter)
+        exports.export_audit(actor=actor, what=what, fmt=fmt, full_contact=full, rows=rows_total)
         return FileResponse(out, as_attachment=True, filename=f"members-{stamp}.xlsx")
+    exports.export_audit(actor=actor, what=what, fmt=fmt, full_contact=full, rows=rows_total)
     response = StreamingHttpResponse(
         exports.csv_stream(rows, header, counter), content_type="text/csv; charset=utf-8"
     )

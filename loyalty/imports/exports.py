@@ -11,11 +11,13 @@ the first byte leaves.
 import codecs
 import csv
 import io
+import logging
 import pickle
 import re
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterator
+from contextlib import suppress
 
 from django.core.files import File
 from django.db import transaction
@@ -25,10 +27,13 @@ from django.utils.translation import gettext as _
 
 from members.models import AuditEntry, Member
 from members.phones import mask_phone, national_digits
+from members.queue import enqueue
 from members.selectors import sees_all_stores, staff_profile_of
 
+from . import disk
 from .report import safe_text, xlsx_cell
 
+log = logging.getLogger(__name__)
 BATCH = 2000
 FLUSH_BYTES = 1 << 16
 XLSX_MAX_ROWS = 1_048_575  # Excel's sheet limit, less the header
@@ -188,19 +193,28 @@ def xlsx_too_many(queryset: QuerySet) -> str | None:
 
 
 def xlsx_file(rows: Iterator[list], header: list[str], counter: list):
-    """An .xlsx in a temporary file (openpyxl's write-only mode streams rows to disk)."""
+    """An .xlsx in a temporary file (openpyxl's write-only mode streams rows to disk).
+
+    A full temporary directory raises its OSError with no temporary file left.
+    """
     from openpyxl import Workbook
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet(title=_("Members")[:31])
-    sheet.append(header)
-    for row in rows:
-        if counter[0] >= XLSX_MAX_ROWS:
-            break
-        sheet.append([xlsx_cell(sheet, v) for v in row])
-        counter[0] += 1
     out = tempfile.TemporaryFile()  # noqa: SIM115 - the response closes (and so removes) it
-    book.save(out)
+    try:
+        sheet.append(header)
+        for row in rows:
+            if counter[0] >= XLSX_MAX_ROWS:
+                break
+            sheet.append([xlsx_cell(sheet, v) for v in row])
+            counter[0] += 1
+        disk.save_book(book, out)
+    except BaseException:
+        disk.discard_sheet_file(sheet)
+        with suppress(OSError):  # flushing on a full disk fails again; the file is closed
+            out.close()
+        raise
     out.seek(0)
     return out
 
@@ -256,18 +270,23 @@ def export_job_create(*, queryset: QuerySet, fmt: str, actor, what: str, full_co
         created_by=actor if getattr(actor, "pk", None) else None,
     )
     export_audit(actor=actor, what=what, fmt=fmt, full_contact=full_contact, rows=rows)
-    transaction.on_commit(lambda: _enqueue(job.pk))
+    transaction.on_commit(lambda: enqueue_export(job.pk))
     return job
 
 
-def _enqueue(job_id: int) -> None:
-    from django_q.tasks import async_task
-
-    async_task("loyalty.imports.exports.export_job_task", job_id, task_name=f"export-{job_id}")
+def enqueue_export(job_id: int) -> bool:
+    """The task of a queued export; False (logged) when the broker is down: the job stays
+    queued, and the sweep (requeue.py) queues it again. Twice is harmless: the claim."""
+    return enqueue("loyalty.imports.exports.export_job_task", job_id, task_name=f"export-{job_id}")
 
 
 def export_job_task(job_id: int) -> None:
-    """django-q2 task: build the file of a queued export (claimed: runs once)."""
+    """django-q2 task: build the file of a queued export (claimed: runs once).
+
+    A full or unwritable disk fails the job with a sentence saying so (disk.write_fault),
+    with no part of the file left, neither among the files nor in the temporary
+    directory; the export asked again once the disk is fixed is made whole.
+    """
     from loyalty.models import ExportJob
 
     if not ExportJob.objects.filter(pk=job_id, status=ExportJob.Status.QUEUED).update(
@@ -285,13 +304,13 @@ def export_job_task(job_id: int) -> None:
         name = f"members-{stamp}.{job.file_format}"
         if job.file_format == "xlsx":
             with xlsx_file(rows, header, counter) as out:
-                job.file.save(name, File(out, name=name), save=False)
+                disk.save_file(job.file, name, File(out, name=name))
         else:
             with tempfile.TemporaryFile() as out:
                 for chunk in csv_stream(rows, header, counter):
                     out.write(chunk)
                 out.seek(0)
-                job.file.save(name, File(out, name=name), save=False)
+                disk.save_file(job.file, name, File(out, name=name))
         ExportJob.objects.filter(pk=job.pk).update(
             status=ExportJob.Status.DONE,
             file=job.file.name,
@@ -299,10 +318,15 @@ def export_job_task(job_id: int) -> None:
             finished_at=timezone.now(),
         )
     except Exception as exc:
+        message = disk.write_fault(exc)
         ExportJob.objects.filter(pk=job.pk).update(
-            status=ExportJob.Status.FAILED, message=str(exc), finished_at=timezone.now()
+            status=ExportJob.Status.FAILED,
+            message=message or str(exc),
+            finished_at=timezone.now(),
         )
-        raise
+        if message is None:
+            raise
+        log.warning("export %s: the file could not be written: %s", job_id, exc)
 
 
 def _progress(job, rows: Iterator[list], counter: list) -> Iterator[list]:

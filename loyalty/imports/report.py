@@ -15,7 +15,7 @@ from django.core.files import File
 from django.utils.translation import gettext as _
 
 from ..models import ImportJob, ImportRowError, Tier
-from . import columns, presets
+from . import columns, disk, presets
 from .reading import ENCODING_LABELS
 
 FIRST_ERRORS = 20
@@ -43,7 +43,11 @@ def _error_title(headers: list[str]) -> str:
 
 
 def write_error_file(job: ImportJob, table, *, dry_run: bool) -> str:
-    """Write the refused rows to the job's error file; returns its storage name."""
+    """Write the refused rows to the job's error file; returns its storage name.
+
+    A full or unwritable disk raises its OSError with nothing left behind: neither a
+    part of the file among the files nor a temporary file (disk.py).
+    """
     header = [_error_title(table.headers), *table.headers]
     rows = (
         [problems_text(problems), *cells]
@@ -60,8 +64,7 @@ def write_error_file(job: ImportJob, table, *, dry_run: bool) -> str:
             _write_csv(out, header, rows, encoding=table.encoding, delimiter=table.delimiter)
         out.seek(0)
         name = f"{stem}.errors{suffix}"
-        job.error_file.save(name, File(out, name=name), save=False)
-    return job.error_file.name
+        return disk.save_file(job.error_file, name, File(out, name=name))
 
 
 # What makes a text cell a formula to Excel (or a formula after a tab or a return).
@@ -105,10 +108,14 @@ def _write_xlsx(out, header, rows) -> None:
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet()
-    sheet.append([xlsx_cell(sheet, h) for h in header])
-    for row in rows:
-        sheet.append([xlsx_cell(sheet, c) for c in row])
-    book.save(out)
+    try:
+        sheet.append([xlsx_cell(sheet, h) for h in header])
+        for row in rows:
+            sheet.append([xlsx_cell(sheet, c) for c in row])
+        disk.save_book(book, out)
+    except BaseException:
+        disk.discard_sheet_file(sheet)
+        raise
 
 
 def report_lines(job: ImportJob, *, limit: int = FIRST_ERRORS) -> list[str]:

@@ -37,9 +37,10 @@ from django.utils.translation import gettext as _
 from config.platform.bulk import bulk_run
 from members.audit import audit_record
 from members.models import Store, User
+from members.queue import enqueue
 
 from ..models import ImportJob, ImportRowError
-from . import columns, phones, presets, report
+from . import columns, disk, phones, presets, report
 from .matching import is_totals
 from .reading import CONTROL, Table, UnusableFile, cell_json, open_table
 from .referrers import link_referrers
@@ -87,6 +88,9 @@ def import_job_create(
     A file that cannot be used is kept too, as a FAILED job whose message says why.
     Only the header is read here, within the upload's bounds (open_table(peek=True));
     the rows are read by the run, in the background.
+
+    A file that cannot be stored (the disk is full or the files directory unwritable:
+    disk.write_fault) raises FilesNotWritable, with nothing stored and no job made.
     """
     digest, size = hashlib.sha256(), 0
     for chunk in (
@@ -103,17 +107,25 @@ def import_job_create(
         created_by=actor,
         store=store,
     )
-    job.file.save(job.file_name, File(file, name=job.file_name), save=False)
     try:
-        with local_file(job) as path:
-            table = _open(job, path, peek=True)
-        job.samples = table.samples
-        if job.kind == ImportJob.Kind.MEMBERS:
-            found = presets.preset_for(preset) or presets.detect(table.headers)
-            job.preset = found.key if found else ""
-        job.mapping = columns.auto_map(table.headers, job.kind, presets.preset_for(job.preset))
-    except UnusableFile as exc:
-        job.status, job.message = ImportJob.Status.FAILED, exc.message
+        disk.save_file(job.file, job.file_name, File(file, name=job.file_name))
+        try:
+            with local_file(job) as path:
+                table = _open(job, path, peek=True)
+            job.samples = table.samples
+            if job.kind == ImportJob.Kind.MEMBERS:
+                found = presets.preset_for(preset) or presets.detect(table.headers)
+                job.preset = found.key if found else ""
+            job.mapping = columns.auto_map(table.headers, job.kind, presets.preset_for(job.preset))
+        except UnusableFile as exc:
+            job.status, job.message = ImportJob.Status.FAILED, exc.message
+    except OSError as exc:
+        if (message := disk.write_fault(exc)) is None:
+            raise
+        log.warning("import upload %s not stored: %s", job.file_name, exc)
+        if job.file:
+            job.file.delete(save=False)
+        raise disk.FilesNotWritable(message) from exc
     job.save()
     if actor is not None:
         audit_record(
@@ -167,11 +179,14 @@ def import_job_queue(*, job: ImportJob, dry_run: bool, task: bool = True) -> boo
     A real run that failed or died (its heartbeat is stale) goes on after its last
     committed chunk. Returns False when the job is not in a state for it (already
     queued or running, or imported).
+
+    A queued job's heartbeat_at is when it was queued: the sweep (requeue.py) queues
+    its task again when no worker has taken it a while later (the broker was down).
     """
     Status = ImportJob.Status
     jobs = ImportJob.objects.filter(pk=job.pk).exclude(file="")  # "": deleted (retention)
     fresh = {"rows_done": 0, "created": 0, "updated": 0, "unchanged": 0, "errors": 0}
-    queue = {"status": Status.QUEUED, "message": ""}
+    queue = {"status": Status.QUEUED, "message": "", "heartbeat_at": timezone.now()}
     if dry_run:
         startable = jobs.filter(status__in=[Status.UPLOADED, Status.PREVIEWED, Status.FAILED])
         queued = startable.update(dry_run=True, **queue, **fresh)
@@ -192,15 +207,15 @@ def import_job_queue(*, job: ImportJob, dry_run: bool, task: bool = True) -> boo
     if queued:
         jobs.update(language=translation.get_language() or "")
     if queued and task:
-        transaction.on_commit(lambda: _enqueue(job.pk))
+        transaction.on_commit(lambda: enqueue_import(job.pk))
     job.refresh_from_db()
     return bool(queued)
 
 
-def _enqueue(job_id: int) -> None:
-    from django_q.tasks import async_task
-
-    async_task("loyalty.imports.tasks.import_job_task", job_id, task_name=f"import-{job_id}")
+def enqueue_import(job_id: int) -> bool:
+    """The task of a queued job; False (logged) when the broker is down: the job stays
+    queued, and the sweep (requeue.py) queues it again. Twice is harmless: _claim."""
+    return enqueue("loyalty.imports.tasks.import_job_task", job_id, task_name=f"import-{job_id}")
 
 
 def is_stale(job: ImportJob) -> bool:
@@ -238,9 +253,14 @@ def import_job_run(*, job_id: int, chunk_size: int | None = CHUNK) -> ImportJob 
         log.warning("import %s: taken over by another run; stopping", job_id)
     except UnusableFile as exc:
         _fail(job, token, exc.message)
-    except Exception:
-        _fail(job, token, traceback.format_exc(limit=20))
-        raise
+    except Exception as exc:
+        # A full or unwritable disk (the error file, a temporary copy) is said in words;
+        # the chunks written stay, and a resumed run goes on after them.
+        if (message := disk.write_fault(exc)) is None:
+            _fail(job, token, traceback.format_exc(limit=20))
+            raise
+        log.warning("import %s: a file could not be written: %s", job_id, exc)
+        _fail(job, token, message)
     job.refresh_from_db()
     return job
 
@@ -515,16 +535,28 @@ def import_file(
     kind: str = ImportJob.Kind.MEMBERS,
     preset: str = "",
 ) -> ImportJob:
-    """The command's way in: create the job from a local file and run it here and now."""
+    """The command's way in: create the job from a local file and run it here and now.
+
+    A file that cannot be stored (a full disk) gives a FAILED job that is not saved:
+    nothing was stored, its message says why.
+    """
     with open(path, "rb") as handle:
-        job = import_job_create(
-            file=handle,
-            file_name=os.path.basename(path),
-            actor=actor,
-            store=store,
-            kind=kind,
-            preset=preset,
-        )
+        try:
+            job = import_job_create(
+                file=handle,
+                file_name=os.path.basename(path),
+                actor=actor,
+                store=store,
+                kind=kind,
+                preset=preset,
+            )
+        except disk.FilesNotWritable as exc:
+            return ImportJob(
+                kind=kind,
+                file_name=os.path.basename(path)[:255],
+                status=ImportJob.Status.FAILED,
+                message=exc.message,
+            )
     if job.status == ImportJob.Status.FAILED:
         return job
     if mapping:
