@@ -5,13 +5,20 @@
 claims due messages with a conditional UPDATE (pending -> sending), so two
 workers never send one message twice, sends each through its channel, and on a
 failure retries with backoff (1, 4, 16, 64 minutes) up to Message.MAX_ATTEMPTS.
+
+A channel whose service is down (ChannelUnavailable: WeChat timing out, busy, over its
+quota) fails every message alike: the message that met it is retried as any other (no
+sooner than the channel's `retry_after`), and the channel's other due messages wait as
+long without trying, so a worker does not spend a timeout on each of them and an outage
+does not use up their attempts. Their last error says why they wait. A failed message's
+next_try_at is when it was given up (the admin's summary counts a day's).
 """
 
 import datetime as dt
 import logging
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 
 from config.platform.bulk import insert_rows
@@ -21,6 +28,8 @@ from .models import Message
 
 log = logging.getLogger(__name__)
 SEND_BATCH = 200
+WAITING = [Message.Status.PENDING, Message.Status.SENDING]
+SUMMARY_REASONS = 5
 MESSAGE_FIELDS = [
     "member_id", "channel", "event", "dedupe_key", "title", "body", "data",
     "status", "attempts", "last_error", "created_at", "next_try_at", "sent_at",
@@ -75,6 +84,16 @@ def notices_enqueue(
     return ids
 
 
+class ChannelUnavailable(ChannelError):
+    """The channel's service is down or refusing for now, whatever the message: retried
+    with backoff, no sooner than `retry_after`, and the channel's other due messages wait
+    as long instead of each trying in turn (the module's docstring)."""
+
+    def __init__(self, reason: str, retry_after: dt.timedelta = dt.timedelta(0)):
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
 def _backoff(attempts: int) -> dt.timedelta:
     return dt.timedelta(minutes=4 ** max(attempts - 1, 0))
 
@@ -86,12 +105,37 @@ def messages_send(ids=None, now=None) -> dict:
     due = Message.objects.filter(status=Message.Status.PENDING, next_try_at__lte=now)
     if ids is not None:
         due = due.filter(pk__in=ids)
-    while batch := claim(due):
-        for message in batch:
-            counts[_send_one(message, now)] += 1
+    held: set[str] = set()  # channels found unavailable in this run
+    while batch := claim(due.exclude(channel__in=held) if held else due):
+        for i, message in enumerate(batch):
+            if message.channel in held:
+                continue  # put back with the channel's pause (_hold)
+            outcome, pause = _send_one(message, now)
+            counts[outcome] += 1
+            if pause is not None:
+                held.add(message.channel)
+                rest = [m.pk for m in batch[i + 1 :] if m.channel == message.channel]
+                counts["retry"] += _hold(due, message.channel, rest, *pause)
         if ids is not None:
             return counts
     return counts
+
+
+def _hold(due, channel: str, claimed: list[int], until, reason: str) -> int:
+    """The channel is down until `until`: its messages claimed in this batch go back
+    unattempted, its other due ones wait as long; all say why. Returns how many."""
+    reason = reason[:2000]
+    held = Message.objects.filter(pk__in=claimed, status=Message.Status.SENDING).update(
+        status=Message.Status.PENDING,
+        attempts=F("attempts") - 1,
+        next_try_at=until,
+        last_error=reason,
+    )
+    held += due.filter(channel=channel).update(next_try_at=until, last_error=reason)
+    if held:
+        log.warning("channel %s unavailable until %s, %s messages wait: %s", channel, until,
+                    held, reason)  # fmt: skip
+    return held
 
 
 def claim(due) -> list[Message]:
@@ -113,34 +157,41 @@ def claim(due) -> list[Message]:
     return list(Message.objects.select_related("member").filter(pk__in=pks).order_by("pk"))
 
 
-def _send_one(message: Message, now) -> str:
-    """Send one claimed message; every outcome but success is written here."""
+def _send_one(message: Message, now) -> tuple[str, tuple | None]:
+    """Send one claimed message; every outcome but success is written here. Returns the
+    outcome and, when the channel is unavailable, (until when, why)."""
     channel = CHANNELS.get(message.channel)
     if channel is None or not channel.available(message.member):
         Message.objects.filter(pk=message.pk).update(
             status=Message.Status.SKIPPED, last_error="channel not available"
         )
-        return "skipped"
+        return "skipped", None
     try:
         channel.send(message)
     except ChannelSkip as exc:
         Message.objects.filter(pk=message.pk).update(
             status=Message.Status.SKIPPED, last_error=str(exc)[:2000]
         )
-        return "skipped"
+        return "skipped", None
     except ChannelError as exc:
         give_up = message.attempts >= Message.MAX_ATTEMPTS
+        # The channel's pause: the backoff of a retry (a message given up: of its last).
+        retry_at = now + max(
+            _backoff(min(message.attempts, Message.MAX_ATTEMPTS - 1)),
+            exc.retry_after if isinstance(exc, ChannelUnavailable) else dt.timedelta(0),
+        )
         Message.objects.filter(pk=message.pk).update(
             status=Message.Status.FAILED if give_up else Message.Status.PENDING,
-            next_try_at=now + _backoff(message.attempts),
+            next_try_at=now if give_up else retry_at,
             last_error=str(exc)[:2000],
         )
         log.warning("message %s via %s failed (%s): %s", message.pk, message.channel,
                     message.attempts, exc)  # fmt: skip
-        return "failed" if give_up else "retry"
+        pause = (retry_at, str(exc)) if isinstance(exc, ChannelUnavailable) else None
+        return ("failed" if give_up else "retry"), pause
     # At once, not with the batch: a worker killed mid-batch resends nothing it sent.
     Message.objects.filter(pk=message.pk).update(status=Message.Status.SENT, sent_at=now)
-    return "sent"
+    return "sent", None
 
 
 def messages_recover_stuck(now=None, after=dt.timedelta(minutes=15)) -> int:
@@ -149,3 +200,38 @@ def messages_recover_stuck(now=None, after=dt.timedelta(minutes=15)) -> int:
     return Message.objects.filter(
         Q(status=Message.Status.SENDING), next_try_at__lt=now - after
     ).update(status=Message.Status.PENDING, next_try_at=now)
+
+
+def outbox_summary(messages, now=None) -> dict:
+    """What the outbox holds back, for staff (the Message admin), over `messages` (all,
+    or a store's), in two queries: by channel, how many wait (pending or sending) and how
+    many were given up in the last 24 hours; the oldest waiting one's creation time; the
+    waiting ones' commonest last errors ("" for not tried yet), most common first."""
+    now = now or timezone.now()
+    waiting = Q(status__in=WAITING)
+    failed = Q(status=Message.Status.FAILED, next_try_at__gte=now - dt.timedelta(hours=24))
+    channels = list(
+        messages.filter(waiting | failed)
+        .order_by()
+        .values("channel")
+        .annotate(
+            waiting=Count("pk", filter=waiting),
+            failed=Count("pk", filter=failed),
+            oldest=Min("created_at", filter=waiting),
+        )
+        .order_by("channel")
+    )
+    reasons = (
+        messages.filter(waiting)
+        .order_by()
+        .values("last_error")
+        .annotate(count=Count("pk"))
+        .order_by("-count", "last_error")[:SUMMARY_REASONS]
+    )
+    return {
+        "channels": channels,
+        "waiting": sum(c["waiting"] for c in channels),
+        "failed": sum(c["failed"] for c in channels),
+        "oldest": min((c["oldest"] for c in channels if c["oldest"]), default=None),
+        "reasons": [(r["last_error"], r["count"]) for r in reasons],
+    }

@@ -4,21 +4,31 @@ Available when the member has a bound openid that follows the official account.
 A notice becomes a template message with the event's template id
 (WECHAT_TEMPLATE_<EVENT>, else WECHAT_TEMPLATE_CAMPAIGN as a general notice) and the
 owner's fixed texts (TemplateText); every field fits WeChat's 20 characters.
-Errors: 40001 refreshes the token and retries once (client._call); 45009 and
-network failures raise ChannelError, so the outbox backs off and tries again;
-43004 (no longer a follower) marks the follower unsubscribed, so the next try skips.
+Errors: 40001 refreshes the token and retries once (client._call). WeChat down or
+refusing the account (HTTP errors, timeouts, -1 busy, 45009 over quota, the token
+refused) raise ChannelUnavailable: the outbox backs off and the channel's other messages
+wait with this one (after 45009 an hour at least: WeChat's quota is counted per day, and
+trying every minute only spends it). 43004 (no longer a follower) marks the follower
+unsubscribed, so the next try skips; WeChat's other refusals are this message's
+ChannelError. The last error is the client's reason, in words.
 """
+
+import datetime as dt
+import logging
 
 from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.channels import ChannelError, ChannelSkip
+from campaigns.outbox import ChannelUnavailable
 
 from . import client
 from .models import TEMPLATE_FIELD_MAX, Follower, TemplateText
 
+log = logging.getLogger(__name__)
 NOT_FOLLOWING = {43004, 43101}
+QUOTA_PAUSE = dt.timedelta(hours=1)
 
 
 def fit(text: str, limit: int = TEMPLATE_FIELD_MAX) -> str:
@@ -67,6 +77,11 @@ class WeChatTemplateChannel:
                 url=f"{settings.WECHAT_SITE_URL}{reverse('inbox:list')}",
             )
         except client.WeChatError as exc:
+            # The outbox logs the reason in words; the technical detail is here.
+            log.info("template message %s not sent: %s", message.pk, exc)
             if exc.errcode in NOT_FOLLOWING:
                 Follower.objects.filter(openid=openid).update(subscribed=False)
-            raise ChannelError(str(exc)) from exc
+            if exc.unavailable:
+                pause = QUOTA_PAUSE if exc.errcode == client.RATE_LIMITED else dt.timedelta(0)
+                raise ChannelUnavailable(exc.reason, pause) from exc
+            raise ChannelError(exc.reason) from exc

@@ -7,11 +7,17 @@
 - The access token lives in the Django cache (database or Redis), shared by every
   process, and is fetched under a cache lock: two workers never each fetch one and
   invalidate the other's (wechatpy issue 334).
+  A process whose cache is down (django-redis skips the writes) keeps the token it
+  fetched itself, and does not wait for a lock the cache cannot hold.
 - wechatpy's auto-retry is off (it retries 40001 forever); `_call` refreshes the token
   once and retries once.
+- Every failure is a WeChatError with a `reason` in words (what the outbox writes as a
+  message's last error) and `unavailable` when WeChat, not this call, is the trouble
+  (down, slow, busy, over quota, refusing the account's token).
 """
 
 import hmac
+import logging
 import threading
 import time
 from urllib.parse import urlsplit, urlunsplit
@@ -20,6 +26,7 @@ import requests
 import xmltodict
 from django.conf import settings
 from django.core.cache import cache
+from django.utils.translation import gettext_noop
 from requests.adapters import HTTPAdapter
 from wechatpy import WeChatClient
 from wechatpy.crypto import WeChatCrypto
@@ -32,21 +39,75 @@ from wechatpy.utils import WeChatSigner
 WECHAT_HOSTS = {"api.weixin.qq.com", "open.weixin.qq.com", "mp.weixin.qq.com",
                 "api.mch.weixin.qq.com", "sz.api.weixin.qq.com"}  # fmt: skip
 TOKEN_ERRORS = {40001, 40014, 42001}
+BUSY = -1  # "system error": WeChat asks to try again later
 RATE_LIMITED = 45009
+# The account's credentials refused (at /token: bad app ID, bad secret, IP not whitelisted).
+ACCOUNT_ERRORS = TOKEN_ERRORS | {40013, 40125, 40164}
 CACHE_PREFIX = "wechat:"
 TOKEN_LOCK_SECONDS = 15
+log = logging.getLogger(__name__)
+
+# Why a call failed, in words: a message's last error (campaigns' outbox), which the
+# Message admin's summary shows translated (marked here for makemessages).
+REASON_TIMEOUT = gettext_noop("WeChat did not answer in time.")
+REASON_UNREACHABLE = gettext_noop("WeChat could not be reached.")
+REASON_SERVER_ERROR = gettext_noop("WeChat answered with a server error.")
+REASON_BUSY = gettext_noop("WeChat is busy (errcode -1).")
+REASON_QUOTA = gettext_noop("WeChat's call quota is used up (errcode 45009).")
+REASON_ACCOUNT = gettext_noop(
+    "WeChat refused the account's access token (check the app ID, secret and IP whitelist)."
+)
 
 
 class WeChatError(Exception):
     """WeChat said no, or could not be reached (errcode None)."""
 
-    def __init__(self, errcode, errmsg=""):
+    def __init__(self, errcode, errmsg="", reason: str = ""):
         super().__init__(f"errcode {errcode}: {errmsg}")
         self.errcode, self.errmsg = errcode, errmsg
+        self.reason = reason or _reason(errcode, errmsg)
+
+    @property
+    def unavailable(self) -> bool:
+        """WeChat is the trouble (down, slow, busy, over quota, the account refused), not
+        this call: every call now would fail the same way."""
+        return self.errcode is None or self.errcode in (BUSY, RATE_LIMITED, *ACCOUNT_ERRORS)
 
 
 class RateLimited(WeChatError):
     """errcode 45009: the daily quota or frequency limit; try again later."""
+
+
+def _reason(errcode, errmsg) -> str:
+    if errcode == BUSY:
+        return REASON_BUSY
+    if errcode == RATE_LIMITED:
+        return REASON_QUOTA
+    if errcode in ACCOUNT_ERRORS:
+        return REASON_ACCOUNT
+    return f"WeChat refused: {errmsg or 'no reason given'} (errcode {errcode})."
+
+
+def _error(exc: Exception) -> WeChatError:
+    """wechatpy's or requests' exception as a WeChatError."""
+    if isinstance(exc, requests.RequestException):
+        if isinstance(exc, requests.Timeout):
+            reason = REASON_TIMEOUT
+        elif isinstance(exc, requests.ConnectionError):
+            reason = REASON_UNREACHABLE
+        else:  # an answer that is no JSON, a broken body
+            reason = REASON_SERVER_ERROR
+        return WeChatError(None, f"network: {exc.__class__.__name__}", reason)
+    if exc.errcode is None:  # wechatpy's raise_for_status: an HTTP error status
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        return WeChatError(None, f"HTTP {status}", REASON_SERVER_ERROR)
+    error = RateLimited if exc.errcode == RATE_LIMITED else WeChatError
+    return error(exc.errcode, exc.errmsg)
+
+
+# Tokens this process fetched that the cache did not keep (it is down): key -> (token,
+# monotonic expiry). Read only when the cache misses.
+_kept: dict[str, tuple[str, float]] = {}
 
 
 class CacheStorage(SessionStorage):
@@ -54,14 +115,26 @@ class CacheStorage(SessionStorage):
 
     def get(self, key, default=None):
         value = cache.get(CACHE_PREFIX + key)
+        if value is None:
+            value, expires = _kept.get(key, (None, 0.0))
+            value = value if expires > time.monotonic() else None
         return default if value is None else value
 
     def set(self, key, value, ttl=None):
         # Expire five minutes early: WeChat's token must never be used past its life.
-        cache.set(CACHE_PREFIX + key, value, max(int(ttl) - 300, 60) if ttl else None)
+        timeout = max(int(ttl) - 300, 60) if ttl else None
+        cache.set(CACHE_PREFIX + key, value, timeout)
+        if cache.get(CACHE_PREFIX + key) == value:
+            _kept.pop(key, None)
+        else:
+            # The cache did not keep it (django-redis skips a write when Redis is down):
+            # this process keeps it, rather than fetching a new token on every call.
+            log.warning("the cache is not keeping %s: kept in this process", key)
+            _kept[key] = (value, time.monotonic() + (timeout or 7200 - 300))
 
     def delete(self, key):
         cache.delete(CACHE_PREFIX + key)
+        _kept.pop(key, None)
 
 
 class RedirectAdapter(HTTPAdapter):
@@ -97,11 +170,7 @@ class Client(WeChatClient):
     def fetch_access_token(self, stale: str | None = None):
         """Fetch a new token, unless another process already replaced `stale` meanwhile."""
         lock = f"{CACHE_PREFIX}{self.appid}:token-lock"
-        deadline = time.monotonic() + TOKEN_LOCK_SECONDS
-        got = cache.add(lock, "1", TOKEN_LOCK_SECONDS)
-        while not got and time.monotonic() < deadline:
-            time.sleep(0.05)
-            got = cache.add(lock, "1", TOKEN_LOCK_SECONDS)
+        got = token_lock(lock)
         try:
             current = self.session.get(self.access_token_key)
             if current and current != stale:
@@ -110,6 +179,27 @@ class Client(WeChatClient):
         finally:
             if got:
                 cache.delete(lock)
+
+
+def token_lock(key: str) -> bool:
+    """Take the token fetch's cache lock; False: going on without it.
+
+    Waits for another process's fetch at most as long as one call to WeChat may take
+    (its connect and read timeouts), then fetches anyway. A cache that refuses the lock
+    while nobody holds it (down: django-redis answers every write with False) is not
+    waited for at all.
+    """
+    deadline = time.monotonic() + min(TOKEN_LOCK_SECONDS, 2 * settings.WECHAT_TIMEOUT)
+    unheld = 0
+    while True:
+        if cache.add(key, "1", TOKEN_LOCK_SECONDS):
+            return True
+        # Twice in a row refused with no holder: not a race with a release, a dead cache.
+        unheld = unheld + 1 if cache.get(key) is None else 0
+        if unheld >= 2 or time.monotonic() >= deadline:
+            return False
+        if unheld == 0:
+            time.sleep(0.05)
 
 
 _clients = threading.local()
@@ -136,24 +226,20 @@ def get_client() -> Client:
 
 
 def _call(fn):
-    """fn(client) with one token refresh on 40001/42001; WeChat's errors as WeChatError."""
+    """fn(client) with one token refresh on 40001/42001; every failure (the token's fetch
+    and refresh too) as a WeChatError."""
     client = get_client()
-    token = None
-    for attempt in (1, 2):
+    try:
+        token = client.access_token
         try:
-            token = client.access_token
             return fn(client)
         except WeChatClientException as exc:
-            errcode = exc.errcode
-            if errcode in TOKEN_ERRORS and attempt == 1:
-                client.fetch_access_token(stale=token)
-                continue
-            if errcode == RATE_LIMITED:
-                raise RateLimited(errcode, exc.errmsg) from exc
-            raise WeChatError(errcode, exc.errmsg) from exc
-        except requests.RequestException as exc:
-            raise WeChatError(None, f"network: {exc.__class__.__name__}") from exc
-    raise AssertionError("unreachable")  # pragma: no cover
+            if exc.errcode not in TOKEN_ERRORS:
+                raise
+        client.fetch_access_token(stale=token)
+        return fn(client)
+    except (WeChatClientException, requests.RequestException) as exc:
+        raise _error(exc) from exc
 
 
 # --- the calls Huiyuan makes ------------------------------------------------------------
@@ -162,6 +248,8 @@ def _call(fn):
 def template_send(*, openid: str, template_id: str, data: dict, url: str = "") -> int:
     """Send a template message; returns WeChat's msgid."""
     result = _call(lambda c: c.message.send_template(openid, template_id, data, url=url or None))
+    if not isinstance(result, dict):  # wechatpy hands over an answer that is no JSON as is
+        raise WeChatError(None, "not JSON", REASON_SERVER_ERROR)
     return int(result.get("msgid") or 0)
 
 
@@ -204,7 +292,7 @@ def oauth_openid(code: str) -> str:
     except WeChatOAuthException as exc:
         raise WeChatError(exc.errcode, exc.errmsg) from exc
     except requests.RequestException as exc:
-        raise WeChatError(None, f"network: {exc.__class__.__name__}") from exc
+        raise _error(exc) from exc
 
 
 # --- verifying what WeChat sends us (callbacks, Pay notices) -------------------------------

@@ -12,10 +12,20 @@ assert on what was sent:
 - GET  /connect/oauth2/authorize          302 back to redirect_uri with a one-time code
 - GET  /sns/oauth2/access_token           code -> openid (a used code is errcode 40163)
 
-Control (for tests and the demo): GET /_fake/log, GET /_fake/stats (requests and distinct
-recipients per path), POST /_fake/reset, POST /_fake/fail
-with {"path": "/cgi-bin/message/template/send", "errcode": 45009, "times": 1} or
-{"path": ..., "delay": 3, "times": 1} (answers only after `delay` seconds: a timeout).
+Control (for tests and the demo): GET /_fake/log (every request with the answer it got:
+"answer" is {"status", "errcode"}, or "dropped"), GET /_fake/stats (requests, distinct
+recipients and deliveries per path), POST /_fake/reset, POST /_fake/heal (switches the
+failures off, keeps the log and the token), POST /_fake/expire_token (the current token
+stops working, as when it expires), POST /_fake/fail with
+{"path": "/cgi-bin/message/template/send", "errcode": 45009, "times": 1} (also -1, WeChat's
+"system busy"), {"path": ..., "status": 500, "times": 1} (an HTTP error, as WeChat's
+front answers when its back end is down) or {"path": ..., "delay": 3, "times": 1} (answers
+only after `delay` seconds: a timeout). "path": "*" is every WeChat path.
+
+A delayed request whose client gave up meanwhile (closed the connection: a timeout) is
+dropped, not carried out: `answer` "dropped" in the log, nothing delivered. (Real WeChat may
+have acted on it; the outbox's retry would then deliver it twice. Nothing can tell: the
+template API has no idempotency key.)
 
 Every cgi-bin call but /token checks its access_token against the current one and
 answers 40001 otherwise, as WeChat does after another process fetched a new token.
@@ -24,6 +34,8 @@ answers 40001 otherwise, as WeChat does after another process fetched a new toke
 import json
 import logging
 import secrets
+import select
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,6 +44,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 log = logging.getLogger("huiyuan.fake_wechat")
 
 ERRMSG = {
+    -1: "system error",
     40001: "invalid credential, access_token is invalid or not latest",
     40013: "invalid appid",
     40029: "invalid code",
@@ -60,9 +73,28 @@ class FakeWeChat:
 
     # --- helpers for tests -----------------------------------------------------------
 
-    def fail(self, path: str, *, errcode: int = 0, delay: float = 0, times: int = 1) -> None:
+    def fail(
+        self, path: str, *, errcode: int = 0, status: int = 0, delay: float = 0, times: int = 1
+    ) -> None:
+        """The next `times` requests to `path` ("*": any) fail: after `delay` seconds, with
+        WeChat's `errcode` (HTTP 200) or the HTTP `status`."""
         with self.lock:
-            self.failures.append({"path": path, "errcode": errcode, "delay": delay, "times": times})
+            self.failures.append({"path": path, "errcode": errcode, "status": status,
+                                  "delay": delay, "times": times})  # fmt: skip
+
+    def heal(self) -> None:
+        """WeChat is back: no more failures (the log and the token stay)."""
+        with self.lock:
+            self.failures = []
+
+    def expire_token(self) -> None:
+        """The current access token stops working (every call with it answers 40001)."""
+        with self.lock:
+            self.token = "EXPIRED-" + secrets.token_hex(4)
+
+    def delivered(self, path: str = "/cgi-bin/message/template/send") -> list[dict]:
+        """The requests to `path` that WeChat carried out (answered with errcode 0)."""
+        return [r for r in self.received(path) if carried_out(r)]
 
     def received(self, path: str) -> list[dict]:
         with self.lock:
@@ -73,34 +105,58 @@ class FakeWeChat:
         counts: dict[str, dict] = {}
         with self.lock:
             for request in self.requests:
-                entry = counts.setdefault(request["path"], {"requests": 0, "to": set()})
+                entry = counts.setdefault(
+                    request["path"], {"requests": 0, "to": set(), "delivered": 0}
+                )
                 entry["requests"] += 1
+                entry["delivered"] += carried_out(request)
                 if isinstance(request["body"], dict) and request["body"].get("touser"):
                     entry["to"].add(request["body"]["touser"])
         return {
-            path: {"requests": e["requests"], "distinct_touser": len(e["to"])}
+            path: {
+                "requests": e["requests"],
+                "distinct_touser": len(e["to"]),
+                "delivered": e["delivered"],
+            }
             for path, e in counts.items()
         }
 
     def _take_failure(self, path: str) -> dict | None:
         with self.lock:
             for failure in self.failures:
-                if failure["path"] == path and failure["times"] > 0:
+                if failure["path"] in (path, "*") and failure["times"] > 0:
                     failure["times"] -= 1
                     return failure
         return None
 
     # --- the endpoints ------------------------------------------------------------------
 
-    def handle(self, method: str, path: str, query: dict, body: dict | None):
-        """Returns (status, headers, payload dict or None)."""
+    def handle(self, method: str, path: str, query: dict, body: dict | None, gone=None):
+        """Returns (status, headers, payload dict or None), or None for no answer at all
+        (`gone()` said the client hung up while a delay held the request)."""
+        record = {"method": method, "path": path, "query": query, "body": body}
         with self.lock:
-            self.requests.append({"method": method, "path": path, "query": query, "body": body})
+            self.requests.append(record)
         log.info("fake WeChat received %s %s %s", method, path, json.dumps(body, ensure_ascii=False)
                  if body else "")  # fmt: skip
+        answer = self._answer(method, path, query, body, gone)
+        with self.lock:
+            if answer is None:
+                record["answer"] = "dropped"
+            else:
+                payload = answer[2]
+                errcode = payload.get("errcode", 0) if isinstance(payload, dict) else None
+                record["answer"] = {"status": answer[0], "errcode": errcode}
+        return answer
+
+    def _answer(self, method, path, query, body, gone):
         failure = self._take_failure(path)
         if failure and failure["delay"]:
             time.sleep(failure["delay"])
+            if gone is not None and gone():
+                return None
+        if failure and failure["status"]:
+            return failure["status"], {}, {"errcode": -1, "errmsg": f"HTTP {failure['status']}"}
         if failure and failure["errcode"]:
             return 200, {}, _error(failure["errcode"])
         if path == "/connect/oauth2/authorize":
@@ -189,6 +245,12 @@ class FakeWeChat:
         return server
 
 
+def carried_out(request: dict) -> bool:
+    """Whether a logged request was answered with errcode 0 (not failed, not dropped)."""
+    answer = request.get("answer")
+    return isinstance(answer, dict) and answer["errcode"] == 0
+
+
 def _error(errcode: int) -> dict:
     return {"errcode": errcode, "errmsg": ERRMSG.get(errcode, "error")}
 
@@ -213,6 +275,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _gone(self) -> bool:
+        """Whether the client closed the connection (nothing more to read: EOF)."""
+        try:
+            readable, _w, _x = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
     def _dispatch(self, method: str) -> None:
         parts = urlsplit(self.path)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
@@ -224,7 +294,11 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if parts.path.startswith("/_fake/"):
                 return self._control(parts.path, body or {})
-            self._reply(*self.state.handle(method, parts.path, query, body))
+            answer = self.state.handle(method, parts.path, query, body, gone=self._gone)
+            if answer is None:
+                self.close_connection = True
+                return
+            self._reply(*answer)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a timeout test)
 
@@ -236,10 +310,15 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(200, {}, self.state.stats())
         if path == "/_fake/reset":
             self.state.reset()
+        elif path == "/_fake/heal":
+            self.state.heal()
+        elif path == "/_fake/expire_token":
+            self.state.expire_token()
         elif path == "/_fake/fail":
             self.state.fail(
                 body.get("path", ""),
                 errcode=int(body.get("errcode", 0)),
+                status=int(body.get("status", 0)),
                 delay=float(body.get("delay", 0)),
                 times=int(body.get("times", 1)),
             )

@@ -1,7 +1,8 @@
 """What the official account does with each message and event, and the text it answers.
 
 Called inside the callback's transaction, after the dedupe claim; only database work
-here (fast). Asking WeChat about a new follower goes to a task after the commit.
+here (fast): nothing waits on WeChat. Asking WeChat about a new follower goes to a task
+after the commit, queued without depending on the broker (members.queue).
 """
 
 from urllib.parse import urlencode
@@ -14,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from loyalty.benefits.engagement import AlreadyCheckedIn, checkin
 from loyalty.models import Card
+from members.queue import enqueue
 
 from .services import follower_subscribe, follower_unsubscribe, member_by_openid
 
@@ -60,9 +62,9 @@ def _subscribe(openid: str, scene: str) -> str:
 
 
 def _refresh_later(openid: str) -> None:
-    from django_q.tasks import async_task
-
-    async_task("wechat.tasks.follower_refresh", openid)
+    # Through members.queue: with the broker down the subscribe is still answered (the
+    # follower is recorded; a later subscribe or binding asks WeChat again).
+    enqueue("wechat.tasks.follower_refresh", openid)
 
 
 def _welcome(openid: str, qr) -> str:
