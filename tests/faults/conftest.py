@@ -1,0 +1,44 @@
+"""Fixtures of the fault suite: stacks of private services (tests/faults/harness.py).
+
+The stacks start their own PostgreSQL and Redis, so they run once, in the SQLite pass
+of `make test`; the PostgreSQL pass (DATABASE_URL set) skips them rather than start the
+same servers twice. The in-process fault tests beside them (a full disk, WeChat down)
+run in both passes.
+"""
+
+import os
+
+import pytest
+
+from .harness import Stack
+
+
+def _stack(**options):
+    if os.environ.get("DATABASE_URL"):
+        pytest.skip(
+            "the fault stacks run once, in the SQLite pass (they bring their own PostgreSQL)"
+        )
+    stack = Stack.create(**options)
+    try:
+        yield stack
+    finally:
+        stack.close()
+
+
+@pytest.fixture(scope="session")
+def pg_stack():
+    """A private PostgreSQL and Redis, gunicorn (2 workers) on them, 3,000 demo members
+    (enough for a nightly job to take several batches); qcluster started by the tests
+    that need it. One for the session: each test leaves it serving."""
+    yield from _stack(postgres=True, redis=True, members=3000)
+
+
+@pytest.fixture(scope="module")
+def sqlite_stack():
+    """The embedded default: SQLite in a temporary DATA_DIR, gunicorn (2 workers)."""
+    yield from _stack(postgres=False, redis=False)
+
+
+def report(title: str, figures: dict) -> None:
+    """The figures a fault test measured, printed (pytest -s, or the CI log's captured output)."""
+    print(f"\n[faults] {title}: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
