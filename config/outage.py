@@ -20,6 +20,7 @@ A bug (an IntegrityError, a ProgrammingError) stays a 500: only the errors a hea
 system gets from an unhealthy dependency count.
 """
 
+import errno
 import logging
 import sys
 
@@ -39,20 +40,47 @@ def is_outage(exc: BaseException | None) -> bool:
     return isinstance(exc, OUTAGE_ERRORS)
 
 
+def is_disk_full(exc: BaseException | None) -> bool:
+    """The disk (or the user's quota) is full: Django could not even receive the upload
+    (an upload over FILE_UPLOAD_MAX_MEMORY_SIZE goes to a temporary file as the request
+    is read, in a middleware before any view). A view that writes files says so itself
+    (loyalty/imports/disk.py)."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def disk_full_response(request) -> HttpResponse:
+    """507: what was sent could not be received; nothing was saved."""
+    message = _(
+        "The server's disk is full, so what you sent could not be received and nothing "
+        "was saved. Tell whoever runs the server; once there is space, send it again."
+    )
+    return _answer(request, 507, _("The server's disk is full"), message)
+
+
 def outage_response(request) -> HttpResponse:
     """The 503 for `request`: JSON for the APIs and for callers that ask for JSON, else the page."""
     message = _("The system is briefly unavailable. Please try again in a few seconds.")
+    response = _answer(request, 503, _("Briefly unavailable"), message)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def _answer(request, status: int, title: str, message: str) -> HttpResponse:
     wants_json = request.path.startswith(JSON_PATHS) or "application/json" in request.headers.get(
         "Accept", ""
     )
     if wants_json:
-        response = JsonResponse({"code": "service_unavailable", "message": message}, status=503)
-    else:
-        context = {"back_url": request.get_full_path(), "back_label": _("Try again")}
-        page = loader.render_to_string("503.html", context)
-        response = HttpResponse(page, status=503)
-    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-    return response
+        code = "service_unavailable" if status == 503 else "insufficient_storage"
+        return JsonResponse({"code": code, "message": message}, status=status)
+    context = {
+        "status": status,
+        "title": title,
+        "message": message,
+        "back_url": request.get_full_path(),
+        "back_label": _("Try again"),
+        "saved_before": status == 503,
+    }
+    return HttpResponse(loader.render_to_string("503.html", context), status=status)
 
 
 class OutageMiddleware:
@@ -82,9 +110,13 @@ class OutageMiddleware:
 
 
 def server_error(request):
-    """handler500: the 503 when the exception being handled is an outage, else the 500."""
-    if is_outage(sys.exc_info()[1]):
+    """handler500: the 503 when the exception being handled is an outage, the 507 when the
+    disk is full, else the 500."""
+    exc = sys.exc_info()[1]
+    if is_outage(exc):
         return outage_response(request)
+    if is_disk_full(exc):
+        return disk_full_response(request)
     from django.views.defaults import server_error as django_server_error
 
     return django_server_error(request)

@@ -404,3 +404,27 @@ def test_an_import_whose_error_file_meets_a_full_disk_fails_in_words_and_resumes
         assert "坏号" in [c.value for c in load_workbook(io.BytesIO(content)).active[2]]
     else:
         assert "坏号" in content.decode("gb18030")
+
+
+def test_an_upload_too_big_for_memory_on_a_full_disk_is_a_507_in_words(
+    owner_client, settings, make_disk, media
+):
+    """Over FILE_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) Django writes the upload to a temporary
+    file while it reads the request, in a middleware before any view: a full disk there
+    is config/outage.py's 507 page, not a 500, and nothing is saved."""
+    uploads = make_disk("uploads")
+    uploads.fill()
+    settings.FILE_UPLOAD_TEMP_DIR = str(uploads.root)
+    owner_client.raise_request_exception = False
+    big = _csv_bytes() + b"\n".join(b"13900%06d,x" % n for n in range(260_000))
+    assert len(big) > settings.FILE_UPLOAD_MAX_MEMORY_SIZE
+    response = _upload(owner_client, big)
+    assert response.status_code == 507
+    text = response.content.decode()
+    assert "磁盘已满" in text and "Traceback" not in text
+    assert not ImportJob.objects.exists()
+    # The half-written temporary file is gone at once (config/uploads.py), not when the
+    # last reference to the failed request goes (the test client still holds one here).
+    assert uploads.files() == []
+    uploads.free()
+    assert _upload(owner_client).status_code == 302  # space again: the upload is taken
