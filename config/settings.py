@@ -118,16 +118,21 @@ DATABASE_URL = env.str("DATABASE_URL", default="") or f"sqlite:///{DATA_DIR / 'h
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 _db = DATABASES["default"]
 if _db["ENGINE"] == "django.db.backends.sqlite3":
+    # How long a writer waits for the write lock before "database is locked" (a 503 page,
+    # config/outage.py): long enough for any one write of this app, short of gunicorn's
+    # 30 s timeout.
+    _busy = env.float("SQLITE_TIMEOUT", default=20)
     # Django's backend, but writers queue on a lock file instead of SQLite's sleeps
     # (config/platform/sqlite/base.py).
     _db["ENGINE"] = "config.platform.sqlite"
     _db.setdefault("OPTIONS", {}).update(
         {
             "transaction_mode": "IMMEDIATE",
-            "timeout": 20,
+            "timeout": _busy,
             "init_command": (
                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                "PRAGMA busy_timeout=20000; PRAGMA cache_size=-64000; PRAGMA temp_store=MEMORY;"
+                f"PRAGMA busy_timeout={int(_busy * 1000)}; PRAGMA cache_size=-64000; "
+                "PRAGMA temp_store=MEMORY;"
             ),
         }
     )
@@ -148,7 +153,27 @@ else:
     _db.setdefault("OPTIONS", {}).setdefault(
         "connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=3)
     )
+# A PostgreSQL read replica (optional): the dashboard, exports and segment counts read
+# from it, inside members.replica.from_replica(), and nothing else does (a replica lags:
+# the counter and the API read what they just wrote). Never written to nor migrated; when
+# it cannot be reached those reads go to the primary. Left out under pytest: pytest-django
+# would keep its real database (it makes test databases only for the aliases a test asks
+# for) and refuse queries to it; tests/test_replica.py runs processes with two databases.
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+DATABASE_ROUTERS = []  # none without a replica: the hot reads skip the routing (fixed_sql)
+if DATABASE_REPLICA_URL and not TESTING:
+    _replica = DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
+    if _replica["ENGINE"] != "django.db.backends.sqlite3":  # SQLite: tests' stand-in
+        _replica.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+        _replica.setdefault("CONN_HEALTH_CHECKS", True)
+        _replica.setdefault("OPTIONS", {}).setdefault(
+            "connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=3)
+        )
+    DATABASE_ROUTERS = ["members.replica.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# `manage.py backup` writes here (and keeps the newest BACKUP_KEEP); copy it off the host.
+BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(DATA_DIR / "backups")))
+BACKUP_KEEP = env.int("BACKUP_KEEP", default=14)
 
 # --- Cache and sessions ------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -272,6 +297,12 @@ STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(DATA_DIR / "staticfiles"))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(DATA_DIR / "media")))
+# Django's two upload handlers; the temporary-file one removes its file when the disk
+# fills up mid-upload (config/uploads.py).
+FILE_UPLOAD_HANDLERS = [
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "config.uploads.TemporaryFileUploadHandler",
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

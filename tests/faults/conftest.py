@@ -12,6 +12,8 @@ import pytest
 
 from .harness import Stack
 
+BUSY_SECONDS = 3
+
 
 def _stack(**options):
     if os.environ.get("DATABASE_URL"):
@@ -35,10 +37,24 @@ def pg_stack():
 
 @pytest.fixture(scope="module")
 def sqlite_stack():
-    """The embedded default: SQLite in a temporary DATA_DIR, gunicorn (2 workers)."""
-    yield from _stack(postgres=False, redis=False)
+    """The embedded default: SQLite in a temporary DATA_DIR, gunicorn (2 workers); a
+    writer waits 3 s for the write lock (SQLITE_TIMEOUT), not 20, so the busy case is quick."""
+    yield from _stack(postgres=False, redis=False, env={"SQLITE_TIMEOUT": str(BUSY_SECONDS)})
+
+
+FIGURES: list[str] = []  # what the fault tests measured, shown at the end of the run
 
 
 def report(title: str, figures: dict) -> None:
-    """The figures a fault test measured, printed (pytest -s, or the CI log's captured output)."""
-    print(f"\n[faults] {title}: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
+    """Keep the figures a fault test measured for the run's summary (and print them)."""
+    line = f"{title}: " + ", ".join(f"{k} {v}" for k, v in figures.items())
+    FIGURES.append(line)
+    print(f"\n[faults] {line}")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The measured figures under the results, in `make test`'s output too."""
+    if FIGURES:
+        terminalreporter.section("faults: what was measured")
+        for line in FIGURES:
+            terminalreporter.write_line(line)

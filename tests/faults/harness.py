@@ -205,7 +205,9 @@ class Stack:
     stops: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
-    def create(cls, *, postgres: bool, redis: bool, members: int = 200) -> "Stack":
+    def create(
+        cls, *, postgres: bool, redis: bool, members: int = 200, env: dict | None = None
+    ) -> "Stack":
         root = Path(tempfile.mkdtemp(prefix="huiyuan-faults-"))
         root.chmod(0o755)  # PostgreSQL's own user walks into it
         stack = cls(root=root, env={})
@@ -216,6 +218,7 @@ class Stack:
             url = stack.pg.url if stack.pg else f"sqlite:///{root / 'huiyuan.sqlite3'}"
             stack.env = bench_env(root, url)
             stack.env.update({"LOG_LEVEL": "WARNING", "Q_WORKERS": "1", "Q_SYNC": "false"})
+            stack.env.update(env or {})
             if redis:
                 stack.redis = Redis(root)
                 stack.stops.append(stack.redis.close)

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from .conftest import report
+from .conftest import BUSY_SECONDS, report
 from .harness import Load, member_numbers, wait_for
 
 pytestmark = pytest.mark.faults
@@ -101,4 +101,34 @@ def test_the_whole_server_killed_and_started_again(sqlite_stack):
         "WAL left by the crash, bytes": wal_bytes,
         "start after crash s": round(up, 1),
         **figures,
+    })  # fmt: skip
+
+
+def test_a_database_locked_too_long_is_a_503_and_then_it_serves(sqlite_stack):
+    """Another program (the sqlite3 shell, a copy script) holds the write lock past the
+    writers' timeout: a purchase waits SQLITE_TIMEOUT, then the POS gets the 503, not a
+    500; the counter keeps reading (WAL readers do not wait for a writer); and the same
+    external_ref sent again when the lock is gone is the one purchase."""
+    stack = sqlite_stack
+    numbers = member_numbers(stack)
+    holder = sqlite3.connect(stack.root / "huiyuan.sqlite3", isolation_level=None, timeout=10)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        busy = stack.purchase("busy-1", numbers[0])
+        waited = time.monotonic() - started
+        lookup = stack.lookup(numbers[1])
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert busy.status_code == 503, busy.text
+    assert busy.json()["code"] == "service_unavailable"
+    assert BUSY_SECONDS - 0.5 <= waited <= BUSY_SECONDS + 2, waited
+    assert lookup.status_code == 200
+    again = stack.purchase("busy-1", numbers[0])
+    assert again.status_code == 201, again.text
+    assert stored(stack, {"busy-1"}) == {"busy-1": 1}
+    report("SQLite: write lock held by another program", {
+        "purchase answered 503 after s": round(waited, 2),
+        "counter lookup meanwhile": lookup.status_code,
     })  # fmt: skip
