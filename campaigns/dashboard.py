@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, F, Min, Q, Sum
@@ -50,6 +50,7 @@ from loyalty.models import (
 )
 from loyalty.money import ZERO, yuan
 from members.models import Member, Store
+from members.replica import from_replica
 from members.selectors import sees_all_stores, staff_profile_of
 
 from .models import DailyStats, StatsDay
@@ -556,9 +557,9 @@ def store_choice(request):
 
 @require_GET
 @login_required
+@permission_required("campaigns.view_dailystats", raise_exception=True)
+@from_replica  # below the checks: the session, the user, their permissions from the primary
 def dashboard(request):
-    if not request.user.has_perm("campaigns.view_dailystats"):
-        raise PermissionDenied
     first, last = date_range(request)
     stores, store, store_id = store_choice(request)
     conf = LoyaltySettings.current()

@@ -23,8 +23,7 @@ import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
 
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.contrib.auth.decorators import login_required, permission_required
 from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
@@ -37,6 +36,7 @@ from loyalty.imports.exports import csv_stream
 from loyalty.models import Coupon, Purchase, Refund
 from loyalty.money import ZERO, yuan
 from members.models import Member, StaffProfile, Store, User
+from members.replica import from_replica
 
 from .dashboard import date_range, range_presets, store_choice
 
@@ -209,9 +209,9 @@ def _csv(data: dict, first: dt.date, last: dt.date):
 
 @require_GET
 @login_required
+@permission_required("campaigns.view_dailystats", raise_exception=True)
+@from_replica  # below the checks: the session, the user, their permissions from the primary
 def guide_report(request):
-    if not request.user.has_perm("campaigns.view_dailystats"):
-        raise PermissionDenied
     first, last = date_range(request)
     stores, store, store_id = store_choice(request)
     data = guide_figures(first, last, store_id)

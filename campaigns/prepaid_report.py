@@ -14,8 +14,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.contrib.auth.decorators import login_required, permission_required
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.shortcuts import render
@@ -25,6 +24,7 @@ from loyalty.dates import local_day_bounds
 from loyalty.models import Card, Purchase, StoredValueEntry
 from loyalty.money import ZERO, yuan
 from members.models import Store
+from members.replica import from_replica
 
 from .dashboard import date_range, range_presets, store_choice
 
@@ -124,9 +124,9 @@ def movements(first: dt.date, last: dt.date, store_id="all") -> dict:
 
 @require_GET
 @login_required
+@permission_required("campaigns.view_dailystats", raise_exception=True)
+@from_replica  # below the checks: the session, the user, their permissions from the primary
 def stored_value_report(request):
-    if not request.user.has_perm("campaigns.view_dailystats"):
-        raise PermissionDenied
     first, last = date_range(request)
     stores, store, store_id = store_choice(request)
     context = {

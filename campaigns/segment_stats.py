@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy
 from loyalty.models import Card, JobRun, Lifecycle, LoyaltySettings, RfmSegment
 from loyalty.money import ZERO, yuan
 from members.models import Member
+from members.replica import from_replica
 
 JOB = "lifecycle_and_rfm"  # the job that stages the cards (loyalty/jobs.py)
 CACHE_SECONDS = 2 * 24 * 3600  # a key lives until the next run or so
@@ -121,6 +122,7 @@ class SegmentStats:
         return _share(self.unscored, self.members)
 
 
+@from_replica  # last night's stages: the replica's lag does not show
 def counts(store_id: int | None) -> tuple[dict, dict]:
     """({stage: members}, {segment: (members, total spent)}) of the store's members
     (store_id None: every store), erased ones left out; "" is "not staged" and "never

@@ -25,6 +25,7 @@ from loyalty.imports.exports import may_see_contacts, xlsx_too_many
 from loyalty.models import CouponTemplate
 from members.models import Tag
 from members.phones import mask_phone
+from members.replica import from_replica
 
 from ..models import Segment, SegmentRun
 from .fields import FIELDS
@@ -202,10 +203,14 @@ class SegmentAdmin(admin.ModelAdmin):
         except RuleError as exc:
             return JsonResponse({"error": " ".join(exc.messages)}, status=400)
         members = scoped_members(tree, request.user)
-        rows = members.select_related("card__tier", "store").order_by("-pk")[:PREVIEW_ROWS]
+        with from_replica():  # the live count, asked at each edit: the replica's work
+            rows = list(
+                members.select_related("card__tier", "store").order_by("-pk")[:PREVIEW_ROWS]
+            )
+            count = scoped_count(tree, request.user)
         return JsonResponse(
             {
-                "count": scoped_count(tree, request.user),
+                "count": count,
                 "rule": describe(tree),
                 "as_of": timezone.localtime().strftime("%H:%M:%S"),
                 "members": [

@@ -2,6 +2,7 @@
 
 Members are read in keyset batches of BATCH (id > last id), each with its card and
 tags, and written out as they come: a million members never sit in memory. The
+batches come from the read replica when there is one (members.replica). The
 columns are the import's own (an export imports back). Phones are masked unless
 the staff member is an owner, who also gets e-mail and address; every export is
 written to the audit trail (who, which members, how many, masked or not) before
@@ -28,6 +29,7 @@ from django.utils.translation import gettext as _
 from members.models import AuditEntry, Member
 from members.phones import mask_phone, national_digits
 from members.queue import enqueue
+from members.replica import from_replica
 from members.selectors import sees_all_stores, staff_profile_of
 
 from . import disk
@@ -130,17 +132,20 @@ def member_rows(queryset: QuerySet, *, full_contact: bool) -> Iterator[list]:
     through = Member.tags.through
     last = 0
     while True:
-        batch = list(base.filter(pk__gt=last)[:BATCH])
+        # Each batch from the replica when there is one (members.replica), the switch on
+        # only while it is read: never across a yield, where the consumer runs.
+        with from_replica():
+            batch = list(base.filter(pk__gt=last)[:BATCH])
+            tags = defaultdict(list)
+            for member_id, name in (
+                through.objects.filter(member_id__in=[b[0] for b in batch])
+                .order_by("tag__name")
+                .values_list("member_id", "tag__name")
+            ):
+                tags[member_id].append(name)
         if not batch:
             return
         last = batch[-1][0]
-        tags = defaultdict(list)
-        for member_id, name in (
-            through.objects.filter(member_id__in=[b[0] for b in batch])
-            .order_by("tag__name")
-            .values_list("member_id", "tag__name")
-        ):
-            tags[member_id].append(name)
         for values in batch:
             row = []
             for key in keys:

@@ -16,6 +16,7 @@ from campaigns.models import Segment
 from campaigns.segments.rules import RuleError, check, describe
 from campaigns.segments.services import count_by_store
 from members.models import Store
+from members.replica import from_replica
 
 
 class Command(BaseCommand):
@@ -27,6 +28,7 @@ class Command(BaseCommand):
         which.add_argument("--segment", help="The name of a saved segment")
         parser.add_argument("--store", help="Only this store's members (store code)")
 
+    @from_replica  # reads only: the replica when there is one
     def handle(self, *args, rules=None, segment=None, store=None, **options):
         if segment is not None:
             try:
