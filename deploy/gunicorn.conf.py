@@ -1,0 +1,46 @@
+"""gunicorn's settings for huiyuan-web.service (docs/deploy.md); read as it is, not rendered.
+
+Workers: WEB_CONCURRENCY when it is set (the env file), else per core as measured and
+documented in docs/operations.md:
+- SQLite: one per core. Every write waits for the one write lock, and more workers than
+  cores only queue for it (2 cores: 620 purchases/s with 2 workers, 397/s with 4;
+  docs/benchmarks.md).
+- PostgreSQL: two per core (`-w 2 × cores`, docs/operations.md, "Scale-out").
+Cores are the ones this process may run on (its CPU affinity, as `nproc` counts them).
+"""
+
+import os
+
+# nginx proxies to this address (deploy/huiyuan.conf, `upstream huiyuan_web`).
+bind = "127.0.0.1:8000"
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def workers_for(database_url: str, ncores: int) -> int:
+    """The measured default: 1 worker per core on SQLite, 2 on PostgreSQL."""
+    sqlite = not database_url or database_url.startswith(("sqlite", "spatialite"))
+    return max(1, (1 if sqlite else 2) * ncores)
+
+
+workers = int(
+    os.environ.get("WEB_CONCURRENCY") or workers_for(os.environ.get("DATABASE_URL", ""), cores())
+)
+worker_class = "sync"
+# A request over 30 s is killed (the SQLite write wait, SQLITE_TIMEOUT 20 s, and the
+# database connect timeout stay under it: config/settings.py).
+timeout = 30
+graceful_timeout = 30
+# Requests reach gunicorn only from nginx on this host; X-Forwarded-Proto from there sets
+# the scheme (Django reads it too: SECURE_PROXY_SSL_HEADER).
+forwarded_allow_ips = "127.0.0.1,::1"
+# nginx writes the access log; errors and the app's log go to stderr: the journal.
+accesslog = None
+errorlog = "-"
+loglevel = "info"
+proc_name = "huiyuan-web"
