@@ -16,8 +16,14 @@ The page is rendered without the request: its context processors would read the
 session and the user, from the database that is down. Django still logs the exception
 with its traceback (django.request), so the cause is in the log.
 
-A bug (an IntegrityError, a ProgrammingError) stays a 500: only the errors a healthy
-system gets from an unhealthy dependency count.
+A bug stays a 500: only the errors a healthy system gets from an unhealthy dependency
+count (`is_outage`). An OperationalError is not enough (on SQLite "no such table", a
+missing `migrate`, is one too, and would have the POS retry forever): PostgreSQL's
+SQLSTATE says which are outages (class 08 connection, 57P shutdown and crash, 53
+insufficient resources, 40001/40P01 serialization and deadlock) and a psycopg error with
+none is a connection that failed or broke; SQLite's are the lock held too long, the disk
+and the file (SQLITE_BUSY/LOCKED/IOERR/CANTOPEN/FULL); Redis's only a connection that
+failed or timed out. A full disk (PostgreSQL's 53100, SQLITE_FULL, ENOSPC) is a 507.
 """
 
 import errno
@@ -28,24 +34,53 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.template import loader
 from django.utils.translation import gettext as _
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-OUTAGE_ERRORS = (OperationalError, InterfaceError, RedisError)
+# PostgreSQL SQLSTATEs (by class or code) that mean "not now", not "never".
+PG_OUTAGE_STATES = ("08", "57P", "53", "40001", "40P01")
+PG_DISK_FULL = "53100"
+SQLITE_OUTAGE = {"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_CANTOPEN"}
+SQLITE_OUTAGE_TEXT = ("database is locked", "disk i/o error", "unable to open database")
+SQLITE_DISK_FULL = "SQLITE_FULL"
 RETRY_AFTER_SECONDS = 5
 JSON_PATHS = ("/api/",)  # the POS and mini-program APIs: their own error shape
 log = logging.getLogger("django.request")
 
 
 def is_outage(exc: BaseException | None) -> bool:
-    return isinstance(exc, OUTAGE_ERRORS)
+    """A dependency that is down or overloaded, not a bug (the module docstring)."""
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError | InterfaceError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    cause = exc.__cause__
+    state = getattr(cause, "sqlstate", None)
+    if state:  # PostgreSQL said why
+        return state.startswith(PG_OUTAGE_STATES) and state != PG_DISK_FULL
+    name = getattr(cause, "sqlite_errorname", None)
+    if name:
+        return name in SQLITE_OUTAGE
+    if type(cause).__module__.startswith("psycopg"):
+        return True  # no SQLSTATE: the connection failed or broke, no server said anything
+    return any(text in str(exc).lower() for text in SQLITE_OUTAGE_TEXT)
 
 
 def is_disk_full(exc: BaseException | None) -> bool:
     """The disk (or the user's quota) is full: Django could not even receive the upload
     (an upload over FILE_UPLOAD_MAX_MEMORY_SIZE goes to a temporary file as the request
-    is read, in a middleware before any view). A view that writes files says so itself
-    (loyalty/imports/disk.py)."""
-    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    is read, in a middleware before any view), or the database cannot grow. A view that
+    writes files says so itself (loyalty/imports/disk.py)."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    if isinstance(exc, OperationalError):
+        cause = exc.__cause__
+        return (
+            getattr(cause, "sqlstate", None) == PG_DISK_FULL
+            or getattr(cause, "sqlite_errorname", None) == SQLITE_DISK_FULL
+            or "database or disk is full" in str(exc).lower()
+        )
+    return False
 
 
 def disk_full_response(request) -> HttpResponse:
@@ -93,17 +128,21 @@ class OutageMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if not is_outage(exception):
+        if is_disk_full(exception):
+            response = disk_full_response(request)
+        elif is_outage(exception):
+            response = outage_response(request)
+        else:
             return None
-        response = outage_response(request)
         # Django logs a handled exception's response without its cause: the cause here.
         log.error(
-            "Service unavailable: %s (%s: %s)",
+            "%s: %s (%s: %s)",
+            response.reason_phrase,
             request.path,
             type(exception).__name__,
             exception,
             exc_info=exception,
-            extra={"status_code": 503, "request": request},
+            extra={"status_code": response.status_code, "request": request},
         )
         response._has_been_logged = True
         return response
