@@ -114,13 +114,27 @@ TEMPLATES = [
 # concurrent writers wait (up to `timeout`) instead of failing with
 # "database is locked" half-way through (select_for_update is a no-op there).
 # An empty DATABASE_URL means the default too (`make test-sqlite` sets it empty).
+# PostgreSQL (the primary and the replica): a host that does not answer costs a new
+# connection DB_CONNECT_TIMEOUT seconds, then a 503; one that vanishes under a kept
+# connection (no refusal, no answer) gives up its unacknowledged data after 5 s instead
+# of the kernel's minutes (then gunicorn's kill and a 502), and idle connections are probed.
+PG_CONNECTION_OPTIONS = {
+    "connect_timeout": env.int("DB_CONNECT_TIMEOUT", default=3),
+    "tcp_user_timeout": 5000,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+}
 DATABASE_URL = env.str("DATABASE_URL", default="") or f"sqlite:///{DATA_DIR / 'huiyuan.sqlite3'}"
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 _db = DATABASES["default"]
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     # How long a writer waits for the write lock before "database is locked" (a 503 page,
-    # config/outage.py): long enough for any one write of this app, short of gunicorn's
-    # 30 s timeout.
+    # config/outage.py): long enough for any one write of this app. A writer waits first
+    # for the lock file (up to this), then, only when a program other than Huiyuan holds
+    # SQLite's own lock, for that (busy_timeout, at most 5 s): together short of
+    # gunicorn's 30 s timeout.
     _busy = env.float("SQLITE_TIMEOUT", default=20)
     # Django's backend, but writers queue on a lock file instead of SQLite's sleeps
     # (config/platform/sqlite/base.py).
@@ -131,7 +145,7 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
             "timeout": _busy,
             "init_command": (
                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                f"PRAGMA busy_timeout={int(_busy * 1000)}; PRAGMA cache_size=-64000; "
+                f"PRAGMA busy_timeout={int(min(_busy, 5) * 1000)}; PRAGMA cache_size=-64000; "
                 "PRAGMA temp_store=MEMORY;"
             ),
         }
@@ -145,14 +159,11 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
 else:
     # Persistent connections, each checked before a request reuses it (a PostgreSQL restart
     # or a killed backend leaves every worker's connection dead: the first request after
-    # it gets a new one, tests/faults/). A server that is down refuses at once; one that
-    # does not answer at all (a dead host, a dropped route) costs a request
-    # DB_CONNECT_TIMEOUT seconds and then a 503, not a hang until gunicorn's timeout.
+    # it gets a new one, tests/faults/); PG_CONNECTION_OPTIONS above.
     _db.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     _db.setdefault("CONN_HEALTH_CHECKS", True)
-    _db.setdefault("OPTIONS", {}).setdefault(
-        "connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=3)
-    )
+    for _option, _value in PG_CONNECTION_OPTIONS.items():
+        _db.setdefault("OPTIONS", {}).setdefault(_option, _value)
 # A PostgreSQL read replica (optional): the dashboard, exports and segment counts read
 # from it, inside members.replica.from_replica(), and nothing else does (a replica lags:
 # the counter and the API read what they just wrote). Never written to nor migrated; when
@@ -166,9 +177,8 @@ if DATABASE_REPLICA_URL and not TESTING:
     if _replica["ENGINE"] != "django.db.backends.sqlite3":  # SQLite: tests' stand-in
         _replica.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
         _replica.setdefault("CONN_HEALTH_CHECKS", True)
-        _replica.setdefault("OPTIONS", {}).setdefault(
-            "connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=3)
-        )
+        for _option, _value in PG_CONNECTION_OPTIONS.items():
+            _replica.setdefault("OPTIONS", {}).setdefault(_option, _value)
     DATABASE_ROUTERS = ["members.replica.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # `manage.py backup` writes here (and keeps the newest BACKUP_KEEP); copy it off the host.
@@ -297,8 +307,10 @@ STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(DATA_DIR / "staticfiles"))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(DATA_DIR / "media")))
-# Django's two upload handlers; the temporary-file one removes its file when the disk
-# fills up mid-upload (config/uploads.py).
+# Uploads over 2.5 MB wait here while the request is read (default: the system's temporary
+# directory; put it on a disk with room). Django's two upload handlers; the temporary-file
+# one removes its file when the disk fills up mid-upload (config/uploads.py).
+FILE_UPLOAD_TEMP_DIR = env.str("FILE_UPLOAD_TEMP_DIR", default="") or None
 FILE_UPLOAD_HANDLERS = [
     "django.core.files.uploadhandler.MemoryFileUploadHandler",
     "config.uploads.TemporaryFileUploadHandler",
@@ -351,7 +363,11 @@ Q_CLUSTER = {
     "guard_cycle": env.float("Q_GUARD_CYCLE", default=0.5),
 }
 if REDIS_URL:
-    Q_CLUSTER["redis"] = REDIS_URL
+    # The broker's own connection (not the cache's): a Redis that does not answer costs a
+    # request that queues a task 1 s, not redis-py's default wait, before members.queue
+    # gives up and the sweeps take over; its reads wait longer than the workers' 1 s BLPOP.
+    _sep = "&" if "?" in REDIS_URL else "?"
+    Q_CLUSTER["redis"] = f"{REDIS_URL}{_sep}socket_connect_timeout=1&socket_timeout=5"
 else:
     Q_CLUSTER["orm"] = "default"
 
