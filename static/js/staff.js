@@ -27,8 +27,37 @@
     }, 0);
   });
   // After htmx swaps the search result in, keep the box ready for the next scan.
-  document.addEventListener("htmx:afterSwap", function () {
+  function readyForNextScan() {
     var q = document.querySelector("input[name=q]");
     if (q) q.select();
+  }
+  document.addEventListener("htmx:afterSwap", readyForNextScan);
+
+  // htmx swaps no error answer, so a search that met an outage (config/outage.py: 503,
+  // or 507 when the disk is full) or no server at all would show nothing: say so at the
+  // top of the page (#htmx-alert, templates/base.html, which holds the translated words),
+  // until the next htmx request succeeds. Other errors keep their own handling.
+  // 502/504: the proxy in front answered for an app server that is down or too slow.
+  var MESSAGES = { 502: "unreachable", 503: "unavailable", 504: "unreachable", 507: "diskFull" };
+  function showAlert(key) {
+    var box = document.getElementById("htmx-alert");
+    if (!box || !box.dataset[key]) return;
+    box.textContent = box.dataset[key];
+    box.hidden = false;
+    readyForNextScan();  // the clerk scans again: the new scan replaces the old one
+  }
+  document.addEventListener("htmx:responseError", function (event) {
+    var key = MESSAGES[event.detail.xhr.status];
+    if (key) showAlert(key);
+  });
+  document.addEventListener("htmx:sendError", function () {
+    showAlert("unreachable");
+  });
+  document.addEventListener("htmx:timeout", function () {
+    showAlert("unreachable");
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var box = document.getElementById("htmx-alert");
+    if (box && event.detail.successful) box.hidden = true;
   });
 })();
