@@ -32,8 +32,9 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
-from django.http import FileResponse, StreamingHttpResponse
+from django.http import FileResponse, HttpRequest, StreamingHttpResponse
 from django.template.response import SimpleTemplateResponse
 
 log = logging.getLogger(__name__)
@@ -168,7 +169,18 @@ def from_replica(func: Callable | None = None):
 
     @functools.wraps(func)
     def run(*args, **kwargs):
+        staff_from_primary(args[0] if args else None)
         with _switched_on():
             return _finish(func(*args, **kwargs))
 
     return run
+
+
+def staff_from_primary(request) -> None:
+    """Read who the staff member is and which store they see (their StaffProfile) from
+    the primary before the switch: a replica that lags (or whose replication broke)
+    would otherwise decide a demoted owner's scope. Cached on the user for the view."""
+    user = getattr(request, "user", None) if isinstance(request, HttpRequest) else None
+    if user is not None and user.is_authenticated:
+        with suppress(ObjectDoesNotExist):
+            user.staff_profile  # noqa: B018 - loads and caches the relation
