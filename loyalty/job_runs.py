@@ -25,16 +25,28 @@ STOPPED = _(
 
 
 def this_process() -> dict:
-    """host and pid of a JobRun run by this process."""
-    return {"host": socket.gethostname()[:100], "pid": os.getpid()}
+    """host and pid of a JobRun run by this process. The host is the hostname with the
+    machine's id (/etc/machine-id, where there is one): cloned servers often keep the
+    image's hostname ("debian"), and a pid is only meaningful on its own machine."""
+    return {"host": f"{socket.gethostname()}{machine_id()}"[:100], "pid": os.getpid()}
+
+
+def machine_id() -> str:
+    try:
+        with open("/etc/machine-id") as f:
+            return ":" + f.read().strip()[:12]
+    except OSError:
+        return ""
 
 
 def mark_interrupted(now: dt.datetime | None = None) -> int:
     """Running runs whose process is gone become interrupted; how many.
 
-    Gone: on this host, no process has its pid (or a newer one does); on any host, it
-    started longer ago than django-q2's timeout (runs recorded before the host and pid
-    were, too). A run of this very process is never marked.
+    Gone: on this host, no process has its pid (or a newer one does); on another host,
+    it started longer ago than django-q2's timeout (runs recorded before the host and
+    pid were, too). A run of this host whose process lives is never marked, however long
+    it takes (a `manage.py run_job` by hand has no timeout); one on another host that
+    outlives the timeout is shown interrupted until it records its end.
     """
     now = now or timezone.now()
     timeout = dt.timedelta(seconds=settings.Q_CLUSTER.get("timeout") or 1800)
@@ -44,7 +56,7 @@ def mark_interrupted(now: dt.datetime | None = None) -> int:
         pk
         for pk, host, pid, started in running.values_list("pk", "host", "pid", "started_at")
         if (host, pid) != (me["host"], me["pid"])
-        and (started < killed_by_now or (host == me["host"] and pid and dead(pid, started)))
+        and (dead(pid, started) if host == me["host"] and pid else started < killed_by_now)
     ]
     if not gone:
         return 0

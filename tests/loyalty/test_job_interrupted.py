@@ -4,7 +4,6 @@ shows as interrupted from the next run of any job on, not as running forever."""
 import datetime as dt
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,12 +15,12 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from loyalty import jobs
-from loyalty.job_runs import MARGIN, STOPPED, mark_interrupted
+from loyalty.job_runs import MARGIN, STOPPED, mark_interrupted, this_process
 from loyalty.jobs import run_job
 from loyalty.models import JobRun
 
 pytestmark = pytest.mark.django_db
-HOST = socket.gethostname()
+HOST = this_process()["host"]
 TIMEOUT = dt.timedelta(seconds=settings.Q_CLUSTER["timeout"])
 linux = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 
@@ -129,3 +128,18 @@ def test_the_admin_lists_and_filters_interrupted_runs(owner_client, child):
     text = detail.content.decode()
     assert "Interrupted" in text and "was killed" in text and HOST in text
     assert f">{child.pid}<" in text
+
+
+@pytest.mark.django_db
+def test_a_long_run_by_hand_on_this_host_is_not_interrupted_while_its_process_lives():
+    """`manage.py run_job` has no timeout: on its own host only its process's death counts.
+    Its process is init here (pid 1: alive, and started before the run)."""
+    ago = TIMEOUT + MARGIN + dt.timedelta(minutes=1)
+    proc_uptime = Path("/proc/uptime")
+    uptime = float(proc_uptime.read_text().split()[0]) if proc_uptime.exists() else 0
+    if uptime < (ago + MARGIN).total_seconds():
+        pytest.skip("the machine started too recently for a run begun that long ago")
+    long = running(pid=1, ago=ago)
+    assert mark_interrupted() == 0
+    long.refresh_from_db()
+    assert long.status == JobRun.Status.RUNNING
