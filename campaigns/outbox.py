@@ -151,8 +151,13 @@ def claim(due) -> list[Message]:
             .values_list("pk", flat=True)[:SEND_BATCH]
         )
         if pks:
+            # next_try_at becomes the claim's time: messages_recover_stuck counts its 15
+            # minutes from there, not from when the message fell due (after a backlog that
+            # was long ago, and a batch still sending would be put back and sent twice).
             Message.objects.filter(pk__in=pks, status=Message.Status.PENDING).update(
-                status=Message.Status.SENDING, attempts=F("attempts") + 1
+                status=Message.Status.SENDING,
+                attempts=F("attempts") + 1,
+                next_try_at=timezone.now(),
             )
     return list(Message.objects.select_related("member").filter(pk__in=pks).order_by("pk"))
 
@@ -195,7 +200,8 @@ def _send_one(message: Message, now) -> tuple[str, tuple | None]:
 
 
 def messages_recover_stuck(now=None, after=dt.timedelta(minutes=15)) -> int:
-    """Messages left 'sending' by a killed worker go back to pending."""
+    """Messages left 'sending' by a killed worker go back to pending (15 minutes after
+    they were claimed: claim() dates them)."""
     now = now or timezone.now()
     return Message.objects.filter(
         Q(status=Message.Status.SENDING), next_try_at__lt=now - after

@@ -192,3 +192,27 @@ def test_a_purchase_notice_shows_the_amount_as_stored(member):
         .values_list("body", flat=True)
     )
     assert "38.50" in bodies[0] and "100.00" in bodies[1], bodies
+
+
+@pytest.mark.django_db
+def test_a_batch_still_sending_after_a_backlog_is_not_put_back(member):
+    """A message due long ago (a backlog, a channel held for an hour) is claimed now:
+    the stuck-message sweep counts from the claim, not from when it fell due."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from campaigns.models import Message
+    from campaigns.outbox import claim, messages_recover_stuck
+
+    long_ago = timezone.now() - dt.timedelta(hours=2)
+    message = Message.objects.create(
+        member=member, channel="sms", event=Message.Event.CAMPAIGN, dedupe_key="backlog:1",
+        title="t", body="b", next_try_at=long_ago, created_at=long_ago,
+    )  # fmt: skip
+    assert [m.pk for m in claim(Message.objects.filter(pk=message.pk))] == [message.pk]
+    assert messages_recover_stuck() == 0  # claimed a moment ago: still being sent
+    message.refresh_from_db()
+    assert message.status == Message.Status.SENDING
+    later = timezone.now() + dt.timedelta(minutes=16)
+    assert messages_recover_stuck(now=later) == 1  # a worker killed with it: sent again
