@@ -61,7 +61,11 @@ class Postgres:
         self._tool("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust",
                    "-E", "UTF8", "--locale=C", "--no-sync")  # fmt: skip
         self.start()
-        self.sql("CREATE DATABASE huiyuan", db="postgres")
+        try:
+            self.sql("CREATE DATABASE huiyuan", db="postgres")
+        except BaseException:
+            self.close()  # started: never leave a server behind
+            raise
 
     def _tool(self, name: str, *args: str, timeout: float = 60) -> None:
         subprocess.run([*as_postgres(), str(self.bin / name), *args], check=True,
@@ -114,7 +118,11 @@ class Redis:
         cmd = ["redis-server", "--bind", HOST, "--port", str(self.port), "--save", "",
                "--appendonly", "no", "--logfile", str(self.log)]  # fmt: skip
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(lambda: _redis_answers(self.url), 10, "redis-server to answer")
+        try:
+            wait_for(lambda: _redis_answers(self.url), 10, "redis-server to answer")
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
