@@ -65,7 +65,8 @@ def test_a_search_during_an_outage_says_so_until_one_goes_through(counter, monke
     assert alert.bounding_box()["y"] < counter.locator("#lookup").bounding_box()["y"]
     assert counter.locator("#member-card").count() == 0
     assert counter.locator("input[name=q]").evaluate(
-        "el => el === document.activeElement && el.selectionEnd - el.selectionStart === el.value.length"
+        "el => el === document.activeElement"
+        " && el.selectionEnd - el.selectionStart === el.value.length"
     )
     shot(counter, "counter-outage")
 
