@@ -294,6 +294,9 @@ class SegmentRun(models.Model):
         verbose_name=_("started by"),
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
+    # While queued: when its task was last queued again (segments/services.py
+    # requeue_segment_runs), or by a retry; None: never since created_at.
+    nudged_at = models.DateTimeField(null=True, blank=True, editable=False)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 
     class Meta:

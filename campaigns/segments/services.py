@@ -9,7 +9,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -121,32 +121,52 @@ def enqueue(run_id: int) -> bool:
     )
 
 
+def segment_run_retry(run: SegmentRun) -> bool:
+    """Queue a failed run again; False when it has not failed. It goes on like a new
+    run, and what it already did is not done twice (issue_batch's keys; a member
+    holding the tag is not tagged again). Only this makes a failed run run again:
+    the task claims queued runs only, so a late duplicate of its task does nothing."""
+    queued = SegmentRun.objects.filter(pk=run.pk, status=SegmentRun.Status.FAILED).update(
+        status=SegmentRun.Status.QUEUED, nudged_at=timezone.now(), finished_at=None
+    )
+    if queued:
+        transaction.on_commit(lambda: enqueue(run.pk))
+    return bool(queued)
+
+
 REQUEUE_AFTER = dt.timedelta(minutes=2)
 
 
 def requeue_segment_runs(day, now=None) -> dict:
-    """Every minute: runs still queued REQUEUE_AFTER after they were asked for get their
-    task again (it was lost while the broker was down, members/queue.py). A run whose
-    first task is only late runs once all the same: segment_run_task claims it."""
+    """Every minute: a run still queued REQUEUE_AFTER after it was asked for (or last
+    nudged, nudged_at) gets its task again: it was lost while the broker was down
+    (members/queue.py), or the workers are busy, in which case the run is nudged once
+    every REQUEUE_AFTER, not every minute. However many of its tasks turn up, the run
+    runs once: segment_run_task claims it."""
     now = now or timezone.now()
-    waiting = SegmentRun.objects.filter(
-        status=SegmentRun.Status.QUEUED, created_at__lt=now - REQUEUE_AFTER
-    ).order_by("pk")
+    before = now - REQUEUE_AFTER
+    waiting = (
+        SegmentRun.objects.filter(status=SegmentRun.Status.QUEUED)
+        .filter(Q(nudged_at__lt=before) | Q(nudged_at__isnull=True, created_at__lt=before))
+        .order_by("pk")
+    )
     queued = 0
-    for run_id in waiting.values_list("pk", flat=True)[:500]:
+    for run_id in list(waiting.values_list("pk", flat=True)[:500]):
         if not enqueue(run_id):
             break  # still down: the next minute tries again
         queued += 1
+        # Waiting since now: nudged again REQUEUE_AFTER later if still nobody takes it.
+        SegmentRun.objects.filter(pk=run_id, status=SegmentRun.Status.QUEUED).update(nudged_at=now)
     return {"segment_runs_requeued": queued}
 
 
 def segment_run_task(run_id: int) -> None:
     """django-q2 task: do the run's action, member by member (coupons) or in batches
-    (tags), saving progress after each batch. Claimed, so it runs once; a failed run
-    can be queued again and skips what it already did."""
-    claimed = SegmentRun.objects.filter(
-        pk=run_id, status__in=[SegmentRun.Status.QUEUED, SegmentRun.Status.FAILED]
-    ).update(status=SegmentRun.Status.RUNNING, error="")
+    (tags), saving progress after each batch. Claimed, so it runs once: a queued run
+    only (a failed one is queued again by segment_run_retry, never by a stray task)."""
+    claimed = SegmentRun.objects.filter(pk=run_id, status=SegmentRun.Status.QUEUED).update(
+        status=SegmentRun.Status.RUNNING, error=""
+    )
     if not claimed:
         return
     run = SegmentRun.objects.select_related("coupon_template", "tag", "actor", "store").get(

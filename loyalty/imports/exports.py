@@ -19,6 +19,7 @@ import tempfile
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import suppress
+from time import monotonic
 
 from django.core.files import File
 from django.db import transaction
@@ -259,6 +260,7 @@ def export_audit(*, actor, what: str, fmt: str, full_contact: bool, rows: int) -
 
 INLINE_MAX_ROWS = 50_000
 PROGRESS_EVERY = 10_000
+BEAT_SECONDS = 30  # the heartbeat of a running export (requeue.py: silent 10 min = dead)
 
 
 def export_job_create(*, queryset: QuerySet, fmt: str, actor, what: str, full_contact: bool):
@@ -295,7 +297,7 @@ def export_job_task(job_id: int) -> None:
     from loyalty.models import ExportJob
 
     if not ExportJob.objects.filter(pk=job_id, status=ExportJob.Status.QUEUED).update(
-        status=ExportJob.Status.RUNNING
+        status=ExportJob.Status.RUNNING, heartbeat_at=timezone.now()
     ):
         return
     job = ExportJob.objects.get(pk=job_id)
@@ -335,9 +337,18 @@ def export_job_task(job_id: int) -> None:
 
 
 def _progress(job, rows: Iterator[list], counter: list) -> Iterator[list]:
+    """The rows, with the job's progress and heartbeat saved every PROGRESS_EVERY rows
+    and at least every BEAT_SECONDS: an export silent for requeue.STALE_EXPORT was
+    killed, and is made again."""
     from loyalty.models import ExportJob
 
+    def beat(n: int) -> float:
+        ExportJob.objects.filter(pk=job.pk).update(rows_done=n, heartbeat_at=timezone.now())
+        return monotonic()
+
+    n, last = 0, monotonic()
     for n, row in enumerate(rows, start=1):
-        if n % PROGRESS_EVERY == 0:
-            ExportJob.objects.filter(pk=job.pk).update(rows_done=n)
+        if n % PROGRESS_EVERY == 0 or monotonic() - last >= BEAT_SECONDS:
+            last = beat(n)
         yield row
+    beat(n)  # every row read: the file is saved next

@@ -231,6 +231,9 @@ class ExportJob(models.Model):
         verbose_name=_("by"),
     )
     created_at = models.DateTimeField(_("requested at"), default=timezone.now)
+    # As an import's: while queued, when its task was last queued (None: created_at);
+    # while running, the task's last sign of life (the sweep restarts a silent one).
+    heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
     message = models.TextField(_("message"), blank=True)
 

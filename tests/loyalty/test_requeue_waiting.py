@@ -247,3 +247,184 @@ def test_a_segment_run_asked_for_while_the_broker_is_down_runs_once_when_it_is_b
     assert run.status == SegmentRun.Status.DONE
     assert Member.objects.filter(tags=tag).count() == 3
     assert requeue_segment_runs(None, now=_later(3)) == {"segment_runs_requeued": 0}
+
+
+def _segment_run(owner, store, tag, capture):
+    from campaigns.models import Segment
+    from campaigns.segments.services import segment_run_start
+
+    MemberFactory.create_batch(3, store=store)
+    segment = Segment.objects.create(name="全部", rules={"all": []})
+    with capture(execute=True):
+        return segment_run_start(segment, kind="tag", actor=owner, tag=tag)
+
+
+def test_a_waiting_segment_run_is_nudged_every_two_minutes_and_late_tasks_leave_it_failed(
+    owner, store, broker, monkeypatch, django_capture_on_commit_callbacks
+):
+    from campaigns.models import SegmentRun
+    from campaigns.segments import services
+    from campaigns.segments.services import (
+        REQUEUE_AFTER,
+        requeue_segment_runs,
+        segment_run_retry,
+        segment_run_task,
+    )
+    from tests.factories import TagFactory
+
+    def sweep(minutes):
+        return requeue_segment_runs(None, now=_later(minutes))["segment_runs_requeued"]
+
+    tag = TagFactory()
+    broker.busy()  # up: the task is kept, no worker takes it
+    run = _segment_run(owner, store, tag, django_capture_on_commit_callbacks)
+    assert OrmQ.objects.count() == 1
+    assert sweep(3) == 1 and OrmQ.objects.count() == 2
+    assert sweep(4) == 0  # nudged a minute ago
+    assert sweep(3 + REQUEUE_AFTER.total_seconds() / 60 + 0.1) == 1
+    assert OrmQ.objects.count() == 3
+
+    # The workers get to the tasks: the first fails, the late ones leave the failure be.
+    broker.up()
+    monkeypatch.setattr(services, "member_tags_add", _boom)
+    with pytest.raises(RuntimeError):
+        segment_run_task(run.pk)
+    monkeypatch.undo()
+    for _ in range(2):
+        segment_run_task(run.pk)
+    run.refresh_from_db()
+    assert run.status == SegmentRun.Status.FAILED and run.error == "the disk is on fire"
+    assert not Member.objects.filter(tags=tag).exists()
+    assert sweep(30) == 0  # failed is not waiting
+
+    # Started again on purpose: it runs, once.
+    assert segment_run_retry(run)  # no transaction here: its task is queued at once
+    run.refresh_from_db()
+    assert run.status == SegmentRun.Status.DONE and run.error == ""
+    assert Member.objects.filter(tags=tag).count() == 3
+    assert not segment_run_retry(run) and sweep(30) == 0
+
+
+def _boom(**kwargs):
+    raise RuntimeError("the disk is on fire")
+
+
+def _export(client, monkeypatch) -> ExportJob:
+    monkeypatch.setattr(exports, "INLINE_MAX_ROWS", 1)  # made by a task, not streamed
+    assert client.post(EXPORT, {"format": "csv"}).status_code == 302
+    return ExportJob.objects.order_by("pk").last()
+
+
+def test_an_export_waiting_for_busy_workers_is_nudged_every_two_minutes(
+    owner_client, store, broker, monkeypatch, media
+):
+    MemberFactory.create_batch(2, store=store)
+    broker.busy()
+    job = _export(owner_client, monkeypatch)
+    assert job.status == ExportJob.Status.QUEUED and OrmQ.objects.count() == 1
+    assert _sweep(3)["exports_requeued"] == 1 and OrmQ.objects.count() == 2
+    assert _sweep(4)["exports_requeued"] == 0  # nudged a minute ago
+    assert _sweep(3 + WAIT.total_seconds() / 60 + 0.1)["exports_requeued"] == 1
+    assert OrmQ.objects.count() == 3
+
+    broker.up()
+    for _ in range(3):
+        export_job_task(job.pk)
+    job.refresh_from_db()
+    assert job.status == ExportJob.Status.DONE and job.rows_done == 2
+    assert len([p for p in media.rglob("*") if p.is_file()]) == 1
+
+
+def test_an_export_whose_worker_was_killed_is_made_again_once(
+    owner_client, store, broker, monkeypatch, media
+):
+    """A task killed with its worker is not handed out again by the Redis broker: the
+    export would stay "running" for ever (and its retention think it busy)."""
+    from loyalty.imports.requeue import RESTART_WITHIN, STALE_EXPORT
+
+    MemberFactory.create_batch(2, store=store)
+    broker.busy()
+    dead, alive, old = (_export(owner_client, monkeypatch) for _ in range(3))
+    now = timezone.now()
+    silent = now - STALE_EXPORT - dt.timedelta(seconds=1)
+    ExportJob.objects.filter(pk=dead.pk).update(
+        status=ExportJob.Status.RUNNING, heartbeat_at=silent, rows_done=1
+    )
+    beat = now - dt.timedelta(minutes=5)
+    ExportJob.objects.filter(pk=alive.pk).update(status=ExportJob.Status.RUNNING, heartbeat_at=beat)
+    ExportJob.objects.filter(pk=old.pk).update(
+        status=ExportJob.Status.RUNNING,
+        heartbeat_at=silent,
+        created_at=now - RESTART_WITHIN - dt.timedelta(minutes=1),
+    )
+
+    broker.up()
+    assert _sweep(0) == {"imports_requeued": 0, "exports_requeued": 1}
+    dead.refresh_from_db()
+    assert dead.status == ExportJob.Status.DONE and dead.rows_done == 2 and dead.file
+    made = (dead.file.name, dead.finished_at)
+    alive.refresh_from_db()
+    assert (alive.status, alive.heartbeat_at, alive.file.name) == (
+        ExportJob.Status.RUNNING,
+        beat,
+        "",
+    )
+    old.refresh_from_db()  # what kills its worker would kill every restart: failed
+    assert old.status == ExportJob.Status.FAILED and "Ask for it again" in old.message
+
+    export_job_task(dead.pk)  # the killed run's task, handed out after all (ORM broker)
+    assert _sweep(1) == {"imports_requeued": 0, "exports_requeued": 0}
+    dead.refresh_from_db()
+    assert (dead.file.name, dead.finished_at) == made
+    assert [p.name for p in media.rglob("*") if p.is_file()] == [made[0].rsplit("/", 1)[-1]]
+
+
+def test_a_live_export_beats_more_often_than_it_is_thought_dead(store, monkeypatch):
+    """Its heartbeat moves every BEAT_SECONDS while rows come (and at the end)."""
+    from loyalty.imports.requeue import STALE_EXPORT
+
+    assert dt.timedelta(seconds=exports.BEAT_SECONDS * 3) < STALE_EXPORT
+    job = ExportJob.objects.create(
+        file_format="csv", what="*", query=b"", status=ExportJob.Status.RUNNING
+    )
+    clock = iter(range(0, 10_000, 20))  # 20 s a row
+    monkeypatch.setattr(exports, "monotonic", lambda: next(clock))
+    rows = exports._progress(job, iter([["a"], ["b"], ["c"]]), [0])
+    assert next(rows) == ["a"]
+    job.refresh_from_db()
+    assert job.heartbeat_at is None  # 20 s
+    assert next(rows) == ["b"]
+    job.refresh_from_db()
+    assert job.heartbeat_at is not None and job.rows_done == 2  # 40 s
+    assert list(rows) == [["c"]]
+    job.refresh_from_db()
+    assert job.rows_done == 3
+
+
+def test_a_real_import_whose_worker_was_killed_goes_on_by_itself(
+    owner_client, store, default_tiers, broker
+):
+    from loyalty.imports.requeue import RESTART_WITHIN
+    from loyalty.imports.runner import STALE
+
+    job = _upload(owner_client)
+    job = _queue(owner_client, job, "dry", **{f"col_{i}": k for i, k in job.mapping.items()})
+    assert job.status == ImportJob.Status.PREVIEWED
+    broker.busy()
+    job = _queue(owner_client, job, "import")
+    now = timezone.now()
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=ImportJob.Status.RUNNING,
+        heartbeat_at=now - STALE - dt.timedelta(seconds=1),
+        started_at=now - RESTART_WITHIN - dt.timedelta(minutes=1),
+    )
+    broker.up()
+    # Found dead that long after it started: staff resume it ("Resume the import").
+    assert _sweep(0)["imports_requeued"] == 0
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.RUNNING
+    ImportJob.objects.filter(pk=job.pk).update(started_at=now - dt.timedelta(minutes=10))
+    assert _sweep(0)["imports_requeued"] == 1
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.DONE and job.created == 2
+    assert Member.objects.count() == 2
