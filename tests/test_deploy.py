@@ -3,6 +3,7 @@ the templates as they are pass; a broken one fails, naming what is wrong."""
 
 import importlib.machinery
 import importlib.util
+import os
 import runpy
 import shutil
 import subprocess
@@ -15,6 +16,10 @@ from django.urls import reverse
 
 from loyalty.imports.forms import MAX_BYTES as IMPORT_MAX_BYTES
 
+# Nothing here touches the suite's database: once, in the SQLite pass (CI's time).
+pytestmark = pytest.mark.skipif(
+    bool(os.environ.get("DATABASE_URL")), reason="database-free: run in the SQLite pass"
+)
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "check-deploy"
 DEPLOY = ROOT / "deploy"

@@ -29,10 +29,10 @@ def _stack(**options):
 
 @pytest.fixture(scope="session")
 def pg_stack():
-    """A private PostgreSQL and Redis, gunicorn (2 workers) on them, 3,000 demo members
+    """A private PostgreSQL and Redis, gunicorn (2 workers) on them, 1,500 demo members
     (enough for a nightly job to take several batches); qcluster started by the tests
     that need it. One for the session: each test leaves it serving."""
-    yield from _stack(postgres=True, redis=True, members=3000)
+    yield from _stack(postgres=True, redis=True, members=1500)
 
 
 @pytest.fixture(scope="module")

@@ -95,14 +95,14 @@ def first_success_after(load: Load, kind_prefix: str, moment: float) -> float:
 def test_a_postgresql_stop_and_start_under_load(pg_stack):
     stack = pg_stack
     with busy(stack, "outage") as load:
-        time.sleep(2)
+        time.sleep(1)
         down_at = time.monotonic()
         stack.pg.stop()
         time.sleep(3)
         stack.pg.start()
         up_at = time.monotonic()
         wait_for(lambda: stack.healthz().status_code == 200, RECOVERY, "/healthz 200 again")
-        time.sleep(3)
+        time.sleep(2)
     check_answers(load)
     during = [a for a in load.answers if down_at <= a.started < up_at]
     assert any(a.status == 503 for a in during if a.kind == "healthz"), "/healthz said 503 during"
@@ -129,11 +129,11 @@ def test_a_postgresql_stop_and_start_under_load(pg_stack):
 def test_pg_ctl_restart_under_load(pg_stack):
     stack = pg_stack
     with busy(stack, "restart") as load:
-        time.sleep(1.5)
+        time.sleep(1)
         restarted_at = time.monotonic()
         stack.pg.restart()
         back_at = time.monotonic()
-        time.sleep(3)
+        time.sleep(2)
     check_answers(load)
     recovery = first_success_after(load, "purchase", back_at)
     assert recovery <= RECOVERY
