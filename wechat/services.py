@@ -183,6 +183,9 @@ def pay_notice_record(
         store=store,
         channel=Purchase.Channel.WECHAT_PAY,
         occurred_at=_paid_at(data.get("time_end", "")),
+        # The money WeChat took is what was paid: any member price was the mall's, before
+        # the order. A tier discount taken off it again would record less than was paid.
+        apply_tier_discount=False,
     )
     return purchase
 

@@ -45,6 +45,18 @@ def test_a_signed_notice_records_the_purchase_and_answers_success(client, payer,
     assert purchase.points_earned > 0
 
 
+def test_a_member_with_a_tier_discount_is_recorded_as_paying_what_wechat_took(client, payer):
+    from loyalty.models import Card, Tier
+
+    tier = Tier.objects.create(level=9, name="黑金", discount_rate=Decimal("0.80"))
+    Card.objects.filter(pk=payer.pk).update(tier=tier)
+
+    assert notify(client) == (200, "SUCCESS")
+
+    purchase = Purchase.objects.get()
+    assert purchase.tier_discount == 0 and purchase.cash_paid == Decimal("88.00")
+
+
 def test_replays_change_nothing(client, payer):
     notify(client)
     before = list(Purchase.objects.values_list("pk", "points_earned"))
