@@ -470,6 +470,30 @@ WECHAT_MCH_ID = env.str("WECHAT_MCH_ID", default="1900000109" if WECHAT_FAKE els
 WECHAT_PAY_KEY = env.str(
     "WECHAT_PAY_KEY", default="fake-pay-key-0123456789abcdef012" if WECHAT_FAKE else ""
 )
+# WeChat Pay API v3 notices (/wechat/pay/v3/notify/): the APIv3 key (32 characters) that
+# decrypts the notice's resource, and WeChat Pay's public key (a PEM file: the "微信支付公钥",
+# or the platform certificate) with its id, which the Wechatpay-Serial header names.
+# Empty key: v3 notices are refused. Development: the fake server's test key pair.
+WECHAT_PAY_V3_KEY = env.str(
+    "WECHAT_PAY_V3_KEY", default="fake-apiv3-key-0123456789abcdef0" if WECHAT_FAKE else ""
+)
+WECHAT_PAY_V3_PUBLIC_KEY_FILE = env.str(
+    "WECHAT_PAY_V3_PUBLIC_KEY_FILE",
+    default=str(BASE_DIR / "wechat" / "fake_server" / "pay_v3_public.pem") if WECHAT_FAKE else "",
+)
+WECHAT_PAY_V3_PUBLIC_KEY_ID = env.str(
+    "WECHAT_PAY_V3_PUBLIC_KEY_ID", default="PUB_KEY_ID_0000000000000001" if WECHAT_FAKE else ""
+)
+# The mini-program (小程序) behind the member API /api/mp/v1/: its own app id and secret.
+# Empty: the mini-program API refuses logins.
+WECHAT_MP_APP_ID = env.str("WECHAT_MP_APP_ID", default="wxfakemp00000001" if WECHAT_FAKE else "")
+WECHAT_MP_APP_SECRET = env.str(
+    "WECHAT_MP_APP_SECRET", default="fake-mp-secret" if WECHAT_FAKE else ""
+)
+# Seconds a mini-program session token lives; requests per minute per member and per address.
+MP_TOKEN_AGE = env.int("MP_TOKEN_AGE", default=7 * 24 * 3600)
+MP_RATE_MEMBER = env.int("MP_RATE_MEMBER", default=60)
+MP_RATE_ADDRESS = env.int("MP_RATE_ADDRESS", default=120)
 # Template ids per notice event (empty: no template message for that event).
 WECHAT_TEMPLATES = {
     event: env.str(f"WECHAT_TEMPLATE_{event.upper()}", default=WECHAT_FAKE and f"tpl-{event}" or "")

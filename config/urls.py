@@ -8,6 +8,7 @@ from loyalty.api import api as pos_api
 from members import sms_views
 from members import views as member_views
 from members.forms import StaffLoginForm
+from wechat.mp.api import api as mp_api
 
 admin.site.site_header = _("Huiyuan member system")
 admin.site.site_title = _("Huiyuan")
@@ -38,6 +39,7 @@ urlpatterns = [
     # Replies to marketing SMS (退订) pushed by Tencent Cloud.
     path("sms/inbound/", sms_views.inbound, name="sms_inbound"),
     path("api/v1/", pos_api.urls),
+    path("api/mp/v1/", mp_api.urls),
     path("admin/", admin.site.urls),
     path("", member_views.home, name="home"),
 ]

@@ -60,6 +60,7 @@ from .api_base import (
     UnstorableText,
     clean_code,
     decimal_string,
+    http_error_parts,
     member_by,
     money_refused,
     money_text,
@@ -179,17 +180,7 @@ def on_business_rule(request, exc):
 
 @api.exception_handler(HttpError)
 def on_http_error(request, exc):
-    # Ninja wraps a body it cannot parse in HttpError(400); say why, in the caller's language.
-    if isinstance(exc.__cause__, UnstorableText):
-        return _error(
-            request,
-            400,
-            "validation_error",
-            _("Text must not contain NUL or unpaired surrogate characters."),
-        )
-    if exc.status_code == 400 and exc.__cause__ is not None:  # bad JSON, bad UTF-8, too deep
-        return _error(request, 400, "invalid_json", _("The request body is not valid JSON."))
-    return _error(request, exc.status_code, "error", str(exc))
+    return _error(request, *http_error_parts(exc))
 
 
 # --- schemas ------------------------------------------------------------------

@@ -47,6 +47,18 @@ def clean_code(code: str | None) -> str:
     return code or ""
 
 
+def http_error_parts(exc) -> tuple[int, str, str]:
+    """(status, code, message) of django-ninja's HttpError as the APIs answer it (the POS
+    API and the mini-program's): Ninja wraps a body it cannot parse in HttpError(400),
+    said here in the caller's language."""
+    if isinstance(exc.__cause__, UnstorableText):
+        message = _("Text must not contain NUL or unpaired surrogate characters.")
+        return 400, "validation_error", message
+    if exc.status_code == 400 and exc.__cause__ is not None:  # bad JSON, bad UTF-8, too deep
+        return 400, "invalid_json", _("The request body is not valid JSON.")
+    return exc.status_code, "error", str(exc)
+
+
 # The schema's pattern for money, as documented (MoneyIn below).
 MONEY_PATTERN = r"^\d+(\.\d{1,2})?$"
 # What a money string may be: ASCII digits and one point between them. Python's `\d`

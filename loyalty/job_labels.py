@@ -28,6 +28,9 @@ JOB_LABELS = {
     "requeue_segment_runs": _("Queue waiting segment runs again"),
     "campaign_journeys": _("Run automated journeys"),
     # wechat
+    "send_card_updates": _("Update member cards in WeChat"),
+    "reconcile_member_cards": _("Check member cards in WeChat"),
+    "prune_mp_tokens": _("Delete old mini-program sessions"),
     "prune_wechat_callbacks": _("Delete old WeChat callbacks"),
 }
 
@@ -69,6 +72,13 @@ COUNT_LABELS = {
     "journeys": pgettext_lazy("job count", "journeys"),
     "deleted": pgettext_lazy("job count", "callbacks deleted"),
     "urls_deleted": pgettext_lazy("job count", "callback URLs deleted"),
+    "drifted": pgettext_lazy("job count", "cards out of step"),
+    "repairs": pgettext_lazy("job count", "repairs queued"),
+    "checked": pgettext_lazy("job count", "cards checked with WeChat"),
+    "activated": pgettext_lazy("job count", "cards activated"),
+    "sessions_deleted": pgettext_lazy("job count", "sessions deleted"),
+    "card_updates_deleted": pgettext_lazy("job count", "card updates deleted"),
+    "claim_links": pgettext_lazy("job count", "claim links made again"),
 }
 
 

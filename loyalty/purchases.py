@@ -575,6 +575,7 @@ def _purchase_refund(*, purchase, amount, key, actor, reason, now) -> tuple[Refu
         reason=reason,
         created_at=now,
     )
+    signals.refund_recorded.send(sender=Refund, member_id=card.pk, refund=refund, purchase=purchase)
     earning = amount if conf.stored_value_earns else amount - stored_back
     growth_back = min(math.floor(earning * conf.growth_per_yuan), card.growth_value)
     if growth_back:

@@ -33,9 +33,13 @@ count_cards_expiring = Signal()
 first_purchase = Signal()
 # kwargs: card, purchase, actor, now — the purchase was refunded in full.
 purchase_refunded = Signal()
+# kwargs: member_id, refund (the Refund: points clawed back and returned, stored value
+# returned), purchase — every refund, full or partial, inside its transaction.
+refund_recorded = Signal()
 # kwargs: member_id, entry_id, entry
 points_changed = Signal()
-# kwargs: member_id, from_tier_id, to_tier_id, reason, from_tier, to_tier
+# kwargs: member_id, from_tier_id, to_tier_id, reason, from_tier, to_tier, change_id (the
+# TierChange row)
 tier_changed = Signal()
 # kwargs: items, a list of (member_id, last valid day, points) — from notify_expiring_points
 points_expiring = Signal()

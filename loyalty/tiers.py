@@ -56,7 +56,7 @@ def tier_change(
     old = card.tier
     card.tier, card.tier_since = tier, now
     card.tier_review_on = review_day_for(card, now, conf, lowest)
-    TierChange.objects.create(
+    change = TierChange.objects.create(
         member_id=card.pk,
         from_tier=old,
         to_tier=tier,
@@ -74,6 +74,7 @@ def tier_change(
         reason=reason,
         from_tier=old,
         to_tier=tier,
+        change_id=change.pk,
     )
 
 

@@ -185,6 +185,7 @@ class StoreAdmin(admin.ModelAdmin):
                 "guide": guide,
                 "link": link,
                 "staff": posters.store_staff(store),
+                "extras": posters.poster_extras(store),
                 "png_url": reverse("admin:members_store_poster_png", args=[store.pk])
                 + (f"?staff={guide.pk}" if guide else ""),
             },

@@ -243,6 +243,13 @@ class Member(models.Model):
             # "New members per day" reports. (No index on birthday: the birthday jobs
             # match month and day, which no B-tree on the date serves.)
             models.Index(fields=["created_at"], name="member_created"),
+            # The mini-program's login binds by unionid (wechat/mp): only the members
+            # who have one.
+            models.Index(
+                fields=["wechat_unionid"],
+                condition=~Q(wechat_unionid=""),
+                name="member_unionid",
+            ),
             index_where_set("guide", "member_guide_set"),
             index_where_set("referred_by", "member_referrer_set"),
         ]

@@ -30,6 +30,17 @@ WRAP_TEXT = 56  # a store name that needs smaller than this on one line takes tw
 ROOM = WIDTH - 120  # pixels a line of text may take: 60 of margin either side
 
 
+# Other QR codes a store's poster may carry below the join code (wechat adds its member
+# card's claim code): callables (store) -> (caption, link) or None, added by the apps
+# above from their ready().
+POSTER_EXTRAS: list = []
+
+
+def poster_extras(store: Store) -> list[tuple[str, str]]:
+    """The (caption, link) of each extra QR code on the store's poster."""
+    return [extra for hook in POSTER_EXTRAS if (extra := hook(store))]
+
+
 def guide_of(store: Store, staff_param: str) -> User | None:
     """The staff member named by ?staff=ID, if they work at this store (or are an owner)."""
     if not staff_param.isdecimal() or len(staff_param) > 11:  # what int() reads

@@ -123,6 +123,12 @@ def classify_query(q: str) -> tuple[str, str]:
     return "name", q
 
 
+# Codes of the member's cards elsewhere (wechat: the member card in 卡包, whose code WeChat
+# chose): callables (digits) -> member number or None, asked only when a typed or scanned
+# number is nothing else. Added by the apps above from their ready().
+MEMBER_CODE_FINDERS: list = []
+
+
 def member_search(
     user: User, q: str, related: tuple[str, ...] = (), only: tuple[str, ...] = ()
 ) -> tuple[str, list[Member]]:
@@ -144,6 +150,11 @@ def member_search(
             only = (*only, "store__serves_own_members_only")  # member_served_by reads it
         found = _exact_read(EXACT[kind], related, only)(key)
         return kind, [m for m in found if member_served_by(user, m)]
+    if kind == "name" and value.isdecimal():
+        for finder in MEMBER_CODE_FINDERS:
+            member_no = finder(value)
+            if member_no:
+                return member_search(user, member_no, related, only)
     qs = members_visible_to(user).select_related("store", *related)
     if only:
         qs = qs.only(*only)

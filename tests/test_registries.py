@@ -28,9 +28,12 @@ from loyalty.stored_value import prepaid_erase_hold
 from members.admin import MEMBER_LIST, MEMBER_PANELS, MEMBER_TRANSFER
 from members.audit import ACTION_LABELS
 from members.member_auth import JOIN_HOOKS
+from members.posters import POSTER_EXTRAS
 from members.privacy import ERASE_HOLDS, EXPORT_SECTIONS
 from members.roles import ROLE_PERMISSIONS
+from members.selectors import MEMBER_CODE_FINDERS
 from members.signals import member_registered
+from wechat import member_card
 from wechat.channels import WeChatTemplateChannel
 from wechat.oauth import oauth_hook
 from wechat.segment_fields import WECHAT_SUBSCRIBED
@@ -75,6 +78,9 @@ def test_each_registry_is_filled_after_setup():
         "send_campaigns",
         "requeue_segment_runs",
         "campaign_journeys",
+        "send_card_updates",
+        "reconcile_member_cards",
+        "prune_mp_tokens",
         "prune_wechat_callbacks",
     ]
     assert {
@@ -82,12 +88,15 @@ def test_each_registry_is_filled_after_setup():
         "send_campaigns",
         "requeue_waiting",
         "requeue_segment_runs",
+        "send_card_updates",
     } == QUIET_JOBS
     # Segment rule fields: campaigns' own, then wechat's from its ready().
     assert (
         list(FIELDS)[-1] == "wechat_subscribed" and FIELDS["wechat_subscribed"] is WECHAT_SUBSCRIBED
     )
     assert [staff_timeline.timeline_messages] == TIMELINE_SOURCES
+    assert [member_card.poster_claim] == POSTER_EXTRAS
+    assert [member_card.member_no_of_code] == MEMBER_CODE_FINDERS
     assert list(CHANNELS) == ["inbox", "console", "sms", "wechat"]
     assert isinstance(CHANNELS["inbox"], InboxChannel)
     assert isinstance(CHANNELS["console"], ConsoleChannel)
@@ -110,6 +119,8 @@ def _snapshot():
         "JOBS": dict(JOBS),
         "QUIET_JOBS": set(QUIET_JOBS),
         "TIMELINE_SOURCES": list(TIMELINE_SOURCES),
+        "POSTER_EXTRAS": list(POSTER_EXTRAS),
+        "MEMBER_CODE_FINDERS": list(MEMBER_CODE_FINDERS),
         "CHANNELS": dict(CHANNELS),  # the same instances: a second ready() keeps them
         "ROLE_PERMISSIONS": {role: list(names) for role, names in ROLE_PERMISSIONS.items()},
         "member_registered": len(member_registered.receivers),
@@ -154,8 +165,10 @@ from loyalty.jobs import JOBS, QUIET_JOBS
 from members.admin import MEMBER_LIST, MEMBER_PANELS, MEMBER_TRANSFER
 from members.audit import ACTION_LABELS
 from members.member_auth import JOIN_HOOKS
+from members.posters import POSTER_EXTRAS
 from members.privacy import ERASE_HOLDS, EXPORT_SECTIONS
 from members.roles import ROLE_PERMISSIONS
+from members.selectors import MEMBER_CODE_FINDERS
 
 print(json.dumps({
     "ERASE_HOLDS": len(ERASE_HOLDS),
@@ -168,6 +181,8 @@ print(json.dumps({
     "JOBS": sorted(JOBS),
     "QUIET_JOBS": sorted(QUIET_JOBS),
     "TIMELINE_SOURCES": len(TIMELINE_SOURCES),
+    "POSTER_EXTRAS": len(POSTER_EXTRAS),
+    "MEMBER_CODE_FINDERS": len(MEMBER_CODE_FINDERS),
     "CHANNELS": sorted(CHANNELS),
     "ACTION_LABELS": sorted(ACTION_LABELS),
     "ROLE_PERMISSIONS": sorted({n for names in ROLE_PERMISSIONS.values() for n in names}),
@@ -203,6 +218,8 @@ def test_importing_the_modules_fills_no_registry():
         "JOBS": [],
         "QUIET_JOBS": [],
         "TIMELINE_SOURCES": 0,
+        "POSTER_EXTRAS": 0,
+        "MEMBER_CODE_FINDERS": 0,
         "CHANNELS": [],
     }
 

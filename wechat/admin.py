@@ -5,8 +5,9 @@ from django.db import transaction
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from . import client
+from . import card_admin, client  # noqa: F401 - card_admin registers the member card's
 from .models import Follower, QrScene, TemplateText
+from .mp import admin as mp_admin  # noqa: F401 - registers the mini-program's
 from .services import qrscene_create
 
 

@@ -4,7 +4,7 @@ Available when the member has a bound openid that follows the official account.
 A notice becomes a template message with the event's template id
 (WECHAT_TEMPLATE_<EVENT>, else WECHAT_TEMPLATE_CAMPAIGN as a general notice) and the
 owner's fixed texts (TemplateText); every field fits WeChat's 20 characters.
-Errors: 40001 refreshes the token and retries once (client._call). WeChat down or
+Errors: 40001 refreshes the token and retries once (client.call_with). WeChat down or
 refusing the account (HTTP errors, timeouts, -1 busy, 45009 over quota, the token
 refused) raise ChannelUnavailable: the outbox backs off and the channel's other messages
 wait with this one (after 45009 an hour at least: WeChat's quota is counted per day, and

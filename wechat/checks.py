@@ -9,6 +9,8 @@ import binascii
 from django.conf import settings
 from django.core.checks import Warning
 
+from .pay_v3 import NotConfigured, apiv3_key, public_key
+
 
 def wechat_safe_mode_check(app_configs=None, **kwargs):
     """Plain mode signs the callback URL, not the body: warn when a real account uses it."""
@@ -45,3 +47,26 @@ def aes_key_valid(key: str) -> bool:
         return len(base64.b64decode(key + "=", validate=True)) == 32
     except (binascii.Error, ValueError):
         return False
+
+
+def wechat_pay_v3_check(app_configs=None, **kwargs):
+    """WeChat Pay v3 configured only in part, or with keys that cannot work: every v3
+    notice would be answered 503 (WeChat keeps sending them, nothing is recorded)."""
+    v3 = (settings.WECHAT_PAY_V3_KEY, settings.WECHAT_PAY_V3_PUBLIC_KEY_FILE,
+          settings.WECHAT_PAY_V3_PUBLIC_KEY_ID)  # fmt: skip
+    if getattr(settings, "WECHAT_FAKE", False) or not any(v3):
+        return []
+    try:
+        apiv3_key()
+        public_key()
+    except NotConfigured as exc:
+        return [
+            Warning(
+                f"WeChat Pay v3 notices cannot be verified: {exc}.",
+                hint="Set WECHAT_PAY_V3_KEY (the 32-character APIv3 key), "
+                "WECHAT_PAY_V3_PUBLIC_KEY_FILE and WECHAT_PAY_V3_PUBLIC_KEY_ID from the "
+                "WeChat Pay merchant platform (docs/wechat-pay-v3.md), or leave all three empty.",
+                id="wechat.W003",
+            )
+        ]
+    return []

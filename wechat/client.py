@@ -9,7 +9,7 @@
   invalidate the other's (wechatpy issue 334).
   A process whose cache is down (django-redis skips the writes) keeps the token it
   fetched itself, and does not wait for a lock the cache cannot hold.
-- wechatpy's auto-retry is off (it retries 40001 forever); `_call` refreshes the token
+- wechatpy's auto-retry is off (it retries 40001 forever); `call_with` refreshes the token
   once and retries once.
 - Every failure is a WeChatError with a `reason` in words (what the outbox writes as a
   message's last error) and `unavailable` when WeChat, not this call, is the trouble
@@ -17,7 +17,9 @@
 """
 
 import hmac
+import io
 import logging
+import os
 import threading
 import time
 from urllib.parse import urlsplit, urlunsplit
@@ -88,7 +90,7 @@ def _reason(errcode, errmsg) -> str:
     return f"WeChat refused: {errmsg or 'no reason given'} (errcode {errcode})."
 
 
-def _error(exc: Exception) -> WeChatError:
+def as_wechat_error(exc: Exception) -> WeChatError:
     """wechatpy's or requests' exception as a WeChatError."""
     if isinstance(exc, requests.RequestException):
         if isinstance(exc, requests.Timeout):
@@ -157,7 +159,8 @@ class RedirectAdapter(HTTPAdapter):
         return super().send(request, **kwargs)
 
 
-def _mount(session: requests.Session) -> requests.Session:
+def mount(session: requests.Session) -> requests.Session:
+    """Send `session`'s WeChat requests to WECHAT_API_BASE, with WECHAT_TIMEOUT."""
     adapter = RedirectAdapter(settings.WECHAT_API_BASE, settings.WECHAT_TIMEOUT)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
@@ -208,27 +211,32 @@ _clients = threading.local()
 def get_client() -> Client:
     """This thread's client for the configured account: one HTTP session kept alive
     across calls (a broadcast sends thousands), a new one when the settings change."""
-    config = (settings.WECHAT_APP_ID, settings.WECHAT_APP_SECRET, settings.WECHAT_API_BASE,
-              settings.WECHAT_TIMEOUT)  # fmt: skip
-    cached = getattr(_clients, "client", None)
+    return thread_client(Client, settings.WECHAT_APP_ID, settings.WECHAT_APP_SECRET)
+
+
+def thread_client(cls: type[Client], app_id: str, secret: str) -> Client:
+    """This thread's `cls` client for the app `app_id` (the official account's, or the
+    mini-program's: wechat/mp/client.py), kept while the settings stay the same."""
+    config = (app_id, secret, settings.WECHAT_API_BASE, settings.WECHAT_TIMEOUT)
+    cached = getattr(_clients, cls.__name__, None)
     if cached is not None and cached[0] == config:
         return cached[1]
-    client = Client(
-        settings.WECHAT_APP_ID,
-        settings.WECHAT_APP_SECRET,
-        session=CacheStorage(),
-        timeout=settings.WECHAT_TIMEOUT,
-        auto_retry=False,
-    )
-    _mount(client._http)
-    _clients.client = (config, client)
-    return client
+    made = cls(app_id, secret, session=CacheStorage(), timeout=settings.WECHAT_TIMEOUT,
+               auto_retry=False)  # fmt: skip
+    mount(made._http)
+    setattr(_clients, cls.__name__, (config, made))
+    return made
 
 
 def _call(fn):
+    """fn(the official account's client): call_with(get_client(), fn)."""
+    return call_with(get_client(), fn)
+
+
+def call_with(client: Client, fn):
     """fn(client) with one token refresh on 40001/42001; every failure (the token's fetch
-    and refresh too) as a WeChatError."""
-    client = get_client()
+    and refresh too) as a WeChatError. `client`: the official account's or another app's
+    (the mini-program's, wechat/mp/client.py)."""
     try:
         token = client.access_token
         try:
@@ -239,7 +247,7 @@ def _call(fn):
         client.fetch_access_token(stale=token)
         return fn(client)
     except (WeChatClientException, requests.RequestException) as exc:
-        raise _error(exc) from exc
+        raise as_wechat_error(exc) from exc
 
 
 # --- the calls Huiyuan makes ------------------------------------------------------------
@@ -274,7 +282,7 @@ def _oauth(redirect_uri: str = "", state: str = "") -> WeChatOAuth:
     oauth = WeChatOAuth(
         settings.WECHAT_APP_ID, settings.WECHAT_APP_SECRET, redirect_uri, "snsapi_base", state
     )
-    _mount(oauth._http)
+    mount(oauth._http)
     if settings.WECHAT_API_BASE:
         # The authorize URL is opened by the browser, not by us: point it at the fake too.
         oauth.OAUTH_BASE_URL = settings.WECHAT_API_BASE.rstrip("/") + "/connect/"
@@ -292,7 +300,7 @@ def oauth_openid(code: str) -> str:
     except WeChatOAuthException as exc:
         raise WeChatError(exc.errcode, exc.errmsg) from exc
     except requests.RequestException as exc:
-        raise _error(exc) from exc
+        raise as_wechat_error(exc) from exc
 
 
 # --- verifying what WeChat sends us (callbacks, Pay notices) -------------------------------
@@ -349,3 +357,59 @@ def pay_notice_sign(data: dict) -> dict:
     signed = dict(data)
     signed["sign"] = pay_utils.calculate_signature(data, settings.WECHAT_PAY_KEY)
     return signed
+
+
+# --- the member card in 卡包 (wechat/member_card.py, wechat/card_sync.py) ---------------
+
+
+def upload_image(path: str) -> str:
+    """Upload an image for a card (cgi-bin/media/uploadimg); returns WeChat's URL."""
+    with open(path, "rb") as media:
+        content = media.read()
+    # A fresh file per attempt (a retry after a token refresh uploads it all again), named:
+    # WeChat takes the image's type from the file name.
+    name = os.path.basename(path)
+    result = _call(lambda c: c.media.upload_image((name, io.BytesIO(content))))
+    return result if isinstance(result, str) else result.get("url", "")
+
+
+def card_create(card: dict) -> str:
+    """card/create with {"card": {...}}; returns the new card_id."""
+    return _call(lambda c: c.card.create(card))
+
+
+def card_update(card: dict) -> dict:
+    return _call(lambda c: c.card.update(card))
+
+
+def card_activate_form(card_id: str, form: dict) -> dict:
+    """card/membercard/activateuserform/set: what the one-click activation form asks."""
+    return _call(lambda c: c.card.set_activate_user_form(card_id, **form))
+
+
+def card_qrcode(card_id: str, outer_str: str = "") -> dict:
+    """A claim QR code for the card (card/qrcode/create): {"ticket", "url",
+    "show_qrcode_url"}; `outer_str` comes back in user_get_card (the store's code).
+    Without expire_seconds WeChat keeps it valid for 365 days."""
+    card = {"card_id": card_id}
+    if outer_str:
+        card["outer_str"] = outer_str
+    data = {"action_name": "QR_CARD", "action_info": {"card": card}}
+    # wechatpy's card.create_qrcode keeps only the ticket; the url is what posters print.
+    return _call(lambda c: c.post("https://api.weixin.qq.com/card/qrcode/create", data=data))
+
+
+def membercard_activate(*, card_id: str, code: str, **fields) -> dict:
+    """card/membercard/activate: the card becomes the member's (membership_number, init_*)."""
+    number = fields.pop("membership_number")  # outside the call: a retry sends it again
+    return _call(lambda c: c.card.activate_membercard(number, code, card_id=card_id, **fields))
+
+
+def membercard_update(*, card_id: str, code: str, **fields) -> dict:
+    """card/membercard/updateuser: bonus, balance, custom fields and their record texts."""
+    return _call(lambda c: c.card.update_membercard(code, card_id, **fields))
+
+
+def membercard_user_info(*, card_id: str, code: str) -> dict:
+    """card/membercard/userinfo/get: the activation form's answers, bonus and balance."""
+    return _call(lambda c: c.card.get_membercard_user_info(card_id, code))

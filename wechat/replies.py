@@ -17,6 +17,7 @@ from loyalty.benefits.engagement import AlreadyCheckedIn, checkin
 from loyalty.models import Card
 from members.queue import enqueue
 
+from . import member_card
 from .services import follower_subscribe, follower_unsubscribe, member_by_openid
 
 KEYWORDS = {"会员": "card", "会员卡": "card", "积分": "points", "签到": "checkin",
@@ -43,10 +44,60 @@ def handle(message) -> str | None:
         if event == "unsubscribe":
             follower_unsubscribe(openid=message.source)
             return None
+        if event in CARD_EVENTS:
+            CARD_EVENTS[event](message)
+            return None
         if event == "click":
             action = CLICK_KEYS.get(message.key)
             return _answer(action, message.source) if action else None
         return None  # VIEW (a menu link was opened) and the rest: nothing to say
+
+
+def _card_claimed(message) -> None:
+    member_card.holding_claimed(
+        card_id=message.card_id or "",
+        code=message.code or "",
+        openid=message.source,
+        outer_str=message.outer_str or "",
+        unionid=message.union_id or "",
+        restored=bool(message.is_restore_member_card),
+        now=message.create_time,
+    )
+
+
+def _card_deleted(message) -> None:
+    member_card.holding_deleted(
+        card_id=message.card_id or "", code=message.code or "", now=message.create_time
+    )
+
+
+def _card_viewed(message) -> None:
+    member_card.holding_viewed(
+        card_id=message.card_id or "", code=message.code or "", now=message.create_time
+    )
+
+
+def _card_form(message) -> None:
+    member_card.holding_form_submitted(card_id=message.card_id or "", code=message.card_code or "")
+
+
+def _card_updated(message) -> None:
+    member_card.holding_updated(
+        card_id=message.card_id or "",
+        code=message.code or "",
+        bonus=message.modify_bonus,
+        balance=message.modify_balance,
+    )
+
+
+# The member card's events (卡包): database work only, WeChat is asked by a task.
+CARD_EVENTS = {
+    "user_get_card": _card_claimed,
+    "user_del_card": _card_deleted,
+    "user_view_card": _card_viewed,
+    "submit_membercard_user_info": _card_form,
+    "update_member_card": _card_updated,
+}
 
 
 def _scene_store(scene: str):

@@ -12,17 +12,19 @@ from django.test import Client
 
 from members import sms
 from wechat.fake_server import FakeWeChat
+from wechat.fake_server.wxa import login_code, phone_code
 
 FIXTURES = Path(__file__).parent / "fixtures"
 APP_ID, SECRET, TOKEN = "wxfake0000000001", "fake-secret", "fake-token"
 PAY_KEY, MCH_ID = "fake-pay-key-0123456789abcdef012", "1900000109"
 OPENID = "oHuiyuanTestOpenid0000000001"
+MP_APP_ID, MP_SECRET = "wxfakemp00000001", "fake-mp-secret"  # the mini-program
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters
 
 
 @pytest.fixture(scope="session")
 def _fake_server():
-    fake = FakeWeChat(app_id=APP_ID, secret=SECRET)
+    fake = FakeWeChat(app_id=APP_ID, secret=SECRET, apps={MP_APP_ID: MP_SECRET})
     server = fake.serve(port=0)
     yield fake, f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
@@ -39,9 +41,12 @@ def fake(_fake_server, settings):
     settings.WECHAT_PAY_KEY, settings.WECHAT_MCH_ID = PAY_KEY, MCH_ID
     settings.WECHAT_TIMEOUT = 1.0
     settings.WECHAT_OAUTH_ANY_BROWSER = False
-    cache.delete_many([f"wechat:{APP_ID}_access_token", f"wechat:{APP_ID}:token-lock"])
+    settings.WECHAT_MP_APP_ID, settings.WECHAT_MP_APP_SECRET = MP_APP_ID, MP_SECRET
+    keys = [f"wechat:{app}{key}" for app in (APP_ID, MP_APP_ID)
+            for key in ("_access_token", ":token-lock")]  # fmt: skip
+    cache.delete_many(keys)
     yield fake
-    cache.delete_many([f"wechat:{APP_ID}_access_token", f"wechat:{APP_ID}:token-lock"])
+    cache.delete_many(keys)
 
 
 @pytest.fixture(autouse=True)
@@ -54,6 +59,44 @@ def sms_outbox():
 @pytest.fixture
 def web(db):
     return Client(headers={"Accept-Language": "en"})
+
+
+class MiniProgram:
+    """The mini-program calling /api/mp/v1/ with the token of its last login."""
+
+    def __init__(self, client: Client):
+        self.client, self.token = client, ""
+
+    def login(self, openid: str = "oMpUser0000000000000000001", unionid: str = ""):
+        response = self.post("/login", {"code": login_code(openid, unionid)}, auth=False)
+        if response.status_code == 200:
+            self.token = response.json()["token"]
+        return response
+
+    def register(self, phone: str, **fields):
+        return self.post("/register", {"phone_code": phone_code(phone), **fields})
+
+    def headers(self, auth: bool) -> dict:
+        return {"Authorization": f"Bearer {self.token}"} if auth and self.token else {}
+
+    def get(self, path: str, *, auth: bool = True, **query):
+        return self.client.get(f"/api/mp/v1{path}", query, headers=self.headers(auth))
+
+    def post(self, path: str, body: dict | None = None, *, auth: bool = True):
+        return self.client.post(
+            f"/api/mp/v1{path}",
+            body if body is not None else {},
+            content_type="application/json",
+            headers=self.headers(auth),
+        )
+
+
+@pytest.fixture
+def mp(fake, db):
+    """The mini-program (a test client speaking English), its fake WeChat in `mp.fake`."""
+    program = MiniProgram(Client(headers={"Accept-Language": "en"}))
+    program.fake = fake
+    return program
 
 
 def fixture_xml(name: str, **values) -> str:

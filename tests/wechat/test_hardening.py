@@ -79,7 +79,7 @@ def test_used_urls_are_pruned_with_the_callbacks(web, fake):
     later = timezone.now() + dt.timedelta(days=3)
     result = prune_wechat_callbacks(now=later)
 
-    assert result == {"deleted": 1, "urls_deleted": 1}
+    assert result == {"deleted": 1, "urls_deleted": 1, "card_updates_deleted": 0}
     assert not CallbackNonce.objects.exists() and not Callback.objects.exists()
 
 
@@ -254,4 +254,22 @@ def test_check_deploy_warns_about_an_aes_key_that_cannot_work(settings):
     ],
 )
 def test_check_deploy_is_quiet_in_safe_mode_or_without_wechat(settings, values):
-    assert deploy_check(settings, **values) == ""
+    no_pay_v3 = {"WECHAT_PAY_V3_KEY": "", "WECHAT_PAY_V3_PUBLIC_KEY_FILE": "",
+                 "WECHAT_PAY_V3_PUBLIC_KEY_ID": ""}  # fmt: skip
+    assert deploy_check(settings, **values, **no_pay_v3) == ""
+
+
+def test_check_deploy_warns_about_wechat_pay_v3_half_configured(settings, tmp_path):
+    real = {"WECHAT_FAKE": False, "WECHAT_APP_ID": APP_ID, "WECHAT_AES_KEY": AES_KEY}
+    test_key = {"WECHAT_PAY_V3_PUBLIC_KEY_FILE": settings.WECHAT_PAY_V3_PUBLIC_KEY_FILE,
+                "WECHAT_PAY_V3_PUBLIC_KEY_ID": "PUB_KEY_ID_1"}  # fmt: skip
+
+    short = deploy_check(settings, **real, **test_key, WECHAT_PAY_V3_KEY="short")
+    fake_key = deploy_check(settings, **real, **test_key, WECHAT_PAY_V3_KEY="k" * 32)
+    missing = deploy_check(settings, **real, WECHAT_PAY_V3_KEY="k" * 32,
+                           WECHAT_PAY_V3_PUBLIC_KEY_FILE=str(tmp_path / "none.pem"))  # fmt: skip
+
+    assert "wechat.W003" in short and "32-character" in short
+    # The fake server's test key pair, outside fake mode: anyone could sign with it.
+    assert "wechat.W003" in fake_key and "test key" in fake_key
+    assert "wechat.W003" in missing and "none.pem" in missing

@@ -29,6 +29,11 @@ template API has no idempotency key.)
 
 Every cgi-bin call but /token checks its access_token against the current one and
 answers 40001 otherwise, as WeChat does after another process fetched a new token.
+
+More endpoints come from the package's other modules (the member card, the mini-program,
+WeChat Pay v3), each registering its paths with `route()`; their state lives in
+`fake.data` (emptied by reset). A mini-program is a second app with its own app id,
+secret and token (`apps`).
 """
 
 import json
@@ -53,11 +58,29 @@ ERRMSG = {
 }
 
 
+# Endpoints added by the package's modules: path -> (handler(fake, method, query, body),
+# whether the path needs a current access_token). A handler returns a JSON dict (HTTP 200)
+# or (status, headers, payload).
+ROUTES: dict[str, tuple] = {}
+
+
+def route(path: str, *, token: bool = True):
+    """Register a handler for `path` (an access_token checked first when `token`)."""
+
+    def register(handler):
+        ROUTES[path] = (handler, token)
+        return handler
+
+    return register
+
+
 class FakeWeChat:
     """The server's state: what it received, the tokens, OAuth codes and switched-on failures."""
 
-    def __init__(self, app_id: str = "", secret: str = ""):
+    def __init__(self, app_id: str = "", secret: str = "", apps: dict[str, str] | None = None):
         self.app_id, self.secret = app_id, secret
+        # Other apps (a mini-program): app id -> secret, each with a token of its own.
+        self.apps = dict(apps or {})
         self.lock = threading.Lock()
         self.reset()
 
@@ -70,6 +93,8 @@ class FakeWeChat:
             self.codes: dict[str, dict] = {}
             self.msg_id = 1000
             self.oauth_openid = ""
+            self.app_tokens: dict[str, str] = {}  # the other apps' current tokens
+            self.data: dict = {}  # the registered modules' state
 
     # --- helpers for tests -----------------------------------------------------------
 
@@ -91,6 +116,7 @@ class FakeWeChat:
         """The current access token stops working (every call with it answers 40001)."""
         with self.lock:
             self.token = "EXPIRED-" + secrets.token_hex(4)
+            self.app_tokens = {app: "EXPIRED-" + secrets.token_hex(4) for app in self.app_tokens}
 
     def delivered(self, path: str = "/cgi-bin/message/template/send") -> list[dict]:
         """The requests to `path` that WeChat carried out (answered with errcode 0)."""
@@ -165,15 +191,39 @@ class FakeWeChat:
             return 200, {}, self._oauth_token(query)
         if path == "/cgi-bin/token":
             return 200, {}, self._token(query)
+        if path in ROUTES:
+            handler, needs_token = ROUTES[path]
+            if needs_token and not self.token_valid(query.get("access_token")):
+                return 200, {}, _error(40001)
+            answer = handler(self, method, query, body or {})
+            return answer if isinstance(answer, tuple) else (200, {}, answer)
         if path.startswith("/cgi-bin/"):
-            if not self.token or query.get("access_token") != self.token:
+            if not self.token_valid(query.get("access_token")):
                 return 200, {}, _error(40001)
             return 200, {}, self._api(path, query, body or {})
         return 404, {}, {"errcode": 404, "errmsg": "not found"}
 
+    def token_valid(self, token: str | None) -> bool:
+        """Whether `token` is the current token of the official account or another app."""
+        with self.lock:
+            return bool(token) and (token == self.token or token in self.app_tokens.values())
+
+    def app_secret(self, app_id: str) -> str | None:
+        """The secret of a known app (the official account or another), else None."""
+        if app_id == self.app_id or not self.app_id:
+            return self.secret
+        return self.apps.get(app_id)
+
     def _token(self, query):
-        if self.app_id and query.get("appid") != self.app_id:
-            return _error(40013)
+        app_id = query.get("appid", "")
+        if self.app_id and app_id != self.app_id:
+            if app_id not in self.apps:
+                return _error(40013)
+            if query.get("secret") != self.apps[app_id]:
+                return _error(40001)
+            with self.lock:
+                self.app_tokens[app_id] = f"FAKE-APP-TOKEN-{secrets.token_hex(8)}"
+                return {"access_token": self.app_tokens[app_id], "expires_in": 7200}
         if self.secret and query.get("secret") != self.secret:
             return _error(40001)
         with self.lock:
@@ -251,6 +301,11 @@ def carried_out(request: dict) -> bool:
     return isinstance(answer, dict) and answer["errcode"] == 0
 
 
+def error(errcode: int, errmsg: str = "") -> dict:
+    """WeChat's error answer for `errcode` (the modules' handlers return it)."""
+    return {"errcode": errcode, "errmsg": errmsg or ERRMSG.get(errcode, "error")}
+
+
 def _error(errcode: int) -> dict:
     return {"errcode": errcode, "errmsg": ERRMSG.get(errcode, "error")}
 
@@ -290,7 +345,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             body = json.loads(raw.decode("utf-8")) if raw else None
         except ValueError:
-            body = {"_raw": raw.decode("utf-8", "replace")}
+            # Not JSON (an image upload's multipart): its start is enough for the log.
+            body = {"_raw": raw[:200].decode("utf-8", "replace")}
         try:
             if parts.path.startswith("/_fake/"):
                 return self._control(parts.path, body or {})

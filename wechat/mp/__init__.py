@@ -1,0 +1,1 @@
+"""The mini-program member API (/api/mp/v1/)."""
