@@ -185,7 +185,7 @@ class StoreAdmin(admin.ModelAdmin):
                 "guide": guide,
                 "link": link,
                 "staff": posters.store_staff(store),
-                "extras": posters.poster_extras(store),
+                "extras": posters.poster_extras(store, guide),
                 "png_url": reverse("admin:members_store_poster_png", args=[store.pk])
                 + (f"?staff={guide.pk}" if guide else ""),
             },
@@ -193,7 +193,9 @@ class StoreAdmin(admin.ModelAdmin):
 
     def poster_png(self, request, pk):
         store, guide = self._poster_target(request, pk)
-        png = posters.poster_png(posters.join_link(request, store, guide), store=store, guide=guide)
+        extras = posters.poster_extras(store, guide)
+        link = posters.join_link(request, store, guide)
+        png = posters.poster_png(link, store=store, guide=guide, extras=extras)
         name = f"join-{store.code}" + (f"-{guide.pk}" if guide else "")
         response = HttpResponse(png, content_type="image/png")
         response["Content-Disposition"] = f'attachment; filename="{name}.png"'

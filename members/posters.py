@@ -36,9 +36,10 @@ ROOM = WIDTH - 120  # pixels a line of text may take: 60 of margin either side
 POSTER_EXTRAS: list = []
 
 
-def poster_extras(store: Store) -> list[tuple[str, str]]:
-    """The (caption, link) of each extra QR code on the store's poster."""
-    return [extra for hook in POSTER_EXTRAS if (extra := hook(store))]
+def poster_extras(store: Store, guide: User | None = None) -> list[tuple[str, str]]:
+    """The (caption, link) of each extra QR code on the store's poster (a staff member's
+    poster: their sign-ups through it are credited to them as guide too)."""
+    return [extra for hook in POSTER_EXTRAS if (extra := hook(store, guide))]
 
 
 def guide_of(store: Store, staff_param: str) -> User | None:
@@ -110,10 +111,13 @@ def two_lines(text: str, width, room: int = ROOM) -> tuple[int, tuple[str, str]]
     return size, halves
 
 
-def poster_png(link: str, *, store: Store, guide: User | None = None) -> bytes:
+def poster_png(
+    link: str, *, store: Store, guide: User | None = None, extras: list[tuple[str, str]] = ()
+) -> bytes:
     """The poster as a PNG, as the print-ready page lays it out: the store's name, "scan
-    to join", the QR code of the join link, what members get, the guide. Without a CJK
-    font on the server it is the QR code alone (a warning in the log)."""
+    to join", the QR code of the join link, what members get, the guide, and the first
+    extra QR code with its caption (poster_extras: the member card's claim code). Without
+    a CJK font on the server it is the QR code alone (a warning in the log)."""
     face = _font_face()
     if face is None:
         return qr_png(link)
@@ -148,16 +152,28 @@ def poster_png(link: str, *, store: Store, guide: User | None = None) -> bytes:
         line(halves[0], top, size, smallest=size)
         line(halves[1], top + int(size * 1.3), size, smallest=size)
     line(_("Scan to join as a member"), 270, 52, BRAND)
-    out = io.BytesIO()
-    segno.make_qr(link, error="q").save(out, kind="png", scale=1, border=4)
-    code = Image.open(out)
-    side = 820 // code.width * code.width  # whole pixels per module: sharp edges
-    image.paste(code.convert("RGB").resize((side, side), Image.NEAREST), ((WIDTH - side) // 2, 370))
-    below = 370 + side + 50
+
+    def qr(data, top, room):  # whole pixels per module: sharp edges
+        out = io.BytesIO()
+        segno.make_qr(data, error="q").save(out, kind="png", scale=1, border=4)
+        code = Image.open(out)
+        side = room // code.width * code.width
+        image.paste(
+            code.convert("RGB").resize((side, side), Image.NEAREST), ((WIDTH - side) // 2, top)
+        )
+        return top + side
+
+    below = qr(link, 370, 640 if extras else 820) + 50
     line(_("Points on every purchase · member prices · birthday gift"), below, 38)
     if guide is not None:
         name = guide.staff_profile.display_name or guide.username
         line(_("Your guide: %(name)s") % {"name": name}, below + 70, 38)
+    if extras:  # under a rule, as the print-ready page shows it
+        caption, extra_link = extras[0]
+        top = below + (150 if guide is not None else 90)
+        draw.line((200, top - 20, WIDTH - 200, top - 20), fill=(201, 178, 183), width=2)
+        line(caption, top, 36, BRAND)
+        qr(extra_link, top + 60, min(320, HEIGHT - 110 - (top + 60)))
     # The link is never cut (a cut link is a wrong one): smaller still, if it must be.
     line(link, HEIGHT - 70, 22, (119, 119, 119), smallest=10, cut=False)
     result = io.BytesIO()

@@ -29,6 +29,7 @@ from django.utils.translation import gettext
 from loyalty.models import Card
 from members.models import Member, Store
 from members.phones import normalize_phone
+from members.posters import guide_of
 from members.privacy import current_notice
 from members.queue import enqueue
 from members.services import member_join
@@ -147,12 +148,18 @@ def claim_link(card: MemberCardClass, outer_str: str = "", *, now=None) -> str:
     return url
 
 
-def store_claim_url(card: MemberCardClass, store: Store) -> str:
-    """The claim link of a store's poster: its own QR code (outer_str: the store's code),
-    so a claim there registers the member at that store. Falls back to the card's link
-    when WeChat cannot be asked."""
+def scene_of(store: Store, guide=None) -> str:
+    """A claim's scene as its QR code carries it (outer_str): the store's code, and the
+    guide's id after a colon on a staff member's poster."""
+    return f"{store.code}:{guide.pk}" if guide is not None else store.code
+
+
+def store_claim_url(card: MemberCardClass, store: Store, guide=None) -> str:
+    """The claim link of a store's poster (a staff member's: `guide`): its own QR code,
+    so a claim there registers the member at that store, with that guide. Falls back to
+    the card's link when WeChat cannot be asked."""
     try:
-        return claim_link(card, store.code)
+        return claim_link(card, scene_of(store, guide))
     except client.WeChatError as exc:
         log.warning("claim QR code for store %s not made: %s", store.code, exc)
         return card.claim_url
@@ -180,13 +187,13 @@ def claim_links_refresh(*, now=None) -> int:
     return stale
 
 
-def poster_claim(store: Store) -> tuple[str, str] | None:
+def poster_claim(store: Store, guide=None) -> tuple[str, str] | None:
     """The member card's claim QR code for the store's poster (members.posters), when the
     owner chose to show it there."""
     card = card_class()
     if card is None or not card.on_posters or not card.card_id:
         return None
-    return gettext("Add our member card to WeChat"), store_claim_url(card, store)
+    return gettext("Add our member card to WeChat"), store_claim_url(card, store, guide)
 
 
 def member_no_of_code(code: str) -> str | None:
@@ -289,10 +296,13 @@ def _answers(info: dict) -> dict:
     return {f.get("name"): f.get("value") for f in fields if isinstance(f, dict)}
 
 
-def _store_of(holding: MemberCardHolding) -> Store | None:
-    if not holding.outer_str:
-        return None
-    return Store.objects.filter(code=holding.outer_str, active=True).first()
+def _scene(holding: MemberCardHolding) -> dict:
+    """The store and guide of the poster the card was claimed from (its outer_str)."""
+    code, _sep, staff = holding.outer_str.partition(":")
+    store = Store.objects.filter(code=code, active=True).first() if code else None
+    if store is None:
+        return {}
+    return {"store": store, "guide": guide_of(store, staff)}
 
 
 def _member_from_form(holding: MemberCardHolding, info: dict, now) -> Member | None:
@@ -305,7 +315,7 @@ def _member_from_form(holding: MemberCardHolding, info: dict, now) -> Member | N
         log.info("member card %s: no valid mobile in the activation form yet", holding.code)
         return None
     member, created = member_join(
-        phone=phone, consent_version=current_notice(now).version, store=_store_of(holding), now=now
+        phone=phone, consent_version=current_notice(now).version, now=now, **_scene(holding)
     )
     if created and answers.get(BIRTHDAY):
         try:

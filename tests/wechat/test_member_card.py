@@ -552,3 +552,37 @@ def test_sent_updates_are_kept_thirty_days(holder, owner):
     run = run_job("prune_wechat_callbacks")
 
     assert run.counts["card_updates_deleted"] == 1 and not CardUpdate.objects.exists()
+
+
+def test_a_claim_from_a_staff_member_s_poster_credits_them_as_guide(
+    web, fake, card, on_commit, store, clerk, owner, client
+):
+    MemberCardClass.objects.filter(pk=card.pk).update(on_posters=True)
+    client.force_login(owner)
+    client.get(f"/admin/members/store/{store.pk}/poster/", {"staff": clerk.pk})
+    scene = fake.delivered("/card/qrcode/create")[-1]["body"]["action_info"]["card"]["outer_str"]
+    assert scene == f"{store.code}:{clerk.pk}"
+
+    code = claim(web, fake, card, on_commit, openid="oGuided0001", outer_str=scene)
+    fake_card.fill_form(fake, code, mobile="13600136000")
+    with on_commit(execute=True):
+        callback(web, "submit_membercard_user_info.xml", openid="oGuided0001",
+                 card_id=card.card_id, code=code)  # fmt: skip
+
+    member = Member.objects.get(wechat_openid="oGuided0001")
+    assert member.store == store and member.guide == clerk
+
+
+def test_the_poster_png_carries_the_claim_code_too(card, fake, store, owner, client):
+    client.force_login(owner)
+    png = f"/admin/members/store/{store.pk}/poster.png"
+    without = client.get(png).content
+
+    MemberCardClass.objects.filter(pk=card.pk).update(on_posters=True)
+    response = client.get(png)
+
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    assert response.content != without
+    assert Image.open(io.BytesIO(response.content)).size == (1200, 1700)
+    made = fake.delivered("/card/qrcode/create")[-1]["body"]["action_info"]["card"]
+    assert made["outer_str"] == store.code
