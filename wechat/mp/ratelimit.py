@@ -1,15 +1,18 @@
 """Requests per minute of the mini-program API, per member and per address.
 
-A fixed window: one counter per key and calendar minute in the shared cache, added at 0
-and incremented (atomic in Redis; in the database cache two requests at once may count
-as one, which a limit of this kind can live with). A cache that is down counts nothing:
-the API stays up without its limits rather than refusing everyone.
+A fixed window: one counter per key and calendar minute, added at 0 and incremented.
+With Redis the counters are in the shared cache (atomic, every worker counts together).
+Without it (SQLite, one host) they are in each process's memory ("local" cache): the
+database cache would add writes to every request, all waiting for SQLite's one write
+lock; a limit then holds per worker process (with gunicorn's N workers, up to N times
+the setting in all). A cache that is down counts nothing: the API stays up without its
+limits rather than refusing everyone.
 """
 
 import time
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 
 WINDOW = 60  # seconds
 PREFIX = "mp:rate:"
@@ -28,6 +31,7 @@ def _hit(key: str, limit: int, now: float) -> None:
         return
     window = int(now // WINDOW)
     full = f"{PREFIX}{key}:{window}"
+    cache = caches["default" if settings.REDIS_URL else "local"]
     cache.add(full, 0, WINDOW + 5)
     try:
         count = cache.incr(full)
