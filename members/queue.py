@@ -14,6 +14,7 @@ the night's dashboard_aggregates, a follower's profile at their next event.
 
 import logging
 
+from django.db.models import Q
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
@@ -33,3 +34,23 @@ def enqueue(func: str, *args, task_name: str | None = None, **kwargs) -> bool:
         log.warning("task %s not queued, the broker is unavailable: %s", task_name or func, exc)
         return False
     return True
+
+
+def nudge_waiting(queryset, stamp: str, send, now, *, wait, limit: int = 500) -> int:
+    """The sweeps' loop: queue again (`send(pk)` -> bool, members.queue.enqueue's answer)
+    every row of `queryset` (rows in "queued") that has waited longer than `wait` since
+    it was asked for (created_at) or last nudged (the `stamp` field), oldest first, at
+    most `limit`; stop at the first refusal (the broker is still down: the next run tries
+    again). Each row nudged is stamped, conditionally (still queued), so that it is
+    nudged again only `wait` later if nobody takes it. Returns how many were queued."""
+    before = now - wait
+    waiting = queryset.filter(
+        Q(**{f"{stamp}__lt": before}) | Q(**{f"{stamp}__isnull": True, "created_at__lt": before})
+    )
+    queued = 0
+    for pk in list(waiting.order_by("pk").values_list("pk", flat=True)[:limit]):
+        if not send(pk):
+            break
+        queued += 1
+        queryset.filter(pk=pk).update(**{stamp: now})
+    return queued

@@ -9,7 +9,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -144,20 +144,9 @@ def requeue_segment_runs(day, now=None) -> dict:
     every REQUEUE_AFTER, not every minute. However many of its tasks turn up, the run
     runs once: segment_run_task claims it."""
     now = now or timezone.now()
-    before = now - REQUEUE_AFTER
-    waiting = (
-        SegmentRun.objects.filter(status=SegmentRun.Status.QUEUED)
-        .filter(Q(nudged_at__lt=before) | Q(nudged_at__isnull=True, created_at__lt=before))
-        .order_by("pk")
-    )
-    queued = 0
-    for run_id in list(waiting.values_list("pk", flat=True)[:500]):
-        if not enqueue(run_id):
-            break  # still down: the next minute tries again
-        queued += 1
-        # Waiting since now: nudged again REQUEUE_AFTER later if still nobody takes it.
-        SegmentRun.objects.filter(pk=run_id, status=SegmentRun.Status.QUEUED).update(nudged_at=now)
-    return {"segment_runs_requeued": queued}
+    waiting = SegmentRun.objects.filter(status=SegmentRun.Status.QUEUED)
+    return {"segment_runs_requeued": queue.nudge_waiting(waiting, "nudged_at", enqueue, now,
+                                                   wait=REQUEUE_AFTER)}  # fmt: skip
 
 
 def segment_run_task(run_id: int) -> None:

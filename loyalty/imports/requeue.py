@@ -27,6 +27,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from members.queue import nudge_waiting
+
 from ..models import ExportJob, ImportJob
 from . import runner
 from .exports import enqueue_export
@@ -43,28 +45,16 @@ def requeue_waiting(day: dt.date, now: dt.datetime | None = None) -> dict:
     """The job: queue again the tasks of the jobs waiting longer than WAIT, the dead
     ones first put back in the queue (counted with them)."""
     now = now or timezone.now()
-    before = now - WAIT
     _resume_dead_imports(now)
     _restart_dead_exports(now)
-    counts = {"imports_requeued": 0, "exports_requeued": 0}
-    waiting = ImportJob.objects.filter(status=ImportJob.Status.QUEUED).filter(
-        Q(heartbeat_at__lt=before) | Q(heartbeat_at__isnull=True, created_at__lt=before)
-    )
-    for job_id in list(waiting.order_by("pk").values_list("pk", flat=True)[:LIMIT]):
-        if not enqueue_import(job_id):
-            break  # the broker is still down: the next minute tries again
-        counts["imports_requeued"] += 1
-        # Waited since now: nudged again WAIT later if still nobody takes it.
-        ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(heartbeat_at=now)
-    exports = ExportJob.objects.filter(status=ExportJob.Status.QUEUED).filter(
-        Q(heartbeat_at__lt=before) | Q(heartbeat_at__isnull=True, created_at__lt=before)
-    )
-    for job_id in list(exports.order_by("pk").values_list("pk", flat=True)[:LIMIT]):
-        if not enqueue_export(job_id):
-            break
-        counts["exports_requeued"] += 1
-        ExportJob.objects.filter(pk=job_id, status=ExportJob.Status.QUEUED).update(heartbeat_at=now)
-    return counts
+    imports = ImportJob.objects.filter(status=ImportJob.Status.QUEUED)
+    exports = ExportJob.objects.filter(status=ExportJob.Status.QUEUED)
+    return {
+        "imports_requeued": nudge_waiting(imports, "heartbeat_at", enqueue_import, now, wait=WAIT,
+                                          limit=LIMIT),
+        "exports_requeued": nudge_waiting(exports, "heartbeat_at", enqueue_export, now, wait=WAIT,
+                                          limit=LIMIT),
+    }  # fmt: skip
 
 
 def _beat_is(beat: dt.datetime | None) -> dict:
