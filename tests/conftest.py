@@ -3,6 +3,7 @@ import pytest
 from members.models import Role
 from members.services import staff_create
 from tests.factories import StoreFactory
+from tests.fake_wechat import _fake_server, fake  # noqa: F401 - fixtures for every test
 
 PASSWORD = "test-pass-2026"
 

@@ -26,14 +26,13 @@ from campaigns import outbox
 from campaigns.models import Message
 from campaigns.outbox import messages_send, notices_enqueue, outbox_summary
 from tests.factories import MemberFactory
-from tests.wechat.conftest import APP_ID, OPENID, SECRET, TOKEN, fixture_xml, signed_query
+from tests.wechat.conftest import APP_ID, OPENID, TOKEN, fixture_xml, signed_query
 from wechat import client, replies
-from wechat.fake_server import FakeWeChat, carried_out
+from wechat.fake_server import carried_out
 from wechat.models import Follower, QrScene
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db]
 SEND = "/cgi-bin/message/template/send"
-TOKEN_KEY = f"wechat:{APP_ID}_access_token"
 LOCK_KEY = f"wechat:{APP_ID}:token-lock"
 TIMEOUT = 0.5  # settings.WECHAT_TIMEOUT here: a slow WeChat costs little test time
 
@@ -41,28 +40,13 @@ TIMEOUT = 0.5  # settings.WECHAT_TIMEOUT here: a slow WeChat costs little test t
 # --- the fake WeChat, driven over HTTP ----------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def wechat_server():
-    fake = FakeWeChat(app_id=APP_ID, secret=SECRET)
-    server = fake.serve(port=0)
-    yield fake, f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
-
-
 @pytest.fixture
-def fake(wechat_server, settings):
-    fake, base = wechat_server
-    fake.reset()
-    fake.base = base
-    settings.WECHAT_API_BASE = base
-    settings.WECHAT_APP_ID, settings.WECHAT_APP_SECRET = APP_ID, SECRET
-    settings.WECHAT_TOKEN, settings.WECHAT_AES_KEY = TOKEN, ""
+def fake(fake, settings):
+    """The shared fake WeChat (tests/fake_wechat.py), with a short timeout; a token kept
+    in the process (the cache down) is forgotten afterwards."""
     settings.WECHAT_TIMEOUT = TIMEOUT
-    cache.delete_many([TOKEN_KEY, LOCK_KEY])
     yield fake
-    cache.delete_many([TOKEN_KEY, LOCK_KEY])
-    client.CacheStorage().delete(f"{APP_ID}_access_token")  # and a copy kept in the process
+    client.CacheStorage().delete(f"{APP_ID}_access_token")
 
 
 def control(fake, action: str, **body) -> None:
