@@ -171,6 +171,9 @@ else:
 # would keep its real database (it makes test databases only for the aliases a test asks
 # for) and refuse queries to it; tests/test_replica.py runs processes with two databases.
 DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+# Seconds the replica may be behind the primary; further behind, its reads go to the
+# primary until it catches up (members/replica.py).
+REPLICA_MAX_LAG = env.float("REPLICA_MAX_LAG", default=30.0)
 DATABASE_ROUTERS = []  # none without a replica: the hot reads skip the routing (fixed_sql)
 if DATABASE_REPLICA_URL and not TESTING:
     _replica = DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)

@@ -18,6 +18,10 @@ from the primary) and produces a streamed response's chunks with the switch on.
 A replica that cannot be reached (down, refusing, a dead host past connect_timeout) is
 not an outage: the reads go to the primary, a warning is logged, and the replica is
 tried again after RETRY_SECONDS (per process). Reads are slower meanwhile, not broken.
+A replica further behind than REPLICA_MAX_LAG seconds (replay stopped or slow: a long
+query on it, a broken link) is left for the primary the same way: its lag is asked at
+most every LAG_CHECK_SECONDS per process (pg_last_xact_replay_timestamp, when it has
+WAL received but not yet replayed), so the dashboard never shows figures minutes old.
 An error from the replica half-way through a request (it went away just then) is
 still a 503 (config/outage.py), as from the primary.
 """
@@ -32,6 +36,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 
+from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.http import FileResponse, HttpRequest, StreamingHttpResponse
@@ -40,10 +45,22 @@ from django.template.response import SimpleTemplateResponse
 log = logging.getLogger(__name__)
 REPLICA = "replica"
 RETRY_SECONDS = 30.0  # a replica found unreachable is left alone this long
+LAG_CHECK_SECONDS = 5.0  # how often (per process) the replica's lag is asked
+# Seconds the replica is behind: none while it has replayed all it received (an idle
+# primary sends nothing: the last replay's time says nothing then), else since the last
+# transaction it replayed (none yet since it started: since it started). 0 on a primary
+# (a replica URL pointing at one).
+LAG_SQL = (
+    "SELECT CASE WHEN NOT pg_is_in_recovery() "
+    "OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
+    "ELSE EXTRACT(EPOCH FROM now() - COALESCE(pg_last_xact_replay_timestamp(), "
+    "pg_postmaster_start_time())) END"
+)
 clock = time.monotonic
 
 _reading: ContextVar[bool] = ContextVar("huiyuan_replica_reads", default=False)
 _down_until = 0.0  # clock() before which the replica counts as unreachable (per process)
+_lag = {"checked": float("-inf"), "behind": False}  # the last lag check (per process)
 
 
 def configured() -> bool:
@@ -68,6 +85,8 @@ def replica_available() -> bool:
         # connection that died is closed, and a new one opened.
         connection.close_if_health_check_failed()
         connection.ensure_connection()
+        if connection.vendor == "postgresql" and _behind(connection):
+            return False
     except DatabaseError as exc:
         _down_until = clock() + RETRY_SECONDS
         with suppress(DatabaseError):
@@ -79,10 +98,35 @@ def replica_available() -> bool:
     return True
 
 
+def replica_lag(connection) -> float:
+    """Seconds the replica on `connection` is behind its primary (LAG_SQL)."""
+    with connection.cursor() as cursor:
+        cursor.execute(LAG_SQL)
+        return float(cursor.fetchone()[0])
+
+
+def _behind(connection) -> bool:
+    """Whether the replica is more than REPLICA_MAX_LAG behind, asked at most every
+    LAG_CHECK_SECONDS; a change either way is logged."""
+    if clock() < _lag["checked"] + LAG_CHECK_SECONDS:
+        return _lag["behind"]
+    lag = replica_lag(connection)
+    behind = lag > settings.REPLICA_MAX_LAG
+    if behind != _lag["behind"]:
+        if behind:
+            log.warning("read replica %.1f s behind (REPLICA_MAX_LAG %s): reading from the "
+                        "primary", lag, settings.REPLICA_MAX_LAG)  # fmt: skip
+        else:
+            log.warning("read replica caught up (%.1f s behind): reading from it again", lag)
+    _lag.update(checked=clock(), behind=behind)
+    return behind
+
+
 def forget_health() -> None:
-    """Try the replica again at the next read (tests; after fixing it)."""
+    """Try the replica again at the next read, and ask its lag (tests; after fixing it)."""
     global _down_until
     _down_until = 0.0
+    _lag.update(checked=float("-inf"), behind=False)
 
 
 class ReplicaRouter:

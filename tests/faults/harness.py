@@ -44,20 +44,27 @@ def as_postgres() -> list[str]:
 class Postgres:
     """A PostgreSQL cluster of the test's own: initdb, start, stop, restart, kill backends."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, *, primary: "Postgres | None" = None):
+        """A new cluster in root/pg, or (`primary`) a streaming standby of that one in
+        root/standby: pg_basebackup -R, started in recovery, following it."""
         versions = sorted(
             glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[4])
         )
         if not versions:
             raise RuntimeError("PostgreSQL's server binaries are not installed")
         self.bin = Path(versions[-1])
-        self.dir = root / "pg"
+        self.dir = root / ("standby" if primary else "pg")
         self.dir.mkdir()
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres", "postgres")
         self.data, self.log = self.dir / "data", self.dir / "server.log"
         self.port = free_port()
         self.url = f"postgres://postgres@{HOST}:{self.port}/huiyuan"
+        if primary is not None:
+            self._tool("pg_basebackup", "-D", str(self.data), "-R", "-X", "stream", "-c", "fast",
+                       "-h", HOST, "-p", str(primary.port), "-U", "postgres")  # fmt: skip
+            self.start()
+            return
         self._tool("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust",
                    "-E", "UTF8", "--locale=C", "--no-sync")  # fmt: skip
         self.start()
