@@ -71,21 +71,12 @@ test: install system-deps lint check
 	@if [ "$$CI" = "true" ]; then $(MAKE) --no-print-directory test-ci; \
 	else $(MAKE) --no-print-directory test-sqlite; fi
 
-# CI: the SQLite and PostgreSQL passes side by side (a core each; the PostgreSQL pass with
-# a DATA_DIR of its own: media, exports, backups), their output shown when both are done;
-# then the fault suite alone, as it times what it measures.
-CI_LOGS := data/ci
+# CI: the SQLite and PostgreSQL passes side by side (a core each; scripts/ci-passes), then
+# the fault suite alone, as it times what it measures.
 test-ci:
 	@scripts/ensure-postgres
-	@rm -rf $(CI_LOGS) && mkdir -p $(CI_LOGS)/pg-data
-	@echo "SQLite and PostgreSQL passes running side by side ($(CI_LOGS)/*.log)..."
-	@DATABASE_URL= $(PY) -m pytest -m "not faults" > $(CI_LOGS)/sqlite.log 2>&1 & sqlite=$$!; \
-	DATA_DIR=$(CURDIR)/$(CI_LOGS)/pg-data DATABASE_URL=$(PG_URL) $(PY) -m pytest \
-	  > $(CI_LOGS)/postgres.log 2>&1 & pg=$$!; \
-	wait $$sqlite; sqlite_rc=$$?; wait $$pg; pg_rc=$$?; \
-	echo "===== SQLite ====="; cat $(CI_LOGS)/sqlite.log; \
-	echo "===== PostgreSQL ====="; cat $(CI_LOGS)/postgres.log; \
-	[ $$sqlite_rc -eq 0 ] && [ $$pg_rc -eq 0 ]
+	@rm -rf data/ci
+	@$(PY) scripts/ci-passes $(PY) $(PG_URL) data/ci
 	DATABASE_URL= $(PY) -m pytest -m faults
 
 test-sqlite:

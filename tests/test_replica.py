@@ -213,6 +213,8 @@ def test_a_decorated_function_or_coroutine_returns_its_value():
 
 
 class FakeConnection:
+    vendor = "sqlite"  # no lag to ask (tests/faults/test_replica_lag.py asks a real standby)
+
     def __init__(self, fails: bool):
         self.fails, self.tries, self.closed = fails, 0, 0
 
