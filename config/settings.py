@@ -164,6 +164,12 @@ else:
     _db.setdefault("CONN_HEALTH_CHECKS", True)
     for _option, _value in PG_CONNECTION_OPTIONS.items():
         _db.setdefault("OPTIONS", {}).setdefault(_option, _value)
+    # Server-side binding: statements sent with their parameters apart, so psycopg
+    # prepares those a connection runs often (prepare_threshold) and PostgreSQL plans
+    # them once (docs/benchmarks.md, lookup on PostgreSQL).
+    if env.bool("DB_SERVER_SIDE_BINDING", default=False):
+        _db["OPTIONS"]["server_side_binding"] = True
+        _db["OPTIONS"]["prepare_threshold"] = env.int("DB_PREPARE_THRESHOLD", default=2)
 # A PostgreSQL read replica (optional): the dashboard, exports and segment counts read
 # from it, inside members.replica.from_replica(), and nothing else does (a replica lags:
 # the counter and the API read what they just wrote). Never written to nor migrated; when
