@@ -28,8 +28,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import Field, NinjaAPI, Query, Schema, Status
-from ninja.errors import AuthenticationError, HttpError
-from ninja.errors import ValidationError as NinjaValidationError
+from ninja.errors import AuthenticationError
 from ninja.parser import Parser
 from ninja.security import HttpBearer
 from pydantic import field_validator
@@ -37,7 +36,7 @@ from pydantic import field_validator
 from config.platform.fixed_sql import FixedRead
 from loyalty.count_cards import count_cards_of
 from loyalty.coupons import coupon_check, coupon_redeem, usable_coupons
-from loyalty.errors import LoyaltyError, ReferenceConflict
+from loyalty.errors import ReferenceConflict
 from loyalty.money import clean_amount
 from loyalty.purchases import purchase_record, purchase_refund
 from loyalty.spending import spend_confirm, spend_needs_confirmation
@@ -60,10 +59,10 @@ from .api_base import (
     UnstorableText,
     clean_code,
     decimal_string,
-    http_error_parts,
     member_by,
     money_refused,
     money_text,
+    shared_error_handlers,
     spend_or_give_back,
     spending_member,
     unstorable,
@@ -146,13 +145,6 @@ def _error(request, http_status: int, code: str, message: str, /, **details):
     )
 
 
-@api.exception_handler(NinjaValidationError)
-def on_invalid_request(request, exc):
-    return _error(
-        request, 400, "validation_error", _("The request is not valid."), errors=exc.errors
-    )
-
-
 @api.exception_handler(DjangoValidationError)
 def on_invalid_value(request, exc):
     if isinstance(exc, DuplicatePhone):
@@ -168,19 +160,7 @@ def on_unauthenticated(request, exc):
     )
 
 
-@api.exception_handler(Http404)
-def on_not_found(request, exc):
-    return _error(request, 404, "not_found", str(exc) if str(exc) else _("Not found."))
-
-
-@api.exception_handler(LoyaltyError)
-def on_business_rule(request, exc):
-    return _error(request, exc.status, exc.code, exc.message, **exc.details)
-
-
-@api.exception_handler(HttpError)
-def on_http_error(request, exc):
-    return _error(request, *http_error_parts(exc))
+shared_error_handlers(api, _error)  # validation, 404, business rules, unparsable bodies
 
 
 # --- schemas ------------------------------------------------------------------

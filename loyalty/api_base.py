@@ -14,6 +14,8 @@ from django.db import transaction
 from django.http import Http404
 from django.utils.translation import gettext as _
 from ninja import Field, Schema
+from ninja.errors import HttpError
+from ninja.errors import ValidationError as NinjaValidationError
 from pydantic import WithJsonSchema
 
 from config.platform.fixed_sql import FixedRead
@@ -48,15 +50,38 @@ def clean_code(code: str | None) -> str:
 
 
 def http_error_parts(exc) -> tuple[int, str, str]:
-    """(status, code, message) of django-ninja's HttpError as the APIs answer it (the POS
-    API and the mini-program's): Ninja wraps a body it cannot parse in HttpError(400),
-    said here in the caller's language."""
+    """(status, code, message) of django-ninja's HttpError as the APIs answer it: Ninja
+    wraps a body it cannot parse in HttpError(400), said here in the caller's language."""
     if isinstance(exc.__cause__, UnstorableText):
         message = _("Text must not contain NUL or unpaired surrogate characters.")
         return 400, "validation_error", message
     if exc.status_code == 400 and exc.__cause__ is not None:  # bad JSON, bad UTF-8, too deep
         return 400, "invalid_json", _("The request body is not valid JSON.")
     return exc.status_code, "error", str(exc)
+
+
+def shared_error_handlers(api, error) -> None:
+    """The errors both JSON APIs answer alike (the POS API, loyalty/api.py, and the
+    mini-program's, wechat/mp/api.py): a request the schema refuses, a missing object, a
+    business rule, a body Ninja cannot parse. `error(request, status, code, message,
+    **details)` is the API's own answer."""
+
+    @api.exception_handler(NinjaValidationError)
+    def on_invalid_request(request, exc):
+        message = _("The request is not valid.")
+        return error(request, 400, "validation_error", message, errors=exc.errors)
+
+    @api.exception_handler(Http404)
+    def on_not_found(request, exc):
+        return error(request, 404, "not_found", str(exc) if str(exc) else _("Not found."))
+
+    @api.exception_handler(LoyaltyError)
+    def on_business_rule(request, exc):
+        return error(request, exc.status, exc.code, exc.message, **exc.details)
+
+    @api.exception_handler(HttpError)
+    def on_http_error(request, exc):
+        return error(request, *http_error_parts(exc))
 
 
 # The schema's pattern for money, as documented (MoneyIn below).

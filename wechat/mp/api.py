@@ -26,16 +26,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from ninja import NinjaAPI, Path, Query, Status
-from ninja.errors import AuthenticationError, HttpError
-from ninja.errors import ValidationError as NinjaValidationError
+from ninja.errors import AuthenticationError
 from ninja.security import HttpBearer
 
 from loyalty.api import StrictJSON
-from loyalty.api_base import ErrorOut, http_error_parts
+from loyalty.api_base import ErrorOut, shared_error_handlers
 from loyalty.benefits.engagement import checkin
 from loyalty.benefits.rewards import available_rewards, reward_redeem
 from loyalty.centre.views import card_summary, coupons_of, dynamic_code_state
-from loyalty.errors import LoyaltyError
 from loyalty.ledger import card_seen
 from loyalty.models import PointsEntry, Redemption, Reward
 from loyalty.selectors import card_of
@@ -139,13 +137,6 @@ def _error(request, http_status: int, code: str, message: str, /, retry_after=No
     return response
 
 
-@api.exception_handler(NinjaValidationError)
-def on_invalid_request(request, exc):
-    return _error(
-        request, 400, "validation_error", _("The request is not valid."), errors=exc.errors
-    )
-
-
 @api.exception_handler(DjangoValidationError)
 def on_invalid_value(request, exc):
     fields = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
@@ -160,16 +151,6 @@ def on_unauthenticated(request, exc):
         "unauthorized",
         _("Log in first: a valid session token is required (Authorization: Bearer …)."),
     )
-
-
-@api.exception_handler(Http404)
-def on_not_found(request, exc):
-    return _error(request, 404, "not_found", str(exc) if str(exc) else _("Not found."))
-
-
-@api.exception_handler(LoyaltyError)
-def on_business_rule(request, exc):
-    return _error(request, exc.status, exc.code, exc.message, **exc.details)
 
 
 @api.exception_handler(MiniProgramError)
@@ -195,9 +176,7 @@ def on_not_configured(request, exc):
     return _error(request, 503, "mp_not_configured", message)
 
 
-@api.exception_handler(HttpError)
-def on_http_error(request, exc):
-    return _error(request, *http_error_parts(exc))
+shared_error_handlers(api, _error)  # validation, 404, business rules, unparsable bodies
 
 
 def _refused(exc: WeChatError, what: str) -> Exception:
