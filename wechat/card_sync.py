@@ -68,6 +68,11 @@ def cards_published() -> bool:
     return published
 
 
+def cards_published_forget() -> None:
+    """A card was published in this process: its receivers ask again at once."""
+    caches["local"].delete(CARDS_PUBLISHED)
+
+
 def holder_ids(member_ids) -> set[int]:
     """The members among `member_ids` whose member card is activated in WeChat."""
     if not cards_published():

@@ -5,14 +5,13 @@ one of them lands as membercard/updateuser in the fake server's log (/_fake/log)
 
 import io
 
-from django.core.cache import caches
 from django.core.files.base import ContentFile
 from django.utils import timezone
 from PIL import Image
 
 from loyalty.models import Card
 
-from .card_sync import CARDS_PUBLISHED, figures
+from .card_sync import cards_published_forget, figures
 from .models import MemberCardClass, MemberCardHolding
 
 DEMO_CARD_ID = "pDEMOhuiyuan00000000000000001"
@@ -35,7 +34,7 @@ def seed_member_card(sender, member_ids, stdout, **kwargs):
     )  # fmt: skip
     if not made:
         return
-    caches["local"].delete(CARDS_PUBLISHED)  # published: this process's receivers see it
+    cards_published_forget()
     holders = (
         Card.objects.filter(pk__in=member_ids).select_related("tier", "member").order_by("pk")
     )[:DEMO_HOLDERS]

@@ -20,7 +20,6 @@ import datetime as dt
 import logging
 
 from django.conf import settings
-from django.core.cache import caches
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -35,7 +34,7 @@ from members.queue import enqueue
 from members.services import member_join
 
 from . import client
-from .card_sync import CARDS_PUBLISHED, figures, holding_lease, holding_release, updates_add
+from .card_sync import cards_published_forget, figures, holding_lease, holding_release, updates_add
 from .models import CardUpdate, MemberCardClass, MemberCardHolding
 from .services import member_by_openid, member_wechat_bind
 
@@ -123,7 +122,7 @@ def card_publish(*, card: MemberCardClass, now=None) -> MemberCardClass:
         raise
     card.published_at, card.last_error = now, ""
     card.save(update_fields=["claim_url", "published_at", "last_error"])
-    caches["local"].delete(CARDS_PUBLISHED)  # this process's receivers see it at once
+    cards_published_forget()
     return card
 
 
