@@ -2,11 +2,12 @@
 
     .venv/bin/python -m bench                   # 1,000,000 members, SQLite (`make bench`)
     .venv/bin/python -m bench --quick           # 20,000 members, short runs: a smoke test
-    .venv/bin/python -m bench --db postgres     # DATABASE_URL or .../huiyuan_bench
+    .venv/bin/python -m bench --db postgres     # a cluster of its own, deploy/postgresql.conf
     .venv/bin/python -m bench --only lookup --only purchase
     .venv/bin/python -m bench --conn-max-age 600   # what if connections were kept
 
-To add a benchmark: a module with TITLE and run(ctx) -> common.Result, listed below.
+To add a benchmark: a module with TITLE and run(ctx) -> common.Result (or a list of them),
+listed below.
 """
 
 import argparse
@@ -99,6 +100,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="an experiment: serve with REDIS_URL=redis://127.0.0.1:6379/N (cache and "
         "cached_db sessions in Redis, as the scale-out deployment); N must not be 0",
     )
+    parser.add_argument(
+        "--pg-server",
+        metavar="URL",
+        help="with --db postgres: measure on this server (its database name must contain "
+        "'bench'; dropped and made again) instead of a cluster of the run's own configured "
+        "by deploy/postgresql.conf",
+    )
     args = parser.parse_args(argv)
     if args.members is None:
         args.members = QUICK_MEMBERS if args.quick else FULL_MEMBERS
@@ -143,18 +151,22 @@ def run(args: argparse.Namespace) -> list[common.Result]:
     common.ensure_wrk()  # before the long seed, so a missing wrk fails fast
     results = []
     redis_url = None if args.redis_db is None else f"redis://127.0.0.1:6379/{args.redis_db}"
-    with common.workspace(args.db, conn_max_age=args.conn_max_age, redis_url=redis_url) as ws:
+    with common.workspace(
+        args.db, conn_max_age=args.conn_max_age, redis_url=redis_url, pg_server=args.pg_server
+    ) as ws:
         seed(ws, args.members, demo=any(BENCHMARKS[n].SEEDED for n in names))
         ctx = Context(ws=ws, members=args.members, load=load_for(args))
         try:
             for name in names:
                 common.warm_cache(ws)
                 with step(f"Benchmark {name}: {BENCHMARKS[name].TITLE}"):
-                    results.append(BENCHMARKS[name].run(ctx))
-                if args.conn_max_age is not None:
-                    results[-1].title += f" [experiment: CONN_MAX_AGE={args.conn_max_age}]"
-                if redis_url:
-                    results[-1].title += f" [experiment: REDIS_URL={redis_url}]"
+                    got = BENCHMARKS[name].run(ctx)  # a Result, or a list of them
+                for result in got if isinstance(got, list) else [got]:
+                    if args.conn_max_age is not None:
+                        result.title += f" [experiment: CONN_MAX_AGE={args.conn_max_age}]"
+                    if redis_url:
+                        result.title += f" [experiment: REDIS_URL={redis_url}]"
+                    results.append(result)
         finally:
             _close_django_connections()
     return results
@@ -195,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         "only": args.only,
         "conn_max_age": args.conn_max_age,
         "redis_db": args.redis_db,
+        "pg_server": args.pg_server
+        or ("own cluster, deploy/postgresql.conf" if args.db == "postgres" else None),
         "load": vars(load_for(args)),
     }
     say(f"\nResults: {common.write_results(meta, results)}")

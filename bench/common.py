@@ -31,7 +31,6 @@ import requests
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "bench" / "results"
 HOST = "127.0.0.1"
-DEFAULT_PG_URL = "postgres://postgres@127.0.0.1:5432/huiyuan_bench"
 
 # Fixed bench-only secrets. Seeding and serving must share them (the seed writes
 # phone hashes keyed by PHONE_HASH_KEY), and DEBUG=false refuses to start without.
@@ -67,6 +66,7 @@ class Workspace:
     db: str  # "sqlite" | "postgres"
     database_url: str
     env: dict[str, str]  # environment for every manage.py / gunicorn subprocess
+    cluster: object = None  # bench.pgcluster.Cluster: the run's own PostgreSQL, if any
 
 
 def bench_env(root: Path, database_url: str) -> dict[str, str]:
@@ -97,21 +97,37 @@ def bench_env(root: Path, database_url: str) -> dict[str, str]:
 
 @contextmanager
 def workspace(
-    db: str, conn_max_age: int | None = None, redis_url: str | None = None
+    db: str,
+    conn_max_age: int | None = None,
+    redis_url: str | None = None,
+    pg_server: str | None = None,
 ) -> Iterator[Workspace]:
-    """A temporary DATA_DIR (and, for PostgreSQL, a fresh database), removed afterwards.
+    """A temporary DATA_DIR (and, for PostgreSQL, a database of its own), removed afterwards.
 
+    PostgreSQL is a cluster of the run's own, made by initdb in the temporary directory
+    and configured by deploy/postgresql.conf, the settings production runs with
+    (docs/deploy.md); `pg_server` (a URL whose database name contains "bench") measures
+    on that server instead, its database dropped and made again.
     `conn_max_age` overrides the app's CONN_MAX_AGE (django-environ reads it from the
     URL's query string) for an experiment; None measures the app as configured.
     `redis_url` (an experiment) serves with Redis as cache and session store; that
     Redis database is flushed before and after.
     """
-    if db == "postgres":
-        url = os.environ.get("DATABASE_URL") or DEFAULT_PG_URL
-        _pg_recreate(url)
-        OWN_COMMANDS.add("postgres")  # its backends do the benchmark's work
     root = Path(tempfile.mkdtemp(prefix="huiyuan-bench-"))
-    if db != "postgres":
+    cluster = None
+    if db == "postgres":
+        OWN_COMMANDS.add("postgres")  # its backends do the benchmark's work
+        if pg_server:
+            url = pg_server
+            _pg_recreate(url)
+        else:
+            from bench.pgcluster import PRODUCTION_CONF, Cluster
+
+            root.chmod(0o755)  # PostgreSQL's own user walks into it
+            with step(f"Starting a PostgreSQL cluster of the run's own ({PRODUCTION_CONF.name})"):
+                cluster = Cluster(root, conf=PRODUCTION_CONF, database="huiyuan_bench")
+            url = cluster.url
+    else:
         url = f"sqlite:///{root / 'huiyuan.sqlite3'}"
     say(f"Throwaway data in {root} ({db})")
     served = url if conn_max_age is None else f"{url.split('?')[0]}?conn_max_age={conn_max_age}"
@@ -120,12 +136,14 @@ def workspace(
         env["REDIS_URL"] = redis_url
         _flush_redis(redis_url)
     try:
-        yield Workspace(root=root, db=db, database_url=served, env=env)
+        yield Workspace(root=root, db=db, database_url=served, env=env, cluster=cluster)
     finally:
         if redis_url:
             _flush_redis(redis_url)
-        if db == "postgres":
-            _pg_run("dropdb", url, "--if-exists", "--force", check=False)
+        if cluster is not None:
+            cluster.close()
+        elif db == "postgres":
+            pg_run("dropdb", url, "--if-exists", "--force", check=False)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -135,7 +153,7 @@ def _flush_redis(url: str) -> None:
     redis.Redis.from_url(url).flushdb()
 
 
-def _pg_run(tool: str, url: str, *args: str, check: bool = True) -> None:
+def pg_run(tool: str, url: str, *args: str, check: bool = True) -> None:
     parts = urlsplit(url)
     name = parts.path.lstrip("/")
     cmd = [tool, "-h", parts.hostname or HOST, "-p", str(parts.port or 5432)]
@@ -148,14 +166,14 @@ def _pg_run(tool: str, url: str, *args: str, check: bool = True) -> None:
 
 def _pg_recreate(url: str) -> None:
     if not url.startswith(("postgres://", "postgresql://")):
-        raise BenchError(f"--db postgres needs a postgres:// DATABASE_URL, not {url!r}")
+        raise BenchError(f"--pg-server needs a postgres:// URL, not {url!r}")
     name = urlsplit(url).path.lstrip("/")
     # The database is dropped before and after the run: refuse any name that does
-    # not say it is a bench database, so a stray DATABASE_URL cannot cost real data.
+    # not say it is a bench database, so a mistyped URL cannot cost real data.
     if "bench" not in name:
         raise BenchError(
             f"refusing to drop database {name!r}: its name must contain 'bench' "
-            "(set DATABASE_URL to e.g. postgres://postgres@127.0.0.1:5432/huiyuan_bench)"
+            "(e.g. --pg-server postgres://postgres@127.0.0.1:5432/huiyuan_bench)"
         )
     for tool in ("dropdb", "createdb"):
         if not shutil.which(tool):
@@ -163,8 +181,8 @@ def _pg_recreate(url: str) -> None:
     ensure = REPO / "scripts" / "ensure-postgres"
     if ensure.exists():
         subprocess.run([str(ensure)], check=True)
-    _pg_run("dropdb", url, "--if-exists", "--force")
-    _pg_run("createdb", url)
+    pg_run("dropdb", url, "--if-exists", "--force")
+    pg_run("createdb", url)
 
 
 def warm_cache(ws: Workspace) -> None:
@@ -453,7 +471,7 @@ class Load:
 # errors), summed in done() and reported as one JSON line (microseconds), which is
 # easier to parse than wrk's text. A request that times out or whose connection
 # fails gets no response() call: wrk counts it in summary.errors (socket_errors).
-_LUA_FRAME = """\
+LUA_FRAME = """\
 local threads = {}
 
 function setup(thread)
@@ -529,7 +547,7 @@ end
 """
 
 
-def _lua_string(text: str) -> str:
+def lua_string(text: str) -> str:
     # A JSON string of ASCII text is a valid Lua string literal (JSON's \\u escapes are not).
     if not text.isascii():
         raise BenchError(f"wrk scripts take ASCII only: {text!r}")
@@ -537,14 +555,14 @@ def _lua_string(text: str) -> str:
 
 
 def _lua_list(items: list[str]) -> str:
-    return "\n  " + ",\n  ".join(_lua_string(i) for i in items) + "\n"
+    return "\n  " + ",\n  ".join(lua_string(i) for i in items) + "\n"
 
 
 def write_wrk_script(path: Path, paths: list[str], marker: str) -> Path:
     """A wrk script requesting `paths` at random and checking each body for `marker`."""
     # The data last, into its own slot only (see bench.coupons.write_wrk_sequence_script).
-    body = _LUA_GET.replace("MARKER", _lua_string(marker)).replace("PATHS", _lua_list(paths), 1)
-    path.write_text(_LUA_FRAME + body)
+    body = _LUA_GET.replace("MARKER", lua_string(marker)).replace("PATHS", _lua_list(paths), 1)
+    path.write_text(LUA_FRAME + body)
     return path
 
 
@@ -555,12 +573,12 @@ def write_wrk_post_script(
     if template.count("%s") != 2 or template.count("%d") != 1 or template.count("%02d") != 1:
         raise BenchError(f"template needs %s (ref), %s (key), %d.%02d (amount): {template!r}")
     body = (
-        _LUA_POST.replace("PATH", _lua_string(url_path))
-        .replace("TEMPLATE", _lua_string(template))
+        _LUA_POST.replace("PATH", lua_string(url_path))
+        .replace("TEMPLATE", lua_string(template))
         .replace("EXPECTED", str(int(expected)))
         .replace("KEYS", _lua_list(keys), 1)  # the data last, into its own slot only
     )
-    path.write_text(_LUA_FRAME + body)
+    path.write_text(LUA_FRAME + body)
     return path
 
 
@@ -664,7 +682,9 @@ def _wrk(base, script, load, duration, headers, prefix) -> tuple[dict, str]:
         raise BenchError(f"wrk only targets {HOST}, not {base}")
     cmd += [base + "/", "--", prefix]
     # wrk stops by itself after -d; the timeout is a guard against a hung server.
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=_seconds(duration) + 120)
+    done = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=duration_seconds(duration) + 120
+    )
     if done.returncode:
         raise BenchError(f"wrk exited {done.returncode}:\n{done.stdout[-2000:]}\n{done.stderr}")
     found = re.search(r"^BENCH-JSON (\{.*\})$", done.stdout, re.M)
@@ -673,7 +693,7 @@ def _wrk(base, script, load, duration, headers, prefix) -> tuple[dict, str]:
     return json.loads(found[1]), done.stdout
 
 
-def _seconds(duration: str) -> float:
+def duration_seconds(duration: str) -> float:
     units = {"s": 1, "m": 60, "h": 3600}
     return float(duration[:-1]) * units[duration[-1]] if duration[-1] in units else float(duration)
 

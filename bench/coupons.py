@@ -26,8 +26,8 @@ from pathlib import Path
 from django.db import connections
 
 from bench.common import (
-    _LUA_FRAME,
     ATTEMPTS,
+    LUA_FRAME,
     RUN_TAG,
     BenchError,
     Figure,
@@ -35,11 +35,11 @@ from bench.common import (
     Load,
     Result,
     Workspace,
-    _lua_string,
-    _seconds,
     count_in_log,
     django_setup,
+    duration_seconds,
     gunicorn,
+    lua_string,
     run_wrk,
     say,
     server_log,
@@ -126,27 +126,27 @@ def write_wrk_sequence_script(
 ) -> Path:
     """A wrk script sending each (cookie, body part) of `items` at most once (see above)."""
     listed = "\n  " + ",\n  ".join(
-        f"{{{_lua_string(cookie)}, {_lua_string(part)}}}" for cookie, part in items
+        f"{{{lua_string(cookie)}, {lua_string(part)}}}" for cookie, part in items
     )
     # The data last, and only into its own slot (the first ITEMS): a coupon code such
     # as "XPATHQ7K2M" once took the PATH replacement and broke the Lua string.
     body = (
-        _LUA_SEQUENCE.replace("METHOD", _lua_string(method))
-        .replace("PATH", _lua_string(url_path))
-        .replace("TEMPLATE", _lua_string(template))
+        _LUA_SEQUENCE.replace("METHOD", lua_string(method))
+        .replace("PATH", lua_string(url_path))
+        .replace("TEMPLATE", lua_string(template))
         .replace("EXPECTED", str(int(expected)))
-        .replace("LOCATION", _lua_string(location))
+        .replace("LOCATION", lua_string(location))
         .replace("PHASES", str(1 + ATTEMPTS))
         .replace("NTHREADS", str(int(threads)))
         .replace("ITEMS", listed + "\n", 1)
     )
-    path.write_text(_LUA_FRAME + body)
+    path.write_text(LUA_FRAME + body)
     return path
 
 
 def items_needed(load: Load, rate: int = MAX_RATE) -> int:
     """How many items a sequence script needs for a warm-up and ATTEMPTS measurements."""
-    longest = max(_seconds(load.duration), _seconds(load.warmup))
+    longest = max(duration_seconds(load.duration), duration_seconds(load.warmup))
     return int(rate * longest) * (1 + ATTEMPTS)
 
 

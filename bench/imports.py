@@ -41,9 +41,9 @@ from bench.common import (
     Result,
     Timing,
     Workspace,
-    _pg_run,
     django_setup,
     manage_output,
+    pg_run,
     say,
     step,
     wait_until_quiet,
@@ -334,7 +334,7 @@ def _fresh(ws: Workspace) -> None:
     """An empty, migrated database with the demo stores, staff and tiers."""
     _drop(ws)
     if ws.db == "postgres":
-        _pg_run("createdb", ws.database_url)
+        pg_run("createdb", ws.database_url)
     for args in (
         ("migrate", "--noinput", "-v", "0"),
         ("seed_demo", "--members", "0", "--purchases", "0"),
@@ -346,7 +346,7 @@ def _fresh(ws: Workspace) -> None:
 
 def _drop(ws: Workspace) -> None:
     if ws.db == "postgres":
-        _pg_run("dropdb", ws.database_url, "--if-exists", "--force", check=False)
+        pg_run("dropdb", ws.database_url, "--if-exists", "--force", check=False)
     else:
         for suffix in ("", "-wal", "-shm"):
             Path(ws.database_url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)

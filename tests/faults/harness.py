@@ -10,7 +10,6 @@ The environment and the login helper are the benchmarks' (bench/common.py): the 
 under test is configured the same way in both.
 """
 
-import contextlib
 import glob
 import os
 import shutil
@@ -24,10 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psycopg
 import requests
 
 from bench.common import bench_env, free_port, staff_login, tail
+from bench.pgcluster import Cluster
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -36,79 +35,11 @@ CLERK, PASSWORD = "clerk_sh01_1", "huiyuan-demo-2026"  # members/demo.py
 STORE = "SH01"
 
 
-def as_postgres() -> list[str]:
-    """PostgreSQL's tools refuse to run as root: as its own user then."""
-    return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+class Postgres(Cluster):
+    """The fault suite's clusters: small, and without fsync (a crash here is a test's
+    kill, never the machine's, and the tests' speed is not what they measure)."""
 
-
-class Postgres:
-    """A PostgreSQL cluster of the test's own: initdb, start, stop, restart, kill backends."""
-
-    def __init__(self, root: Path, *, primary: "Postgres | None" = None):
-        """A new cluster in root/pg, or (`primary`) a streaming standby of that one in
-        root/standby: pg_basebackup -R, started in recovery, following it."""
-        versions = sorted(
-            glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[4])
-        )
-        if not versions:
-            raise RuntimeError("PostgreSQL's server binaries are not installed")
-        self.bin = Path(versions[-1])
-        self.dir = root / ("standby" if primary else "pg")
-        self.dir.mkdir()
-        if os.geteuid() == 0:
-            shutil.chown(self.dir, "postgres", "postgres")
-        self.data, self.log = self.dir / "data", self.dir / "server.log"
-        self.port = free_port()
-        self.url = f"postgres://postgres@{HOST}:{self.port}/huiyuan"
-        if primary is not None:
-            self._tool("pg_basebackup", "-D", str(self.data), "-R", "-X", "stream", "-c", "fast",
-                       "-h", HOST, "-p", str(primary.port), "-U", "postgres")  # fmt: skip
-            self.start()
-            return
-        self._tool("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust",
-                   "-E", "UTF8", "--locale=C", "--no-sync")  # fmt: skip
-        self.start()
-        try:
-            self.sql("CREATE DATABASE huiyuan", db="postgres")
-        except BaseException:
-            self.close()  # started: never leave a server behind
-            raise
-
-    def _tool(self, name: str, *args: str, timeout: float = 60) -> None:
-        subprocess.run([*as_postgres(), str(self.bin / name), *args], check=True,
-                       capture_output=True, timeout=timeout, cwd=self.dir)  # fmt: skip
-
-    def _ctl(self, action: str, *args: str) -> None:
-        options = (f"-p {self.port} -k {self.dir} -c listen_addresses={HOST} -c fsync=off "
-                   "-c max_connections=60 -c shared_buffers=32MB")  # fmt: skip
-        self._tool("pg_ctl", action, "-D", str(self.data), "-l", str(self.log), "-w",
-                   "-t", "30", "-o", options, *args)  # fmt: skip
-
-    def start(self) -> None:
-        self._ctl("start")
-
-    def stop(self) -> None:
-        self._ctl("stop", "-m", "fast")
-
-    def restart(self) -> None:
-        self._ctl("restart", "-m", "fast")
-
-    def sql(self, statement: str, params=None, db: str = "huiyuan") -> list[tuple]:
-        with psycopg.connect(f"postgres://postgres@{HOST}:{self.port}/{db}", autocommit=True) as c:
-            cursor = c.execute(statement, params)
-            return cursor.fetchall() if cursor.description else []
-
-    def kill_backends(self) -> int:
-        """pg_terminate_backend on every connection to the app's database but this one."""
-        rows = self.sql(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = 'huiyuan' AND pid <> pg_backend_pid()"
-        )
-        return len(rows)
-
-    def close(self) -> None:
-        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
-            self._ctl("stop", "-m", "immediate")
+    SETTINGS = {"fsync": "off", "max_connections": "60", "shared_buffers": "32MB"}
 
 
 class Redis:
