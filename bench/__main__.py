@@ -30,6 +30,7 @@ from bench import (
     join,
     ledger,
     lookup,
+    mixed,
     prepaid,
     purchase,
     segments,
@@ -48,6 +49,7 @@ BENCHMARKS = {
     "segments": segments,  # sets tiers and recency on the cards; jobs sets its own after
     "broadcast": broadcast,  # binds 30% to WeChat, 20% to SMS; removes its messages
     "jobs": jobs,  # before ledger: it checks every member's ledger afterwards
+    "mixed": mixed,  # adds ten million purchases; check_ledger must pass afterwards
     "imports": imports,  # its own empty databases: the seeded data is not touched
     "ledger": ledger,  # last: it adds ten million rows and plants drift
 }
@@ -107,6 +109,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "'bench'; dropped and made again) instead of a cluster of the run's own configured "
         "by deploy/postgresql.conf",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="gunicorn workers (default: as deploy/gunicorn.conf.py chooses for the database "
+        "and this machine: one per core on SQLite, two per core on PostgreSQL)",
+    )
     args = parser.parse_args(argv)
     if args.members is None:
         args.members = QUICK_MEMBERS if args.quick else FULL_MEMBERS
@@ -154,6 +163,8 @@ def run(args: argparse.Namespace) -> list[common.Result]:
     with common.workspace(
         args.db, conn_max_age=args.conn_max_age, redis_url=redis_url, pg_server=args.pg_server
     ) as ws:
+        ws.workers = args.workers or common.deployed_workers(ws.database_url)
+        say(f"gunicorn: {ws.workers} workers")
         seed(ws, args.members, demo=any(BENCHMARKS[n].SEEDED for n in names))
         ctx = Context(ws=ws, members=args.members, load=load_for(args))
         try:
@@ -167,6 +178,7 @@ def run(args: argparse.Namespace) -> list[common.Result]:
                     if redis_url:
                         result.title += f" [experiment: REDIS_URL={redis_url}]"
                     results.append(result)
+                    common.print_result(result)  # now: a later benchmark may fail
         finally:
             _close_django_connections()
     return results
@@ -196,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     except subprocess.CalledProcessError as exc:  # its output went to the console
         say(f"\nBENCHMARK FAILED: {' '.join(map(str, exc.cmd[1:]))} exited {exc.returncode}")
         return 2
+    say("\n==> Summary")
     for result in results:
         common.print_result(result)
     meta = {
@@ -207,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         "only": args.only,
         "conn_max_age": args.conn_max_age,
         "redis_db": args.redis_db,
+        "workers": args.workers or "as deployed",
         "pg_server": args.pg_server
         or ("own cluster, deploy/postgresql.conf" if args.db == "postgres" else None),
         "load": vars(load_for(args)),

@@ -67,6 +67,7 @@ class Workspace:
     database_url: str
     env: dict[str, str]  # environment for every manage.py / gunicorn subprocess
     cluster: object = None  # bench.pgcluster.Cluster: the run's own PostgreSQL, if any
+    workers: int = 2  # gunicorn's (python -m bench sets the deployment's count, or --workers)
 
 
 def bench_env(root: Path, database_url: str) -> dict[str, str]:
@@ -245,8 +246,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(ws: Workspace, workers: int = 2) -> Iterator[str]:
-    """Serve config.wsgi on a free 127.0.0.1 port; yields the base URL; always stops it."""
+def gunicorn(ws: Workspace, workers: int | None = None) -> Iterator[str]:
+    """Serve config.wsgi on a free 127.0.0.1 port (`workers`, else the workspace's);
+    yields the base URL; always stops it."""
+    workers = workers or ws.workers
     port = free_port()
     log = server_log(ws, f"http://{HOST}:{port}")
     binary = Path(sys.executable).parent / "gunicorn"
@@ -625,15 +628,15 @@ def run_wrk(
     the figure for a goal to judge, those of the warm-up and of repeats included.
     """
     run = next(_runs)
-    warm, _ = _wrk(base, script, load, load.warmup, headers, f"{label}-{RUN_TAG}-{run}w")
-    ok_total, errors_total, kept = warm["ok"], _errors(warm), None
+    warm, _ = wrk_once(base, script, load, load.warmup, headers, f"{label}-{RUN_TAG}-{run}w")
+    ok_total, errors_total, kept = warm["ok"], wrk_errors(warm), None
     for attempt in range(1, ATTEMPTS + 1):
         wait_until_quiet()
         prefix = f"{label}-{RUN_TAG}-{run}m{attempt}"
         with CpuWatch() as watch:
-            data, output = _wrk(base, script, load, load.duration, headers, prefix)
+            data, output = wrk_once(base, script, load, load.duration, headers, prefix)
         ok_total += data["ok"]
-        errors_total += _errors(data)
+        errors_total += wrk_errors(data)
         if kept is None or watch.share < kept[2]:
             kept = (data, output, watch.share)
         if watch.share <= QUIET:
@@ -648,6 +651,13 @@ def run_wrk(
             f"{label}: {errors_total} responses were not what was expected or failed "
             f"(last run: {data['s5xx']} HTTP 5xx, {data['socket_errors']} socket errors/timeouts)"
         )
+    return figure_of(label, data, ok_total, errors_total, background, attempt)
+
+
+def figure_of(
+    label: str, data: dict, ok_total: int, errors_total: int, background: float, attempts: int
+) -> Figure:
+    """The Figure of one wrk run's BENCH-JSON `data` (the others' totals beside it)."""
     seconds = data["duration_us"] / 1e6
     return Figure(
         label=label,
@@ -658,22 +668,23 @@ def run_wrk(
         p90_ms=data["p90_us"] / 1000,
         p99_ms=data["p99_us"] / 1000,
         max_ms=data["max_us"] / 1000,
-        errors=_errors(data),
+        errors=wrk_errors(data),
         server_errors=data["s5xx"],
         socket_errors=data["socket_errors"],
         ok=data["ok"],
         ok_total=ok_total,
-        errors_elsewhere=errors_total - _errors(data),
+        errors_elsewhere=errors_total - wrk_errors(data),
         background=background,
-        attempts=attempt,
+        attempts=attempts,
     )
 
 
-def _errors(data: dict) -> int:
+def wrk_errors(data: dict) -> int:
     return data["bad"] + data["socket_errors"]
 
 
-def _wrk(base, script, load, duration, headers, prefix) -> tuple[dict, str]:
+def wrk_once(base, script, load, duration, headers, prefix) -> tuple[dict, str]:
+    """One wrk run of `script`: its BENCH-JSON figures and wrk's whole output."""
     cmd = [ensure_wrk(), f"-t{load.threads}", f"-c{load.connections}", f"-d{duration}"]
     cmd += ["--latency", "--timeout", "10s", "-s", str(script)]
     for name, value in (headers or {}).items():
@@ -723,6 +734,106 @@ def timed(label: str, func, runs: int = 1) -> Timing:
     quiet = [k for k in kept if k[1] <= QUIET] or kept
     seconds, background = min(quiet)
     return Timing(label=label, seconds=round(seconds, 2), runs=len(kept), background=background)
+
+
+def deployed_workers(database_url: str) -> int:
+    """gunicorn's workers as deploy/gunicorn.conf.py chooses them for this database and
+    this machine's cores (the file is read as gunicorn reads it; WEB_CONCURRENCY aside)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("deploy_gunicorn_conf", GUNICORN_CONF)
+    conf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conf)
+    return conf.workers_for(database_url, conf.cores())
+
+
+GUNICORN_CONF = REPO / "deploy" / "gunicorn.conf.py"
+
+
+# --- Data in bulk -------------------------------------------------------------------------
+
+
+def numbers_sql(count: int) -> str:
+    """A derived table of one column `n`, the numbers 1..count (both databases)."""
+    return " UNION ALL ".join(f"SELECT {n} AS n" for n in range(1, count + 1))
+
+
+def insert_select_sql(model, chosen: dict[str, tuple[str, list]], source: str) -> tuple[str, list]:
+    """`INSERT INTO <model's table> (...) SELECT ... FROM <source>`: the `chosen` columns
+    as their SQL expression (with its parameters), every other column but the primary
+    key NULL or its model default, so a column added later needs no change here unless
+    it has neither. Returns (sql, parameters before the source's own)."""
+    from django.db import connection
+
+    ops = connection.ops
+    columns, values, params = [], [], []
+    for column in model._meta.concrete_fields:
+        if column.primary_key:
+            continue
+        columns.append(ops.quote_name(column.column))
+        if column.column in chosen:
+            expr, args = chosen[column.column]
+        elif column.null:
+            expr, args = "NULL", []
+        elif column.get_default() is not None:  # a default, or "" for text
+            expr, args = "%s", [column.get_db_prep_save(column.get_default(), connection)]
+        else:
+            raise BenchError(f"{model.__name__}.{column.name} has no default: choose a value")
+        values.append(expr)
+        params += args
+    table = ops.quote_name(model._meta.db_table)
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(values)} FROM {source}"
+    return sql, params
+
+
+def in_card_batches(write, batch: int = 50_000) -> None:
+    """write(cursor, lo, hi) in a transaction of its own for each range of `batch` card
+    ids, the cards' whole range over; a loading database: durability traded for speed."""
+    from django.db import connection, transaction
+
+    from loyalty.models import Card
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("PRAGMA synchronous=OFF")
+            cursor.execute("PRAGMA cache_size=-1000000")
+        else:
+            cursor.execute("SET synchronous_commit = off")
+    ids = Card.objects.order_by("pk").values_list("pk", flat=True)
+    first, last = ids.first(), ids.last()
+    if first is None:
+        raise BenchError("no cards to write rows for")
+    for lo in range(first, last + 1, batch):
+        hi = lo + batch - 1
+        with transaction.atomic(), connection.cursor() as cursor:
+            write(cursor, lo, hi)
+        if (lo - first) // batch % 4 == 3:
+            say(f"    ... members up to id {hi:,}")
+
+
+def database_size_note(top: int = 5) -> str:
+    """The database's size and, on PostgreSQL, its largest tables (indexes included)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.execute("PRAGMA page_count")
+            pages = cursor.fetchone()[0]
+            cursor.execute("PRAGMA page_size")
+            return f"database file: {pages * cursor.fetchone()[0] / 2**30:.2f} GiB"
+        cursor.execute("SELECT pg_database_size(current_database())")
+        total = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT relname, pg_total_relation_size(oid), pg_indexes_size(oid) FROM pg_class "
+            "WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace "
+            "ORDER BY 2 DESC LIMIT %s",
+            [top],
+        )
+        tables = ", ".join(
+            f"{name} {size / 2**30:.2f} GiB ({indexes / 2**30:.2f} of it indexes)"
+            for name, size, indexes in cursor.fetchall()
+        )
+    return f"database: {total / 2**30:.2f} GiB; largest: {tables}"
 
 
 # --- Results ------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from bench.common import (
     Result,
     Timing,
     Workspace,
+    database_size_note,
     django_setup,
     say,
     step,
@@ -68,6 +69,7 @@ def run(ctx) -> list[Result]:
     say(f"    {normal_work}")
     normal, normal_counts = run_jobs(tomorrow)
     verify(normal_counts, normal_work)
+    sizes = database_size_note()
     # Leave no connection of this process open on the database: the next benchmark's
     # gunicorn did not see rows this process wrote afterwards (a coupon made by
     # bench/coupons.py was "not found" by the server) until it was reopened.
@@ -92,7 +94,7 @@ def run(ctx) -> list[Result]:
             subject=mass,
             baseline=baseline,
             goals=[mass_goal],
-            notes=[describe(counts), f"baseline: {BASELINE_SQL}"],
+            notes=[describe(counts), f"baseline: {BASELINE_SQL}", sizes],
         ),
         Result(
             name="jobs-normal",
@@ -187,9 +189,14 @@ def prepare_normal(at: dt.datetime, members: int) -> dict:
         cursor.execute(
             "UPDATE loyalty_card SET last_purchase_at = %s WHERE member_id IN ("
             " SELECT member_id FROM loyalty_card WHERE tier_id <> %s"
-            " AND lifecycle = 'active' AND last_purchase_at IS NOT NULL"
+            " AND lifecycle = 'active' AND last_purchase_at IS NOT NULL AND tier_since < %s"
             " ORDER BY member_id LIMIT %s)",
-            [adapt(at - dt.timedelta(days=100)), lowest, downgrades],
+            [
+                adapt(at - dt.timedelta(days=100)),
+                lowest,
+                adapt(at - dt.timedelta(days=100)),  # not upgraded by the benchmarks before
+                downgrades,
+            ],
         )
         downgrading = cursor.rowcount
         # Members who had not bought for months buy again (a purchase yesterday).

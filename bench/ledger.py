@@ -22,7 +22,10 @@ from bench.common import (
     Timing,
     Workspace,
     django_setup,
+    in_card_batches,
+    insert_select_sql,
     manage_output,
+    numbers_sql,
     say,
     step,
     timed,
@@ -72,36 +75,22 @@ def run(ctx) -> Result:
 def seed_ledger(ws: Workspace) -> int:
     """ROWS_PER_MEMBER consistent rows for every card, in batches of members; returns the
     table's row count. The cards' balances grow by what the rows add up to."""
-    from django.db import connection, transaction
+    from django.db import connection
     from django.utils import timezone
-
-    from loyalty.models import Card
 
     now = timezone.now()
     sql, params = _insert_sql(now)
     balance = POINTS * (2 * EARNS - ROWS_PER_MEMBER)
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            # A throwaway database: trade durability for speed while loading.
-            cursor.execute("PRAGMA synchronous=OFF")
-            cursor.execute("PRAGMA cache_size=-1000000")
-        else:
-            cursor.execute("SET synchronous_commit = off")
-    ids = Card.objects.order_by("pk").values_list("pk", flat=True)
-    first, last = ids.first(), ids.last()
-    if first is None:
-        raise BenchError("no cards to give a ledger to")
-    for lo in range(first, last + 1, MEMBERS_PER_BATCH):
-        hi = lo + MEMBERS_PER_BATCH - 1
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(sql, [*params, lo, hi])
-            cursor.execute(
-                "UPDATE loyalty_card SET points_balance = points_balance + %s "
-                "WHERE member_id BETWEEN %s AND %s",
-                [balance, lo, hi],
-            )
-        if (lo - first) // MEMBERS_PER_BATCH % 4 == 3:
-            say(f"    ... members up to id {hi:,}")
+
+    def write(cursor, lo, hi):
+        cursor.execute(sql, [*params, lo, hi])
+        cursor.execute(
+            "UPDATE loyalty_card SET points_balance = points_balance + %s "
+            "WHERE member_id BETWEEN %s AND %s",
+            [balance, lo, hi],
+        )
+
+    in_card_batches(write, MEMBERS_PER_BATCH)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # Production's autovacuum would have done this after a load this size.
@@ -147,28 +136,11 @@ def _insert_sql(now) -> tuple[str, list]:
         "reason": ("%s", ["bench seed"]),
         "created_at": ("%s", [created]),
     }
-    columns, values, params = [], [], []
-    for field in PointsEntry._meta.concrete_fields:
-        if field.primary_key:
-            continue
-        columns.append(ops.quote_name(field.column))
-        if field.column in chosen:
-            expr, args = chosen[field.column]
-        elif field.null:
-            expr, args = "NULL", []
-        elif field.get_default() is not None:  # a default, or "" for text
-            expr, args = "%s", [field.get_db_prep_save(field.get_default(), connection)]
-        else:
-            raise BenchError(f"PointsEntry.{field.name} has no default: teach bench/ledger.py")
-        values.append(expr)
-        params += args
-    numbers = " UNION ALL ".join(f"SELECT {n} AS n" for n in range(1, ROWS_PER_MEMBER + 1))
-    sql = (
-        f"INSERT INTO loyalty_pointsentry ({', '.join(columns)}) "
-        f"SELECT {', '.join(values)} FROM loyalty_card c CROSS JOIN ({numbers}) k "
+    source = (
+        f"loyalty_card c CROSS JOIN ({numbers_sql(ROWS_PER_MEMBER)}) k "
         "WHERE c.member_id BETWEEN %s AND %s ORDER BY c.member_id, k.n"
     )
-    return sql, params
+    return insert_select_sql(PointsEntry, chosen, source)
 
 
 def plant_drift() -> dict[str, str]:

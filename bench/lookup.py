@@ -34,6 +34,9 @@ PHONES = 2000  # different members per run, so no cache sees the same phone twic
 MARKER = 'id="member-card"'  # the card of the one member found; anything else is an error
 GOAL_RATIO = 0.5
 GOAL_P99_MS = 15.0
+# PostgreSQL, with Redis as cache and session store as the scale-out deployment (issue 27).
+PG_GOAL_RATIO = 0.3
+PG_GOAL_P99_MS = 25.0
 
 
 def run(ctx) -> Result:
@@ -58,7 +61,7 @@ def run(ctx) -> Result:
         title=f"{TITLE} ({ctx.members:,} members, {ws.db})",
         subject=lookup,
         baseline=hello,
-        goals=goals(lookup, hello),
+        goals=goals(lookup, hello, ws.db),
         notes=[
             f"as {CLERK}, {len(paths)} different phones of the clerk's store",
             # The least any staff screen costs (session + staff user, empty answer): what
@@ -108,9 +111,10 @@ def verify_hello(base: str) -> None:
         raise BenchError(f"/bench/hello answered HTTP {page.status_code}: is BENCH_URLS on?")
 
 
-def goals(lookup: Figure, hello: Figure) -> list[Goal]:
+def goals(lookup: Figure, hello: Figure, db: str = "sqlite") -> list[Goal]:
     ratio = lookup.rps / hello.rps if hello.rps else 0.0
+    least, p99 = (PG_GOAL_RATIO, PG_GOAL_P99_MS) if db == "postgres" else (GOAL_RATIO, GOAL_P99_MS)
     return [
-        Goal(f"ratio >= {GOAL_RATIO}", ratio, ratio >= GOAL_RATIO),
-        Goal(f"p99 <= {GOAL_P99_MS:g} ms", lookup.p99_ms, lookup.p99_ms <= GOAL_P99_MS),
+        Goal(f"ratio >= {least}", ratio, ratio >= least),
+        Goal(f"p99 <= {p99:g} ms", lookup.p99_ms, lookup.p99_ms <= p99),
     ]

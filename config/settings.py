@@ -159,7 +159,10 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
 else:
     # Persistent connections, each checked before a request reuses it (a PostgreSQL restart
     # or a killed backend leaves every worker's connection dead: the first request after
-    # it gets a new one, tests/faults/); PG_CONNECTION_OPTIONS above.
+    # it gets a new one, tests/faults/); PG_CONNECTION_OPTIONS above. Django's backend,
+    # but the check polls the socket instead of a round trip (config/platform/postgresql).
+    if _db["ENGINE"] == "django.db.backends.postgresql":
+        _db["ENGINE"] = "config.platform.postgresql"
     _db.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     _db.setdefault("CONN_HEALTH_CHECKS", True)
     for _option, _value in PG_CONNECTION_OPTIONS.items():
@@ -183,6 +186,8 @@ REPLICA_MAX_LAG = env.float("REPLICA_MAX_LAG", default=30.0)
 DATABASE_ROUTERS = []  # none without a replica: the hot reads skip the routing (fixed_sql)
 if DATABASE_REPLICA_URL and not TESTING:
     _replica = DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
+    if _replica["ENGINE"] == "django.db.backends.postgresql":
+        _replica["ENGINE"] = "config.platform.postgresql"
     if _replica["ENGINE"] != "django.db.backends.sqlite3":  # SQLite: tests' stand-in
         _replica.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
         _replica.setdefault("CONN_HEALTH_CHECKS", True)

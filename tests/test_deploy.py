@@ -133,3 +133,57 @@ def test_the_nginx_site_names_the_apps_own_paths():
 def test_gunicorn_workers_per_core_as_measured(url, cores, workers):
     config = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))
     assert config["workers_for"](url, cores) == workers
+
+
+def conf_settings(path: Path) -> dict[str, str]:
+    """name -> value of a postgresql.conf (comments and quotes off)."""
+    found = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, value = (part.strip() for part in line.split("=", 1))
+            found[name] = value.strip("'")
+    return found
+
+
+@pytest.mark.skipif(not Path("/usr/lib/postgresql").exists(), reason="no PostgreSQL server")
+def test_the_postgresql_settings_start_a_server_that_uses_them():
+    """deploy/postgresql.conf, included as docs/deploy.md installs it, starts PostgreSQL
+    (a misspelt name or a bad value would stop it), and each setting is in force."""
+    import tempfile
+
+    from bench.pgcluster import PRODUCTION_CONF, Cluster
+
+    wanted = conf_settings(PRODUCTION_CONF)
+    assert {"shared_buffers", "max_wal_size", "jit", "wal_compression"} <= wanted.keys()
+    root = Path(tempfile.mkdtemp(prefix="huiyuan-pgconf-"))
+    root.chmod(0o755)  # PostgreSQL's own user walks into it (pytest's tmp_path is private)
+    cluster = Cluster(root, conf=PRODUCTION_CONF)
+    try:
+        for name, value in wanted.items():
+            shown = cluster.sql(
+                "SELECT setting, unit, source FROM pg_settings WHERE name = %s", [name]
+            )
+            assert shown, name
+            setting, unit, source = shown[0]
+            assert source == "configuration file", (name, source)
+            assert pg_value(value) == pg_value(setting, unit), (name, value, setting, unit)
+    finally:
+        cluster.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+UNITS = {"kB": 1024, "MB": 1024**2, "GB": 1024**3, "8kB": 8192, "ms": 0.001, "s": 1,
+         "min": 60}  # fmt: skip
+
+
+def pg_value(value: str, unit: str | None = None):
+    """A setting as a comparable value: sizes in bytes, times in seconds, else the text."""
+    import re
+
+    if unit:
+        return float(value) * UNITS[unit]
+    found = re.fullmatch(r"(\d+)\s*(kB|MB|GB|ms|s|min)", value)
+    if found:
+        return float(found[1]) * UNITS[found[2]]
+    return {"true": "on", "false": "off"}.get(value, value)
