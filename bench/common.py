@@ -761,8 +761,8 @@ def numbers_sql(count: int) -> str:
 def insert_select_sql(model, chosen: dict[str, tuple[str, list]], source: str) -> tuple[str, list]:
     """`INSERT INTO <model's table> (...) SELECT ... FROM <source>`: the `chosen` columns
     as their SQL expression (with its parameters), every other column but the primary
-    key NULL or its model default, so a column added later needs no change here unless
-    it has neither. Returns (sql, parameters before the source's own)."""
+    key NULL, its database default or its model default, so a column added later needs
+    no change here unless it has none of them. Returns (sql, parameters before the source's own)."""
     from django.db import connection
 
     ops = connection.ops
@@ -770,6 +770,8 @@ def insert_select_sql(model, chosen: dict[str, tuple[str, list]], source: str) -
     for column in model._meta.concrete_fields:
         if column.primary_key:
             continue
+        if column.column not in chosen and column.has_db_default():
+            continue  # left out: the database fills in its own default
         columns.append(ops.quote_name(column.column))
         if column.column in chosen:
             expr, args = chosen[column.column]

@@ -136,9 +136,10 @@ def run(ctx) -> list[Result]:
             )
         )
     total = sum(f.rps for f in figures.values())
+    shares = ", ".join(f"{name} {f.rps / total:.0%}" for name, f in figures.items())
     results[0].notes.append(
         f"all four: {total:,.1f} req/s = {total / hello.rps:.2f} x hello alone "
-        f"({hello.rps:,.1f} req/s)"
+        f"({hello.rps:,.1f} req/s); the requests' mix: {shares}"
     )
     results[0].goals.append(Goal("check_ledger exit status == 0", 0, True))
     results[0].notes.append(database_size_note())
@@ -170,7 +171,7 @@ def seed_purchases() -> int:
         ref = "'hist-' || lpad(c.member_id::text, 8, '0') || '-' || lpad(k.n::text, 2, '0')"
     when = "CASE k.n " + " ".join(f"WHEN {n} THEN %s" for n in range(1, 11)) + " END"
     stamps = [adapt(now - dt.timedelta(days=7 + 30 * n)) for n in range(10)]
-    amount = "(20 + (c.member_id * 7 + k.n * 13) % 480)"
+    amount = "(20 + (c.member_id * 7 + k.n * 13) %% 480)"
     chosen = {
         "member_id": ("c.member_id", []),
         "store_id": ("m.store_id", []),
@@ -268,7 +269,7 @@ def load_together(base: str, kinds: dict, headers: dict, load: Load) -> dict[str
     warm, _share = all_at_once(base, kinds, headers, "w", load.warmup)
     wait_until_quiet()
     measured, share = all_at_once(base, kinds, headers, "m1", load.duration)
-    return {
+    return {  # in the kinds' order: the lookup first
         name: figure_of(
             name,
             data,
@@ -277,7 +278,7 @@ def load_together(base: str, kinds: dict, headers: dict, load: Load) -> dict[str
             background=share,
             attempts=1,
         )
-        for name, data in measured.items()
+        for name, data in sorted(measured.items(), key=lambda item: list(kinds).index(item[0]))
     }
 
 
