@@ -290,7 +290,9 @@ def all_at_once(base, kinds, headers, phase: str, duration: str) -> tuple[dict, 
 
     def one(name, script, connections):
         kind_load = Load(threads=1, connections=connections)
-        prefix = f"{name}-{RUN_TAG}-1{phase}"  # the sequence script's phase: see coupons
+        # The run's own references ("mixed-purchase-…"), apart from the purchase
+        # benchmark's; the phase at the end is the sequence script's (see coupons).
+        prefix = f"mixed-{name}-{RUN_TAG}-1{phase}"
         try:
             data, output = wrk_once(base, script, kind_load, duration, headers[name], prefix)
         except BaseException as exc:  # noqa: BLE001 - raised below, in the caller
@@ -345,7 +347,7 @@ def verify_centre(base: str, cookie: str) -> None:
 def purchases_stored() -> int:
     from loyalty.models import Purchase
 
-    return Purchase.objects.filter(external_ref__startswith=f"purchase-{RUN_TAG}-").count()
+    return Purchase.objects.filter(external_ref__startswith=f"mixed-purchase-{RUN_TAG}-").count()
 
 
 def check_after(ws: Workspace, figures: dict[str, Figure], joined: int, stored: int) -> list[str]:
