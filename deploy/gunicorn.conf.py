@@ -1,11 +1,14 @@
 """gunicorn's settings for huiyuan-web.service (docs/deploy.md); read as it is, not rendered.
 
-Workers: WEB_CONCURRENCY when it is set (the env file), else per core as measured and
-documented in docs/operations.md:
+Workers: WEB_CONCURRENCY when it is set (the env file), else per core as measured
+(docs/benchmarks.md, "PostgreSQL as production runs it"; docs/operations.md):
 - SQLite: one per core. Every write waits for the one write lock, and more workers than
-  cores only queue for it (2 cores: 620 purchases/s with 2 workers, 397/s with 4;
-  docs/benchmarks.md).
-- PostgreSQL: two per core (`-w 2 × cores`, docs/operations.md, "Scale-out").
+  cores only queue for it (2 cores: 620 purchases/s with 2 workers, 397/s with 4).
+- PostgreSQL on this host (a socket, localhost): one per core too. The database needs the
+  other share of the cores: at a million members on 2 cores, 805 lookups/s with 2
+  workers against 623/s with 4, purchases the same within noise.
+- PostgreSQL on another host: two per core, as a worker waits for the network on every
+  statement (not measured here: measure with `python -m bench --workers N`).
 Cores are the ones this process may run on (its CPU affinity, as `nproc` counts them).
 """
 
@@ -23,9 +26,18 @@ def cores() -> int:
 
 
 def workers_for(database_url: str, ncores: int) -> int:
-    """The measured default: 1 worker per core on SQLite, 2 on PostgreSQL."""
+    """The measured default: 1 worker per core on SQLite and on a PostgreSQL of this host,
+    2 per core on a PostgreSQL elsewhere."""
     sqlite = not database_url or database_url.startswith(("sqlite", "spatialite"))
-    return max(1, (1 if sqlite else 2) * ncores)
+    return max(1, (1 if sqlite or database_is_local(database_url) else 2) * ncores)
+
+
+def database_is_local(database_url: str) -> bool:
+    """A PostgreSQL URL naming no host (the socket), a socket directory, or loopback."""
+    from urllib.parse import unquote, urlsplit
+
+    host = unquote(urlsplit(database_url).hostname or "")
+    return host in ("", "localhost", "127.0.0.1", "::1") or host.startswith("/")
 
 
 workers = int(

@@ -126,7 +126,9 @@ def test_the_nginx_site_names_the_apps_own_paths():
     [
         ("", 2, 2),
         ("sqlite:////var/lib/huiyuan/huiyuan.sqlite3", 4, 4),
-        ("postgres:///huiyuan", 2, 4),
+        ("postgres:///huiyuan", 2, 2),
+        ("postgres://huiyuan@127.0.0.1:5432/huiyuan", 4, 4),
+        ("postgres://huiyuan@%2Fvar%2Frun%2Fpostgresql/huiyuan", 2, 2),
         ("postgres://huiyuan:pw@db:5432/huiyuan", 8, 16),
     ],
 )
