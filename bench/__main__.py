@@ -114,7 +114,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         type=int,
         metavar="N",
         help="gunicorn workers (default: as deploy/gunicorn.conf.py chooses for the database "
-        "and this machine: one per core on SQLite, two per core on PostgreSQL)",
+        "and this machine: one per core on SQLite and on a PostgreSQL of this host)",
     )
     args = parser.parse_args(argv)
     if args.members is None:

@@ -13,7 +13,6 @@ import platform
 import re
 import secrets
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -28,9 +27,10 @@ from urllib.parse import urlsplit
 
 import requests
 
+from bench.net import HOST, free_port  # noqa: F401 - the other benchmarks import them here
+
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "bench" / "results"
-HOST = "127.0.0.1"
 
 # Fixed bench-only secrets. Seeding and serving must share them (the seed writes
 # phone hashes keyed by PHONE_HASH_KEY), and DEBUG=false refuses to start without.
@@ -237,12 +237,6 @@ def django_setup(ws: Workspace) -> None:
 
 
 # --- gunicorn --------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager

@@ -13,7 +13,7 @@ the database must hold every acknowledged purchase and registration, and
 `check_ledger` must pass over the whole ledger (exit status 0).
 
 gunicorn runs with the run's workers (the deployment's count unless --workers: one per
-core on SQLite, two per core on PostgreSQL). The baseline: hello, with the same 16
+core on SQLite and on a PostgreSQL of this host). The baseline: hello, with the same 16
 connections and workers, alone, in the same run.
 """
 

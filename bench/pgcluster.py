@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench.common import HOST, free_port
+from bench.net import HOST, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 PRODUCTION_CONF = REPO / "deploy" / "postgresql.conf"

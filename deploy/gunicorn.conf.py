@@ -4,9 +4,10 @@ Workers: WEB_CONCURRENCY when it is set (the env file), else per core as measure
 (docs/benchmarks.md, "PostgreSQL as production runs it"; docs/operations.md):
 - SQLite: one per core. Every write waits for the one write lock, and more workers than
   cores only queue for it (2 cores: 620 purchases/s with 2 workers, 397/s with 4).
-- PostgreSQL on this host (a socket, localhost): one per core too. The database needs the
-  other share of the cores: at a million members on 2 cores, 805 lookups/s with 2
-  workers against 623/s with 4, purchases the same within noise.
+- PostgreSQL on this host (a socket, localhost, loopback): one per core too. The
+  database needs its share of the cores: at a million members on 2 cores (shared with
+  the load generator too), 805 lookups/s with 2 workers against 623/s with 4; purchases
+  236/s against 208/s.
 - PostgreSQL on another host: two per core, as a worker waits for the network on every
   statement (not measured here: measure with `python -m bench --workers N`).
 Cores are the ones this process may run on (its CPU affinity, as `nproc` counts them).
@@ -33,11 +34,23 @@ def workers_for(database_url: str, ncores: int) -> int:
 
 
 def database_is_local(database_url: str) -> bool:
-    """A PostgreSQL URL naming no host (the socket), a socket directory, or loopback."""
-    from urllib.parse import unquote, urlsplit
+    """A PostgreSQL URL whose host (or `?host=`) is none (the socket), a socket directory,
+    localhost or a loopback address. A PgBouncer on this host in front of a database
+    elsewhere counts as local: set WEB_CONCURRENCY then."""
+    import ipaddress
+    from urllib.parse import parse_qs, unquote, urlsplit
 
-    host = unquote(urlsplit(database_url).hostname or "")
-    return host in ("", "localhost", "127.0.0.1", "::1") or host.startswith("/")
+    try:
+        parts = urlsplit(database_url)
+        host = parse_qs(parts.query).get("host", [unquote(parts.hostname or "")])[0]
+    except ValueError:  # not a URL Django could use either: its check will say so
+        return True
+    if not host or host.startswith("/") or host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name: another host
+        return False
 
 
 workers = int(

@@ -192,11 +192,15 @@ def _code_refused(exc: DynamicCodeError) -> LoyaltyError:
 PURCHASE_MEMBER_FIELDS = ("id", "member_no", "referred_by_id", "status", "store_id")
 
 
+# The home store's chain rule comes joined, so member_served_at asks no second query for
+# another store's member (most of a chain's API purchases at a busy store).
+_HOME_STORE = ("store__serves_own_members_only",)
 _purchase_member = {
     (key, both): FixedRead(
         Member,
         f"t0.{key} = %s AND t0.status = %s",  # both keys are unique
-        fields=(*PURCHASE_MEMBER_FIELDS, "phone_hash") if both else PURCHASE_MEMBER_FIELDS,
+        fields=(*PURCHASE_MEMBER_FIELDS, *_HOME_STORE, *(("phone_hash",) if both else ())),
+        related=("store",),
     )
     for key, both in (("phone_hash", False), ("member_no", False), ("member_no", True))
 }

@@ -130,6 +130,9 @@ def test_the_nginx_site_names_the_apps_own_paths():
         ("postgres://huiyuan@127.0.0.1:5432/huiyuan", 4, 4),
         ("postgres://huiyuan@%2Fvar%2Frun%2Fpostgresql/huiyuan", 2, 2),
         ("postgres://huiyuan:pw@db:5432/huiyuan", 8, 16),
+        ("postgres://huiyuan@127.0.1.1/huiyuan", 2, 2),
+        ("postgres:///huiyuan?host=db.internal", 2, 4),
+        ("postgres://huiyuan@[::1]:5432/huiyuan", 2, 2),
     ],
 )
 def test_gunicorn_workers_per_core_as_measured(url, cores, workers):

@@ -1,8 +1,9 @@
 """config/platform/postgresql: the kept connection's health check polls its socket.
 
 A connection the server ended between two requests (pg_terminate_backend, a restart) is
-replaced before the next request's first query; a healthy one is reused without a round
-trip to the server; a connection inside a transaction gets Django's SELECT 1.
+replaced before the next request's first query; a healthy one to this host is reused
+without a round trip to the server; one inside a transaction, or to another host, gets
+Django's SELECT 1.
 """
 
 import time
@@ -10,6 +11,8 @@ import time
 import psycopg
 import pytest
 from django.db import connection
+
+from config.platform.postgresql.base import is_this_host
 
 pytestmark = [
     pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's backend"),
@@ -87,3 +90,31 @@ def test_a_closed_connection_is_not_reused(checked):
     connection.connection.close()
     assert not connection.is_idle_and_open()
     assert backend_pid()
+
+
+def test_a_connection_to_another_host_gets_djangos_check(checked, monkeypatch):
+    """A remote server can vanish without a word (a reboot, a failover): ask it."""
+    backend_pid()
+    between_requests()
+    monkeypatch.setattr(type(connection.connection.info), "host", property(lambda _: "db.internal"))
+    asked = []
+    monkeypatch.setattr(connection, "is_usable", lambda: asked.append(1) or True)
+    connection.close_if_health_check_failed()
+    assert asked == [1]
+
+
+@pytest.mark.parametrize(
+    ("host", "local"),
+    [
+        ("", True),
+        ("/var/run/postgresql", True),
+        ("localhost", True),
+        ("127.0.0.1", True),
+        ("127.0.1.1", True),
+        ("::1", True),
+        ("10.0.0.5", False),
+        ("db.internal", False),
+    ],
+)
+def test_this_host_is_a_socket_localhost_or_loopback(host, local):
+    assert is_this_host(host) is local

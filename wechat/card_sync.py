@@ -33,6 +33,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from config.platform.fixed_sql import FixedRead
 from loyalty.models import Card, Tier
 from members.queue import enqueue
 
@@ -73,13 +74,22 @@ def cards_published_forget() -> None:
     caches["local"].delete(CARDS_PUBLISHED)
 
 
+_active_holding = FixedRead(
+    MemberCardHolding, "t0.member_id = %s AND t0.status = %s", fields=("id", "member_id")
+)
+
+
 def holder_ids(member_ids) -> set[int]:
     """The members among `member_ids` whose member card is activated in WeChat."""
     if not cards_published():
         return set()
+    ids = list(member_ids)
+    if len(ids) == 1:  # a purchase's or an entry's member: the SQL written once
+        found = _active_holding.first(ids[0], MemberCardHolding.Status.ACTIVE)
+        return {ids[0]} if found is not None else set()
     return set(
         MemberCardHolding.objects.filter(
-            member_id__in=list(member_ids), status=MemberCardHolding.Status.ACTIVE
+            member_id__in=ids, status=MemberCardHolding.Status.ACTIVE
         ).values_list("member_id", flat=True)
     )
 

@@ -317,46 +317,52 @@ class FixedInsert:
         # Read back: the id (None when the key is a field given: Card's member) and
         # what the database fills in.
         self.returns = ([meta.auto_field] if meta.auto_field else []) + self.db_defaults
-        self._built: dict[str, tuple[str, list]] = {}  # alias -> (sql, converters)
+        # (alias, which db_default fields are given) -> (sql, columns read back, converters)
+        self._built: dict[tuple[str, tuple[bool, ...]], tuple[str, list, list]] = {}
 
     def __call__(self, obj: models.Model) -> models.Model:
         alias = router.db_for_write(self.model, instance=obj)
         connection = connections[alias]
         auto = self.model._meta.auto_field
-        if (
-            (auto is not None and getattr(obj, auto.attname) is not None)
-            or (not connection.features.can_return_columns_from_insert)
-            or any(
-                not isinstance(getattr(obj, f.attname), DatabaseDefault) for f in self.db_defaults
-            )
+        if (auto is not None and getattr(obj, auto.attname) is not None) or (
+            not connection.features.can_return_columns_from_insert
         ):  # pragma: no cover - SQLite >= 3.35 and PostgreSQL return columns
             obj.save(force_insert=True, using=alias)
             return obj
+        # A db_default field given a value is written like any other (save() does the
+        # same); one left at DatabaseDefault is left to the database and read back.
+        given = tuple(
+            not isinstance(getattr(obj, f.attname), DatabaseDefault) for f in self.db_defaults
+        )
+        written = self.fields + [f for f, g in zip(self.db_defaults, given, strict=True) if g]
         values = []
-        for field in self.fields:
+        for field in written:
             value = field.pre_save(obj, True)
             if hasattr(value, "resolve_expression"):
                 obj.save(force_insert=True, using=alias)
                 return obj
             values.append(field.get_db_prep_save(value, connection))
-        built = self._built.get(alias)
+        built = self._built.get((alias, given))
         if built is None:
             quote = connection.ops.quote_name
             meta = self.model._meta
+            returns = [self.returns[0]] if meta.auto_field else []
+            returns += [f for f, g in zip(self.db_defaults, given, strict=True) if not g]
             sql = (
                 f"INSERT INTO {quote(meta.db_table)} "
-                f"({', '.join(quote(f.column) for f in self.fields)}) "
-                f"VALUES ({', '.join(['%s'] * len(self.fields))})"
+                f"({', '.join(quote(f.column) for f in written)}) "
+                f"VALUES ({', '.join(['%s'] * len(written))})"
             )
-            if self.returns:
-                sql += f" RETURNING {', '.join(quote(f.column) for f in self.returns)}"
-            built = self._built[alias] = (sql, _converters(connection, self.model, self.returns))
-        sql, converters = built
+            if returns:
+                sql += f" RETURNING {', '.join(quote(f.column) for f in returns)}"
+            built = (sql, returns, _converters(connection, self.model, returns))
+            self._built[(alias, given)] = built
+        sql, returns, converters = built
         with connection.cursor() as cursor:
             cursor.execute(sql, values)
-            row = list(cursor.fetchone()) if self.returns else []
+            row = list(cursor.fetchone()) if returns else []
         _convert(row, converters, connection)
-        for field, value in zip(self.returns, row, strict=True):
+        for field, value in zip(returns, row, strict=True):
             setattr(obj, field.attname, value)
         obj._state.adding, obj._state.db = False, alias
         return obj

@@ -221,6 +221,29 @@ def test_an_insert_reads_back_what_the_database_fills_in(store):
     assert Card.objects.get(pk=member.pk).points_balance == 0
 
 
+def test_a_db_default_field_given_a_value_is_written_by_the_insert_not_by_save(store, monkeypatch):
+    """A purchase paid partly from stored value gives stored_value_used (a db_default
+    field) a value: still one fixed INSERT, never the save() path, as save() stores it."""
+    member = MemberFactory(store=store)
+    monkeypatch.setattr(Purchase, "save", lambda *a, **k: pytest.fail("save() was used"))
+    insert = FixedInsert(Purchase)
+    paid = {"gross_amount": Decimal("20.00"), "cash_paid": Decimal("12.00")}
+    sv = Decimal("8.00")
+    given = insert(Purchase(member=member, external_ref="SV-1", stored_value_used=sv, **paid))
+    left = insert(Purchase(member=member, external_ref="SV-2", **paid))
+    assert given.stored_value_used == Decimal("8.00")
+    assert left.stored_value_used == Decimal("0.00")  # read back from the database's default
+    monkeypatch.undo()
+    stored = {p.external_ref: p.stored_value_used for p in Purchase.objects.all()}
+    assert stored == {"SV-1": Decimal("8.00"), "SV-2": Decimal("0.00")}
+    orm = Purchase.objects.create(member=member, external_ref="SV-3", stored_value_used=sv, **paid)
+    ours, theirs = Purchase.objects.get(pk=given.pk), Purchase.objects.get(pk=orm.pk)
+    differ = {"id", "external_ref", "occurred_at", "created_at"}
+    for field in Purchase._meta.concrete_fields:
+        if field.name not in differ:
+            assert getattr(ours, field.attname) == getattr(theirs, field.attname), field.name
+
+
 @pytest.mark.filterwarnings("ignore:DateTimeField .* received a naive datetime")
 def test_a_naive_datetime_is_read_in_the_sites_zone_and_misuse_is_refused(store):
     from members.models import PrivacyNotice
