@@ -127,6 +127,20 @@ PG_CONNECTION_OPTIONS = {
     "keepalives_count": 3,
 }
 DATABASE_URL = env.str("DATABASE_URL", default="") or f"sqlite:///{DATA_DIR / 'huiyuan.sqlite3'}"
+
+
+def kept_postgres(db: dict) -> None:
+    """A PostgreSQL database's kept, checked connections (the primary's and the replica's):
+    Django's backend with the socket-polling health check (config/platform/postgresql),
+    CONN_MAX_AGE, CONN_HEALTH_CHECKS and PG_CONNECTION_OPTIONS, unless set in the URL."""
+    if db["ENGINE"] == "django.db.backends.postgresql":
+        db["ENGINE"] = "config.platform.postgresql"
+    db.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    db.setdefault("CONN_HEALTH_CHECKS", True)
+    for option, value in PG_CONNECTION_OPTIONS.items():
+        db.setdefault("OPTIONS", {}).setdefault(option, value)
+
+
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 _db = DATABASES["default"]
 if _db["ENGINE"] == "django.db.backends.sqlite3":
@@ -161,12 +175,7 @@ else:
     # or a killed backend leaves every worker's connection dead: the first request after
     # it gets a new one, tests/faults/); PG_CONNECTION_OPTIONS above. Django's backend,
     # but the check polls the socket instead of a round trip (config/platform/postgresql).
-    if _db["ENGINE"] == "django.db.backends.postgresql":
-        _db["ENGINE"] = "config.platform.postgresql"
-    _db.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
-    _db.setdefault("CONN_HEALTH_CHECKS", True)
-    for _option, _value in PG_CONNECTION_OPTIONS.items():
-        _db.setdefault("OPTIONS", {}).setdefault(_option, _value)
+    kept_postgres(_db)
     # Server-side binding: statements sent with their parameters apart, so psycopg
     # prepares those a connection runs often (prepare_threshold) and PostgreSQL plans
     # them once (docs/benchmarks.md, lookup on PostgreSQL).
@@ -186,13 +195,8 @@ REPLICA_MAX_LAG = env.float("REPLICA_MAX_LAG", default=30.0)
 DATABASE_ROUTERS = []  # none without a replica: the hot reads skip the routing (fixed_sql)
 if DATABASE_REPLICA_URL and not TESTING:
     _replica = DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
-    if _replica["ENGINE"] == "django.db.backends.postgresql":
-        _replica["ENGINE"] = "config.platform.postgresql"
     if _replica["ENGINE"] != "django.db.backends.sqlite3":  # SQLite: tests' stand-in
-        _replica.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
-        _replica.setdefault("CONN_HEALTH_CHECKS", True)
-        for _option, _value in PG_CONNECTION_OPTIONS.items():
-            _replica.setdefault("OPTIONS", {}).setdefault(_option, _value)
+        kept_postgres(_replica)
     DATABASE_ROUTERS = ["members.replica.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # `manage.py backup` writes here (and keeps the newest BACKUP_KEEP); copy it off the host.

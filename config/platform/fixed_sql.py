@@ -314,9 +314,6 @@ class FixedInsert:
         given = [f for f in meta.local_concrete_fields if f is not meta.auto_field]
         self.fields = [f for f in given if f.db_default is models.NOT_PROVIDED]
         self.db_defaults = [f for f in given if f.db_default is not models.NOT_PROVIDED]
-        # Read back: the id (None when the key is a field given: Card's member) and
-        # what the database fills in.
-        self.returns = ([meta.auto_field] if meta.auto_field else []) + self.db_defaults
         # (alias, which db_default fields are given) -> (sql, columns read back, converters)
         self._built: dict[tuple[str, tuple[bool, ...]], tuple[str, list, list]] = {}
 
@@ -346,7 +343,9 @@ class FixedInsert:
         if built is None:
             quote = connection.ops.quote_name
             meta = self.model._meta
-            returns = [self.returns[0]] if meta.auto_field else []
+            # Read back: the id (none when the key is a field given: Card's member) and
+            # what the database fills in.
+            returns = [auto] if auto is not None else []
             returns += [f for f, g in zip(self.db_defaults, given, strict=True) if not g]
             sql = (
                 f"INSERT INTO {quote(meta.db_table)} "
