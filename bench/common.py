@@ -551,14 +551,15 @@ def lua_string(text: str) -> str:
     return json.dumps(text)
 
 
-def _lua_list(items: list[str]) -> str:
+def lua_list(items: list[str]) -> str:
+    """Lua table items: each a string literal, one a line."""
     return "\n  " + ",\n  ".join(lua_string(i) for i in items) + "\n"
 
 
 def write_wrk_script(path: Path, paths: list[str], marker: str) -> Path:
     """A wrk script requesting `paths` at random and checking each body for `marker`."""
     # The data last, into its own slot only (see bench.coupons.write_wrk_sequence_script).
-    body = _LUA_GET.replace("MARKER", lua_string(marker)).replace("PATHS", _lua_list(paths), 1)
+    body = _LUA_GET.replace("MARKER", lua_string(marker)).replace("PATHS", lua_list(paths), 1)
     path.write_text(LUA_FRAME + body)
     return path
 
@@ -573,7 +574,7 @@ def write_wrk_post_script(
         _LUA_POST.replace("PATH", lua_string(url_path))
         .replace("TEMPLATE", lua_string(template))
         .replace("EXPECTED", str(int(expected)))
-        .replace("KEYS", _lua_list(keys), 1)  # the data last, into its own slot only
+        .replace("KEYS", lua_list(keys), 1)  # the data last, into its own slot only
     )
     path.write_text(LUA_FRAME + body)
     return path

@@ -41,6 +41,7 @@ from bench.common import (
     gunicorn,
     in_card_batches,
     insert_select_sql,
+    lua_list,
     lua_string,
     manage_output,
     numbers_sql,
@@ -241,8 +242,8 @@ def scripts(ws: Workspace, ctx) -> dict[str, tuple]:
     centre.write_text(
         LUA_FRAME
         + _LUA_COOKIES.replace("MARKER", lua_string(CENTRE_MARKER))
-        .replace("PATHS", "\n  " + ",\n  ".join(lua_string(p) for p in CENTRE_PATHS) + "\n")
-        .replace("COOKIES", "\n  " + ",\n  ".join(lua_string(c) for c in cookies) + "\n", 1)
+        .replace("PATHS", lua_list(CENTRE_PATHS))
+        .replace("COOKIES", lua_list(cookies), 1)
     )
     csrf = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(32))
     with step("Preparing pending registrations (code + session)"):
